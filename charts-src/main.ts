@@ -1,0 +1,42 @@
+/**
+ * The cdk8s app that renders dist/: for every shipped (target, ociType) pair an install and an uninstall
+ * manifest. Output is written fresh each time, so a file for a pair that is no longer shipped disappears.
+ */
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { allVariants, RuntimeName, TargetName } from '../lib/catalog';
+import { renderInstallManifest, renderUninstallManifest } from '../lib/render/manifests';
+import { manifestHeader } from './manifest-header';
+import { withSupportMatrix } from './support-matrix';
+
+/** Writes everything under `dist`. */
+export function synthAll(dist: string): void {
+  synthManifests(dist);
+}
+
+/** Brings README.md's generated support matrix up to date. */
+export function synthReadme(readmePath: string): void {
+  const readme = readFileSync(readmePath, 'utf8');
+  const updated = withSupportMatrix(readme);
+  if (updated !== readme) writeFileSync(readmePath, updated);
+}
+
+export function synthManifests(dist: string): void {
+  const root = join(dist, 'manifests');
+  rmSync(root, { recursive: true, force: true });
+  for (const { target, runtime } of allVariants()) {
+    const props = { target: target.name as TargetName, ociType: runtime.name as RuntimeName };
+    const dir = join(root, target.name);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, `${runtime.name}.yaml`), manifestHeader('install', props) + renderInstallManifest(props));
+    writeFileSync(
+      join(dir, `${runtime.name}.uninstall.yaml`),
+      manifestHeader('uninstall', props) + renderUninstallManifest(props),
+    );
+  }
+}
+
+if (require.main === module) {
+  synthAll(join(__dirname, '..', 'dist'));
+  synthReadme(join(__dirname, '..', 'README.md'));
+}

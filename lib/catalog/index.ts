@@ -1,0 +1,4 @@
+export * from './targets';
+export * from './runtimes';
+export * from './variant';
+export * from './node-contract';

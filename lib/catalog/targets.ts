@@ -1,0 +1,162 @@
+/**
+ * The target catalog: the one place that knows each kind of node this project configures. The constructs,
+ * the chart renderer and the node installer all read it; none of them hard-codes a host path or a unit.
+ */
+
+/** The container runtime interface implementation a target runs. */
+export type Cri = 'containerd' | 'crio';
+
+/**
+ * How the runtime's configuration is changed on a node of this target.
+ * - `containerd-config`: our block is added in place to the containerd config file, keeping every other byte.
+ * - `containerd-template`: the config is rendered from a template at every start (k3s, rke2): we add our
+ *   block to the user template (created from the base template when absent) and never touch the rendered file.
+ * - `crio-dropin`: a drop-in file of our own in the CRI-O drop-in directory; crio.conf is never touched.
+ */
+export type ConfigEdit =
+  | {
+      readonly kind: 'containerd-config';
+      /** Host path of the file we edit. */
+      readonly path: string;
+      /** containerd major version assumed when the file is missing and the node does not report one. */
+      readonly defaultContainerdMajor: 1 | 2;
+    }
+  | {
+      readonly kind: 'containerd-template';
+      /** Host directory of the rendered config and its templates. */
+      readonly dir: string;
+      /** Rendered file (read only, to detect handlers the distribution already renders). */
+      readonly rendered: string;
+      /** Template used by containerd 1.x based releases. */
+      readonly template: string;
+      /** Template used by containerd 2.x based releases. */
+      readonly templateV3: string;
+      readonly defaultContainerdMajor: 1 | 2;
+    }
+  | {
+      readonly kind: 'crio-dropin';
+      /** The main CRI-O config, read to copy the default runtime's monitor settings. */
+      readonly mainConfig: string;
+      /** Drop-in directory, applied in lexical order after the main file. */
+      readonly dropInDir: string;
+    };
+
+export interface TargetSpec {
+  /** Name accepted in values, props, env (VENDOR) and on the installer command line. */
+  readonly name: string;
+  /** One line for humans: what this target is. */
+  readonly description: string;
+  readonly cri: Cri;
+  readonly configEdit: ConfigEdit;
+  /**
+   * systemd units that run the CRI; the first one that exists on the node is restarted. Several entries mean
+   * the unit depends on the node's role (k3s server vs agent).
+   */
+  readonly restartUnits: readonly string[];
+  /** Host path of the CRI socket, polled after a restart until the runtime answers. */
+  readonly criSocket: string;
+  /** OpenShift clusters need a SecurityContextConstraints for the privileged agent. */
+  readonly openshift: boolean;
+  /** Directory under the installer image's artifacts root holding this target's builds. */
+  readonly artifactDir: string;
+  /** Platforms for the support matrix. */
+  readonly platforms: string;
+}
+
+const CONTAINERD_CONFIG = '/etc/containerd/config.toml';
+const CONTAINERD_SOCKET = '/run/containerd/containerd.sock';
+
+function plainContainerd(name: string, description: string, platforms: string): TargetSpec {
+  return {
+    name,
+    description,
+    cri: 'containerd',
+    configEdit: { kind: 'containerd-config', path: CONTAINERD_CONFIG, defaultContainerdMajor: 1 },
+    restartUnits: ['containerd'],
+    criSocket: CONTAINERD_SOCKET,
+    openshift: false,
+    artifactDir: name,
+    platforms,
+  };
+}
+
+function openshiftCrio(name: string, description: string): TargetSpec {
+  return {
+    name,
+    description,
+    cri: 'crio',
+    configEdit: { kind: 'crio-dropin', mainConfig: '/etc/crio/crio.conf', dropInDir: '/etc/crio/crio.conf.d' },
+    restartUnits: ['crio'],
+    criSocket: '/var/run/crio/crio.sock',
+    openshift: true,
+    artifactDir: name,
+    platforms: 'OpenShift 4.10, 4.11 (RHCOS, CRI-O)',
+  };
+}
+
+function rancherContainerd(name: 'k3s' | 'rke2', units: readonly string[], platforms: string): TargetSpec {
+  const dir = `/var/lib/rancher/${name}/agent/etc/containerd`;
+  return {
+    name,
+    description: `${name} nodes; the containerd config is rendered from config.toml.tmpl / config-v3.toml.tmpl`,
+    cri: 'containerd',
+    configEdit: {
+      kind: 'containerd-template',
+      dir,
+      rendered: `${dir}/config.toml`,
+      template: `${dir}/config.toml.tmpl`,
+      templateV3: `${dir}/config-v3.toml.tmpl`,
+      defaultContainerdMajor: 1,
+    },
+    restartUnits: units,
+    criSocket: '/run/k3s/containerd/containerd.sock',
+    openshift: false,
+    artifactDir: name,
+    platforms,
+  };
+}
+
+export const TARGETS = [
+  plainContainerd('ubuntu_18_04', 'Ubuntu 18.04 with containerd', 'Ubuntu 18.04'),
+  plainContainerd('ubuntu_20_04', 'Ubuntu 20.04 with containerd', 'Ubuntu 20.04'),
+  plainContainerd('ubuntu_22_04', 'Ubuntu 22.04 with containerd', 'Ubuntu 22.04'),
+  plainContainerd('ubuntu_24_04', 'Ubuntu 24.04 with containerd', 'Ubuntu 24.04'),
+  openshiftCrio('rhel8', 'OpenShift 4.10/4.11 on RHCOS with CRI-O'),
+  openshiftCrio('rhel8_plugins', 'OpenShift with CRI-O and the WasmEdge build that carries plugins'),
+  {
+    name: 'microk8s',
+    description: 'microk8s; its containerd config is rendered from args/containerd-template.toml',
+    cri: 'containerd',
+    configEdit: {
+      kind: 'containerd-config',
+      path: '/var/snap/microk8s/current/args/containerd-template.toml',
+      defaultContainerdMajor: 1,
+    },
+    restartUnits: ['snap.microk8s.daemon-containerd'],
+    criSocket: '/var/snap/microk8s/common/run/containerd.sock',
+    openshift: false,
+    artifactDir: 'microk8s',
+    platforms: 'microk8s 1.26+',
+  },
+  rancherContainerd('k3s', ['k3s', 'k3s-agent'], 'k3s (containerd 1.7 and 2.x releases)'),
+  rancherContainerd('rke2', ['rke2-server', 'rke2-agent'], 'RKE2 (containerd 1.7 and 2.x releases)'),
+  plainContainerd('containerd', 'Any Linux node with containerd 1.x or 2.x at /etc/containerd/config.toml', 'generic containerd 1.x / 2.x'),
+  {
+    name: 'crio',
+    description: 'Any Linux node with CRI-O (drop-in directory /etc/crio/crio.conf.d)',
+    cri: 'crio',
+    configEdit: { kind: 'crio-dropin', mainConfig: '/etc/crio/crio.conf', dropInDir: '/etc/crio/crio.conf.d' },
+    restartUnits: ['crio'],
+    criSocket: '/var/run/crio/crio.sock',
+    openshift: false,
+    artifactDir: 'crio',
+    platforms: 'generic CRI-O 1.18+',
+  },
+] as const satisfies readonly TargetSpec[];
+
+export type TargetName = (typeof TARGETS)[number]['name'];
+
+export const TARGET_NAMES: readonly TargetName[] = TARGETS.map((t) => t.name);
+
+/** Targets whose clusters are OpenShift (the chart renderer derives its helper from this list). */
+export const OPENSHIFT_TARGETS: readonly TargetName[] = TARGETS.filter((t) => t.openshift).map((t) => t.name);

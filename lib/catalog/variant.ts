@@ -1,0 +1,60 @@
+import { RUNTIMES, RUNTIME_NAMES, RuntimeName, RuntimeSpec } from './runtimes';
+import { TARGETS, TARGET_NAMES, TargetName, TargetSpec } from './targets';
+
+/** A target and a runtime that are shipped together. */
+export interface Variant {
+  readonly target: TargetSpec;
+  readonly runtime: RuntimeSpec;
+}
+
+/** Raised for an unknown target or runtime, or a pair that is not shipped; the message names the valid choices. */
+export class InvalidVariantError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidVariantError';
+  }
+}
+
+export function isTargetName(name: string): name is TargetName {
+  return (TARGET_NAMES as readonly string[]).includes(name);
+}
+
+export function isRuntimeName(name: string): name is RuntimeName {
+  return (RUNTIME_NAMES as readonly string[]).includes(name);
+}
+
+export function findTarget(name: string): TargetSpec {
+  const target = TARGETS.find((t) => t.name === name);
+  if (!target) {
+    throw new InvalidVariantError(`unknown target "${name}"; valid targets: ${TARGET_NAMES.join(', ')}`);
+  }
+  return target;
+}
+
+export function findRuntime(name: string): RuntimeSpec {
+  const runtime = RUNTIMES.find((r) => r.name === name);
+  if (!runtime) {
+    throw new InvalidVariantError(`unknown ociType "${name}"; valid ociTypes: ${RUNTIME_NAMES.join(', ')}`);
+  }
+  return runtime;
+}
+
+/** Resolves a (target, ociType) pair, refusing pairs that are not shipped. */
+export function resolveVariant(targetName: string, runtimeName: string): Variant {
+  const target = findTarget(targetName);
+  const runtime = findRuntime(runtimeName);
+  if (!runtime.targets.includes(target.name as TargetName)) {
+    const valid = RUNTIMES.filter((r) => r.targets.includes(target.name as TargetName)).map((r) => r.name);
+    throw new InvalidVariantError(
+      `ociType "${runtime.name}" is not available for target "${target.name}"; valid ociTypes for ${target.name}: ${valid.join(', ')}`,
+    );
+  }
+  return { target, runtime };
+}
+
+/** Every shipped (target, runtime) pair, in catalog order. */
+export function allVariants(): Variant[] {
+  return TARGETS.flatMap((target) =>
+    RUNTIMES.filter((r) => r.targets.includes(target.name as TargetName)).map((runtime) => ({ target, runtime })),
+  );
+}

@@ -1,0 +1,23 @@
+import { IConstruct } from 'constructs';
+
+/**
+ * Objects that exist only under a condition. With concrete props the constructs decide on their own; when the
+ * deciding prop is a value reference they create the objects and mark them, and a renderer wraps them.
+ */
+export type RenderCondition = 'openshift' | 'patchKnative';
+
+const METADATA_TYPE = 'knawd:condition';
+
+/** Whether an optional part is present: yes, no, or decided at render time by a condition. */
+export type Inclusion = boolean | RenderCondition;
+
+export function markConditional(scope: IConstruct, condition: RenderCondition): void {
+  scope.node.addMetadata(METADATA_TYPE, condition);
+}
+
+/** The conditions a construct depends on, its own and its ancestors'. */
+export function conditionsOf(construct: IConstruct): RenderCondition[] {
+  return construct.node.scopes.flatMap((scope) =>
+    scope.node.metadata.filter((m) => m.type === METADATA_TYPE).map((m) => m.data as RenderCondition),
+  );
+}

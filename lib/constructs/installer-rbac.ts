@@ -1,0 +1,66 @@
+import * as kplus from 'cdk8s-plus-27';
+import { Construct } from 'constructs';
+import { KNATIVE_FEATURE } from '../catalog';
+import * as k8s from '../imports/k8s';
+import { markConditional } from './conditions';
+import { standardLabels } from './labels';
+import { DeployerSettings } from './settings';
+
+export const INSTALLER_SERVICE_ACCOUNT = 'knawd-installer';
+
+export interface InstallerRbacProps {
+  /** Settings the objects are named and scoped from. */
+  readonly settings: DeployerSettings;
+}
+
+/**
+ * The installer's identity and the least it may do: read, list and label nodes (the installed-state label, and
+ * the uninstall wait), and — only with patchKnative — read and patch the one Knative ConfigMap it changes.
+ * No delete verbs, no Secrets.
+ */
+export class InstallerRbac extends Construct {
+  public readonly serviceAccount: kplus.ServiceAccount;
+
+  constructor(scope: Construct, id: string, props: InstallerRbacProps) {
+    super(scope, id);
+    const s = props.settings;
+    const labels = standardLabels('rbac', s.version);
+    const subject = { kind: 'ServiceAccount', name: INSTALLER_SERVICE_ACCOUNT, namespace: s.namespace };
+
+    this.serviceAccount = new kplus.ServiceAccount(this, 'ServiceAccount', {
+      metadata: { name: INSTALLER_SERVICE_ACCOUNT, namespace: s.namespace, labels },
+      automountToken: true,
+    });
+
+    const nodes = new k8s.KubeClusterRole(this, 'NodesRole', {
+      metadata: { name: 'knawd-installer-nodes', labels },
+      rules: [{ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'patch'] }],
+    });
+    new k8s.KubeClusterRoleBinding(this, 'NodesBinding', {
+      metadata: { name: 'knawd-installer-nodes', labels },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: nodes.name },
+      subjects: [subject],
+    });
+
+    if (s.knative !== false) {
+      const knative = new Construct(this, 'Knative');
+      if (s.knative !== true) markConditional(knative, s.knative);
+      const role = new k8s.KubeClusterRole(knative, 'Role', {
+        metadata: { name: 'knawd-installer-knative-features', labels },
+        rules: [
+          {
+            apiGroups: [''],
+            resources: ['configmaps'],
+            resourceNames: [KNATIVE_FEATURE.configMap],
+            verbs: ['get', 'patch'],
+          },
+        ],
+      });
+      new k8s.KubeClusterRoleBinding(knative, 'Binding', {
+        metadata: { name: 'knawd-installer-knative-features', labels },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role.name },
+        subjects: [subject],
+      });
+    }
+  }
+}

@@ -1,0 +1,136 @@
+import {
+  DEFAULT_HANDLER,
+  DEFAULT_HOST_PREFIX,
+  DEFAULT_RUNTIME_CLASS,
+  InvalidVariantError,
+  LOG_LEVELS,
+  findRuntime,
+  findTarget,
+  resolveVariant,
+} from '../catalog';
+import { Inclusion } from './conditions';
+import { ImagePullPolicy, ResourceRequirements, Toleration, UpdateStrategy } from './k8s-types';
+import { KnawdDeployerProps } from './props';
+import { isValueRef } from './value-ref';
+import { PACKAGE_VERSION } from './version';
+
+/** Props with every default filled in and every check done: what the parts render from. */
+export interface DeployerSettings {
+  readonly target: string;
+  readonly ociType: string;
+  readonly image: string;
+  readonly imagePullPolicy: ImagePullPolicy;
+  readonly logLevel: string;
+  readonly autoRestart: string;
+  readonly patchKnative: string;
+  readonly namespace: string;
+  readonly createNamespace: boolean;
+  readonly nodeSelector?: Record<string, string>;
+  readonly tolerations: Toleration[];
+  readonly resources: ResourceRequirements;
+  readonly priorityClassName: string;
+  readonly imagePullSecrets?: { name: string }[];
+  readonly updateStrategy: UpdateStrategy;
+  readonly runtimeClassName: string;
+  readonly handler: string;
+  readonly hostPrefix: string;
+  readonly openshift: Inclusion;
+  readonly knative: Inclusion;
+  readonly version: string;
+}
+
+export const DEFAULT_IMAGE_REPOSITORY = 'quay.io/knawd/deployer';
+export const DEFAULT_TARGET = 'rhel8';
+export const DEFAULT_OCI_TYPE = 'crun-wasmedge';
+export const DEFAULT_RESOURCES: ResourceRequirements = {
+  requests: { cpu: '100m', memory: '128Mi' },
+  limits: { cpu: '100m', memory: '128Mi' },
+};
+export const TOLERATE_EVERYTHING: Toleration[] = [{ operator: 'Exists' }];
+export const DEFAULT_UPDATE_STRATEGY: UpdateStrategy = { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } };
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+
+function fail(message: string): never {
+  throw new InvalidVariantError(message);
+}
+
+function checked(value: string, what: string, pattern: RegExp, accepted: string): string {
+  if (!isValueRef(value) && !pattern.test(value)) {
+    fail(`${what} "${value}" is invalid; expected ${accepted}`);
+  }
+  return value;
+}
+
+function imageReference(props: KnawdDeployerProps): string {
+  const image = props.image ?? {};
+  if (image.reference !== undefined) {
+    if (image.reference.trim() === '') fail('image.reference is empty; expected a full image reference such as quay.io/knawd/deployer:v2.0.0');
+    return image.reference;
+  }
+  const repository = image.repository ?? DEFAULT_IMAGE_REPOSITORY;
+  if (repository.trim() === '') fail('image.repository is empty; expected a repository such as quay.io/knawd/deployer');
+  if (image.digest !== undefined) {
+    if (!isValueRef(image.digest) && !/^sha256:[a-f0-9]{64}$/.test(image.digest)) {
+      fail(`image.digest "${image.digest}" is invalid; expected sha256:<64 hex digits>`);
+    }
+    return `${repository}@${image.digest}`;
+  }
+  const tag = image.tag ?? `v${PACKAGE_VERSION}`;
+  if (tag.trim() === '') fail('image.tag is empty; expected a tag such as v2.0.0 (or set image.digest)');
+  return `${repository}:${tag}`;
+}
+
+/** Which optional part an Inclusion-deciding prop leads to: a value reference defers the decision to the renderer. */
+function openshiftInclusion(target: string): Inclusion {
+  return isValueRef(target) ? 'openshift' : findTarget(target).openshift;
+}
+
+function knativeInclusion(patchKnative: boolean): Inclusion {
+  return isValueRef(patchKnative) ? 'patchKnative' : patchKnative;
+}
+
+export function resolveSettings(props: KnawdDeployerProps): DeployerSettings {
+  const target: string = props.target ?? DEFAULT_TARGET;
+  const ociType: string = props.ociType ?? DEFAULT_OCI_TYPE;
+  if (!isValueRef(target) && !isValueRef(ociType)) resolveVariant(target, ociType);
+  else if (!isValueRef(target)) findTarget(target);
+  else if (!isValueRef(ociType)) findRuntime(ociType);
+
+  const logLevel: string = props.logLevel ?? 'info';
+  if (!isValueRef(logLevel) && !(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    fail(`logLevel "${logLevel}" is invalid; valid levels: ${LOG_LEVELS.join(', ')}`);
+  }
+  const patchKnative = props.patchKnative ?? true;
+  const hostPrefix = props.hostPrefix ?? DEFAULT_HOST_PREFIX;
+  if (!isValueRef(hostPrefix) && !/^\/[^\s]*[^/\s]$/.test(hostPrefix)) {
+    fail(`hostPrefix "${hostPrefix}" is invalid; expected an absolute directory path such as /opt/knawd`);
+  }
+  const pullSecrets = props.imagePullSecrets;
+  return {
+    target,
+    ociType,
+    image: imageReference(props),
+    imagePullPolicy: props.image?.pullPolicy ?? 'IfNotPresent',
+    logLevel,
+    autoRestart: String(props.autoRestart ?? true),
+    patchKnative: String(patchKnative),
+    namespace: checked(props.namespace ?? 'knawd', 'namespace', DNS_LABEL, 'a DNS label (lower-case letters, digits, "-")'),
+    createNamespace: props.createNamespace ?? true,
+    nodeSelector: props.nodeSelector && (isValueRef(props.nodeSelector) || Object.keys(props.nodeSelector).length > 0) ? props.nodeSelector : undefined,
+    tolerations: props.tolerations ?? TOLERATE_EVERYTHING,
+    resources: props.resources ?? DEFAULT_RESOURCES,
+    priorityClassName: props.priorityClassName ?? 'system-node-critical',
+    imagePullSecrets: pullSecrets && (isValueRef(pullSecrets) || pullSecrets.length > 0)
+      ? (isValueRef(pullSecrets) ? (pullSecrets as unknown as { name: string }[]) : pullSecrets.map((name) => ({ name })))
+      : undefined,
+    updateStrategy: props.updateStrategy ?? DEFAULT_UPDATE_STRATEGY,
+    runtimeClassName: checked(props.runtimeClassName ?? DEFAULT_RUNTIME_CLASS, 'runtimeClassName', DNS_SUBDOMAIN, 'a DNS subdomain name'),
+    handler: checked(props.handler ?? DEFAULT_HANDLER, 'handler', DNS_LABEL, 'a DNS label (lower-case letters, digits, "-")'),
+    hostPrefix,
+    openshift: openshiftInclusion(target),
+    knative: knativeInclusion(patchKnative),
+    version: PACKAGE_VERSION,
+  };
+}

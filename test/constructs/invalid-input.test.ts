@@ -1,0 +1,30 @@
+import { App, Chart } from 'cdk8s';
+import { KnawdDeployer, KnawdDeployerProps } from '../../lib';
+
+function construct(props: Record<string, unknown>): () => void {
+  return () => new KnawdDeployer(new Chart(new App(), 'c'), 'd', props as KnawdDeployerProps);
+}
+
+test.each([
+  [{ target: 'ubuntu_16_04' }, /^unknown target "ubuntu_16_04"; valid targets: ubuntu_18_04, ubuntu_20_04, .*rhel8_plugins.*crio$/],
+  [{ ociType: 'crun-wamr' }, /^unknown ociType "crun-wamr"; valid ociTypes: crun-wasmedge, crun-wasmtime, crun-wasm-nodejs$/],
+  [
+    { target: 'rhel8_plugins', ociType: 'crun-wasmtime' },
+    /^ociType "crun-wasmtime" is not available for target "rhel8_plugins"; valid ociTypes for rhel8_plugins: crun-wasmedge$/,
+  ],
+  [{ image: { repository: '' } }, /^image.repository is empty; expected a repository/],
+  [{ image: { tag: ' ' } }, /^image.tag is empty/],
+  [{ image: { reference: '' } }, /^image.reference is empty/],
+  [{ image: { digest: 'sha256:abc' } }, /^image.digest "sha256:abc" is invalid; expected sha256:<64 hex digits>$/],
+  [{ logLevel: 'verbose' }, /^logLevel "verbose" is invalid; valid levels: error, warn, info, debug$/],
+  [{ namespace: 'Knawd_NS' }, /^namespace "Knawd_NS" is invalid; expected a DNS label/],
+  [{ handler: 'crun wasm' }, /^handler "crun wasm" is invalid/],
+  [{ hostPrefix: 'opt/knawd' }, /^hostPrefix "opt\/knawd" is invalid; expected an absolute directory path/],
+])('%j is refused with one clear line', (props, message) => {
+  expect(construct(props)).toThrow(message);
+  try {
+    construct(props)();
+  } catch (e) {
+    expect((e as Error).message).not.toContain('\n');
+  }
+});

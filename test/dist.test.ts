@@ -1,0 +1,51 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { synthAll } from '../charts-src/main';
+import { withSupportMatrix } from '../charts-src/support-matrix';
+import { allVariants } from '../lib/catalog';
+import { readTree } from './support/tree';
+
+const DIST = join(__dirname, '..', 'dist');
+
+test('dist/ is current: a fresh synth produces exactly the committed files', () => {
+  const out = mkdtempSync(join(tmpdir(), 'knawd-dist-'));
+  try {
+    synthAll(out);
+    const fresh = readTree(out);
+    const committed = readTree(DIST);
+    expect(Object.keys(committed)).toEqual(Object.keys(fresh));
+    for (const [path, content] of Object.entries(fresh)) {
+      if (committed[path] !== content) throw new Error(`dist/${path} is stale: run \`npm run synth\` and commit dist/`);
+    }
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});
+
+test('synth is deterministic byte for byte', () => {
+  const a = mkdtempSync(join(tmpdir(), 'knawd-dist-a-'));
+  const b = mkdtempSync(join(tmpdir(), 'knawd-dist-b-'));
+  try {
+    synthAll(a);
+    synthAll(b);
+    expect(readTree(a)).toEqual(readTree(b));
+  } finally {
+    rmSync(a, { recursive: true, force: true });
+    rmSync(b, { recursive: true, force: true });
+  }
+});
+
+test('there is an install and an uninstall manifest for every shipped pair, and nothing else', () => {
+  const files = Object.keys(readTree(join(DIST, 'manifests'))).sort();
+  const expected = allVariants()
+    .flatMap(({ target, runtime }) => [`${target.name}/${runtime.name}.yaml`, `${target.name}/${runtime.name}.uninstall.yaml`])
+    .sort();
+  expect(files).toEqual(expected);
+});
+
+test('README.md carries the current support matrix', () => {
+  const readme = readFileSync(join(__dirname, '..', 'README.md'), 'utf8');
+  expect(withSupportMatrix(readme)).toBe(readme);
+});
