@@ -1,0 +1,10 @@
+export { ConfigPatchError } from './errors';
+export type { RuntimeSpec } from './runtime-spec';
+export type { PatchResult, RemovalResult } from './results';
+export { addContainerdRuntime, removeContainerdRuntime } from './containerd';
+export type { ContainerdPatchOptions } from './containerd';
+export { WASM_POD_ANNOTATIONS } from './containerd-runtime';
+export { addK3sTemplateRuntime, removeK3sTemplateRuntime, K3S_TEMPLATE_BASE } from './k3s-template';
+export type { K3sTemplateOptions } from './k3s-template';
+export { crioDropInFileName, renderCrioDropIn } from './crio';
+export type { CrioConfigFile, CrioDropIn, CrioDropInOptions } from './crio';

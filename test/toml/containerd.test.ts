@@ -1,0 +1,167 @@
+import * as TOML from '@iarna/toml';
+import { addContainerdRuntime, removeContainerdRuntime, WASM_POD_ANNOTATIONS } from '../../lib/toml';
+import { expectOnlyBlockAppended, fixture, patchError, SPEC } from './helpers';
+
+type Table = Record<string, any>;
+
+const V2 = ['plugins', 'io.containerd.grpc.v1.cri', 'containerd', 'runtimes'];
+const V3 = ['plugins', 'io.containerd.cri.v1.runtime', 'containerd', 'runtimes'];
+const V1 = ['plugins', 'cri', 'containerd', 'runtimes'];
+
+function at(root: Table, path: string[]): any {
+  return path.reduce<any>((node, key) => node?.[key], root);
+}
+
+/** Fixtures we patch, the containerd major that reads them, where the handler lands and the host's SystemdCgroup. */
+const ACCEPTED: Array<{ file: string; major: 1 | 2; runtimes: string[]; systemdCgroup?: boolean }> = [
+  { file: 'containerd-1.6-default.toml', major: 1, runtimes: V2, systemdCgroup: false },
+  { file: 'knawd-original.toml', major: 1, runtimes: V2, systemdCgroup: true },
+  { file: 'v1-legacy.toml', major: 1, runtimes: V1, systemdCgroup: true },
+  { file: 'comments-everywhere.toml', major: 1, runtimes: V2, systemdCgroup: true },
+  { file: 'crlf.toml', major: 1, runtimes: V2, systemdCgroup: false },
+  { file: 'no-final-newline.toml', major: 1, runtimes: V2, systemdCgroup: true },
+  { file: 'dotted-keys.toml', major: 1, runtimes: V2, systemdCgroup: true },
+  { file: 'microk8s-containerd-template.toml', major: 1, runtimes: V2 },
+  { file: 'k3s-rendered-v2.toml', major: 2, runtimes: V2, systemdCgroup: true },
+  { file: 'containerd-2-default.toml', major: 2, runtimes: V3, systemdCgroup: false },
+];
+
+describe.each(ACCEPTED)('addContainerdRuntime on $file', ({ file, major, runtimes, systemdCgroup }) => {
+  const options = { ...SPEC, containerdMajor: major };
+  let original: string;
+  let added: ReturnType<typeof addContainerdRuntime>;
+  beforeAll(() => {
+    original = fixture(file);
+    added = addContainerdRuntime(original, options);
+  });
+
+  it('keeps every byte of the original and appends only our block', () => {
+    expect(added.changed).toBe(true);
+    expectOnlyBlockAppended(original, added.text, SPEC.handler);
+  });
+
+  it('defines the handler with the WASM annotations, our binary and the host cgroup driver', () => {
+    const runtime = at(TOML.parse(added.text), [...runtimes, SPEC.handler]);
+    expect(runtime).toEqual({
+      runtime_type: 'io.containerd.runc.v2',
+      privileged_without_host_devices: false,
+      pod_annotations: WASM_POD_ANNOTATIONS,
+      options: systemdCgroup === undefined ? { BinaryName: SPEC.binaryPath } : { BinaryName: SPEC.binaryPath, SystemdCgroup: systemdCgroup },
+    });
+  });
+
+  it('changes nothing when added again', () => {
+    expect(addContainerdRuntime(added.text, options)).toEqual({ text: added.text, changed: false });
+  });
+
+  it('restores the original byte for byte on removal, and then has nothing more to remove', () => {
+    const removed = removeContainerdRuntime(added.text, SPEC.handler);
+    expect(removed).toEqual({ text: original, changed: true, deletable: false });
+    expect(removeContainerdRuntime(removed.text, SPEC.handler)).toEqual({ text: original, changed: false, deletable: false });
+  });
+
+  it('replaces the block in place when the binary path changes', () => {
+    const moved = addContainerdRuntime(added.text, { ...options, binaryPath: '/opt/knawd/bin/crun-wasmedge' });
+    expect(moved.changed).toBe(true);
+    expectOnlyBlockAppended(original, moved.text, SPEC.handler);
+    expect(at(TOML.parse(moved.text), [...runtimes, SPEC.handler, 'options', 'BinaryName'])).toBe('/opt/knawd/bin/crun-wasmedge');
+    expect(removeContainerdRuntime(moved.text, SPEC.handler).text).toBe(original);
+  });
+});
+
+describe('addContainerdRuntime with several handlers', () => {
+  it.each(['knawd-original.toml', 'no-final-newline.toml', 'crlf.toml'])('adds and removes them independently in %s', (file) => {
+    const original = fixture(file);
+    const one = addContainerdRuntime(original, { ...SPEC, containerdMajor: 1 }).text;
+    const both = addContainerdRuntime(one, { handler: 'crun-wasmedge', binaryPath: '/opt/knawd/bin/crun-wasmedge', containerdMajor: 1 }).text;
+    expect(removeContainerdRuntime(both, 'crun-wasmedge').text).toBe(one);
+    const onlySecond = removeContainerdRuntime(both, SPEC.handler).text;
+    expect(onlySecond).toBe(addContainerdRuntime(original, { handler: 'crun-wasmedge', binaryPath: '/opt/knawd/bin/crun-wasmedge', containerdMajor: 1 }).text);
+    expect(removeContainerdRuntime(onlySecond, 'crun-wasmedge').text).toBe(original);
+  });
+});
+
+describe('a host running containerd on its defaults', () => {
+  it.each([
+    [undefined, 1, 2],
+    ['', 2, 3],
+    ['  \n\n', 1, 2],
+    ['# nothing configured yet\n', 2, 3],
+  ] as const)('config %j with containerd %d gets a minimal version %d config', (config, major, version) => {
+    const added = addContainerdRuntime(config, { ...SPEC, containerdMajor: major });
+    expect(added.changed).toBe(true);
+    const parsed = TOML.parse(added.text) as Table;
+    expect(parsed.version).toBe(version);
+    expect(at(parsed, [...(version === 2 ? V2 : V3), SPEC.handler, 'options'])).toEqual({ BinaryName: SPEC.binaryPath });
+    expectOnlyBlockAppended(config ?? '', added.text, SPEC.handler);
+    expect(addContainerdRuntime(added.text, { ...SPEC, containerdMajor: major }).changed).toBe(false);
+    expect(removeContainerdRuntime(added.text, SPEC.handler)).toEqual({ text: config ?? '', changed: true, deletable: (config ?? '').trim() === '' });
+  });
+
+  it('has nothing to remove from a missing config', () => {
+    expect(removeContainerdRuntime(undefined, SPEC.handler)).toEqual({ text: '', changed: false, deletable: true });
+  });
+});
+
+describe('refused inputs', () => {
+  it.each([
+    ['existing-handler.toml', /runtime "crun-wasm" is already defined .*line 7.*outside the knawd-deployer block/],
+    ['inline-runtimes.toml', /runtimes is an inline table \(line 5\)/],
+    ['dotted-runtimes.toml', /runtimes is defined with dotted keys \(line 5\)/],
+    ['invalid.toml', /is not valid TOML \(line 4, column \d+: .+\)/],
+    ['unknown-version.toml', /unsupported version = 4; accepted are no version key \(1\), version = 2 .* version = 3/],
+  ])('%s', (file, message) => {
+    const error = patchError(() => addContainerdRuntime(fixture(file), { ...SPEC, containerdMajor: 2 }));
+    expect(error.message).toMatch(message);
+  });
+
+  it('a version 3 config for containerd 1.x', () => {
+    const error = patchError(() => addContainerdRuntime(fixture('containerd-2-default.toml'), { ...SPEC, containerdMajor: 1 }));
+    expect(error.message).toMatch(/version 3 config, which containerd 1.x cannot read/);
+  });
+
+  it('a legacy version 1 config for containerd 2.x', () => {
+    const error = patchError(() => addContainerdRuntime(fixture('v1-legacy.toml'), { ...SPEC, containerdMajor: 2 }));
+    expect(error.message).toMatch(/version 1 config, which containerd 2.x cannot read/);
+  });
+
+  it.each(['', 'Crun', 'crun_wasm', '-crun', 'crun-', 'a'.repeat(64), 'crun.wasm', 'crun wasm'])('handler name %j', (handler) => {
+    expect(patchError(() => addContainerdRuntime('', { ...SPEC, handler, containerdMajor: 1 })).message).toMatch(/invalid runtime handler name/);
+    expect(patchError(() => removeContainerdRuntime('', handler)).message).toMatch(/invalid runtime handler name/);
+  });
+
+  it.each(['crun', 'bin/crun', '', '/opt/crun\nx', '/opt/\u007fcrun'])('binary path %j', (binaryPath) => {
+    expect(patchError(() => addContainerdRuntime('', { ...SPEC, binaryPath, containerdMajor: 1 })).message).toMatch(/invalid binaryPath .*absolute path/);
+  });
+
+  it('a damaged block', () => {
+    const added = addContainerdRuntime(fixture('knawd-original.toml'), { ...SPEC, containerdMajor: 1 }).text;
+    const damaged = added.replace(/# END .*\n/, '');
+    expect(patchError(() => removeContainerdRuntime(damaged, SPEC.handler)).message).toMatch(/managed block for runtime "crun-wasm" is damaged/);
+    expect(patchError(() => addContainerdRuntime(damaged, { ...SPEC, containerdMajor: 1 })).message).toMatch(/is damaged/);
+  });
+
+  it('the names the caller gives its file in messages', () => {
+    const error = patchError(() =>
+      addContainerdRuntime(fixture('invalid.toml'), { ...SPEC, containerdMajor: 1, source: '/etc/containerd/config.toml' }),
+    );
+    expect(error.message).toMatch(/^\/etc\/containerd\/config.toml is not valid TOML/);
+  });
+});
+
+describe('SystemdCgroup', () => {
+  it("follows the default runtime's options when it is not runc", () => {
+    const config = [
+      'version = 2',
+      '[plugins."io.containerd.grpc.v1.cri".containerd]',
+      '  default_runtime_name = "crun"',
+      '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.crun.options]',
+      '  SystemdCgroup = true',
+      '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]',
+      '  SystemdCgroup = false',
+      '',
+    ].join('\n');
+    const parsed = TOML.parse(addContainerdRuntime(config, { ...SPEC, containerdMajor: 1 }).text) as Table;
+    expect(at(parsed, [...V2, SPEC.handler, 'options', 'SystemdCgroup'])).toBe(true);
+  });
+});

@@ -1,0 +1,29 @@
+import { scanStatements } from '../../lib/toml/statements';
+
+describe('scanStatements', () => {
+  it('tells headers, dotted keys and inline tables apart, past strings, arrays and comments', () => {
+    const text = [
+      'a.b = 1 # c = 2',
+      '[t."quoted.key".\'lit\']',
+      's = """',
+      '[not.a.table]',
+      'x = "\\"""" ',
+      'arr = [ 1, # comment',
+      '  "]", { k = [2] } ]',
+      'it = { x = 1, y.z = "}" }',
+      'd = 1979-05-27 07:32:00Z',
+      '[[arr.tbl]]',
+      '"\\u0041" = true',
+    ].join('\n');
+    expect(scanStatements(text, 'doc')).toEqual([
+      { kind: 'key', path: ['a', 'b'], tableDepth: 0, inlineTable: false, line: 1 },
+      { kind: 'table', path: ['t', 'quoted.key', 'lit'], line: 2 },
+      { kind: 'key', path: ['t', 'quoted.key', 'lit', 's'], tableDepth: 3, inlineTable: false, line: 3 },
+      { kind: 'key', path: ['t', 'quoted.key', 'lit', 'arr'], tableDepth: 3, inlineTable: false, line: 6 },
+      { kind: 'key', path: ['t', 'quoted.key', 'lit', 'it'], tableDepth: 3, inlineTable: true, line: 8 },
+      { kind: 'key', path: ['t', 'quoted.key', 'lit', 'd'], tableDepth: 3, inlineTable: false, line: 9 },
+      { kind: 'array-table', path: ['arr', 'tbl'], line: 10 },
+      { kind: 'key', path: ['arr', 'tbl', 'A'], tableDepth: 2, inlineTable: false, line: 11 },
+    ]);
+  });
+});
