@@ -6,12 +6,14 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { allVariants, RuntimeName, TargetName } from '../lib/catalog';
 import { renderInstallManifest, renderUninstallManifest } from '../lib/render/manifests';
+import { synthChart } from './chart';
 import { manifestHeader } from './manifest-header';
 import { withSupportMatrix } from './support-matrix';
 
-/** Writes everything under `dist`. */
-export function synthAll(dist: string): void {
+/** Writes everything under `dist`; `chartStatic` holds the chart's hand-written parts. */
+export function synthAll(dist: string, chartStatic = join(__dirname, 'chart')): void {
   synthManifests(dist);
+  synthChart(dist, chartStatic);
 }
 
 /** Brings README.md's generated support matrix up to date. */

@@ -22,5 +22,5 @@ await build({
   packages: 'external',
 });
 const app = createRequire(import.meta.url)(outfile);
-app.synthAll(join(repo, 'dist'));
+app.synthAll(join(repo, 'dist'), join(repo, 'charts-src', 'chart'));
 app.synthReadme(join(repo, 'README.md'));

@@ -11,3 +11,4 @@ export * from './settings';
 export * from './value-ref';
 export * from './conditions';
 export * from './labels';
+export * from './wasm-test-pod';

@@ -1,0 +1,31 @@
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { chartFiles, CHART_NAME, valuesTable } from '../lib/render/chart/chart-files';
+
+const METADATA = {
+  description: 'Puts crun with a WebAssembly handler (WasmEdge, wasmtime, wasm-nodejs) onto Kubernetes nodes and offers the RuntimeClass crun.',
+  home: 'https://knawd.dev',
+  sources: ['https://github.com/knawd/deployer'],
+  changes: [
+    { kind: 'changed', description: 'Chart generated from cdk8s constructs; identical to the raw manifests' },
+    { kind: 'added', description: 'Targets ubuntu_22_04, ubuntu_24_04, k3s, rke2, containerd, crio; containerd 2.x configs' },
+    { kind: 'fixed', description: 'Uninstall restores every node before the release is deleted' },
+    { kind: 'security', description: 'RBAC limited to config-features and node labels; SCC for every OpenShift target' },
+  ],
+};
+
+/** Writes dist/charts/knawd-deployer fresh: generated files plus the static parts from `staticDir`. */
+export function synthChart(dist: string, staticDir: string): void {
+  const root = join(dist, 'charts', CHART_NAME);
+  rmSync(join(dist, 'charts'), { recursive: true, force: true });
+  const files = {
+    ...chartFiles(METADATA),
+    'README.md': `${readFileSync(join(staticDir, 'README.header.md'), 'utf8')}\n${valuesTable()}\n`,
+  };
+  for (const [path, content] of Object.entries(files)) {
+    mkdirSync(dirname(join(root, path)), { recursive: true });
+    writeFileSync(join(root, path), content);
+  }
+  copyFileSync(join(staticDir, 'NOTES.txt'), join(root, 'templates', 'NOTES.txt'));
+  copyFileSync(join(staticDir, '.helmignore'), join(root, '.helmignore'));
+}

@@ -1,0 +1,154 @@
+import { DEFAULT_HANDLER, DEFAULT_HOST_PREFIX, DEFAULT_RUNTIME_CLASS, LOG_LEVELS, RUNTIMES, RUNTIME_NAMES, TARGETS, TARGET_NAMES } from '../../catalog';
+import {
+  DEFAULT_IMAGE_REPOSITORY,
+  DEFAULT_OCI_TYPE,
+  DEFAULT_RESOURCES,
+  DEFAULT_TARGET,
+  DEFAULT_UPDATE_STRATEGY,
+  TOLERATE_EVERYTHING,
+} from '../../constructs/settings';
+import { PACKAGE_VERSION } from '../../constructs/version';
+
+/** One key of the chart's values: its default, its schema and the sentence that documents it. */
+export interface ValueEntry {
+  /** Dotted path in values.yaml. */
+  readonly path: string;
+  readonly description: string;
+  readonly default: unknown;
+  /** JSON schema of the value (description is added from `description`). */
+  readonly schema: Record<string, unknown>;
+}
+
+const quantityMap = { type: 'object', additionalProperties: { type: ['string', 'number'] } };
+const intOrString = { type: ['integer', 'string'] };
+
+/** The chart's values, original keys first. Defaults are the constructs' own defaults. */
+export const VALUES: readonly ValueEntry[] = [
+  {
+    path: 'target',
+    description: `Kind of node to configure: ${TARGET_NAMES.join(', ')}.`,
+    default: DEFAULT_TARGET,
+    schema: { type: 'string', enum: TARGET_NAMES },
+  },
+  { path: 'tag', description: 'Installer image tag (ignored when image.digest is set).', default: `v${PACKAGE_VERSION}`, schema: { type: 'string', minLength: 1 } },
+  {
+    path: 'autoRestart',
+    description: "Restart the node's container runtime after changing its config; false leaves a restart pending.",
+    default: true,
+    schema: { type: 'boolean' },
+  },
+  { path: 'logLevel', description: `Installer log level: ${LOG_LEVELS.join(', ')}.`, default: 'info', schema: { type: 'string', enum: LOG_LEVELS } },
+  {
+    path: 'ociType',
+    description: `crun build to install: ${RUNTIME_NAMES.join(', ')} (rhel8_plugins ships only crun-wasmedge).`,
+    default: DEFAULT_OCI_TYPE,
+    schema: { type: 'string', enum: RUNTIME_NAMES },
+  },
+  {
+    path: 'patchKnative',
+    description: "Enable Knative's kubernetes.podspec-runtimeclassname feature flag (restored on uninstall if it was ours).",
+    default: true,
+    schema: { type: 'boolean' },
+  },
+  { path: 'image.repository', description: 'Installer image repository.', default: DEFAULT_IMAGE_REPOSITORY, schema: { type: 'string', minLength: 1 } },
+  {
+    path: 'image.digest',
+    description: 'Installer image digest (sha256:…); when set it pins the image and wins over tag.',
+    default: '',
+    schema: { type: 'string', pattern: '^(sha256:[a-f0-9]{64})?$' },
+  },
+  { path: 'image.pullPolicy', description: 'Installer image pull policy.', default: 'IfNotPresent', schema: { type: 'string', enum: ['Always', 'IfNotPresent', 'Never'] } },
+  { path: 'imagePullSecrets', description: 'Names of Secrets used to pull the installer image.', default: [], schema: { type: 'array', items: { type: 'string', minLength: 1 } } },
+  {
+    path: 'nodeSelector',
+    description: 'Install only on nodes with these labels (default: every node).',
+    default: {},
+    schema: { type: 'object', additionalProperties: { type: 'string' } },
+  },
+  {
+    path: 'tolerations',
+    description: 'Tolerations of the installer pods (default: tolerate every taint, so no node is skipped).',
+    default: TOLERATE_EVERYTHING,
+    schema: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          key: { type: 'string' },
+          operator: { type: 'string', enum: ['Exists', 'Equal'] },
+          value: { type: 'string' },
+          effect: { type: 'string', enum: ['NoSchedule', 'PreferNoSchedule', 'NoExecute'] },
+          tolerationSeconds: { type: 'integer' },
+        },
+      },
+    },
+  },
+  {
+    path: 'resources',
+    description: 'Resources of the installer container (Helm merges maps: set a default key to null to drop it).',
+    default: DEFAULT_RESOURCES,
+    schema: { type: 'object', additionalProperties: false, properties: { requests: quantityMap, limits: quantityMap } },
+  },
+  { path: 'priorityClassName', description: 'Priority class of the installer pods.', default: 'system-node-critical', schema: { type: 'string' } },
+  {
+    path: 'updateStrategy',
+    description: 'Update strategy of the installer DaemonSet (with type OnDelete set rollingUpdate: null).',
+    default: DEFAULT_UPDATE_STRATEGY,
+    schema: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['type'],
+      properties: {
+        type: { type: 'string', enum: ['RollingUpdate', 'OnDelete'] },
+        rollingUpdate: { type: 'object', additionalProperties: false, properties: { maxUnavailable: intOrString, maxSurge: intOrString } },
+      },
+    },
+  },
+  { path: 'runtimeClass.name', description: 'Name of the RuntimeClass WASM workloads use.', default: DEFAULT_RUNTIME_CLASS, schema: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' } },
+  {
+    path: 'runtimeClass.handler',
+    description: 'CRI handler registered in containerd / CRI-O (not "crun": CRI-O 1.31+ names its default runtime so).',
+    default: DEFAULT_HANDLER,
+    schema: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 },
+  },
+  { path: 'hostPrefix', description: 'Host directory everything is installed under.', default: DEFAULT_HOST_PREFIX, schema: { type: 'string', pattern: '^/[^\\s]*[^/\\s]$' } },
+];
+
+/** The values as a nested object. */
+export function defaultValues(): Record<string, unknown> {
+  const root: Record<string, any> = {};
+  for (const v of VALUES) {
+    const keys = v.path.split('.');
+    let node = root;
+    for (const k of keys.slice(0, -1)) node = node[k] ??= {};
+    node[keys[keys.length - 1]] = structuredClone(v.default);
+  }
+  return root;
+}
+
+/** values.schema.json: every key typed and documented, unknown keys refused, unshipped pairs refused. */
+export function valuesSchema(): Record<string, unknown> {
+  const root: any = { $schema: 'https://json-schema.org/draft-07/schema#', type: 'object', additionalProperties: false, properties: {} };
+  for (const v of VALUES) {
+    const keys = v.path.split('.');
+    let node = root;
+    for (const k of keys.slice(0, -1)) {
+      node.properties[k] ??= { type: 'object', additionalProperties: false, properties: {} };
+      node = node.properties[k];
+    }
+    node.properties[keys[keys.length - 1]] = { description: v.description, ...v.schema };
+  }
+  root.allOf = TARGETS.filter((t) => RUNTIMES.some((r) => !(r.targets as readonly string[]).includes(t.name))).map((t) => ({
+    if: { properties: { target: { const: t.name } }, required: ['target'] },
+    then: {
+      properties: {
+        ociType: {
+          description: `target ${t.name} ships only: ${RUNTIMES.filter((r) => (r.targets as readonly string[]).includes(t.name)).map((r) => r.name).join(', ')}`,
+          enum: RUNTIMES.filter((r) => (r.targets as readonly string[]).includes(t.name)).map((r) => r.name),
+        },
+      },
+    },
+  }));
+  return root;
+}

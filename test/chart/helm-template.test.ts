@@ -1,0 +1,122 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { allVariants, RuntimeName, TargetName } from '../../lib/catalog';
+import { KnawdDeployerProps } from '../../lib/constructs';
+import { installObjects, uninstallObjects } from '../../lib/render/manifests';
+import { REPO, run, toolPath } from '../support/tools';
+
+const CHART = join(REPO, 'dist', 'charts', 'knawd-deployer');
+const BOOKKEEPING_LABELS = ['helm.sh/chart', 'app.kubernetes.io/managed-by', 'app.kubernetes.io/instance', 'app.kubernetes.io/version'];
+
+function helm(args: string[]): string {
+  const result = run(toolPath('helm'), args);
+  if (result.code !== 0) throw new Error(`helm ${args.join(' ')} failed: ${result.stderr}`);
+  return result.stdout;
+}
+
+function parse(yamlText: string): any[] {
+  return parseAllDocuments(yamlText).map((d) => d.toJS()).filter((o) => o);
+}
+
+/** Objects without Helm's bookkeeping labels, sorted so order does not matter. */
+function comparable(objects: any[]): any[] {
+  return objects
+    .map((o) => {
+      const copy = structuredClone(o);
+      for (const l of BOOKKEEPING_LABELS) delete copy.metadata.labels?.[l];
+      return copy;
+    })
+    .sort((a, b) => `${a.kind}/${a.metadata.name}`.localeCompare(`${b.kind}/${b.metadata.name}`));
+}
+
+function isHook(o: any): boolean {
+  return Boolean(o.metadata.annotations?.['helm.sh/hook']);
+}
+
+function template(sets: string[]): any[] {
+  return parse(helm(['template', 'knawd', CHART, '--namespace', 'knawd', ...sets]));
+}
+
+const variants = allVariants().map((v) => [v.target.name as TargetName, v.runtime.name as RuntimeName] as const);
+
+describe('helm template yields exactly the objects of dist/manifests', () => {
+  test.each(variants)('%s / %s', (target, ociType) => {
+    const rendered = template(['--set', `target=${target}`, '--set', `ociType=${ociType}`]);
+    const dist = parse(readFileSync(join(REPO, 'dist', 'manifests', target, `${ociType}.yaml`), 'utf8')).filter((o) => o.kind !== 'Namespace');
+    expect(comparable(rendered.filter((o) => !isHook(o)))).toEqual(comparable(dist));
+
+    const hooks = rendered.filter(isHook);
+    const distUninstall = parse(readFileSync(join(REPO, 'dist', 'manifests', target, `${ociType}.uninstall.yaml`), 'utf8'));
+    const preDelete = hooks.filter((o) => o.metadata.annotations['helm.sh/hook'] === 'pre-delete');
+    const withoutHookAnnotations = preDelete.map((o) => {
+      const copy = structuredClone(o);
+      delete copy.metadata.annotations;
+      return copy;
+    });
+    expect(comparable(withoutHookAnnotations)).toEqual(comparable(distUninstall));
+  });
+});
+
+describe('non-default values render the same objects as the constructs given the same props', () => {
+  const cases: [string, string[], KnawdDeployerProps][] = [
+    ['custom tag', ['--set', 'tag=v9.9.9'], { image: { tag: 'v9.9.9' } }],
+    [
+      'nodeSelector',
+      ['--set-json', 'nodeSelector={"kubernetes.io/arch":"arm64","pool":"wasm"}'],
+      { nodeSelector: { 'kubernetes.io/arch': 'arm64', pool: 'wasm' } },
+    ],
+    ['patchKnative=false', ['--set', 'patchKnative=false'], { patchKnative: false }],
+    ['autoRestart=false', ['--set', 'autoRestart=false'], { autoRestart: false }],
+    [
+      'everything else',
+      [
+        '--set', 'target=k3s', '--set', 'ociType=crun-wasmtime', '--set', 'image.repository=registry.example/knawd',
+        '--set', `image.digest=sha256:${'b'.repeat(64)}`, '--set', 'image.pullPolicy=Always', '--set', 'logLevel=debug',
+        '--set-json', 'imagePullSecrets=["pull-a","pull-b"]', '--set-json', 'tolerations=[]',
+        '--set-json', 'resources={"requests":{"cpu":"50m","memory":null},"limits":{"cpu":null,"memory":"256Mi"}}', '--set', 'priorityClassName=high',
+        '--set-json', 'updateStrategy={"type":"OnDelete","rollingUpdate":null}', '--set', 'runtimeClass.name=wasm', '--set', 'runtimeClass.handler=knawd-wasm',
+        '--set', 'hostPrefix=/var/opt/knawd',
+      ],
+      {
+        target: 'k3s', ociType: 'crun-wasmtime', image: { repository: 'registry.example/knawd', digest: `sha256:${'b'.repeat(64)}`, pullPolicy: 'Always' },
+        logLevel: 'debug', imagePullSecrets: ['pull-a', 'pull-b'], tolerations: [], resources: { requests: { cpu: '50m' }, limits: { memory: '256Mi' } },
+        priorityClassName: 'high', updateStrategy: { type: 'OnDelete' }, runtimeClassName: 'wasm', handler: 'knawd-wasm', hostPrefix: '/var/opt/knawd',
+      },
+    ],
+  ];
+  // Helm merges user maps into the defaults: keys of a default map are removed by setting them to null.
+  test.each(cases)('%s', (_name, sets, props) => {
+    const rendered = template(sets);
+    const full: KnawdDeployerProps = { target: 'rhel8', ociType: 'crun-wasmedge', ...props, createNamespace: false };
+    // An empty list renders as nothing in the chart and as [] from the constructs; both mean "none".
+    const normalise = (objs: any[]) => comparable(objs).map((o) => JSON.parse(JSON.stringify(o, (_k, v) => (Array.isArray(v) && v.length === 0 ? undefined : v))));
+    expect(normalise(rendered.filter((o) => !isHook(o)))).toEqual(normalise(installObjects(full)));
+    const preDelete = rendered.filter((o) => o.metadata.annotations?.['helm.sh/hook'] === 'pre-delete').map((o) => {
+      delete o.metadata.annotations;
+      return o;
+    });
+    expect(normalise(preDelete)).toEqual(normalise(uninstallObjects(full)));
+  });
+});
+
+test('the uninstall hooks: remover first, then the Job Helm waits for; deleted only after success', () => {
+  const hooks = template([]).filter(isHook);
+  const annotations = Object.fromEntries(hooks.map((o) => [`${o.kind}/${o.metadata.name}`, o.metadata.annotations]));
+  expect(annotations).toEqual({
+    'DaemonSet/knawd-remover': { 'helm.sh/hook': 'pre-delete', 'helm.sh/hook-weight': '0', 'helm.sh/hook-delete-policy': 'before-hook-creation,hook-succeeded' },
+    'Job/knawd-uninstall-wait': { 'helm.sh/hook': 'pre-delete', 'helm.sh/hook-weight': '1', 'helm.sh/hook-delete-policy': 'before-hook-creation,hook-succeeded' },
+    'Pod/knawd-wasm-test': { 'helm.sh/hook': 'test', 'helm.sh/hook-delete-policy': 'before-hook-creation', 'module.wasm.image/variant': 'compat-smart' },
+  });
+  const testPod = hooks.find((o) => o.kind === 'Pod');
+  expect(testPod.spec.runtimeClassName).toBe('crun');
+  expect(testPod.spec.containers[0].image).toBe('wasmedge/example-wasi:latest');
+});
+
+test("the original chart's values file works unchanged", () => {
+  const original = join(__dirname, '..', 'fixtures', 'chart', 'original-values.yaml');
+  const rendered = parse(helm(['template', 'knawd', CHART, '--namespace', 'knawd', '-f', original]));
+  const ds = rendered.find((o) => o.kind === 'DaemonSet' && o.metadata.name === 'knawd-installer');
+  expect(ds.spec.template.spec.containers[0].image).toBe('quay.io/knawd/deployer:v1.2.0');
+  expect(rendered.some((o) => o.kind === 'SecurityContextConstraints')).toBe(true);
+});
