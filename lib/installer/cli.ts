@@ -1,0 +1,225 @@
+/**
+ * Command line and environment → {@link Settings}. Flags win over env; env names are those of the original
+ * knawd deployer (VENDOR, OCI_TYPE, NODE_ROOT, AUTO_RESTART, LOG_LEVEL, PATCH_KNATIVE) plus KNAWD_PREFIX,
+ * KNAWD_HANDLER, KNAWD_ARTIFACTS, NODE_NAME and KUBECONFIG. Any bad value is a {@link UsageError}.
+ */
+import * as path from 'path';
+import {
+  DEFAULT_ARTIFACTS_DIR,
+  DEFAULT_HANDLER,
+  DEFAULT_HOST_PREFIX,
+  findRuntime,
+  findTarget,
+  INSTALLED_LABEL,
+  INSTALLER_ENV,
+  InvalidVariantError,
+  LOG_LEVELS,
+  LogLevel,
+  NODE_ROOT_MOUNT,
+  resolveVariant,
+} from '../catalog';
+import { UsageError } from './errors';
+import { Command, COMMANDS, RestartMode, Settings } from './settings';
+
+export const USAGE = `Usage: knawd-installer <command> [flags]
+
+Commands:
+  plan           print a unified diff of every host file install would change, and whether the runtime
+                 would be restarted; changes nothing
+  install        verify the artifacts, install crun + engine under the prefix, register the handler,
+                 restart the runtime when its config changed, label the node
+  remove         revert everything install did (byte-identical configs, files and directories removed),
+                 restart when needed, unlabel the node; safe to run twice
+  status         report what is installed; exit 0 installed and consistent, 1 not installed, 3 drifted
+  wait-removed   wait until no node carries the installed label (the uninstall Job)
+
+Flags (environment fallback in brackets; flags win):
+  --node-root DIR             where the host's / is mounted [NODE_ROOT] (default ${NODE_ROOT_MOUNT})
+  --target T                  node target from the catalog [VENDOR]
+  --runtime R                 crun build: crun-wasmedge | crun-wasmtime | crun-wasm-nodejs [OCI_TYPE]
+  --artifacts DIR             artifacts root, <DIR>/<target>/{<runtime>,<library>,SHA256SUMS}
+                              [KNAWD_ARTIFACTS] (default ${DEFAULT_ARTIFACTS_DIR})
+  --prefix DIR                host directory everything is installed under [KNAWD_PREFIX] (default ${DEFAULT_HOST_PREFIX})
+  --handler NAME              CRI runtime handler name [KNAWD_HANDLER] (default ${DEFAULT_HANDLER})
+  --restart auto|none         restart the runtime after a config change [AUTO_RESTART=true|false] (default auto)
+  --patch-knative true|false  enable Knative's runtimeClassName feature flag [PATCH_KNATIVE] (default true)
+  --log-level L               ${LOG_LEVELS.join(' | ')} [LOG_LEVEL] (default info)
+  --node-name NAME            this node, for the installed label [NODE_NAME]
+  --kubeconfig FILE           kubeconfig for the API steps [KUBECONFIG] (default: in-cluster config if any)
+  --stay                      after success, stay idle until SIGTERM (DaemonSet mode); SIGTERM changes nothing
+  --socket-timeout-seconds N  bound on the wait for the CRI socket after a restart (default 60)
+  --timeout-seconds N         wait-removed: give up after N seconds (default 240)
+  --label KEY=VALUE           wait-removed: the label to wait for (default ${INSTALLED_LABEL.key}=${INSTALLED_LABEL.value})
+  -h, --help                  this text
+
+Exit status: 0 success; 1 failure (the message says what to do); 2 bad command line or environment;
+3 status: installed but drifted from what was written.`;
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const VALUE_FLAGS = [
+  'node-root',
+  'target',
+  'runtime',
+  'artifacts',
+  'prefix',
+  'handler',
+  'restart',
+  'patch-knative',
+  'log-level',
+  'node-name',
+  'kubeconfig',
+  'socket-timeout-seconds',
+  'timeout-seconds',
+  'label',
+] as const;
+type ValueFlag = (typeof VALUE_FLAGS)[number];
+
+/** Result of parsing: either the settings of a run, or a request for the usage text. */
+export type ParseResult = { readonly help: true } | { readonly help: false; readonly settings: Settings };
+
+export function parseCommandLine(argv: readonly string[], env: Env): ParseResult {
+  const flags = new Map<ValueFlag, string>();
+  let stay = false;
+  let command: Command | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '-h' || arg === '--help' || arg === 'help') return { help: true };
+    if (arg === '--stay') {
+      stay = true;
+      continue;
+    }
+    if (arg.startsWith('--')) {
+      const eq = arg.indexOf('=');
+      const name = arg.slice(2, eq < 0 ? undefined : eq);
+      if (!(VALUE_FLAGS as readonly string[]).includes(name)) throw new UsageError(`unknown flag --${name}`);
+      let value: string | undefined;
+      if (eq >= 0) value = arg.slice(eq + 1);
+      else {
+        value = argv[++i];
+        if (value === undefined) throw new UsageError(`flag --${name} needs a value`);
+      }
+      flags.set(name as ValueFlag, value);
+      continue;
+    }
+    if (command !== undefined) throw new UsageError(`unexpected argument "${arg}" (command is already "${command}")`);
+    if (!(COMMANDS as readonly string[]).includes(arg)) {
+      throw new UsageError(`unknown command "${arg}"; valid commands: ${COMMANDS.join(', ')}`);
+    }
+    command = arg as Command;
+  }
+  if (command === undefined) throw new UsageError(`no command given; valid commands: ${COMMANDS.join(', ')}`);
+
+  const pick = (flag: ValueFlag, envName?: string): string | undefined => {
+    const value = flags.get(flag) ?? (envName === undefined ? undefined : env[envName]);
+    return value === undefined || value === '' ? undefined : value;
+  };
+
+  const targetName = pick('target', INSTALLER_ENV.target);
+  const runtimeName = pick('runtime', INSTALLER_ENV.runtime);
+  const needsVariant = command === 'plan' || command === 'install';
+  if (needsVariant && targetName === undefined) {
+    throw new UsageError(`${command} needs --target (or ${INSTALLER_ENV.target})`);
+  }
+  if (needsVariant && runtimeName === undefined) {
+    throw new UsageError(`${command} needs --runtime (or ${INSTALLER_ENV.runtime})`);
+  }
+  let target: Settings['target'];
+  let runtime: Settings['runtime'];
+  try {
+    if (targetName !== undefined && runtimeName !== undefined) {
+      ({ target, runtime } = resolveVariant(targetName, runtimeName));
+    } else {
+      target = targetName === undefined ? undefined : findTarget(targetName);
+      runtime = runtimeName === undefined ? undefined : findRuntime(runtimeName);
+    }
+  } catch (error) {
+    if (error instanceof InvalidVariantError) throw new UsageError(error.message);
+    throw error;
+  }
+
+  const nodeRoot = path.resolve(pick('node-root', INSTALLER_ENV.nodeRoot) ?? NODE_ROOT_MOUNT);
+  const prefix = hostDirectory(pick('prefix', INSTALLER_ENV.prefix) ?? DEFAULT_HOST_PREFIX, 'prefix');
+  const handler = pick('handler', INSTALLER_ENV.handler) ?? DEFAULT_HANDLER;
+  if (handler.length > 63 || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(handler)) {
+    throw new UsageError(`invalid handler "${handler}": use a DNS label (lower-case letters, digits, '-'), e.g. ${DEFAULT_HANDLER}`);
+  }
+
+  return {
+    help: false,
+    settings: {
+      command,
+      nodeRoot,
+      target,
+      runtime,
+      artifacts: path.resolve(pick('artifacts', INSTALLER_ENV.artifacts) ?? DEFAULT_ARTIFACTS_DIR),
+      prefix,
+      handler,
+      restart: restartMode(flags.get('restart'), env[INSTALLER_ENV.autoRestart]),
+      patchKnative: booleanValue(pick('patch-knative', INSTALLER_ENV.patchKnative), '--patch-knative / PATCH_KNATIVE', true),
+      logLevel: logLevel(pick('log-level', INSTALLER_ENV.logLevel)),
+      nodeName: pick('node-name', INSTALLER_ENV.nodeName),
+      kubeconfig: pick('kubeconfig', 'KUBECONFIG'),
+      stay,
+      timeoutSeconds: seconds(pick('timeout-seconds'), '--timeout-seconds', 240),
+      socketTimeoutSeconds: seconds(pick('socket-timeout-seconds'), '--socket-timeout-seconds', 60),
+      label: label(pick('label')),
+    },
+  };
+}
+
+function restartMode(flag: string | undefined, autoRestart: string | undefined): RestartMode {
+  if (flag !== undefined) {
+    if (flag === 'auto' || flag === 'none') return flag;
+    throw new UsageError(`invalid --restart "${flag}": use auto or none`);
+  }
+  if (autoRestart === undefined || autoRestart === '') return 'auto';
+  return booleanValue(autoRestart, `${INSTALLER_ENV.autoRestart}`, true) ? 'auto' : 'none';
+}
+
+function booleanValue(value: string | undefined, what: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  const v = value.trim().toLowerCase();
+  if (v === 'true') return true;
+  if (v === 'false') return false;
+  throw new UsageError(`invalid ${what} "${value}": use true or false`);
+}
+
+function logLevel(value: string | undefined): LogLevel {
+  if (value === undefined) return 'info';
+  const v = value.trim().toLowerCase();
+  if ((LOG_LEVELS as readonly string[]).includes(v)) return v as LogLevel;
+  throw new UsageError(`invalid log level "${value}": use ${LOG_LEVELS.join(', ')}`);
+}
+
+function seconds(value: string | undefined, what: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 86400) {
+    throw new UsageError(`invalid ${what} "${value}": use a whole number of seconds between 1 and 86400`);
+  }
+  return Number(value);
+}
+
+function label(value: string | undefined): string {
+  if (value === undefined) return `${INSTALLED_LABEL.key}=${INSTALLED_LABEL.value}`;
+  if (!/^[A-Za-z0-9./_-]+=[A-Za-z0-9._-]*$/.test(value)) {
+    throw new UsageError(`invalid --label "${value}": use KEY=VALUE, e.g. ${INSTALLED_LABEL.key}=${INSTALLED_LABEL.value}`);
+  }
+  return value;
+}
+
+/**
+ * A host directory we own: absolute, normalised, not `/` and not a top-level system directory, free of
+ * control characters (it is written into config files).
+ */
+function hostDirectory(value: string, what: string): string {
+  // Plain characters only: the path is written into TOML files and a shell wrapper.
+  if (!/^\/[A-Za-z0-9._\/-]*$/.test(value)) {
+    throw new UsageError(`invalid --${what} "${value}": give an absolute host path such as ${DEFAULT_HOST_PREFIX}`);
+  }
+  const normal = path.posix.normalize(value).replace(/\/+$/, '');
+  if (normal.split('/').includes('..') || normal.split('/').length < 3) {
+    throw new UsageError(`invalid --${what} "${value}": use a directory of its own at least two levels deep, such as ${DEFAULT_HOST_PREFIX}`);
+  }
+  return normal;
+}

@@ -1,0 +1,319 @@
+/**
+ * Pure planning: from what is on the host now (read through a {@link HostView}), the artifacts and the
+ * previous state, the list of file operations that install / remove would perform, in the order they are
+ * applied, and the state that describes the result. Nothing here writes; apply.ts carries a plan out.
+ */
+import { createTwoFilesPatch } from 'diff';
+import type { RuntimeSpec, TargetSpec } from '../catalog';
+import { RUNTIMES, TARGETS } from '../catalog';
+import { Artifacts, sha256 } from './artifacts';
+import { candidateConfigPaths, ConfigReader, desiredConfig, revertConfig, TEMPLATE_BASE } from './config-edit';
+import { FileRecord, FileRole, InstallState, isConfigRole, loadBytes, statePath, storeBytes } from './state';
+
+/** Read-only view of the host (host paths). {@link HostFs} provides one. */
+export interface HostView extends ConfigReader {
+  read(hostPath: string): Buffer | undefined;
+  isDir(hostPath: string): boolean;
+  mode(hostPath: string): number | undefined;
+}
+
+export interface FileOp {
+  readonly path: string;
+  readonly role: FileRole;
+  /** Bytes now; undefined when the file does not exist. */
+  readonly before: Buffer | undefined;
+  /** Bytes to write; null to delete the file. */
+  readonly after: Buffer | null;
+  /** Permission bits to give the file; undefined keeps the current ones (0644 for a new file). */
+  readonly mode?: number;
+  /** Why, for the log. */
+  readonly reason: string;
+}
+
+export interface Plan {
+  /** Directories to create, parents first, before any file op. */
+  readonly mkdirs: readonly string[];
+  /** File operations in the order they are applied. */
+  readonly ops: readonly FileOp[];
+  /** Directories to remove when empty, deepest first, after the file ops. */
+  readonly rmdirs: readonly string[];
+  /** A runtime config file changes: the runtime must be restarted to see it. */
+  readonly configChanged: boolean;
+  /** The state after the plan was carried out (restartPending as of the plan, before any restart). */
+  readonly next: InstallState | undefined;
+  /** Things the operator should know (drift, files left in place). */
+  readonly warnings: readonly string[];
+  /** Informational notes (e.g. where the containerd version came from). */
+  readonly notes: readonly string[];
+}
+
+export interface InstallInputs {
+  readonly target: TargetSpec;
+  readonly runtime: RuntimeSpec;
+  readonly handler: string;
+  readonly prefix: string;
+  readonly artifacts: Artifacts;
+  readonly nodeContainerdMajor?: 1 | 2;
+}
+
+/** Layout under the prefix. */
+export function layout(prefix: string, runtime: Pick<RuntimeSpec, 'name' | 'library'>) {
+  return {
+    bin: `${prefix}/bin`,
+    lib: `${prefix}/lib`,
+    libexec: `${prefix}/libexec`,
+    /** What the runtime config points at: the wrapper. */
+    wrapper: `${prefix}/bin/${runtime.name}`,
+    binary: `${prefix}/libexec/${runtime.name}`,
+    library: `${prefix}/lib/${runtime.library}`,
+    state: statePath(prefix),
+  };
+}
+
+/**
+ * The wrapper the runtime config points at. Why a wrapper and not only an rpath: crun dlopen()s its engine
+ * (libwasmtime.so, libwasmedge.so.0, libnode.so) by name, and an rpath baked into the build only works for
+ * the prefix it was built for; the wrapper puts `<prefix>/lib` on the loader path for any prefix and any
+ * build, and `exec` keeps crun's arguments, pid and exit status. LD_LIBRARY_PATH does not reach containers:
+ * crun gives the container process the environment from the OCI spec, not its own.
+ */
+export function wrapperScript(prefix: string, runtime: Pick<RuntimeSpec, 'name' | 'library'>): Buffer {
+  const l = layout(prefix, runtime);
+  return Buffer.from(
+    [
+      '#!/bin/sh',
+      `# Installed by knawd-installer: runs ${runtime.name} with its WebAssembly engine (${runtime.library})`,
+      `# on the loader path. Removed by \`knawd-installer remove\`.`,
+      `LD_LIBRARY_PATH='${l.lib}'\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}`,
+      'export LD_LIBRARY_PATH',
+      `exec '${l.binary}' "$@"`,
+      '',
+    ].join('\n'),
+    'utf8',
+  );
+}
+
+export function planInstall(view: HostView, inputs: InstallInputs, previous: InstallState | undefined): Plan {
+  const { target, runtime, handler, prefix, artifacts } = inputs;
+  const l = layout(prefix, runtime);
+  const warnings: string[] = [];
+
+  const config = desiredConfig(
+    target.configEdit,
+    {
+      handler,
+      binaryPath: l.wrapper,
+      nodeContainerdMajor: inputs.nodeContainerdMajor,
+      previousHandler: previous?.handler,
+    },
+    view,
+  );
+
+  const desired: Array<{ path: string; role: FileRole; data: Buffer; mode?: number }> = [
+    { path: l.binary, role: 'binary', data: artifacts.binary.data, mode: 0o755 },
+    { path: l.library, role: 'library', data: artifacts.library.data, mode: 0o644 },
+    { path: l.wrapper, role: 'wrapper', data: wrapperScript(prefix, runtime), mode: 0o755 },
+    // Last: the runtime must not be pointed at a binary that is not there yet.
+    { path: config.path, role: config.role, data: Buffer.from(config.text, 'utf8') },
+  ];
+
+  const ops: FileOp[] = [];
+  const records: FileRecord[] = [];
+  for (const want of desired) {
+    const before = view.read(want.path);
+    const prior = previous?.files.find((f) => f.path === want.path);
+    records.push(prior ? { ...prior, role: want.role, sha256: sha256(want.data) } : firstRecord(want.path, want.role, before, want.data, view, handler));
+    const modeDiffers = want.mode !== undefined && before !== undefined && view.mode(want.path) !== want.mode;
+    if (before === undefined || !before.equals(want.data) || modeDiffers) {
+      ops.push({ path: want.path, role: want.role, before, after: want.data, mode: want.mode, reason: before === undefined ? 'create' : 'update' });
+    }
+  }
+
+  // Files an earlier install wrote that this one does not (other runtime, other template version): revert them.
+  const stale = (previous?.files ?? []).filter((f) => !desired.some((d) => d.path === f.path));
+  const staleHandler = previous?.handler ?? handler;
+  for (const record of [...stale].reverse()) {
+    const op = revertOp(view, record, staleHandler, warnings);
+    if (op) ops.push(op);
+  }
+
+  const dirs = [l.bin, l.lib, l.libexec, parentOf(config.path)];
+  const mkdirs = missingDirs(view, [prefix, ...dirs]);
+  const createdDirs = unique([...(previous?.createdDirs ?? []), ...mkdirs]);
+  // An existing but empty prefix without a state is taken as ours: a run that crashed right after creating it.
+  if (!previous && !mkdirs.includes(prefix) && (view.list(prefix) ?? ['x']).length === 0) createdDirs.unshift(prefix);
+  const configChanged = ops.some((op) => isConfigRole(op.role));
+
+  const next: InstallState = {
+    schema: 1,
+    phase: 'installed',
+    target: target.name,
+    runtime: runtime.name,
+    handler,
+    prefix,
+    files: records,
+    createdDirs: unique(createdDirs),
+    restartPending: (previous?.restartPending ?? false) || configChanged,
+    ...(previous?.knative ? { knative: previous.knative } : {}),
+  };
+  return { mkdirs, ops, rmdirs: [], configChanged, next, warnings, notes: config.notes };
+}
+
+/** Everything recorded in `state`, reverted: the plan for `remove`. */
+export function planRemove(view: HostView, state: InstallState): Plan {
+  const warnings: string[] = [];
+  const ops: FileOp[] = [];
+  // Configs first (the runtime stops referring to the binary), then our own files.
+  const ordered = [...state.files.filter((f) => isConfigRole(f.role)), ...state.files.filter((f) => !isConfigRole(f.role))];
+  for (const record of ordered) {
+    const op = revertOp(view, record, state.handler, warnings);
+    if (op) ops.push(op);
+  }
+  const rmdirs = [...state.createdDirs].reverse().filter((d) => view.isDir(d));
+  return {
+    mkdirs: [],
+    ops,
+    rmdirs,
+    configChanged: ops.some((op) => isConfigRole(op.role)),
+    next: undefined,
+    warnings,
+    notes: [],
+  };
+}
+
+/**
+ * A state reconstructed from the host when the state file is gone: our blocks in the target's config files,
+ * our drop-in, the catalog's binaries and libraries under the prefix. Undefined when nothing of ours is found.
+ */
+export function discoverState(view: HostView, target: TargetSpec | undefined, handler: string, prefix: string): InstallState | undefined {
+  const files: FileRecord[] = [];
+  for (const candidate of target ? candidateConfigPaths(target.configEdit, handler) : []) {
+    const current = view.read(candidate.path);
+    if (current === undefined) continue;
+    const reverted = revertConfig(candidate.role, current.toString('utf8'), handler, candidate.path);
+    if (!reverted.changed) continue;
+    files.push(firstRecord(candidate.path, candidate.role, current, current, view, handler));
+  }
+  for (const runtime of RUNTIMES) {
+    const l = layout(prefix, runtime);
+    for (const [path, role] of [
+      [l.wrapper, 'wrapper'],
+      [l.binary, 'binary'],
+      [l.library, 'library'],
+    ] as const) {
+      const current = view.read(path);
+      if (current !== undefined && !files.some((f) => f.path === path)) files.push({ path, role, created: true, sha256: sha256(current) });
+    }
+  }
+  const l = layout(prefix, RUNTIMES[0]);
+  const createdDirs = [prefix, l.bin, l.lib, l.libexec].filter((d) => view.isDir(d));
+  if (files.length === 0 && !view.isDir(prefix)) return undefined;
+  if (files.length === 0 && (view.list(prefix) ?? []).some((n) => !['bin', 'lib', 'libexec'].includes(n))) return undefined;
+  const configTarget = target ?? TARGETS[0];
+  return {
+    schema: 1,
+    phase: 'installed',
+    target: configTarget.name,
+    runtime: RUNTIMES[0].name,
+    handler,
+    prefix,
+    files,
+    createdDirs,
+    restartPending: false,
+  };
+}
+
+/**
+ * The record for a file we are about to write for the first time. Its original is the file as it would be
+ * without our block, so that a file still patched by a lost earlier install is never taken as the original;
+ * a file that holds nothing but what we would create counts as created by us.
+ */
+function firstRecord(path: string, role: FileRole, before: Buffer | undefined, data: Buffer, view: HostView, handler: string): FileRecord {
+  if (before === undefined) return { path, role, created: true, sha256: sha256(data) };
+  if (isConfigRole(role)) {
+    const reverted = revertConfig(role, before.toString('utf8'), handler, path);
+    if (reverted.changed && reverted.deletable) return { path, role, created: true, sha256: sha256(data) };
+    return { path, role, created: false, sha256: sha256(data), original: storeBytes(Buffer.from(reverted.text, 'utf8')), originalMode: view.mode(path) };
+  }
+  return { path, role, created: false, sha256: sha256(data), original: storeBytes(before), originalMode: view.mode(path) };
+}
+
+/** How to take one recorded file back to what it was before us; undefined when it already is. */
+function revertOp(view: HostView, record: FileRecord, handler: string, warnings: string[]): FileOp | undefined {
+  const before = view.read(record.path);
+  if (before === undefined) return undefined;
+  const ours = sha256(before) === record.sha256;
+  if (!isConfigRole(record.role)) {
+    if (!ours) warnings.push(`${record.path} changed since install; removing it anyway (it is ours)`);
+    if (record.created) return { path: record.path, role: record.role, before, after: null, reason: 'delete (created by install)' };
+    const original = loadBytes(record.original as NonNullable<FileRecord['original']>);
+    return before.equals(original) ? undefined : { path: record.path, role: record.role, before, after: original, mode: record.originalMode, reason: 'restore original' };
+  }
+  if (ours) {
+    if (record.created) return { path: record.path, role: record.role, before, after: null, reason: 'delete (created by install)' };
+    const original = record.original ? loadBytes(record.original) : Buffer.alloc(0);
+    return before.equals(original) && view.mode(record.path) === record.originalMode
+      ? undefined
+      : { path: record.path, role: record.role, before, after: original, mode: record.originalMode, reason: 'restore original' };
+  }
+  // Someone changed the file after us (or the write we recorded never happened): take out only our block.
+  const reverted = revertConfig(record.role, before.toString('utf8'), handler, record.path);
+  if (record.created && reverted.deletable && (reverted.changed || isCreatedShape(record.role, before))) {
+    return { path: record.path, role: record.role, before, after: null, reason: 'delete (created by install)' };
+  }
+  if (!reverted.changed) return undefined;
+  warnings.push(`${record.path} was changed after install; only the knawd-deployer block is taken out, other edits are kept`);
+  return { path: record.path, role: record.role, before, after: Buffer.from(reverted.text, 'utf8'), reason: 'remove managed block' };
+}
+
+/** A file we created that holds exactly what creating it puts there before our block. */
+function isCreatedShape(role: FileRole, data: Buffer): boolean {
+  const text = data.toString('utf8');
+  return role === 'containerd-template' ? text === TEMPLATE_BASE : role === 'containerd-config' ? text.trim() === '' : false;
+}
+
+function missingDirs(view: HostView, dirs: readonly string[]): string[] {
+  const missing: string[] = [];
+  for (const dir of dirs) {
+    const parts = dir.split('/').filter(Boolean);
+    for (let i = 1; i <= parts.length; i++) {
+      const p = '/' + parts.slice(0, i).join('/');
+      if (!view.isDir(p) && !missing.includes(p)) missing.push(p);
+    }
+  }
+  return missing;
+}
+
+function parentOf(hostPath: string): string {
+  return hostPath.slice(0, hostPath.lastIndexOf('/')) || '/';
+}
+
+function unique<T>(items: readonly T[]): T[] {
+  return [...new Set(items)];
+}
+
+/** `plan`'s output: a unified diff per text file (host paths), a line per binary file. */
+export function renderPlan(plan: Plan): string {
+  const out: string[] = [];
+  for (const dir of plan.mkdirs) out.push(`mkdir ${dir}`);
+  for (const op of plan.ops) {
+    const binary = op.role === 'binary' || op.role === 'library';
+    if (binary) {
+      const what = op.after === null ? 'delete' : op.before === undefined ? 'create' : 'replace';
+      const size = op.after === null ? '' : ` (${op.after.length} bytes, sha256 ${sha256(op.after)})`;
+      out.push(`${what} ${op.path}${size}`);
+      continue;
+    }
+    const oldText = op.before?.toString('utf8') ?? '';
+    const newText = op.after?.toString('utf8') ?? '';
+    const oldName = op.before === undefined ? '/dev/null' : op.path;
+    const newName = op.after === null ? '/dev/null' : op.path;
+    if (oldText === newText) {
+      out.push(`chmod ${(op.mode ?? 0o644).toString(8)} ${op.path}`);
+      continue;
+    }
+    out.push(createTwoFilesPatch(oldName, newName, oldText, newText, undefined, undefined, { context: 3 }).trimEnd());
+  }
+  for (const dir of plan.rmdirs) out.push(`rmdir ${dir} (when empty)`);
+  return out.join('\n');
+}

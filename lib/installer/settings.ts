@@ -1,0 +1,49 @@
+/**
+ * Everything one installer run is configured with, after the command line and the environment have been
+ * parsed and checked (see cli.ts). Every path here is a host path unless its name says otherwise.
+ */
+import type { RuntimeSpec, TargetSpec, LogLevel } from '../catalog';
+
+export const COMMANDS = ['plan', 'install', 'remove', 'status', 'wait-removed'] as const;
+export type Command = (typeof COMMANDS)[number];
+
+/** How the container runtime is restarted after its configuration changed. */
+export type RestartMode = 'auto' | 'none';
+
+export interface Settings {
+  /** The subcommand. */
+  readonly command: Command;
+  /** Directory (in the installer's own file system) where the host's `/` is mounted. @default /mnt/node-root */
+  readonly nodeRoot: string;
+  /**
+   * The target, from the catalog. Optional only for `remove`/`status`/`wait-removed`, which take it from the
+   * state file when not given.
+   */
+  readonly target?: TargetSpec;
+  /** The crun build, from the catalog; optional like `target`. */
+  readonly runtime?: RuntimeSpec;
+  /** Root of the artifacts in the installer image (`<artifacts>/<target.artifactDir>/...`). @default /vendor */
+  readonly artifacts: string;
+  /** Host directory everything is installed under; the state file lives there too. @default /opt/knawd */
+  readonly prefix: string;
+  /** CRI runtime handler name that the RuntimeClass refers to. @default crun-wasm */
+  readonly handler: string;
+  /** Whether to restart the container runtime when its configuration changed. @default auto */
+  readonly restart: RestartMode;
+  /** Whether to enable Knative's runtimeClassName feature flag. @default true */
+  readonly patchKnative: boolean;
+  /** Least severe log level printed. @default info */
+  readonly logLevel: LogLevel;
+  /** Name of this node, for the installed label; from NODE_NAME in the DaemonSet. @default none: no label */
+  readonly nodeName?: string;
+  /** kubeconfig file for the API steps; without it the in-cluster config is used when present. */
+  readonly kubeconfig?: string;
+  /** Stay idle after success until SIGTERM (the DaemonSet's mode). @default false */
+  readonly stay: boolean;
+  /** Bound for `wait-removed`. @default 240 */
+  readonly timeoutSeconds: number;
+  /** Bound for the wait until the CRI socket answers after a restart. @default 60 */
+  readonly socketTimeoutSeconds: number;
+  /** Label selector `wait-removed` polls for. @default knawd.dev/crun-wasm=installed */
+  readonly label: string;
+}

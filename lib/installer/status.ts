@@ -1,0 +1,70 @@
+/**
+ * `status`: what the state says is installed, checked against the files on the node (re-hashed) and, when
+ * the artifacts are at hand, against the artifacts of this image.
+ *
+ * Exit status: 0 installed and consistent (a pending restart is reported but still 0), 1 not installed,
+ * 3 drifted (a file changed or missing, an interrupted run, or installed files that differ from the
+ * artifacts).
+ */
+import { loadArtifacts, sha256 } from './artifacts';
+import { HostFs } from './host-fs';
+import { layout } from './plan';
+import { Settings } from './settings';
+import { loadState } from './installer';
+import { messageOf } from './errors';
+
+export interface StatusReport {
+  readonly state: 'installed' | 'not-installed' | 'drifted';
+  readonly exitCode: 0 | 1 | 3;
+  readonly target?: string;
+  readonly runtime?: string;
+  readonly handler?: string;
+  readonly phase?: string;
+  readonly restartPending: boolean;
+  /** Problems found, one line each. */
+  readonly drift: readonly string[];
+  /** Whether the installed binary and library equal this image's artifacts; undefined when not checked. */
+  readonly artifactsMatch?: boolean;
+}
+
+export function status(settings: Settings, fs: HostFs): StatusReport {
+  const state = loadState(fs, settings.prefix);
+  if (!state) return { state: 'not-installed', exitCode: 1, restartPending: false, drift: [] };
+  const drift: string[] = [];
+  if (state.phase !== 'installed') drift.push(`the last ${state.phase === 'removing' ? 'remove' : 'install'} did not finish: run it again`);
+  for (const file of state.files) {
+    const data = fs.read(file.path);
+    if (data === undefined) drift.push(`${file.path} is missing`);
+    else if (sha256(data) !== file.sha256) drift.push(`${file.path} differs from what was installed`);
+  }
+  let artifactsMatch: boolean | undefined;
+  if (settings.target && settings.runtime) {
+    if (settings.runtime.name !== state.runtime || settings.target.name !== state.target) {
+      artifactsMatch = false;
+      drift.push(`installed ${state.runtime} for ${state.target}, not ${settings.runtime.name} for ${settings.target.name}`);
+    } else {
+      try {
+        const artifacts = loadArtifacts(settings.artifacts, settings.target, settings.runtime);
+        const l = layout(state.prefix, settings.runtime);
+        const installed = (p: string) => state.files.find((f) => f.path === p)?.sha256;
+        artifactsMatch = installed(l.binary) === artifacts.binary.sha256 && installed(l.library) === artifacts.library.sha256;
+        if (!artifactsMatch) drift.push('the installed binary or library differs from this image\'s artifacts: run install to update');
+      } catch (error) {
+        drift.push(`artifacts not checked: ${messageOf(error)}`);
+        artifactsMatch = undefined;
+      }
+    }
+  }
+  const real = drift.filter((d) => !d.startsWith('artifacts not checked'));
+  return {
+    state: real.length ? 'drifted' : 'installed',
+    exitCode: real.length ? 3 : 0,
+    target: state.target,
+    runtime: state.runtime,
+    handler: state.handler,
+    phase: state.phase,
+    restartPending: state.restartPending,
+    drift,
+    artifactsMatch,
+  };
+}

@@ -1,0 +1,73 @@
+import { parseCommandLine, USAGE } from '../../lib/installer/cli';
+import { UsageError } from '../../lib/installer/errors';
+import { Settings } from '../../lib/installer/settings';
+
+function parse(args: string[], env: Record<string, string> = {}): Settings {
+  const result = parseCommandLine(args, env);
+  if (result.help) throw new Error('help');
+  return result.settings;
+}
+
+const ORIGINAL_ENV = { VENDOR: 'microk8s', OCI_TYPE: 'crun-wasmedge', NODE_ROOT: '/mnt/node-root', AUTO_RESTART: 'false', LOG_LEVEL: 'warn', PATCH_KNATIVE: 'false' };
+
+describe('command line and environment', () => {
+  test("the original deployer's env vars configure a run", () => {
+    const s = parse(['install'], { ...ORIGINAL_ENV, KNAWD_PREFIX: '/var/opt/knawd', KNAWD_HANDLER: 'wasm', KNAWD_ARTIFACTS: '/art', NODE_NAME: 'n1' });
+    expect(s).toMatchObject({
+      command: 'install',
+      nodeRoot: '/mnt/node-root',
+      artifacts: '/art',
+      prefix: '/var/opt/knawd',
+      handler: 'wasm',
+      restart: 'none',
+      patchKnative: false,
+      logLevel: 'warn',
+      nodeName: 'n1',
+      stay: false,
+    });
+    expect(s.target?.name).toBe('microk8s');
+    expect(s.runtime?.name).toBe('crun-wasmedge');
+  });
+
+  test('flags win over env', () => {
+    const s = parse(['install', '--target=k3s', '--runtime', 'crun-wasmtime', '--restart', 'auto', '--log-level', 'debug', '--patch-knative', 'true', '--stay'], ORIGINAL_ENV);
+    expect(s).toMatchObject({ restart: 'auto', logLevel: 'debug', patchKnative: true, stay: true });
+    expect(s.target?.name).toBe('k3s');
+  });
+
+  test('defaults', () => {
+    const s = parse(['install', '--target', 'crio', '--runtime', 'crun-wasmedge']);
+    expect(s).toMatchObject({ nodeRoot: '/mnt/node-root', artifacts: '/vendor', prefix: '/opt/knawd', handler: 'crun-wasm', restart: 'auto', patchKnative: true, logLevel: 'info', label: 'knawd.dev/crun-wasm=installed', timeoutSeconds: 240, socketTimeoutSeconds: 60 });
+  });
+
+  test('remove, status and wait-removed do not need a target', () => {
+    expect(parse(['remove']).target).toBeUndefined();
+    expect(parse(['wait-removed', '--timeout-seconds', '30', '--label', 'knawd.dev/crun-wasm=installed'])).toMatchObject({ timeoutSeconds: 30 });
+  });
+
+  test.each([
+    [[], /no command given/],
+    [['deploy'], /unknown command "deploy"/],
+    [['install'], /install needs --target \(or VENDOR\)/],
+    [['install', '--target', 'k3s'], /install needs --runtime \(or OCI_TYPE\)/],
+    [['install', '--target', 'k3s', '--runtime', 'crun-wasmtime', '--prefix', '/'], /invalid --prefix/],
+    [['install', '--target', 'k3s', '--runtime', 'crun-wasmtime', '--prefix', 'opt/knawd'], /invalid --prefix/],
+    [['install', '--target', 'k3s', '--runtime', 'crun-wasmtime', '--handler', 'Crun_Wasm'], /invalid handler "Crun_Wasm"/],
+    [['install', '--target', 'k3s', '--runtime', 'crun-wasmtime', '--log-level', 'trace'], /invalid log level "trace"/],
+    [['install', '--target', 'k3s', '--runtime', 'crun-wasmtime', '--patch-knative', 'yes'], /invalid --patch-knative \/ PATCH_KNATIVE "yes": use true or false/],
+    [['wait-removed', '--timeout-seconds', '0'], /invalid --timeout-seconds "0"/],
+    [['install', '--target'], /flag --target needs a value/],
+  ])('%j is refused', (args, message) => {
+    expect(() => parse(args as string[])).toThrow(UsageError);
+    expect(() => parse(args as string[])).toThrow(message);
+  });
+
+  test('a bad AUTO_RESTART is refused', () => {
+    expect(() => parse(['install'], { ...ORIGINAL_ENV, AUTO_RESTART: 'sometimes' })).toThrow(/invalid AUTO_RESTART "sometimes"/);
+  });
+
+  test('--help', () => {
+    expect(parseCommandLine(['install', '--help'], {})).toEqual({ help: true });
+    expect(USAGE).toContain('wait-removed');
+  });
+});

@@ -1,0 +1,97 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { install, planCommand, remove } from '../../lib/installer/installer';
+import { status } from '../../lib/installer/status';
+import { SCENARIOS, setUp } from './scenarios';
+import { effectsFor, makeArtifacts, RESTART, settingsFor, snapshot } from './support';
+
+describe.each(SCENARIOS)('$name', (scenario) => {
+  const args = (command: string, root: string, artifacts: string, extra: string[] = []): string[] => [
+    command,
+    '--node-root',
+    root,
+    '--target',
+    scenario.target,
+    '--runtime',
+    scenario.runtime,
+    '--artifacts',
+    artifacts,
+    ...extra,
+  ];
+
+  test('plan shows a diff with host paths and changes nothing', async () => {
+    const root = setUp(scenario);
+    const artifacts = makeArtifacts(scenario.target);
+    const before = snapshot(root);
+    const out = await planCommand(settingsFor(args('plan', root, artifacts)), effectsFor(root, { answer: scenario.answer }));
+    expect(snapshot(root)).toEqual(before);
+    expect(out.text).toContain(`+++ ${scenario.edited}`);
+    expect(out.text).toContain(`+  BinaryName = "/opt/knawd/bin/${scenario.runtime}"`.replace('BinaryName', scenario.target.match(/crio|rhel/) ? 'runtime_path' : 'BinaryName'));
+    expect(out.text).toContain(`create /opt/knawd/libexec/${scenario.runtime}`);
+    expect(out.text).toMatch(/restart: .* would be restarted/);
+    expect(out.text).not.toContain(root);
+  });
+
+  test('install keeps the rest, restarts once; again writes nothing; remove restores the tree byte for byte', async () => {
+    const root = setUp(scenario);
+    const artifacts = makeArtifacts(scenario.target);
+    const before = snapshot(root);
+
+    const first = effectsFor(root, { answer: scenario.answer });
+    const report = await install(settingsFor(args('install', root, artifacts)), first);
+    expect(report.restarts).toBe(1);
+    expect(report.bytesWritten).toBeGreaterThan(0);
+    expect(first.runner.calls.filter((c) => c.includes('restart'))).toEqual([RESTART(scenario.unit)]);
+    expect(first.socketWaits).toHaveLength(1);
+
+    const edited = fs.readFileSync(path.join(first.fs.local(scenario.edited)), 'utf8');
+    expect(edited).toContain('crun-wasm');
+    expect(edited).toContain(`/opt/knawd/bin/${scenario.runtime}`);
+    if (scenario.keeps) expect(edited.startsWith(scenario.keeps)).toBe(true);
+    const wrapper = fs.readFileSync(path.join(root, `opt/knawd/bin/${scenario.runtime}`), 'utf8');
+    expect(wrapper).toContain(`exec '/opt/knawd/libexec/${scenario.runtime}' "$@"`);
+    expect(fs.statSync(path.join(root, `opt/knawd/libexec/${scenario.runtime}`)).mode & 0o777).toBe(0o755);
+    // Nothing outside the prefix and the edited file (and its new parent directories) was touched.
+    const after = snapshot(root);
+    const touched = Object.keys(after).filter((k) => after[k] !== before[k]);
+    const editedLocal = path.relative(root, first.fs.local(scenario.edited));
+    for (const entry of touched) expect(entry === editedLocal || entry.startsWith('opt') || editedLocal.startsWith(entry + '/')).toBe(true);
+    expect(status(settingsFor(args('status', root, artifacts)), first.fs)).toMatchObject({ state: 'installed', exitCode: 0, restartPending: false, artifactsMatch: true });
+
+    const second = effectsFor(root, { answer: scenario.answer });
+    const again = await install(settingsFor(args('install', root, artifacts)), second);
+    expect(again).toMatchObject({ bytesWritten: 0, filesWritten: 0, restarts: 0, changed: [] });
+    expect(second.runner.calls).toEqual([]);
+    expect(snapshot(root)).toEqual(after);
+
+    const third = effectsFor(root, { answer: scenario.answer });
+    const removed = await remove(settingsFor(args('remove', root, artifacts)), third);
+    expect(removed.restarts).toBe(1);
+    expect(third.runner.calls.filter((c) => c.includes('restart'))).toEqual([RESTART(scenario.unit)]);
+    expect(snapshot(root)).toEqual(before);
+
+    const fourth = effectsFor(root, { answer: scenario.answer });
+    const twice = await remove(settingsFor(args('remove', root, artifacts)), fourth);
+    expect(twice).toMatchObject({ bytesWritten: 0, restarts: 0, changed: [] });
+    expect(fourth.runner.calls).toEqual([]);
+    expect(snapshot(root)).toEqual(before);
+    expect(status(settingsFor(args('status', root, artifacts)), fourth.fs).exitCode).toBe(1);
+  });
+
+  test('--restart none restarts nothing and reports the restart as pending', async () => {
+    const root = setUp(scenario);
+    const artifacts = makeArtifacts(scenario.target);
+    const effects = effectsFor(root, { answer: scenario.answer });
+    const report = await install(settingsFor(args('install', root, artifacts, ['--restart', 'none'])), effects);
+    expect(report).toMatchObject({ restarts: 0, restartPending: true });
+    expect(effects.runner.calls).toEqual([]);
+    expect(effects.log.records.some((r) => r.level === 'warn' && /restart pending/.test(r.msg))).toBe(true);
+    expect(status(settingsFor(args('status', root, artifacts)), effects.fs)).toMatchObject({ exitCode: 0, restartPending: true });
+
+    // A later run with restarts allowed performs the pending restart although no file changes.
+    const later = effectsFor(root, { answer: scenario.answer });
+    const done = await install(settingsFor(args('install', root, artifacts)), later);
+    expect(done).toMatchObject({ restarts: 1, restartPending: false, changed: [] });
+    expect(later.runner.calls.filter((c) => c.includes('restart'))).toEqual([RESTART(scenario.unit)]);
+  });
+});

@@ -1,0 +1,123 @@
+/** One node per catalog edit kind (and its variations), as the installer tests set them up. */
+import * as fs from 'fs';
+import * as path from 'path';
+import { CommandResult } from '../../lib/installer/restart';
+import { fixture, makeRoot } from './support';
+
+export interface Scenario {
+  readonly name: string;
+  readonly target: string;
+  readonly runtime: string;
+  /** Host files on the node before install. */
+  readonly files: Record<string, string>;
+  /** Symlinks to create (host path → link text). */
+  readonly links?: Record<string, string>;
+  /** The host file install registers the handler in. */
+  readonly edited: string;
+  /** Text that must still be in the edited file after install (the original's content). */
+  readonly keeps?: string;
+  /** The unit restart must hit. */
+  readonly unit: string;
+  /** Answers of the fake host (e.g. which k3s unit exists). */
+  readonly answer?: (argv: readonly string[]) => Partial<CommandResult> | undefined;
+}
+
+const K3S = '/var/lib/rancher/k3s/agent/etc/containerd';
+const RKE2 = '/var/lib/rancher/rke2/agent/etc/containerd';
+const onlyUnit = (unit: string) => (argv: readonly string[]) =>
+  argv.includes('cat') ? { code: argv[argv.length - 1] === unit ? 0 : 1, stderr: argv[argv.length - 1] === unit ? '' : 'No files found' } : undefined;
+
+export const SCENARIOS: readonly Scenario[] = [
+  {
+    name: 'containerd config v2 (containerd 1.x)',
+    target: 'ubuntu_22_04',
+    runtime: 'crun-wasmtime',
+    files: { '/etc/containerd/config.toml': fixture('containerd-v2.toml') },
+    edited: '/etc/containerd/config.toml',
+    keeps: fixture('containerd-v2.toml'),
+    unit: 'containerd',
+  },
+  {
+    name: 'containerd config v3 (containerd 2.x)',
+    target: 'containerd',
+    runtime: 'crun-wasmedge',
+    files: { '/etc/containerd/config.toml': fixture('containerd-v3-default.toml') },
+    edited: '/etc/containerd/config.toml',
+    keeps: fixture('containerd-v3-default.toml'),
+    unit: 'containerd',
+  },
+  {
+    name: 'containerd without a config file',
+    target: 'ubuntu_20_04',
+    runtime: 'crun-wasm-nodejs',
+    files: {},
+    edited: '/etc/containerd/config.toml',
+    unit: 'containerd',
+  },
+  {
+    name: 'microk8s template behind the snap "current" symlink',
+    target: 'microk8s',
+    runtime: 'crun-wasmtime',
+    files: { '/var/snap/microk8s/6089/args/containerd-template.toml': fixture('microk8s-containerd-template.toml') },
+    links: { '/var/snap/microk8s/current': '6089' },
+    edited: '/var/snap/microk8s/current/args/containerd-template.toml',
+    keeps: fixture('microk8s-containerd-template.toml'),
+    unit: 'snap.microk8s.daemon-containerd',
+  },
+  {
+    name: 'k3s agent without a template (containerd 1.7)',
+    target: 'k3s',
+    runtime: 'crun-wasmtime',
+    files: { [`${K3S}/config.toml`]: fixture('k3s-rendered-v2.toml') },
+    edited: `${K3S}/config.toml.tmpl`,
+    unit: 'k3s-agent',
+    answer: onlyUnit('k3s-agent'),
+  },
+  {
+    name: 'k3s server with a user template (containerd 2.x)',
+    target: 'k3s',
+    runtime: 'crun-wasmedge',
+    files: { [`${K3S}/config.toml`]: fixture('k3s-rendered-v3.toml'), [`${K3S}/config-v3.toml.tmpl`]: fixture('k3s-user-v3.toml.tmpl') },
+    edited: `${K3S}/config-v3.toml.tmpl`,
+    keeps: fixture('k3s-user-v3.toml.tmpl'),
+    unit: 'k3s',
+    answer: onlyUnit('k3s'),
+  },
+  {
+    name: 'rke2 agent without a template (containerd 2.x)',
+    target: 'rke2',
+    runtime: 'crun-wasmtime',
+    files: { [`${RKE2}/config.toml`]: fixture('k3s-rendered-v3.toml') },
+    edited: `${RKE2}/config-v3.toml.tmpl`,
+    unit: 'rke2-agent',
+    answer: onlyUnit('rke2-agent'),
+  },
+  {
+    name: 'CRI-O with a commented crio.conf and no drop-in directory',
+    target: 'crio',
+    runtime: 'crun-wasmedge',
+    files: { '/etc/crio/crio.conf': fixture('crio.conf') },
+    edited: '/etc/crio/crio.conf.d/50-knawd-crun-wasm.conf',
+    unit: 'crio',
+  },
+  {
+    name: 'OpenShift CRI-O with existing drop-ins',
+    target: 'rhel8_plugins',
+    runtime: 'crun-wasmedge',
+    files: {
+      '/etc/crio/crio.conf': fixture('crio.conf'),
+      '/etc/crio/crio.conf.d/00-default': '[crio.runtime]\nconmon_cgroup = "pod"\n',
+    },
+    edited: '/etc/crio/crio.conf.d/50-knawd-crun-wasm.conf',
+    unit: 'crio',
+  },
+];
+
+export function setUp(scenario: Scenario): string {
+  const root = makeRoot(scenario.files);
+  for (const [link, target] of Object.entries(scenario.links ?? {})) {
+    fs.mkdirSync(path.dirname(path.join(root, link)), { recursive: true });
+    fs.symlinkSync(target, path.join(root, link));
+  }
+  return root;
+}

@@ -1,0 +1,171 @@
+/** Helpers for the installer tests: temp node roots, fake artifacts, tree snapshots, a fake cluster. */
+import { createHash } from 'crypto';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { findRuntime, findTarget } from '../../lib/catalog';
+import { parseCommandLine } from '../../lib/installer/cli';
+import { FsHook, HostFs } from '../../lib/installer/host-fs';
+import { Effects } from '../../lib/installer/installer';
+import { ClusterApi, ConfigMapKey, NodeInfo } from '../../lib/installer/kube';
+import { MemoryLogger } from '../../lib/installer/log';
+import { CommandResult, RecordingRunner } from '../../lib/installer/restart';
+import { Settings } from '../../lib/installer/settings';
+
+export const FIXTURES = path.join(__dirname, '..', 'fixtures', 'installer');
+
+export function fixture(name: string): string {
+  return fs.readFileSync(path.join(FIXTURES, name), 'utf8');
+}
+
+const created: string[] = [];
+
+/** A temp directory, removed after the test file that made it. */
+export function tempDir(prefix = 'knawd-inst-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  created.push(dir);
+  return dir;
+}
+
+afterAll(() => {
+  for (const dir of created.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** A node root with `etc/` and the given host files (host path → content). */
+export function makeRoot(files: Record<string, string | Buffer> = {}): string {
+  const root = tempDir('knawd-root-');
+  fs.mkdirSync(path.join(root, 'etc'));
+  fs.mkdirSync(path.join(root, 'opt'));
+  for (const [hostPath, content] of Object.entries(files)) {
+    const local = path.join(root, hostPath);
+    fs.mkdirSync(path.dirname(local), { recursive: true });
+    fs.writeFileSync(local, content);
+  }
+  return root;
+}
+
+/** Fake artifacts for one target (every runtime), with a SHA256SUMS; `corrupt` breaks one file's checksum. */
+export function makeArtifacts(targetName: string, options: { corrupt?: string; omit?: string } = {}): string {
+  const root = tempDir('knawd-art-');
+  const target = findTarget(targetName);
+  const dir = path.join(root, target.artifactDir);
+  fs.mkdirSync(dir, { recursive: true });
+  const sums: string[] = [];
+  for (const name of ['crun-wasmtime', 'crun-wasmedge', 'crun-wasm-nodejs']) {
+    const runtime = findRuntime(name);
+    for (const file of [runtime.name, runtime.library]) {
+      if (fs.existsSync(path.join(dir, file))) continue;
+      const data = Buffer.from(`\x7fELF fake ${file} for ${targetName}\n`);
+      if (file !== options.omit) fs.writeFileSync(path.join(dir, file), file === options.corrupt ? Buffer.concat([data, Buffer.from('x')]) : data);
+      sums.push(`${createHash('sha256').update(data).digest('hex')}  ${file}`);
+    }
+  }
+  fs.writeFileSync(path.join(dir, 'SHA256SUMS'), sums.join('\n') + '\n');
+  return root;
+}
+
+/** Every entry under `root` with its kind, mode and content (or link target): equal snapshots = identical trees. */
+export function snapshot(root: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (dir: string): void => {
+    for (const name of fs.readdirSync(dir).sort()) {
+      const full = path.join(dir, name);
+      const rel = path.relative(root, full);
+      const st = fs.lstatSync(full);
+      const mode = (st.mode & 0o7777).toString(8);
+      if (st.isSymbolicLink()) out[rel] = `link ${fs.readlinkSync(full)}`;
+      else if (st.isDirectory()) {
+        out[rel] = `dir ${mode}`;
+        walk(full);
+      } else if (st.isSocket()) out[rel] = 'socket';
+      else out[rel] = `file ${mode} ${fs.readFileSync(full).toString('base64')}`;
+    }
+  };
+  walk(root);
+  return out;
+}
+
+export function settingsFor(args: string[], env: Record<string, string> = {}): Settings {
+  const parsed = parseCommandLine(args, env);
+  if (parsed.help) throw new Error('help');
+  return parsed.settings;
+}
+
+export interface TestEffects extends Effects {
+  readonly fs: HostFs;
+  readonly runner: RecordingRunner;
+  readonly log: MemoryLogger;
+  readonly socketWaits: string[];
+}
+
+export function effectsFor(
+  root: string,
+  options: {
+    hook?: FsHook;
+    answer?: (argv: readonly string[]) => Partial<CommandResult> | undefined;
+    cluster?: ClusterApi;
+    socketOk?: boolean | (() => boolean);
+  } = {},
+): TestEffects {
+  const socketWaits: string[] = [];
+  return {
+    fs: new HostFs(root, options.hook),
+    runner: new RecordingRunner(options.answer),
+    waitForSocket: async (p) => {
+      socketWaits.push(p);
+      return typeof options.socketOk === 'function' ? options.socketOk() : (options.socketOk ?? true);
+    },
+    cluster: options.cluster,
+    log: new MemoryLogger(),
+    socketWaits,
+  };
+}
+
+export const RESTART = (unit: string): string[] => ['nsenter', '-t', '1', '-m', '--', 'systemctl', 'restart', unit];
+
+/** An in-memory API server: nodes with labels and runtime versions, ConfigMaps, and a call log. */
+export class FakeCluster implements ClusterApi {
+  readonly calls: string[] = [];
+  readonly nodes = new Map<string, { labels: Record<string, string>; containerRuntimeVersion?: string }>();
+  readonly configMaps = new Map<string, Record<string, string>>();
+
+  addNode(name: string, containerRuntimeVersion?: string, labels: Record<string, string> = {}): this {
+    this.nodes.set(name, { labels: { ...labels }, containerRuntimeVersion });
+    return this;
+  }
+
+  async getNode(name: string): Promise<NodeInfo> {
+    this.calls.push(`getNode ${name}`);
+    const node = this.nodes.get(name);
+    if (!node) throw Object.assign(new Error(`nodes "${name}" not found`), { statusCode: 404 });
+    return { labels: { ...node.labels }, containerRuntimeVersion: node.containerRuntimeVersion };
+  }
+
+  async setNodeLabel(name: string, key: string, value: string | null): Promise<void> {
+    this.calls.push(`setNodeLabel ${name} ${key}=${value}`);
+    const node = this.nodes.get(name);
+    if (!node) throw new Error('no node');
+    if (value === null) delete node.labels[key];
+    else node.labels[key] = value;
+  }
+
+  async getConfigMapKey(namespace: string, name: string, key: string): Promise<ConfigMapKey> {
+    this.calls.push(`getConfigMapKey ${namespace}/${name} ${key}`);
+    const cm = this.configMaps.get(`${namespace}/${name}`);
+    return cm ? { found: true, value: cm[key] } : { found: false };
+  }
+
+  async setConfigMapKey(namespace: string, name: string, key: string, value: string | null): Promise<void> {
+    this.calls.push(`setConfigMapKey ${namespace}/${name} ${key}=${value}`);
+    const cm = this.configMaps.get(`${namespace}/${name}`);
+    if (!cm) throw Object.assign(new Error('not found'), { statusCode: 404 });
+    if (value === null) delete cm[key];
+    else cm[key] = value;
+  }
+
+  async listNodes(labelSelector: string): Promise<string[]> {
+    this.calls.push(`listNodes ${labelSelector}`);
+    const [key, value] = labelSelector.split('=');
+    return [...this.nodes.entries()].filter(([, n]) => n.labels[key] === value).map(([name]) => name).sort();
+  }
+}
