@@ -1,0 +1,71 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes, createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+import { REPO } from '../support/tools';
+import { BenchResult, timeMs } from './measure';
+
+const MiB = 1024 * 1024;
+
+interface ChildRun {
+  code: number;
+  wallMs: number;
+  maxRssKiB: number;
+  commands: number;
+  report?: { bytesWritten: number; filesWritten: number; restarts: number };
+  lines?: string[];
+}
+
+/** 40 MB of artifacts for the containerd target, with their SHA256SUMS. */
+function artifacts(root: string): string {
+  const dir = join(root, 'vendor', 'containerd');
+  mkdirSync(dir, { recursive: true });
+  const files: [string, number][] = [['crun-wasmtime', 8 * MiB], ['libwasmtime.so', 32 * MiB]];
+  const sums = files.map(([name, size]) => {
+    const data = randomBytes(size);
+    writeFileSync(join(dir, name), data, { mode: 0o755 });
+    return `${createHash('sha256').update(data).digest('hex')}  ${name}`;
+  });
+  writeFileSync(join(dir, 'SHA256SUMS'), `${sums.join('\n')}\n`);
+  return join(root, 'vendor');
+}
+
+export async function benchInstaller(): Promise<BenchResult[]> {
+  const work = mkdtempSync(join(tmpdir(), 'knawd-bench-installer-'));
+  try {
+    const entry = join(work, 'installer-bench.js');
+    await build({ entryPoints: [join(__dirname, 'installer-entry.ts')], bundle: true, platform: 'node', target: 'node20', outfile: entry, logLevel: 'warning' });
+    const nodeRoot = join(work, 'node');
+    mkdirSync(join(nodeRoot, 'etc', 'containerd'), { recursive: true });
+    writeFileSync(join(nodeRoot, 'etc', 'containerd', 'config.toml'), readFileSync(join(REPO, 'test', 'fixtures', 'toml', 'containerd-1.6-default.toml')));
+    const args = ['install', '--node-root', nodeRoot, '--target', 'containerd', '--runtime', 'crun-wasmtime', '--artifacts', artifacts(work)];
+    const once = (): { child: ChildRun; processMs: number } => {
+      let out = '';
+      const processMs = timeMs(() => {
+        out = execFileSync(process.execPath, [entry, ...args], { encoding: 'utf8' });
+      });
+      const child = JSON.parse(out) as ChildRun;
+      if (child.code !== 0) throw new Error(`installer failed in the benchmark: ${child.lines?.join('\n')}`);
+      return { child, processMs };
+    };
+    const first = once();
+    const noop = once();
+    const peakMiB = Math.max(first.child.maxRssKiB, noop.child.maxRssKiB) / 1024;
+    const noopOk = noop.child.wallMs < 150 && noop.child.report?.bytesWritten === 0 && noop.child.report?.restarts === 0;
+    return [
+      { name: 'installer: first install, 40 MB artifacts (in process)', value: Math.round(first.child.wallMs), unit: 'ms' },
+      { name: 'installer: first install, whole process', value: first.processMs, unit: 'ms' },
+      { name: 'installer: first install, bytes written', value: first.child.report?.bytesWritten ?? -1, unit: 'B' },
+      { name: 'installer: first install, restarts', value: first.child.report?.restarts ?? -1, unit: '' },
+      { name: 'installer: peak RSS (target <= 64 MiB)', value: Number(peakMiB.toFixed(1)), unit: 'MiB', target: 64, pass: peakMiB <= 64 },
+      { name: 'installer: no-op re-install, in process (target < 150 ms)', value: Number(noop.child.wallMs.toFixed(1)), unit: 'ms', target: 150, pass: noopOk },
+      { name: 'installer: no-op re-install, whole process', value: noop.processMs, unit: 'ms' },
+      { name: 'installer: no-op re-install, bytes written (target 0)', value: noop.child.report?.bytesWritten ?? -1, unit: 'B', target: 0, pass: noop.child.report?.bytesWritten === 0 },
+      { name: 'installer: no-op re-install, restarts (target 0)', value: noop.child.report?.restarts ?? -1, unit: '', target: 0, pass: noop.child.report?.restarts === 0 },
+    ];
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
