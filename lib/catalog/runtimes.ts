@@ -16,11 +16,18 @@ export interface RuntimeSpec {
 }
 
 const ALL_BUT_PLUGINS = TARGET_NAMES.filter((t) => t !== 'rhel8_plugins');
+// Current WasmEdge releases and libnode need glibc >= 2.28; Ubuntu 18.04 has 2.27, so only wasmtime ships there.
+const NEEDS_GLIBC_2_28 = TARGET_NAMES.filter((t) => t !== 'ubuntu_18_04');
 
 export const RUNTIMES = [
-  { name: 'crun-wasmedge', engine: 'WasmEdge', library: 'libwasmedge.so.0', targets: TARGET_NAMES },
+  { name: 'crun-wasmedge', engine: 'WasmEdge', library: 'libwasmedge.so.0', targets: NEEDS_GLIBC_2_28 },
   { name: 'crun-wasmtime', engine: 'wasmtime', library: 'libwasmtime.so', targets: ALL_BUT_PLUGINS },
-  { name: 'crun-wasm-nodejs', engine: 'Node.js (wasm-nodejs)', library: 'libnode.so', targets: ALL_BUT_PLUGINS },
+  {
+    name: 'crun-wasm-nodejs',
+    engine: 'Node.js (wasm-nodejs)',
+    library: 'libnode.so',
+    targets: ALL_BUT_PLUGINS.filter((t) => NEEDS_GLIBC_2_28.includes(t)),
+  },
 ] as const satisfies readonly RuntimeSpec[];
 
 export type RuntimeName = (typeof RUNTIMES)[number]['name'];
