@@ -3,27 +3,38 @@
  * previous state, the list of file operations that install / remove would perform, in the order they are
  * applied, and the state that describes the result. Nothing here writes; apply.ts carries a plan out.
  */
-import { createTwoFilesPatch } from 'diff';
+import type * as Diff from 'diff';
 import type { RuntimeSpec, TargetSpec } from '../catalog';
 import { RUNTIMES, TARGETS } from '../catalog';
-import { Artifacts, sha256 } from './artifacts';
+import { Artifact, Artifacts, sha256 } from './artifacts';
 import { candidateConfigPaths, ConfigReader, desiredConfig, revertConfig, TEMPLATE_BASE } from './config-edit';
-import { FileRecord, FileRole, InstallState, isConfigRole, loadBytes, statePath, storeBytes } from './state';
+import type { FileDigest } from './host-fs';
+import { FileRecord, FileRole, InstallState, isConfigRole, loadBytes, statePath, storeBytes, withoutStat } from './state';
 
-/** Read-only view of the host (host paths). {@link HostFs} provides one. */
+/** Read-only view of the host (host paths). {@link HostFs} provides one (installer.ts `hostView`). */
 export interface HostView extends ConfigReader {
   read(hostPath: string): Buffer | undefined;
+  /**
+   * The file's sha256 without holding it in memory; undefined when it does not exist. With `known`, a record
+   * whose `stat` fingerprint still matches the file, the recorded sha256 is returned without reading it.
+   */
+  digest(hostPath: string, known?: FileRecord): FileDigest | undefined;
   isDir(hostPath: string): boolean;
   mode(hostPath: string): number | undefined;
+}
+
+/** Binaries and libraries: large, compared by hash (never read whole), installed from the artifacts. */
+export function isBlobRole(role: FileRole): boolean {
+  return role === 'binary' || role === 'library';
 }
 
 export interface FileOp {
   readonly path: string;
   readonly role: FileRole;
-  /** Bytes now; undefined when the file does not exist. */
-  readonly before: Buffer | undefined;
-  /** Bytes to write; null to delete the file. */
-  readonly after: Buffer | null;
+  /** Bytes now (for a binary or library: its digest only); undefined when the file does not exist. */
+  readonly before: Buffer | FileDigest | undefined;
+  /** Bytes to write, or the verified artifact to copy; null to delete the file. */
+  readonly after: Buffer | Artifact | null;
   /** Permission bits to give the file; undefined keeps the current ones (0644 for a new file). */
   readonly mode?: number;
   /** Why, for the log. */
@@ -54,6 +65,8 @@ export interface InstallInputs {
   readonly prefix: string;
   readonly artifacts: Artifacts;
   readonly nodeContainerdMajor?: 1 | 2;
+  /** SELinux is enabled on the node: the state records that our files were labelled. */
+  readonly selinux?: boolean;
 }
 
 /** Layout under the prefix. */
@@ -62,9 +75,13 @@ export function layout(prefix: string, runtime: Pick<RuntimeSpec, 'name' | 'libr
     bin: `${prefix}/bin`,
     lib: `${prefix}/lib`,
     libexec: `${prefix}/libexec`,
+    libexecRuntime: `${prefix}/libexec/${runtime.name}`,
     /** What the runtime config points at: the wrapper. */
     wrapper: `${prefix}/bin/${runtime.name}`,
-    binary: `${prefix}/libexec/${runtime.name}`,
+    // crun picks a handler for EVERY container from the name it runs under (`crun-wasmtime` forces wasmtime,
+    // ignoring the -smart annotations), which would break plain containers in WASM pods; as `crun` it
+    // switches to WASM only for .wasm entrypoints of annotated pods.
+    binary: `${prefix}/libexec/${runtime.name}/crun`,
     library: `${prefix}/lib/${runtime.library}`,
     state: statePath(prefix),
   };
@@ -109,9 +126,9 @@ export function planInstall(view: HostView, inputs: InstallInputs, previous: Ins
     view,
   );
 
-  const desired: Array<{ path: string; role: FileRole; data: Buffer; mode?: number }> = [
-    { path: l.binary, role: 'binary', data: artifacts.binary.data, mode: 0o755 },
-    { path: l.library, role: 'library', data: artifacts.library.data, mode: 0o644 },
+  const desired: Array<{ path: string; role: FileRole; data: Buffer | Artifact; mode?: number }> = [
+    { path: l.binary, role: 'binary', data: artifacts.binary, mode: 0o755 },
+    { path: l.library, role: 'library', data: artifacts.library, mode: 0o644 },
     { path: l.wrapper, role: 'wrapper', data: wrapperScript(prefix, runtime), mode: 0o755 },
     // Last: the runtime must not be pointed at a binary that is not there yet.
     { path: config.path, role: config.role, data: Buffer.from(config.text, 'utf8') },
@@ -120,11 +137,28 @@ export function planInstall(view: HostView, inputs: InstallInputs, previous: Ins
   const ops: FileOp[] = [];
   const records: FileRecord[] = [];
   for (const want of desired) {
-    const before = view.read(want.path);
     const prior = previous?.files.find((f) => f.path === want.path);
-    records.push(prior ? { ...prior, role: want.role, sha256: sha256(want.data) } : firstRecord(want.path, want.role, before, want.data, view, handler));
+    // Each artifact was hashed once (against SHA256SUMS); the installed copy is hashed at most once, and not
+    // at all while its stat still matches the fingerprint recorded when we wrote or last hashed it.
+    let before: Buffer | FileDigest | undefined;
+    let current: boolean;
+    let wantSha: string;
+    if (Buffer.isBuffer(want.data)) {
+      before = view.read(want.path);
+      current = before !== undefined && before.equals(want.data);
+      wantSha = sha256(want.data);
+    } else {
+      before = view.digest(want.path, prior);
+      current = before !== undefined && before.sha256 === want.data.sha256;
+      wantSha = want.data.sha256;
+    }
     const modeDiffers = want.mode !== undefined && before !== undefined && view.mode(want.path) !== want.mode;
-    if (before === undefined || !before.equals(want.data) || modeDiffers) {
+    const write = before === undefined || !current || modeDiffers;
+    const record = prior ? { ...withoutStat(prior), role: want.role, sha256: wantSha } : firstRecord(want.path, want.role, before, wantSha, view, handler);
+    // The fingerprint is kept only for a file that holds what the record says; a file we write gets a new one after.
+    const fingerprint = !write && before !== undefined && !Buffer.isBuffer(before) ? before.fingerprint : undefined;
+    records.push(fingerprint ? { ...record, stat: fingerprint } : record);
+    if (write) {
       ops.push({ path: want.path, role: want.role, before, after: want.data, mode: want.mode, reason: before === undefined ? 'create' : 'update' });
     }
   }
@@ -137,7 +171,7 @@ export function planInstall(view: HostView, inputs: InstallInputs, previous: Ins
     if (op) ops.push(op);
   }
 
-  const dirs = [l.bin, l.lib, l.libexec, parentOf(config.path)];
+  const dirs = [l.bin, l.lib, l.libexec, l.libexecRuntime, parentOf(config.path)];
   const mkdirs = missingDirs(view, [prefix, ...dirs]);
   const createdDirs = unique([...(previous?.createdDirs ?? []), ...mkdirs]);
   // An existing but empty prefix without a state is taken as ours: a run that crashed right after creating it.
@@ -154,6 +188,7 @@ export function planInstall(view: HostView, inputs: InstallInputs, previous: Ins
     files: records,
     createdDirs: unique(createdDirs),
     restartPending: (previous?.restartPending ?? false) || configChanged,
+    ...(inputs.selinux ? { selinuxLabelled: true } : {}),
     ...(previous?.knative ? { knative: previous.knative } : {}),
   };
   return { mkdirs, ops, rmdirs: [], configChanged, next, warnings, notes: config.notes };
@@ -192,7 +227,7 @@ export function discoverState(view: HostView, target: TargetSpec | undefined, ha
     if (current === undefined) continue;
     const reverted = revertConfig(candidate.role, current.toString('utf8'), handler, candidate.path);
     if (!reverted.changed) continue;
-    files.push(firstRecord(candidate.path, candidate.role, current, current, view, handler));
+    files.push(firstRecord(candidate.path, candidate.role, current, sha256(current), view, handler));
   }
   for (const runtime of RUNTIMES) {
     const l = layout(prefix, runtime);
@@ -201,12 +236,16 @@ export function discoverState(view: HostView, target: TargetSpec | undefined, ha
       [l.binary, 'binary'],
       [l.library, 'library'],
     ] as const) {
-      const current = view.read(path);
-      if (current !== undefined && !files.some((f) => f.path === path)) files.push({ path, role, created: true, sha256: sha256(current) });
+      if (files.some((f) => f.path === path)) continue;
+      // Streamed; the fingerprint lets the plan that follows in this run take the hash without reading again.
+      const current = view.digest(path);
+      if (current === undefined) continue;
+      files.push({ path, role, created: true, sha256: current.sha256, ...(isBlobRole(role) && current.fingerprint ? { stat: current.fingerprint } : {}) });
     }
   }
   const l = layout(prefix, RUNTIMES[0]);
-  const createdDirs = [prefix, l.bin, l.lib, l.libexec].filter((d) => view.isDir(d));
+  const runtimeDirs = RUNTIMES.map((r) => layout(prefix, r).libexecRuntime);
+  const createdDirs = [prefix, l.bin, l.lib, l.libexec, ...runtimeDirs].filter((d) => view.isDir(d));
   if (files.length === 0 && !view.isDir(prefix)) return undefined;
   if (files.length === 0 && (view.list(prefix) ?? []).some((n) => !['bin', 'lib', 'libexec'].includes(n))) return undefined;
   const configTarget = target ?? TARGETS[0];
@@ -228,18 +267,29 @@ export function discoverState(view: HostView, target: TargetSpec | undefined, ha
  * without our block, so that a file still patched by a lost earlier install is never taken as the original;
  * a file that holds nothing but what we would create counts as created by us.
  */
-function firstRecord(path: string, role: FileRole, before: Buffer | undefined, data: Buffer, view: HostView, handler: string): FileRecord {
-  if (before === undefined) return { path, role, created: true, sha256: sha256(data) };
+function firstRecord(path: string, role: FileRole, before: Buffer | FileDigest | undefined, dataSha: string, view: HostView, handler: string): FileRecord {
+  if (before === undefined) return { path, role, created: true, sha256: dataSha };
   if (isConfigRole(role)) {
-    const reverted = revertConfig(role, before.toString('utf8'), handler, path);
-    if (reverted.changed && reverted.deletable) return { path, role, created: true, sha256: sha256(data) };
-    return { path, role, created: false, sha256: sha256(data), original: storeBytes(Buffer.from(reverted.text, 'utf8')), originalMode: view.mode(path) };
+    const text = (Buffer.isBuffer(before) ? before : (view.read(path) as Buffer)).toString('utf8');
+    const reverted = revertConfig(role, text, handler, path);
+    if (reverted.changed && reverted.deletable) return { path, role, created: true, sha256: dataSha };
+    return { path, role, created: false, sha256: dataSha, original: storeBytes(Buffer.from(reverted.text, 'utf8')), originalMode: view.mode(path) };
   }
-  return { path, role, created: false, sha256: sha256(data), original: storeBytes(before), originalMode: view.mode(path) };
+  // A binary we did not put there (rare: only without a record of it): its bytes are kept to put back on remove.
+  const original = Buffer.isBuffer(before) ? before : (view.read(path) as Buffer);
+  return { path, role, created: false, sha256: dataSha, original: storeBytes(original), originalMode: view.mode(path) };
 }
 
 /** How to take one recorded file back to what it was before us; undefined when it already is. */
 function revertOp(view: HostView, record: FileRecord, handler: string, warnings: string[]): FileOp | undefined {
+  if (isBlobRole(record.role)) {
+    const current = view.digest(record.path, record);
+    if (current === undefined) return undefined;
+    if (current.sha256 !== record.sha256) warnings.push(`${record.path} changed since install; removing it anyway (it is ours)`);
+    if (record.created) return { path: record.path, role: record.role, before: current, after: null, reason: 'delete (created by install)' };
+    const original = loadBytes(record.original as NonNullable<FileRecord['original']>);
+    return sha256(original) === current.sha256 ? undefined : { path: record.path, role: record.role, before: current, after: original, mode: record.originalMode, reason: 'restore original' };
+  }
   const before = view.read(record.path);
   if (before === undefined) return undefined;
   const ours = sha256(before) === record.sha256;
@@ -300,20 +350,34 @@ export function renderPlan(plan: Plan): string {
     const binary = op.role === 'binary' || op.role === 'library';
     if (binary) {
       const what = op.after === null ? 'delete' : op.before === undefined ? 'create' : 'replace';
-      const size = op.after === null ? '' : ` (${op.after.length} bytes, sha256 ${sha256(op.after)})`;
+      const [bytes, digest] = op.after === null ? [0, ''] : Buffer.isBuffer(op.after) ? [op.after.length, sha256(op.after)] : [op.after.size, op.after.sha256];
+      const size = op.after === null ? '' : ` (${bytes} bytes, sha256 ${digest})`;
       out.push(`${what} ${op.path}${size}`);
       continue;
     }
-    const oldText = op.before?.toString('utf8') ?? '';
-    const newText = op.after?.toString('utf8') ?? '';
+    const oldText = textOf(op.before);
+    const newText = textOf(op.after);
     const oldName = op.before === undefined ? '/dev/null' : op.path;
     const newName = op.after === null ? '/dev/null' : op.path;
     if (oldText === newText) {
       out.push(`chmod ${(op.mode ?? 0o644).toString(8)} ${op.path}`);
       continue;
     }
-    out.push(createTwoFilesPatch(oldName, newName, oldText, newText, undefined, undefined, { context: 3 }).trimEnd());
+    out.push(loadDiff().createTwoFilesPatch(oldName, newName, oldText, newText, undefined, undefined, { context: 3 }).trimEnd());
   }
   for (const dir of plan.rmdirs) out.push(`rmdir ${dir} (when empty)`);
   return out.join('\n');
+}
+
+/** Text files only: their ops always carry bytes. */
+function textOf(content: Buffer | FileDigest | Artifact | null | undefined): string {
+  if (content === null || content === undefined) return '';
+  if (!Buffer.isBuffer(content)) throw new Error('internal error: a text file op without its bytes');
+  return content.toString('utf8');
+}
+
+/** Loaded on first use: only `plan` renders diffs; install and status never need the module. */
+function loadDiff(): typeof Diff {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('diff') as typeof Diff;
 }

@@ -130,7 +130,7 @@ describe('SELinux', () => {
     expect(effects.runner.calls).toEqual([
       ['nsenter', '-t', '1', '-m', '--', 'sh', '-c', 'command -v runc || command -v crun'],
       ['nsenter', '-t', '1', '-m', '--', 'chcon', '--reference=/usr/bin/runc', '/opt/knawd/bin/crun-wasmtime'],
-      ['nsenter', '-t', '1', '-m', '--', 'chcon', '--reference=/usr/bin/runc', '/opt/knawd/libexec/crun-wasmtime'],
+      ['nsenter', '-t', '1', '-m', '--', 'chcon', '--reference=/usr/bin/runc', '/opt/knawd/libexec/crun-wasmtime/crun'],
       ['nsenter', '-t', '1', '-m', '--', 'restorecon', '/etc/containerd/config.toml'],
       RESTART('containerd'),
     ]);

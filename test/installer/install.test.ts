@@ -27,7 +27,7 @@ describe.each(SCENARIOS)('$name', (scenario) => {
     expect(snapshot(root)).toEqual(before);
     expect(out.text).toContain(`+++ ${scenario.edited}`);
     expect(out.text).toContain(`+  BinaryName = "/opt/knawd/bin/${scenario.runtime}"`.replace('BinaryName', scenario.target.match(/crio|rhel/) ? 'runtime_path' : 'BinaryName'));
-    expect(out.text).toContain(`create /opt/knawd/libexec/${scenario.runtime}`);
+    expect(out.text).toContain(`create /opt/knawd/libexec/${scenario.runtime}/crun`);
     expect(out.text).toMatch(/restart: .* would be restarted/);
     expect(out.text).not.toContain(root);
   });
@@ -49,8 +49,8 @@ describe.each(SCENARIOS)('$name', (scenario) => {
     expect(edited).toContain(`/opt/knawd/bin/${scenario.runtime}`);
     if (scenario.keeps) expect(edited.startsWith(scenario.keeps)).toBe(true);
     const wrapper = fs.readFileSync(path.join(root, `opt/knawd/bin/${scenario.runtime}`), 'utf8');
-    expect(wrapper).toContain(`exec '/opt/knawd/libexec/${scenario.runtime}' "$@"`);
-    expect(fs.statSync(path.join(root, `opt/knawd/libexec/${scenario.runtime}`)).mode & 0o777).toBe(0o755);
+    expect(wrapper).toContain(`exec '/opt/knawd/libexec/${scenario.runtime}/crun' "$@"`);
+    expect(fs.statSync(path.join(root, `opt/knawd/libexec/${scenario.runtime}/crun`)).mode & 0o777).toBe(0o755);
     // Nothing outside the prefix and the edited file (and its new parent directories) was touched.
     const after = snapshot(root);
     const touched = Object.keys(after).filter((k) => after[k] !== before[k]);

@@ -1,0 +1,275 @@
+/**
+ * A real containerd (Debian's 1.6, /usr/bin/containerd) of the test's own: its own root, state, gRPC and ttrpc
+ * sockets, CNI and opt directories, so that nothing of the host's containerd setup is read or written. The CRI
+ * plugin is on; pods use the host network namespace, so no CNI plugin is needed.
+ *
+ * Two things this containerd 1.6 puts outside its own directories, by design of containerd and not
+ * configurable: the shims' sockets (/run/containerd/s/<hash>, removed by each shim when it exits) and the
+ * runc-shim root that crun keeps container state in (/run/containerd/runc/k8s.io/<id>, removed when the
+ * container is deleted). {@link ContainerdDaemon.cleanup} removes those directories again when they are
+ * empty and did not exist before the test.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { describe as describeRun, exec, mounts, must, requireExecutable, sleep } from './process';
+
+export const CONTAINERD = '/usr/bin/containerd';
+export const CONTAINERD_SHIM = '/usr/bin/containerd-shim-runc-v2';
+export const CTR = '/usr/bin/ctr';
+const DEBIAN = "Debian's containerd package; `npm run tools` installs it";
+
+/** Fails (with what provides them) unless Debian's containerd, its runc shim and ctr are installed. */
+export function requireContainerdBinaries(): void {
+  requireExecutable(CONTAINERD, DEBIAN);
+  requireExecutable(CONTAINERD_SHIM, DEBIAN);
+  requireExecutable(CTR, DEBIAN);
+}
+
+export interface DaemonPaths {
+  /** Everything below lives here; removed by cleanup(). */
+  readonly base: string;
+  readonly root: string;
+  readonly state: string;
+  readonly socket: string;
+  readonly log: string;
+}
+
+export function daemonPaths(base: string): DaemonPaths {
+  return { base, root: join(base, 'root'), state: join(base, 'state'), socket: join(base, 'state', 'containerd.sock'), log: join(base, 'containerd.log') };
+}
+
+export interface ConfigOptions {
+  readonly sandboxImage: string;
+  readonly snapshotter: 'overlayfs' | 'native';
+}
+
+/**
+ * `containerd config default`, with every host path pointed into `paths.base` and the sandbox image and
+ * snapshotter set. Each rewritten key must be found exactly once where containerd 1.6 puts it, so a changed
+ * default config fails loudly instead of silently using host paths.
+ */
+export function testConfig(paths: DaemonPaths, options: ConfigOptions): string {
+  let text = must(CONTAINERD, ['config', 'default']).stdout;
+  const q = JSON.stringify;
+  const cri = 'plugins."io.containerd.grpc.v1.cri"';
+  const edits: Array<[section: string, key: string, value: string]> = [
+    ['', 'root', q(paths.root)],
+    ['', 'state', q(paths.state)],
+    ['grpc', 'address', q(paths.socket)],
+    ['ttrpc', 'address', q(`${paths.socket}.ttrpc`)],
+    [cri, 'sandbox_image', q(options.sandboxImage)],
+    // No AppArmor on this kernel; do not let CRI try to load a profile.
+    [cri, 'disable_apparmor', 'true'],
+    // CRI gives sandboxes oom_score_adj -998; lowering it needs CAP_SYS_RESOURCE, which this machine's root lacks
+    // (crun: "write to /proc/self/oom_score_adj: Permission denied"). Clamp to containerd's own value instead.
+    [cri, 'restrict_oom_score_adj', 'true'],
+    [`${cri}.cni`, 'bin_dir', q(join(paths.base, 'cni', 'bin'))],
+    // CRI creates conf_dir at start-up: keep it off the host's /etc/cni.
+    [`${cri}.cni`, 'conf_dir', q(join(paths.base, 'cni', 'net.d'))],
+    [`${cri}.containerd`, 'snapshotter', q(options.snapshotter)],
+    ['plugins."io.containerd.internal.v1.opt"', 'path', q(join(paths.base, 'opt'))],
+  ];
+  for (const [section, key, value] of edits) text = setKey(text, section, key, value);
+  return text;
+}
+
+/** Sets `key` in `[section]` ('' = top level, before the first table) of a config in containerd's own layout. */
+function setKey(text: string, section: string, key: string, value: string): string {
+  const lines = text.split('\n');
+  let start = 0;
+  if (section !== '') {
+    start = lines.findIndex((l) => l.trim() === `[${section}]`);
+    if (start < 0) throw new Error(`containerd config default has no [${section}] table; this test knows containerd 1.6's layout`);
+    start += 1;
+  }
+  for (let i = start; i < lines.length && !lines[i].trim().startsWith('['); i++) {
+    const m = /^(\s*)(\S+) = /.exec(lines[i]);
+    if (m && m[2] === key) {
+      lines[i] = `${m[1]}${key} = ${value}`;
+      return lines.join('\n');
+    }
+  }
+  throw new Error(`containerd config default has no ${key} in [${section || 'top level'}]; this test knows containerd 1.6's layout`);
+}
+
+/** Whether overlayfs can be mounted in `dir` (it cannot on some nested or odd file systems): a real mount. */
+export function overlayWorks(dir: string): boolean {
+  const base = join(dir, 'overlay-probe');
+  for (const d of ['lower', 'upper', 'work', 'merged']) mkdirSync(join(base, d), { recursive: true });
+  const merged = join(base, 'merged');
+  const r = exec('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${join(base, 'lower')},upperdir=${join(base, 'upper')},workdir=${join(base, 'work')}`, merged]);
+  if (r.code === 0) exec('umount', [merged]);
+  rmSync(base, { recursive: true, force: true });
+  return r.code === 0;
+}
+
+const RUN_CONTAINERD = '/run/containerd';
+const HOST_SIDE_DIRS = [`${RUN_CONTAINERD}/runc/k8s.io`, `${RUN_CONTAINERD}/runc`, `${RUN_CONTAINERD}/s`, RUN_CONTAINERD];
+
+export class ContainerdDaemon {
+  private child?: ChildProcess;
+  private exited?: Promise<void>;
+  private exitInfo?: string;
+  private readonly preexisting: ReadonlySet<string>;
+  readonly starts: number[] = [];
+
+  constructor(
+    readonly paths: DaemonPaths,
+    readonly configFile: string,
+  ) {
+    this.preexisting = new Set(HOST_SIDE_DIRS.filter((d) => existsSync(d)));
+  }
+
+  get running(): boolean {
+    return this.child !== undefined && this.exitInfo === undefined;
+  }
+
+  /** Starts containerd and resolves once its gRPC socket answers `ctr version`; throws with its log otherwise. */
+  async start(timeoutMs = 30_000): Promise<void> {
+    if (this.running) throw new Error('containerd is already running');
+    const started = Date.now();
+    mkdirSync(this.paths.base, { recursive: true });
+    const logFd = openSync(this.paths.log, 'a');
+    this.exitInfo = undefined;
+    const child = spawn(CONTAINERD, ['--config', this.configFile, '--log-level', 'info'], { stdio: ['ignore', logFd, logFd], cwd: this.paths.base });
+    closeSync(logFd);
+    this.child = child;
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.exitInfo = `exited with ${code === null ? `signal ${signal}` : `code ${code}`}`;
+        resolve();
+      });
+      child.once('error', (e) => {
+        this.exitInfo = `could not start: ${e.message}`;
+        resolve();
+      });
+    });
+    while (Date.now() - started < timeoutMs) {
+      if (this.exitInfo !== undefined) throw new Error(`containerd ${this.exitInfo} during start-up; its log:\n${this.logTail()}`);
+      if ((await socketAnswers(this.paths.socket)) && exec(CTR, ['--address', this.paths.socket, 'version'], { timeoutMs: 5000 }).code === 0) {
+        this.starts.push(Date.now() - started);
+        return;
+      }
+      await sleep(100);
+    }
+    throw new Error(`containerd did not answer on ${this.paths.socket} within ${timeoutMs} ms; its log:\n${this.logTail()}`);
+  }
+
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves when it has exited. Shims keep running (by design). */
+  async stop(graceMs = 10_000): Promise<void> {
+    const child = this.child;
+    if (!child || this.exitInfo !== undefined) return;
+    child.kill('SIGTERM');
+    const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), graceMs).unref());
+    if ((await Promise.race([this.exited, timer])) === 'timeout') {
+      child.kill('SIGKILL');
+      await this.exited;
+    }
+    this.child = undefined;
+  }
+
+  /** The last lines of the daemon's log, for failure messages. */
+  logTail(lines = 60): string {
+    try {
+      return readFileSync(this.paths.log, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+    } catch {
+      return '(no log)';
+    }
+  }
+
+  /** Log lines mentioning `needle`, for failure messages. */
+  logGrep(needle: RegExp, max = 40): string {
+    try {
+      return readFileSync(this.paths.log, 'utf8').split('\n').filter((l) => needle.test(l)).slice(-max).join('\n');
+    } catch {
+      return '(no log)';
+    }
+  }
+
+  /** `ctr` against this daemon. */
+  ctr(args: readonly string[]): ReturnType<typeof exec> {
+    return exec(CTR, ['--address', this.paths.socket, ...args], { timeoutMs: 120_000 });
+  }
+
+  /**
+   * Everything this daemon left: stops it, kills the shims serving it (their -address is our socket), unmounts
+   * whatever is mounted under its root and state (deepest / latest first), removes `paths.base`, and removes
+   * the /run/containerd directories the shims created when they are empty and were not there before.
+   * Never throws; returns what it did not manage.
+   */
+  async cleanup(): Promise<string[]> {
+    const problems: string[] = [];
+    try {
+      await this.stop();
+    } catch (e) {
+      problems.push(`stopping containerd: ${String(e)}`);
+    }
+    for (const pid of this.shimPids()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch (e) {
+        problems.push(`killing shim ${pid}: ${String(e)}`);
+      }
+    }
+    // Give killed shims' children (container processes in their own pid namespaces) a moment to go.
+    if (this.shimPids().length > 0) await sleep(500);
+    const ours = (p: string): boolean => [this.paths.root, this.paths.state, this.paths.base].some((d) => p === d || p.startsWith(d + '/'));
+    const mounted = mounts()
+      .filter((m) => ours(m.mountPoint))
+      .map((m) => m.mountPoint)
+      .reverse();
+    for (const mp of mounted) {
+      const r = exec('umount', [mp]);
+      if (r.code !== 0) {
+        const lazy = exec('umount', ['-l', mp]);
+        if (lazy.code !== 0) problems.push(`unmounting ${mp}: ${describeRun(r)}`);
+      }
+    }
+    try {
+      rmSync(this.paths.base, { recursive: true, force: true });
+    } catch (e) {
+      problems.push(`removing ${this.paths.base}: ${String(e)}`);
+    }
+    for (const dir of HOST_SIDE_DIRS) {
+      if (this.preexisting.has(dir) || !existsSync(dir)) continue;
+      try {
+        if (readdirSync(dir).length === 0) rmdirSync(dir);
+      } catch {
+        // Someone else's entry appeared meanwhile: leave it.
+      }
+    }
+    return problems;
+  }
+
+  /** Pids of containerd-shim-runc-v2 processes whose -address is this daemon's socket. */
+  shimPids(): number[] {
+    const pids: number[] = [];
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const exe = readlinkSync(`/proc/${entry}/exe`);
+        if (!exe.startsWith(CONTAINERD_SHIM)) continue;
+        const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+        const i = args.indexOf('-address');
+        if (i >= 0 && args[i + 1] === this.paths.socket) pids.push(Number(entry));
+      } catch {
+        // gone meanwhile, or not ours to read
+      }
+    }
+    return pids;
+  }
+}
+
+function socketAnswers(path: string): Promise<boolean> {
+  if (!existsSync(path)) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const s = connect(path);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
