@@ -1,6 +1,9 @@
 /**
- * The files this run installs, read from the installer image's artifacts and checked against SHA256SUMS
- * before anything on the host is touched.
+ * The files this run installs, checked against SHA256SUMS before anything on the host is touched.
+ *
+ * Artifacts are never held in memory: they are hashed through one reused 1 MiB buffer ({@link hashFile}),
+ * and copied onto the node the same way (HostFs.copyFile, which hashes again what it writes and refuses a
+ * copy that does not match the verified digest, so an artifact changed after the check is never installed).
  *
  * Layout: `<artifacts>/<target.artifactDir>/<runtime.name>` (crun), `.../<runtime.library>` (the engine crun
  * dlopen()s), `.../SHA256SUMS` in `sha256sum` format (`<hex>  <name>` or `<hex> *<name>`).
@@ -14,8 +17,46 @@ import { InstallerError } from './errors';
 export interface Artifact {
   /** File name, as listed in SHA256SUMS and installed. */
   readonly name: string;
-  readonly data: Buffer;
+  /** Where the verified file is, in this process's file system (the installer image). */
+  readonly file: string;
+  /** Size in bytes, as hashed. */
+  readonly size: number;
+  /** sha256 of the file, equal to its SHA256SUMS entry. */
   readonly sha256: string;
+}
+
+/** The one buffer every streamed hash and copy reads through: memory stays flat whatever the artifact size. */
+const CHUNK = 1024 * 1024;
+let chunk: Buffer | undefined;
+
+/** The shared 1 MiB I/O buffer. Callers are synchronous and never nest, so one buffer is enough. */
+export function ioBuffer(): Buffer {
+  chunk ??= Buffer.allocUnsafe(CHUNK);
+  return chunk;
+}
+
+/** sha256 and size of what is read from `fd` (from its current offset to the end), through the shared buffer. */
+export function hashFd(fd: number): { sha256: string; size: number } {
+  const hash = createHash('sha256');
+  const buf = ioBuffer();
+  let size = 0;
+  for (;;) {
+    const n = fs.readSync(fd, buf, 0, buf.length, null);
+    if (n === 0) break;
+    hash.update(buf.subarray(0, n));
+    size += n;
+  }
+  return { sha256: hash.digest('hex'), size };
+}
+
+/** sha256 and size of a file, streamed. */
+export function hashFile(file: string): { sha256: string; size: number } {
+  const fd = fs.openSync(file, 'r');
+  try {
+    return hashFd(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 export interface Artifacts {
@@ -44,7 +85,7 @@ export function parseSha256Sums(text: string, source: string): Map<string, strin
   return sums;
 }
 
-/** Reads and verifies the binary and library for (target, runtime); throws before returning anything partial. */
+/** Verifies the binary and library for (target, runtime), hashing each once; throws before returning anything partial. */
 export function loadArtifacts(root: string, target: TargetSpec, runtime: RuntimeSpec): Artifacts {
   const dir = path.join(root, target.artifactDir);
   const sumsPath = path.join(dir, 'SHA256SUMS');
@@ -53,17 +94,30 @@ export function loadArtifacts(root: string, target: TargetSpec, runtime: Runtime
   const sums = parseSha256Sums(sumsText.toString('utf8'), sumsPath);
   const load = (name: string): Artifact => {
     const file = path.join(dir, name);
-    const data = readOrFail(file, `artifact ${file} is missing`, fix);
-    const expected = sums.get(name);
-    if (expected === undefined) throw new InstallerError(`${sumsPath} has no checksum for ${name}`, fix);
-    const actual = sha256(data);
+    let fd: number;
+    try {
+      fd = fs.openSync(file, 'r');
+    } catch {
+      throw new InstallerError(`artifact ${file} is missing`, fix);
+    }
+    let actual: string;
+    let size: number;
+    try {
+      if (!fs.fstatSync(fd).isFile()) throw new InstallerError(`artifact ${file} is not a regular file`, fix);
+      const expected = sums.get(name);
+      if (expected === undefined) throw new InstallerError(`${sumsPath} has no checksum for ${name}`, fix);
+      ({ sha256: actual, size } = hashFd(fd));
+    } finally {
+      fs.closeSync(fd);
+    }
+    const expected = sums.get(name) as string;
     if (actual !== expected) {
       throw new InstallerError(
         `checksum mismatch for ${file}: SHA256SUMS says ${expected}, the file is ${actual}; nothing was changed`,
         'the installer image is damaged or was tampered with: pull it again or rebuild it',
       );
     }
-    return { name, data, sha256: actual };
+    return { name, file, size, sha256: actual };
   };
   return { binary: load(runtime.name), library: load(runtime.library) };
 }

@@ -7,9 +7,12 @@
  * file it replaces, renamed over it, then the directory fsync'ed. Every mutation goes through {@link step},
  * which counts it and lets tests inject a crash before or after it.
  */
+import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
+import { hashFd, ioBuffer } from './artifacts';
 import { InstallerError } from './errors';
+import type { Fingerprint } from './state';
 
 export interface HostStat {
   readonly kind: 'file' | 'dir' | 'other';
@@ -28,6 +31,14 @@ export interface FsEvent {
 }
 
 export type FsHook = (event: FsEvent) => void;
+
+/** A file's sha256, hashed just now, with the fingerprint of the inode that was hashed. */
+export interface FileDigest {
+  readonly sha256: string;
+  readonly size: number;
+  /** Undefined when the file changed while it was read (then the hash is not tied to any stat). */
+  readonly fingerprint?: Fingerprint;
+}
 
 export interface FsCounters {
   bytesWritten: number;
@@ -86,6 +97,39 @@ export class HostFs {
     }
   }
 
+  /** The stat fingerprint of a regular file (following symlinks), or undefined when it does not exist / is not a file. */
+  fingerprint(hostPath: string): Fingerprint | undefined {
+    try {
+      const st = fs.statSync(this.local(hostPath));
+      return st.isFile() ? fingerprintOf(st) : undefined;
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * The file's sha256, streamed through a fixed buffer (never the whole file in memory); undefined when it
+   * does not exist. The fingerprint is of the inode that was read, taken before and checked after reading.
+   */
+  digest(hostPath: string): FileDigest | undefined {
+    const st = this.stat(hostPath);
+    if (st === undefined) return undefined;
+    if (st.kind !== 'file') {
+      throw new InstallerError(`${hostPath} on the node is not a regular file`, `move it away or check the target; expected a file at ${hostPath}`);
+    }
+    const fd = fs.openSync(this.local(hostPath), 'r');
+    try {
+      const before = fingerprintOf(fs.fstatSync(fd));
+      const { sha256, size } = hashFd(fd);
+      const after = fingerprintOf(fs.fstatSync(fd));
+      const stable = sameFingerprint(before, after) && after.size === size;
+      return { sha256, size, ...(stable ? { fingerprint: after } : {}) };
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
   exists(hostPath: string): boolean {
     return this.stat(hostPath) !== undefined;
   }
@@ -113,36 +157,82 @@ export class HostFs {
   /** Replaces (or creates) the file atomically. `mode` defaults to the replaced file's mode, else 0644. */
   writeFile(hostPath: string, data: Buffer, mode?: number): void {
     this.step('write', hostPath, () => {
-      const target = this.local(hostPath);
-      const dir = path.dirname(target);
-      const tmp = path.join(dir, `.${path.basename(target)}.knawd-tmp`);
-      let existing: fs.Stats | undefined;
-      try {
-        existing = fs.statSync(target);
-      } catch (error) {
-        if (!isMissing(error)) throw error;
-      }
-      const fileMode = mode ?? (existing ? existing.mode & 0o7777 : 0o644);
-      const fd = fs.openSync(tmp, 'w', fileMode);
-      try {
+      this.atomicWrite(hostPath, mode, (fd) => {
         let offset = 0;
         while (offset < data.length) offset += fs.writeSync(fd, data, offset, data.length - offset);
-        fs.fchmodSync(fd, fileMode);
-        if (existing && (existing.uid !== process.getuid?.() || existing.gid !== process.getgid?.())) {
-          fs.fchownSync(fd, existing.uid, existing.gid);
-        }
-        fs.fsyncSync(fd);
-      } catch (error) {
-        fs.closeSync(fd);
-        fs.rmSync(tmp, { force: true });
-        throw error;
-      }
-      fs.closeSync(fd);
-      fs.renameSync(tmp, target);
-      syncDir(dir);
-      this.counters.bytesWritten += data.length;
-      this.counters.filesWritten += 1;
+        return data.length;
+      });
     });
+  }
+
+  /**
+   * Replaces (or creates) the file atomically with a copy of `source` (a file in this process's file system),
+   * streamed through a fixed buffer. The copied bytes are hashed as they are written: when they are not
+   * `expectedSha256` (the source changed since it was verified), the temp file is removed, nothing is
+   * replaced, and this throws.
+   */
+  copyFile(hostPath: string, source: string, expectedSha256: string, mode?: number): void {
+    this.step('write', hostPath, () => {
+      this.atomicWrite(hostPath, mode, (fd) => {
+        const hash = createHash('sha256');
+        const buf = ioBuffer();
+        const src = fs.openSync(source, 'r');
+        let total = 0;
+        try {
+          for (;;) {
+            const n = fs.readSync(src, buf, 0, buf.length, null);
+            if (n === 0) break;
+            hash.update(buf.subarray(0, n));
+            let offset = 0;
+            while (offset < n) offset += fs.writeSync(fd, buf, offset, n - offset);
+            total += n;
+          }
+        } finally {
+          fs.closeSync(src);
+        }
+        const actual = hash.digest('hex');
+        if (actual !== expectedSha256) {
+          throw new InstallerError(
+            `${source} changed while it was installed (sha256 ${actual}, verified as ${expectedSha256}); ${hostPath} was not replaced`,
+            'the installer image is damaged or was tampered with: pull it again or rebuild it',
+          );
+        }
+        return total;
+      });
+    });
+  }
+
+  /** Temp file in the same directory, filled by `fill` (returns the bytes written), fsync'ed, renamed over the target. */
+  private atomicWrite(hostPath: string, mode: number | undefined, fill: (fd: number) => number): void {
+    const target = this.local(hostPath);
+    const dir = path.dirname(target);
+    const tmp = path.join(dir, `.${path.basename(target)}.knawd-tmp`);
+    let existing: fs.Stats | undefined;
+    try {
+      existing = fs.statSync(target);
+    } catch (error) {
+      if (!isMissing(error)) throw error;
+    }
+    const fileMode = mode ?? (existing ? existing.mode & 0o7777 : 0o644);
+    const fd = fs.openSync(tmp, 'w', fileMode);
+    let written: number;
+    try {
+      written = fill(fd);
+      fs.fchmodSync(fd, fileMode);
+      if (existing && (existing.uid !== process.getuid?.() || existing.gid !== process.getgid?.())) {
+        fs.fchownSync(fd, existing.uid, existing.gid);
+      }
+      fs.fsyncSync(fd);
+    } catch (error) {
+      fs.closeSync(fd);
+      fs.rmSync(tmp, { force: true });
+      throw error;
+    }
+    fs.closeSync(fd);
+    fs.renameSync(tmp, target);
+    syncDir(dir);
+    this.counters.bytesWritten += written;
+    this.counters.filesWritten += 1;
   }
 
   /** Creates one directory (its parent must exist); no-op when it exists. */
@@ -184,6 +274,24 @@ export class HostFs {
     action();
     this.hook?.({ index, phase: 'after', op, path: hostPath });
   }
+}
+
+function fingerprintOf(st: fs.Stats): Fingerprint {
+  return { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, mode: st.mode & 0o7777 };
+}
+
+/**
+ * Whole-second timestamps: a file system that keeps seconds only (ext3, ext4 with small inodes, some network
+ * file systems), where a file rewritten within the same second keeps its mtime and ctime. On the others
+ * (nanosecond fields) a whole second is a one-in-a-billion accident, and only costs a re-hash.
+ */
+export function coarseTimestamps(f: Fingerprint): boolean {
+  return f.mtimeMs % 1000 === 0 && f.ctimeMs % 1000 === 0;
+}
+
+/** Same size, mtime, ctime, inode and permission bits. */
+export function sameFingerprint(a: Fingerprint, b: Fingerprint): boolean {
+  return a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.ino === b.ino && a.mode === b.mode;
 }
 
 function splitHost(p: string): string[] {

@@ -12,12 +12,12 @@ import { Artifacts, loadArtifacts } from './artifacts';
 import { containerdMajorOf } from './config-edit';
 import { SocketWaiter } from './cri-socket';
 import { InstallerError, messageOf } from './errors';
-import { HostFs } from './host-fs';
+import { coarseTimestamps, HostFs, sameFingerprint } from './host-fs';
 import { ClusterApi } from './kube';
 import { Logger } from './log';
-import { discoverState, FileOp, HostView, layout, Plan, planInstall, planRemove, renderPlan } from './plan';
+import { discoverState, FileOp, HostView, isBlobRole, layout, Plan, planInstall, planRemove, renderPlan } from './plan';
 import { CommandRunner, detectUnit, findReferenceBinary, labelLike, restartUnit, restoreLabels } from './restart';
-import { InstallState, isConfigRole, parseState, serializeState, statePath } from './state';
+import { FileRecord, InstallState, isConfigRole, parseState, serializeState, statePath } from './state';
 import { Settings } from './settings';
 
 /** Everything that reaches outside the process. Tests inject recorders and fakes. */
@@ -43,14 +43,44 @@ export interface RunReport {
 
 // ---------------------------------------------------------------------------------------------- shared steps
 
-export function hostView(fs: HostFs): HostView {
+/**
+ * The planning view of the host. Reads are cached for the view's life (planning never writes, so each
+ * config is read once per run however many steps look at it). `digest` trusts a record's fingerprint only
+ * while the file's stat still matches it exactly (size, mtime, ctime, inode, mode: any write, chmod, label
+ * change or utimes() moves ctime, which cannot be set back). On a file system with whole-second timestamps a
+ * file rewritten within the same second keeps its stat, so there the fingerprint is trusted only when the
+ * file last changed strictly before `stateWrittenMs` (the state file's mtime; git's "racily clean" rule).
+ * Without a state file (a state discovered in this run) the fingerprints were taken by this run just now.
+ */
+export function hostView(fs: HostFs, stateWrittenMs?: number): HostView {
+  const reads = new Map<string, Buffer | undefined>();
+  const read = (p: string): Buffer | undefined => {
+    if (!reads.has(p)) reads.set(p, fs.read(p));
+    return reads.get(p);
+  };
   return {
-    read: (p) => fs.read(p),
-    readText: (p) => fs.read(p)?.toString('utf8'),
+    read,
+    readText: (p) => read(p)?.toString('utf8'),
+    digest: (p, known) => {
+      if (known?.stat) {
+        const now = fs.fingerprint(p);
+        if (now && sameFingerprint(now, known.stat)) {
+          const settled = !coarseTimestamps(now) || stateWrittenMs === undefined || Math.max(now.mtimeMs, now.ctimeMs) < stateWrittenMs;
+          if (settled) return { sha256: known.sha256, size: now.size, fingerprint: now };
+        }
+      }
+      return fs.digest(p);
+    },
     list: (p) => (fs.stat(p)?.kind === 'dir' ? fs.list(p) : undefined),
     isDir: (p) => fs.stat(p)?.kind === 'dir',
     mode: (p) => fs.stat(p)?.mode,
   };
+}
+
+/** The state and the view to plan against it (fingerprints checked against the state file's mtime). */
+function loadPlanning(fs: HostFs, prefix: string): { recorded: InstallState | undefined; view: HostView } {
+  const recorded = loadState(fs, prefix);
+  return { recorded, view: hostView(fs, recorded ? fs.fingerprint(statePath(prefix))?.mtimeMs : undefined) };
 }
 
 /** The node root must be an existing directory that looks like a root file system. */
@@ -101,7 +131,22 @@ async function nodeContainerdMajor(settings: Settings, effects: Effects): Promis
 function applyOp(fs: HostFs, op: FileOp, log: Logger): void {
   log.debug(`${op.reason}: ${op.path}`, { path: op.path, role: op.role });
   if (op.after === null) fs.removeFile(op.path);
-  else fs.writeFile(op.path, op.after, op.mode);
+  else if (Buffer.isBuffer(op.after)) fs.writeFile(op.path, op.after, op.mode);
+  else fs.copyFile(op.path, op.after.file, op.after.sha256, op.mode);
+}
+
+/**
+ * The binary and library records with the fingerprint of what we just wrote (taken after labelling, which
+ * changes ctime), so the next run can skip hashing them. The copy was verified as it was written. With
+ * whole-second timestamps none is recorded (the state is written within the same second): the next run
+ * hashes once and records the fingerprint of a file that is by then settled.
+ */
+function withFreshFingerprints(fs: HostFs, files: readonly FileRecord[], written: ReadonlySet<string>): FileRecord[] {
+  return files.map((record) => {
+    if (!isBlobRole(record.role) || !written.has(record.path)) return record;
+    const stat = fs.fingerprint(record.path);
+    return stat && !coarseTimestamps(stat) ? { ...record, stat } : record;
+  });
 }
 
 function requireVariant(settings: Settings): { target: TargetSpec; runtime: NonNullable<Settings['runtime']> } {
@@ -133,10 +178,12 @@ export async function planCommand(settings: Settings, effects: Effects, artifact
   const { target, runtime } = requireVariant(settings);
   const loaded = artifacts ?? loadArtifacts(settings.artifacts, target, runtime);
   checkNodeRoot(effects.fs);
-  const previous = loadState(effects.fs, settings.prefix) ?? planSafely(() => discoverState(hostView(effects.fs), target, settings.handler, settings.prefix));
+  const { recorded, view } = loadPlanning(effects.fs, settings.prefix);
+  const previous = recorded ?? planSafely(() => discoverState(view, target, settings.handler, settings.prefix));
   const major = await nodeContainerdMajor(settings, effects);
+  const selinux = selinuxEnabled(effects.fs);
   const plan = planSafely(() =>
-    planInstall(hostView(effects.fs), { target, runtime, handler: settings.handler, prefix: settings.prefix, artifacts: loaded, nodeContainerdMajor: major }, previous),
+    planInstall(view, { target, runtime, handler: settings.handler, prefix: settings.prefix, artifacts: loaded, nodeContainerdMajor: major, selinux }, previous),
   );
   const units = target.restartUnits.length === 1 ? target.restartUnits[0] : `${target.restartUnits.join(' or ')} (whichever exists)`;
   const restart = plan.next?.restartPending
@@ -162,18 +209,19 @@ export async function install(settings: Settings, effects: Effects): Promise<Run
   // detect
   checkNodeRoot(fs);
   // Without a state file, what an earlier install left (our block, our files) is recognised, never taken as original.
-  const previous = loadState(fs, settings.prefix) ?? planSafely(() => discoverState(hostView(fs), target, settings.handler, settings.prefix));
+  const { recorded, view } = loadPlanning(fs, settings.prefix);
+  const previous = recorded ?? planSafely(() => discoverState(view, target, settings.handler, settings.prefix));
   const major = await nodeContainerdMajor(settings, effects);
   const selinux = selinuxEnabled(fs);
   log.debug('detected', { target: target.name, previous: previous?.phase ?? 'none', containerdMajor: major, selinux });
 
   // plan
   const plan = planSafely(() =>
-    planInstall(hostView(fs), { target, runtime, handler: settings.handler, prefix: settings.prefix, artifacts, nodeContainerdMajor: major }, previous),
+    planInstall(view, { target, runtime, handler: settings.handler, prefix: settings.prefix, artifacts, nodeContainerdMajor: major, selinux }, previous),
   );
   plan.notes.forEach((n) => log.info(n));
   plan.warnings.forEach((w) => log.warn(w));
-  const next = plan.next as InstallState;
+  let next = plan.next as InstallState;
 
   // apply
   const changed: string[] = [];
@@ -190,14 +238,18 @@ export async function install(settings: Settings, effects: Effects): Promise<Run
     }
     log.info('files installed', { changed });
   }
+  const written = new Set(plan.ops.filter((op) => op.after !== null).map((op) => op.path));
   if (selinux) {
+    // Labels are set when a labelled file was (re)written, and on every file when the last run did not
+    // finish or did not label (older state, SELinux enabled since): an unchanged, labelled node runs nothing.
     const l = layout(settings.prefix, runtime);
-    await labelLike(effects.runner, await findReferenceBinary(effects.runner), [l.wrapper, l.binary]);
-    await restoreLabels(
-      effects.runner,
-      plan.ops.filter((op) => isConfigRole(op.role) && op.after !== null).map((op) => op.path),
-    );
+    const all = previous?.phase !== 'installed' || previous.selinuxLabelled !== true;
+    const executables = [l.wrapper, l.binary].filter((p) => all || written.has(p));
+    if (executables.length > 0) await labelLike(effects.runner, await findReferenceBinary(effects.runner), executables);
+    const configs = next.files.filter((f) => isConfigRole(f.role) && (written.has(f.path) || (all && fs.exists(f.path)))).map((f) => f.path);
+    await restoreLabels(effects.runner, configs);
   }
+  next = { ...next, files: withFreshFingerprints(fs, next.files, written) };
 
   // restart + verify
   let restarts = 0;

@@ -7,7 +7,15 @@
  *   stripped if it is already there), and never replaced by a later run.
  * - `createdDirs` lists directories we created, parents first; they are removed (when empty) on remove.
  * - `restartPending` is set before a config write and cleared only after the runtime came back.
+ * - `selinuxLabelled` is set once SELinux labels were applied (relabelling only when something changed).
  * - `knative` is present only when we changed Knative's feature flag, with the value it had before.
+ * - `stat` (binary and library records only) is the stat fingerprint of the file as we left it, taken after
+ *   we wrote (and labelled) it or after we hashed it. While the file's stat still matches it, install and
+ *   plan take `sha256` as the file's hash without reading 40 MB again (like git's index); anything that
+ *   differs — size, mtime, ctime, inode, mode — and they hash the file. `status` never uses it: it always
+ *   re-hashes. The field is optional: a state written before it existed has none, and the next install
+ *   hashes once and records it (schema stays 1; an older installer ignores the field, and a fingerprint it
+ *   carries over after replacing the file no longer matches the new inode, so it is harmless).
  */
 import { InstallerError } from './errors';
 
@@ -26,6 +34,22 @@ export interface StoredBytes {
   readonly data: string;
 }
 
+/** What `stat` says about a file: enough to tell that it was not touched since we recorded it. */
+export interface Fingerprint {
+  readonly size: number;
+  readonly mtimeMs: number;
+  /** Changes with any write, chmod, chown, label change or timestamp reset (utimes): it cannot be set back. */
+  readonly ctimeMs: number;
+  readonly ino: number;
+  /** Permission bits. */
+  readonly mode: number;
+}
+
+export function isFingerprint(value: unknown): value is Fingerprint {
+  const f = value as Partial<Fingerprint> | null | undefined;
+  return !!f && (['size', 'mtimeMs', 'ctimeMs', 'ino', 'mode'] as const).every((k) => typeof f[k] === 'number' && Number.isFinite(f[k]));
+}
+
 export interface FileRecord {
   /** Host path. */
   readonly path: string;
@@ -38,6 +62,8 @@ export interface FileRecord {
   readonly original?: StoredBytes;
   /** Permission bits before our first write, for a file we did not create. */
   readonly originalMode?: number;
+  /** Fingerprint of the file holding `sha256` (binary and library only); see the header. */
+  readonly stat?: Fingerprint;
 }
 
 export interface KnativeRecord {
@@ -55,6 +81,11 @@ export interface InstallState {
   readonly files: readonly FileRecord[];
   readonly createdDirs: readonly string[];
   readonly restartPending: boolean;
+  /**
+   * SELinux was enabled and our files were labelled by the run that wrote this state. Without it (older
+   * state, SELinux enabled since), install labels them again; with it, only files it rewrites.
+   */
+  readonly selinuxLabelled?: true;
   readonly knative?: KnativeRecord;
 }
 
@@ -101,7 +132,16 @@ export function parseState(data: Buffer, hostPath: string): InstallState {
   ) {
     throw damaged(hostPath, 'it does not have the expected fields');
   }
-  return s as InstallState;
+  // A fingerprint that is not one is only a lost shortcut: drop it, and the file is hashed.
+  const files = s.files.map((f) => (f.stat === undefined || isFingerprint(f.stat) ? f : withoutStat(f)));
+  return { ...(s as InstallState), files };
+}
+
+export function withoutStat(record: FileRecord): FileRecord {
+  if (record.stat === undefined) return record;
+  const { stat: _dropped, ...rest } = record;
+  void _dropped;
+  return rest;
 }
 
 function damaged(hostPath: string, why: string): InstallerError {

@@ -1,12 +1,17 @@
 /**
- * `status`: what the state says is installed, checked against the files on the node (re-hashed) and, when
- * the artifacts are at hand, against the artifacts of this image.
+ * `status`: what the state says is installed, checked against the files on the node and, when the artifacts
+ * are at hand, against the artifacts of this image.
+ *
+ * status is the thorough check: every recorded file is re-hashed in full (streamed through a fixed buffer),
+ * always. The stat fingerprints in the state, which let `install` and `plan` skip re-hashing unchanged
+ * binaries, are deliberately ignored here, so a file modified with its size kept and its mtime set back is
+ * still reported as drifted.
  *
  * Exit status: 0 installed and consistent (a pending restart is reported but still 0), 1 not installed,
  * 3 drifted (a file changed or missing, an interrupted run, or installed files that differ from the
  * artifacts).
  */
-import { loadArtifacts, sha256 } from './artifacts';
+import { loadArtifacts } from './artifacts';
 import { HostFs } from './host-fs';
 import { layout } from './plan';
 import { Settings } from './settings';
@@ -33,9 +38,10 @@ export function status(settings: Settings, fs: HostFs): StatusReport {
   const drift: string[] = [];
   if (state.phase !== 'installed') drift.push(`the last ${state.phase === 'removing' ? 'remove' : 'install'} did not finish: run it again`);
   for (const file of state.files) {
-    const data = fs.read(file.path);
-    if (data === undefined) drift.push(`${file.path} is missing`);
-    else if (sha256(data) !== file.sha256) drift.push(`${file.path} differs from what was installed`);
+    // Never file.stat: a matching fingerprint is not proof, a full hash is.
+    const current = fs.digest(file.path);
+    if (current === undefined) drift.push(`${file.path} is missing`);
+    else if (current.sha256 !== file.sha256) drift.push(`${file.path} differs from what was installed`);
   }
   let artifactsMatch: boolean | undefined;
   if (settings.target && settings.runtime) {

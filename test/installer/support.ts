@@ -64,7 +64,12 @@ export function makeArtifacts(targetName: string, options: { corrupt?: string; o
   return root;
 }
 
-/** Every entry under `root` with its kind, mode and content (or link target): equal snapshots = identical trees. */
+/**
+ * Every entry under `root` with its kind, mode and content (or link target): equal snapshots = identical trees.
+ * One exception: the stat fingerprints in the installer's state file (`files[].stat`: inode, mtime, ctime)
+ * differ between any two trees by nature, so they are shown as `<fingerprint>`: whether a record has one is
+ * still compared, its values are not.
+ */
 export function snapshot(root: string): Record<string, string> {
   const out: Record<string, string> = {};
   const walk = (dir: string): void => {
@@ -78,11 +83,23 @@ export function snapshot(root: string): Record<string, string> {
         out[rel] = `dir ${mode}`;
         walk(full);
       } else if (st.isSocket()) out[rel] = 'socket';
-      else out[rel] = `file ${mode} ${fs.readFileSync(full).toString('base64')}`;
+      else out[rel] = `file ${mode} ${normaliseState(name, fs.readFileSync(full)).toString('base64')}`;
     }
   };
   walk(root);
   return out;
+}
+
+function normaliseState(name: string, data: Buffer): Buffer {
+  if (name !== 'state.json') return data;
+  try {
+    const state = JSON.parse(data.toString('utf8'));
+    if (!Array.isArray(state?.files)) return data;
+    state.files = state.files.map((f: Record<string, unknown>) => ('stat' in f ? { ...f, stat: '<fingerprint>' } : f));
+    return Buffer.from(JSON.stringify(state, null, 2) + '\n', 'utf8');
+  } catch {
+    return data;
+  }
 }
 
 export function settingsFor(args: string[], env: Record<string, string> = {}): Settings {
