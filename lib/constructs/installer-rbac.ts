@@ -15,7 +15,8 @@ export interface InstallerRbacProps {
 
 /**
  * The installer's identity and the least it may do: read, list and label nodes (the installed-state label, and
- * the uninstall wait), and — only with patchKnative — read and patch the one Knative ConfigMap it changes.
+ * the uninstall wait), and — only with patchKnative — read and patch the one Knative ConfigMap it changes, in
+ * Knative's namespace only.
  * No delete verbs, no Secrets.
  */
 export class InstallerRbac extends Construct {
@@ -56,8 +57,10 @@ export class InstallerRbac extends Construct {
           },
         ],
       });
-      new k8s.KubeClusterRoleBinding(knative, 'Binding', {
-        metadata: { name: 'knawd-installer-knative-features', labels },
+      // A RoleBinding, not a ClusterRoleBinding: bound cluster-wide, the rule would also cover a ConfigMap named
+      // config-features in every other namespace. The price: Knative's namespace must exist at install time.
+      new k8s.KubeRoleBinding(knative, 'Binding', {
+        metadata: { name: 'knawd-installer-knative-features', namespace: KNATIVE_FEATURE.namespace, labels },
         roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role.name },
         subjects: [subject],
       });

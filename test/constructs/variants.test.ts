@@ -74,6 +74,13 @@ describe.each(variants)('%s / %s', (target, ociType) => {
       });
     }
     expect(rules).toEqual(expected);
+    // Bound only in Knative's namespace: a cluster-wide binding would cover config-features everywhere.
+    expect(byKind(install, 'ClusterRoleBinding').map((b) => b.metadata.name)).toEqual(['knawd-installer-nodes']);
+    expect(one(install, 'RoleBinding', 'knawd-installer-knative-features')).toMatchObject({
+      metadata: { namespace: 'knative-serving' },
+      roleRef: { kind: 'ClusterRole', name: 'knawd-installer-knative-features' },
+      subjects: [{ kind: 'ServiceAccount', name: 'knawd-installer', namespace: 'knawd' }],
+    });
     const verbs = rules.flatMap((r) => r.rules.flatMap((x: any) => x.verbs));
     expect(verbs).not.toContain('delete');
     expect(rules.flatMap((r) => r.rules.flatMap((x: any) => x.resources))).not.toContain('secrets');

@@ -1,0 +1,279 @@
+/**
+ * The generated Helm chart (dist/charts/knawd-deployer) on a real kube-apiserver: install, upgrade with
+ * changed values, and uninstall with its pre-delete hooks, for a few variants one after another (they share
+ * cluster-scoped names), plus an install with the original knawd chart's values file, unchanged.
+ *
+ * There is no kubelet, scheduler or Job controller here, so no pod ever runs and the uninstall Job never
+ * completes by itself. Helm waits for Job hooks until they complete or `--timeout` expires, so:
+ *  - the "hooks included" uninstall plays the missing parts: it checks the hook objects Helm created (the
+ *    remover DaemonSet's and the wait Job's specs), runs the Job's wait logic for real (the installer's
+ *    `wait-removed`, from source, with the installer ServiceAccount's token) against a Node object labelled
+ *    `knawd.dev/crun-wasm=installed` — it must keep waiting while the label is there — then removes the label
+ *    as the remover would, sees `wait-removed` succeed, and marks the Job Complete as the Job controller would
+ *    after its pod exited 0. Only then does `helm uninstall` return, successfully, and delete the hooks.
+ *  - one variant checks the failure path: nobody completes the Job, `helm uninstall` with a short timeout fails
+ *    and leaves the release and the hook objects in place; `helm uninstall --no-hooks` then removes it.
+ * Timeouts are kept short (seconds, not Helm's 5 minutes) because nothing here would ever become ready by
+ * waiting longer; a long timeout would only slow the failure down.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { INSTALLED_LABEL } from '../../lib/catalog';
+import { Cluster, startCluster } from '../support/cluster/api-server';
+import { CHART, installSccCrd, K8sObject, loadObjects, manifestPath, subsetDifferences, describeObject } from '../support/cluster/objects';
+import { createNode, installerCli, nodeLabels, serviceAccountKubeconfig } from '../support/cluster/node';
+
+jest.setTimeout(180_000);
+
+const NS = 'knawd';
+const RELEASE = 'knawd';
+const LABEL = `${INSTALLED_LABEL.key}=${INSTALLED_LABEL.value}`;
+
+const VARIANTS = [
+  { target: 'rhel8', ociType: 'crun-wasmedge', uninstall: 'hooks' },
+  { target: 'ubuntu_22_04', ociType: 'crun-wasmtime', uninstall: 'timeout' },
+  { target: 'k3s', ociType: 'crun-wasmtime', uninstall: 'hooks' },
+] as const;
+
+/** The values file of the original knawd/deployer chart, unchanged. */
+const ORIGINAL_VALUES = `target: rhel8
+tag: v1.2.0
+autoRestart: true
+logLevel: info
+ociType: crun-wasmedge
+patchKnative: true
+`;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(200);
+  }
+}
+
+function envOf(podSpec: any): Record<string, string> {
+  return Object.fromEntries(podSpec.containers[0].env.filter((e: any) => e.value !== undefined).map((e: any) => [e.name, e.value]));
+}
+
+describe('the Helm chart on a real API server', () => {
+  let cluster: Cluster;
+  let sccCrd = false;
+
+  async function getJson(args: string[]): Promise<any> {
+    return JSON.parse(await cluster.kubectlOk([...args, '-o', 'json']));
+  }
+
+  async function exists(args: string[]): Promise<boolean> {
+    const r = await cluster.kubectl(['get', ...args, '--ignore-not-found', '-o', 'name']);
+    if (r.code !== 0) throw new Error(`kubectl get ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout.trim() !== '';
+  }
+
+  async function releases(): Promise<{ name: string; status: string; revision: string }[]> {
+    return JSON.parse(await cluster.helmOk(['list', '-n', NS, '--all', '-o', 'json']));
+  }
+
+  /** The chart's objects as rendered with default values must be what the raw manifest says (chart = manifests). */
+  async function differencesFromRawManifest(target: string, ociType: string): Promise<string[]> {
+    const problems: string[] = [];
+    for (const sent of loadObjects(manifestPath(target, ociType)).filter((o) => o.kind !== 'Namespace')) {
+      const args = [sent.kind.toLowerCase() + (sent.apiVersion.includes('/') ? `.${sent.apiVersion.split('/')[0]}` : ''), sent.metadata.name];
+      const r = await cluster.kubectl(['get', ...args, ...(sent.metadata.namespace ? ['-n', sent.metadata.namespace] : []), '-o', 'json']);
+      if (r.code !== 0) {
+        problems.push(`${describeObject(sent)}: not installed by the chart (${r.stderr.trim()})`);
+        continue;
+      }
+      problems.push(...subsetDifferences(sent, JSON.parse(r.stdout) as K8sObject).map((d) => `${describeObject(sent)} ${d}`));
+    }
+    return problems;
+  }
+
+  beforeAll(async () => {
+    if (!fs.existsSync(path.join(CHART, 'Chart.yaml'))) {
+      throw new Error(`${CHART} has no Chart.yaml: run \`npm run synth\` to generate the chart`);
+    }
+    cluster = await startCluster();
+    // The release namespace, labelled as the raw manifests label theirs (the chart does not own it).
+    await cluster.kubectlOk(['create', 'namespace', NS]);
+    await cluster.kubectlOk(['label', 'namespace', NS, 'pod-security.kubernetes.io/enforce=privileged']);
+    // patchKnative (the default) binds the installer's Knative rule in Knative's namespace, which must exist.
+    await cluster.kubectlOk(['create', 'namespace', 'knative-serving']);
+    await createNode(cluster, 'wasm-node-1', 'containerd://1.7.22');
+  }, 120_000);
+
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  async function ensureSccCrd(target: string): Promise<void> {
+    if ((target === 'rhel8' || target === 'rhel8_plugins') && !sccCrd) {
+      await installSccCrd(cluster);
+      sccCrd = true;
+    }
+  }
+
+  describe.each(VARIANTS)('$target/$ociType', ({ target, ociType, uninstall }) => {
+    const variantValues = ['--set', `target=${target}`, '--set', `ociType=${ociType}`];
+
+    it('helm install succeeds and installs what the raw manifest has', async () => {
+      await ensureSccCrd(target);
+      // No --wait: nothing here would ever become ready (no kubelet); Helm returns once the objects exist.
+      await cluster.helmOk(['install', RELEASE, CHART, '-n', NS, ...variantValues, '--timeout', '30s']);
+      expect(await releases()).toEqual([expect.objectContaining({ name: RELEASE, status: 'deployed', revision: '1' })]);
+      expect(await differencesFromRawManifest(target, ociType)).toEqual([]);
+      const ds = await getJson(['-n', NS, 'get', 'daemonset', 'knawd-installer']);
+      expect(ds.metadata.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'Helm', 'app.kubernetes.io/instance': RELEASE });
+      expect(await exists(['runtimeclass', 'crun'])).toBe(true);
+      if (sccCrd) {
+        // The SCC (and its Role) exist exactly for the OpenShift targets.
+        expect(await exists(['securitycontextconstraints.security.openshift.io', 'knawd-installer'])).toBe(target.startsWith('rhel8'));
+        expect(await exists(['-n', NS, 'role', 'knawd-installer-scc'])).toBe(target.startsWith('rhel8'));
+      }
+    });
+
+    it('helm upgrade with changed values (tag, nodeSelector, patchKnative=false) succeeds and changes the objects', async () => {
+      const nodeSelector = { 'kubernetes.io/os': 'linux', 'example.com/pool': 'wasm' };
+      await cluster.helmOk([
+        'upgrade', RELEASE, CHART, '-n', NS, ...variantValues,
+        '--set', 'tag=v9.9.9',
+        '--set-json', `nodeSelector=${JSON.stringify(nodeSelector)}`,
+        '--set', 'patchKnative=false',
+        '--timeout', '30s',
+      ]);
+      expect(await releases()).toEqual([expect.objectContaining({ name: RELEASE, status: 'deployed', revision: '2' })]);
+      const ds = await getJson(['-n', NS, 'get', 'daemonset', 'knawd-installer']);
+      const spec = ds.spec.template.spec;
+      expect(spec.containers[0].image).toBe('quay.io/knawd/deployer:v9.9.9');
+      expect(spec.nodeSelector).toEqual(nodeSelector);
+      expect(envOf(spec)).toMatchObject({ VENDOR: target, OCI_TYPE: ociType, PATCH_KNATIVE: 'false' });
+      // Without the Knative patch the installer gets no ConfigMap permission at all.
+      expect(await exists(['clusterrole', 'knawd-installer-knative-features'])).toBe(false);
+      expect(await exists(['clusterrolebinding', 'knawd-installer-knative-features'])).toBe(false);
+      expect(await exists(['clusterrole', 'knawd-installer-nodes'])).toBe(true);
+    });
+
+    if (uninstall === 'hooks') {
+      it('helm uninstall runs the pre-delete hooks, waits for the nodes to be restored, and succeeds', async () => {
+        const saKubeconfig = await serviceAccountKubeconfig(cluster, NS, 'knawd-installer');
+        await cluster.kubectlOk(['label', 'node', 'wasm-node-1', LABEL, '--overwrite']);
+        const uninstalling = cluster.helm(['uninstall', RELEASE, '-n', NS, '--timeout', '90s']);
+        try {
+          // The hooks: the remover DaemonSet (weight 0), then the wait Job (weight 1), with the upgraded values.
+          const remover = await waitFor('the knawd-remover hook DaemonSet', async () =>
+            (await exists(['-n', NS, 'daemonset', 'knawd-remover'])) ? getJson(['-n', NS, 'get', 'daemonset', 'knawd-remover']) : undefined,
+          );
+          const job = await waitFor('the knawd-uninstall-wait hook Job', async () =>
+            (await exists(['-n', NS, 'job', 'knawd-uninstall-wait'])) ? getJson(['-n', NS, 'get', 'job', 'knawd-uninstall-wait']) : undefined,
+          );
+          expect(Number(remover.metadata.resourceVersion)).toBeLessThan(Number(job.metadata.resourceVersion));
+          const removerSpec = remover.spec.template.spec;
+          expect(removerSpec.containers[0].args).toEqual(['remove', '--stay']);
+          expect(removerSpec.containers[0].image).toBe('quay.io/knawd/deployer:v9.9.9');
+          expect(removerSpec.containers[0].securityContext.privileged).toBe(true);
+          expect(removerSpec.hostPID).toBe(true);
+          expect(removerSpec.serviceAccountName).toBe('knawd-installer');
+          expect(removerSpec.nodeSelector).toEqual({ 'kubernetes.io/os': 'linux', 'example.com/pool': 'wasm' });
+          expect(envOf(removerSpec)).toMatchObject({ VENDOR: target, OCI_TYPE: ociType, PATCH_KNATIVE: 'false', NODE_ROOT: '/mnt/node-root' });
+          const wait = job.spec.template.spec.containers[0];
+          expect(wait.args.slice(0, 1)).toEqual(['wait-removed']);
+          expect(wait.args).toEqual(expect.arrayContaining(['--label', LABEL]));
+          expect(wait.image).toBe('quay.io/knawd/deployer:v9.9.9');
+          expect(job.spec.template.spec.serviceAccountName).toBe('knawd-installer');
+          expect(job.spec.backoffLimit).toBe(0);
+
+          // The Job's wait logic, for real: it keeps waiting while a node is labelled...
+          const timeoutArg = wait.args[wait.args.indexOf('--timeout-seconds') + 1];
+          expect(Number(timeoutArg)).toBeGreaterThan(0);
+          let settled = false;
+          const waiting = installerCli(['wait-removed', '--timeout-seconds', '60', '--label', LABEL, '--kubeconfig', saKubeconfig]).finally(() => (settled = true));
+          await sleep(4000);
+          expect(settled).toBe(false);
+          expect(await releases()).toEqual([expect.objectContaining({ name: RELEASE, status: 'uninstalling' })]);
+          // ...the remover restores the node and drops the label...
+          await cluster.kubectlOk(['label', 'node', 'wasm-node-1', `${INSTALLED_LABEL.key}-`]);
+          const waited = await waiting;
+          expect({ code: waited.code, stderr: waited.stderr }).toEqual({ code: 0, stderr: '' });
+          // ...and the Job controller would mark the Job Complete once its pod exited 0.
+          await completeJob(cluster, NS, 'knawd-uninstall-wait');
+        } finally {
+          const result = await uninstalling;
+          expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
+        }
+        expect(await releases()).toEqual([]);
+        // hook-succeeded: Helm deleted both hooks; the release's objects are gone too.
+        expect(await exists(['-n', NS, 'daemonset', 'knawd-remover'])).toBe(false);
+        expect(await exists(['-n', NS, 'job', 'knawd-uninstall-wait'])).toBe(false);
+        expect(await exists(['-n', NS, 'daemonset', 'knawd-installer'])).toBe(false);
+        expect(await exists(['runtimeclass', 'crun'])).toBe(false);
+        expect(await exists(['clusterrole', 'knawd-installer-nodes'])).toBe(false);
+        expect(await nodeLabels(cluster, 'wasm-node-1')).not.toHaveProperty([INSTALLED_LABEL.key]);
+      });
+    } else {
+      it('helm uninstall fails (and keeps the release) while the wait Job does not complete; --no-hooks removes it', async () => {
+        await cluster.kubectlOk(['label', 'node', 'wasm-node-1', LABEL, '--overwrite']);
+        try {
+          // Short timeout: no Job controller, so the Job never completes; 10 s shows the failure path.
+          const failed = await cluster.helm(['uninstall', RELEASE, '-n', NS, '--timeout', '10s']);
+          expect(failed.code).not.toBe(0);
+          expect(failed.stderr).toMatch(/timed out waiting for the condition|pre-delete|deadline/i);
+          // The release is still there, marked uninstalling (the uninstall stopped at the hook), with its objects.
+          expect(await releases()).toEqual([expect.objectContaining({ name: RELEASE, status: 'uninstalling' })]);
+          expect(await exists(['-n', NS, 'daemonset', 'knawd-installer'])).toBe(true);
+          expect(await exists(['runtimeclass', 'crun'])).toBe(true);
+          // The failed wait Job stays for inspection; the remover DaemonSet hook had "succeeded" (Helm does not
+          // wait for DaemonSets) and Helm 3.22 applies hook-succeeded to it even though a later hook failed.
+          const job = await getJson(['-n', NS, 'get', 'job', 'knawd-uninstall-wait']);
+          expect(job.spec.template.spec.containers[0].args[0]).toBe('wait-removed');
+          expect(job.spec.template.spec.containers[0].image).toBe('quay.io/knawd/deployer:v9.9.9');
+          expect(await exists(['-n', NS, 'daemonset', 'knawd-remover'])).toBe(false);
+
+          await cluster.helmOk(['uninstall', RELEASE, '-n', NS, '--no-hooks', '--timeout', '30s']);
+          expect(await releases()).toEqual([]);
+          expect(await exists(['-n', NS, 'daemonset', 'knawd-installer'])).toBe(false);
+          expect(await exists(['runtimeclass', 'crun'])).toBe(false);
+        } finally {
+          // Leave a clean slate for the next variant whatever happened above.
+          if ((await releases()).length > 0) await cluster.helm(['uninstall', RELEASE, '-n', NS, '--no-hooks', '--timeout', '30s']);
+          // Hooks are not part of the release: they stay until the next hook run (before-hook-creation) or by hand.
+          await cluster.kubectlOk(['-n', NS, 'delete', 'daemonset/knawd-remover', 'job/knawd-uninstall-wait', '--ignore-not-found', '--wait=false']);
+          await cluster.kubectlOk(['label', 'node', 'wasm-node-1', `${INSTALLED_LABEL.key}-`]);
+        }
+      });
+    }
+  });
+
+  it("helm install with the original chart's values file, unchanged, works", async () => {
+    await ensureSccCrd('rhel8');
+    const values = path.join(cluster.dir, 'original-values.yaml');
+    fs.writeFileSync(values, ORIGINAL_VALUES);
+    await cluster.helmOk(['install', RELEASE, CHART, '-n', NS, '-f', values, '--timeout', '30s']);
+    const ds = await getJson(['-n', NS, 'get', 'daemonset', 'knawd-installer']);
+    const spec = ds.spec.template.spec;
+    expect(spec.containers[0].image).toBe('quay.io/knawd/deployer:v1.2.0');
+    expect(envOf(spec)).toMatchObject({ VENDOR: 'rhel8', OCI_TYPE: 'crun-wasmedge', AUTO_RESTART: 'true', LOG_LEVEL: 'info', PATCH_KNATIVE: 'true' });
+    expect(await exists(['securitycontextconstraints.security.openshift.io', 'knawd-installer'])).toBe(true);
+    expect(await exists(['clusterrole', 'knawd-installer-knative-features'])).toBe(true);
+    await cluster.helmOk(['uninstall', RELEASE, '-n', NS, '--no-hooks', '--timeout', '30s']);
+    expect(await releases()).toEqual([]);
+  });
+});
+
+/** What the Job controller writes when the Job's pod succeeded (1.32 validates this shape). */
+async function completeJob(cluster: Cluster, namespace: string, name: string): Promise<void> {
+  const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const condition = (type: string) => ({ type, status: 'True', lastProbeTime: now, lastTransitionTime: now });
+  const status = {
+    status: {
+      startTime: now,
+      completionTime: now,
+      succeeded: 1,
+      conditions: [condition('SuccessCriteriaMet'), condition('Complete')],
+    },
+  };
+  await cluster.kubectlOk(['-n', namespace, 'patch', 'job', name, '--subresource=status', '--type=merge', '-p', JSON.stringify(status)]);
+}

@@ -1,0 +1,190 @@
+/**
+ * The installer's Kubernetes side for real: `install` and `remove` (lib/installer/main.ts `run`, with the
+ * node's file system in a temp directory and the systemctl calls recorded) against a real kube-apiserver,
+ * authenticated as the installer's own ServiceAccount (a TokenRequest token, so the manifest's RBAC is what
+ * decides). Checks the node label, the Knative flag and its restore (other keys untouched), and the uninstall
+ * Job's `wait-removed` command (the installer CLI from source) against labelled Node objects.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { INSTALLED_LABEL, KNATIVE_FEATURE } from '../../lib/catalog';
+import { run } from '../../lib/installer/run';
+import { RecordingRunner } from '../../lib/installer/restart';
+import { Cluster, REPO, startCluster } from '../support/cluster/api-server';
+import { manifestPath } from '../support/cluster/objects';
+import { configMapData, createNode, installerCli, makeArtifacts, makeNodeRoot, nodeLabels, serviceAccountKubeconfig } from '../support/cluster/node';
+
+jest.setTimeout(120_000);
+
+const TARGET = 'ubuntu_22_04';
+const RUNTIME = 'crun-wasmtime';
+const { namespace: KN_NS, configMap: KN_CM, key: KN_KEY, value: KN_ON } = KNATIVE_FEATURE;
+const LABEL = `${INSTALLED_LABEL.key}=${INSTALLED_LABEL.value}`;
+const CONTAINERD_CONFIG = fs.readFileSync(path.join(REPO, 'test', 'fixtures', 'installer', 'containerd-v2.toml'), 'utf8');
+
+/** Other keys of Knative's config-features that must survive install and remove untouched. */
+const OTHER_KEYS = {
+  'kubernetes.podspec-affinity': 'enabled',
+  'kubernetes.podspec-fieldref': 'disabled',
+  _example: '################################\n# multi-line text that a careless\n# rewrite would mangle   \n',
+};
+
+describe("the installer's Kubernetes steps against a real API server", () => {
+  let cluster: Cluster;
+  let saKubeconfig: string;
+  const cleanup: string[] = [];
+
+  beforeAll(async () => {
+    cluster = await startCluster();
+    // The installer's ServiceAccount and RBAC as shipped.
+    await cluster.kubectlOk(['create', 'namespace', KN_NS]);
+    await cluster.kubectlOk(['apply', '--server-side', '-f', manifestPath(TARGET, RUNTIME)]);
+    saKubeconfig = await serviceAccountKubeconfig(cluster, 'knawd', 'knawd-installer');
+  }, 180_000);
+
+  afterAll(async () => {
+    await cluster?.stop();
+    for (const dir of cleanup) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function installer(command: 'install' | 'remove', node: string, root: string, artifacts: string, extra: string[] = []) {
+    const out: string[] = [];
+    const err: string[] = [];
+    const runner = new RecordingRunner();
+    const code = await run(
+      [command, '--target', TARGET, '--runtime', RUNTIME, '--node-root', root, '--artifacts', artifacts, '--node-name', node, '--kubeconfig', saKubeconfig, '--log-level', 'debug', ...extra],
+      {},
+      { stdout: (l) => out.push(l), stderr: (l) => err.push(l) },
+      { runner, waitForSocket: async () => true },
+    );
+    return { code, out: out.join('\n'), err: err.join('\n'), runner };
+  }
+
+  async function setConfigFeatures(data: Record<string, string>): Promise<void> {
+    await cluster.kubectl(['-n', KN_NS, 'delete', 'configmap', KN_CM, '--ignore-not-found']);
+    const cm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: KN_CM, namespace: KN_NS }, data };
+    await cluster.kubectlOk(['create', '-f', '-'], { input: JSON.stringify(cm) });
+  }
+
+  function freshNode(): { root: string; artifacts: string } {
+    const root = makeNodeRoot({ '/etc/containerd/config.toml': CONTAINERD_CONFIG });
+    const artifacts = makeArtifacts(TARGET, RUNTIME);
+    cleanup.push(root, artifacts);
+    return { root, artifacts };
+  }
+
+  it('install labels the node and enables the Knative flag; remove unlabels it and restores the previous value', async () => {
+    await createNode(cluster, 'node-a', 'containerd://1.7.22', { 'example.com/keep': 'me' });
+    await setConfigFeatures({ ...OTHER_KEYS, [KN_KEY]: 'disabled' });
+    const { root, artifacts } = freshNode();
+
+    const installed = await installer('install', 'node-a', root, artifacts);
+    expect({ code: installed.code, err: installed.err }).toEqual({ code: 0, err: '' });
+    expect(installed.runner.calls).toContainEqual(['nsenter', '-t', '1', '-m', '--', 'systemctl', 'restart', 'containerd']);
+    expect(await nodeLabels(cluster, 'node-a')).toMatchObject({ [INSTALLED_LABEL.key]: INSTALLED_LABEL.value, 'example.com/keep': 'me' });
+    expect(await configMapData(cluster, KN_NS, KN_CM)).toEqual({ ...OTHER_KEYS, [KN_KEY]: KN_ON });
+
+    // Running install again changes nothing in the API.
+    const rv = async () => [
+      JSON.parse(await cluster.kubectlOk(['get', 'node', 'node-a', '-o', 'json'])).metadata.resourceVersion,
+      JSON.parse(await cluster.kubectlOk(['-n', KN_NS, 'get', 'configmap', KN_CM, '-o', 'json'])).metadata.resourceVersion,
+    ];
+    const before = await rv();
+    expect((await installer('install', 'node-a', root, artifacts)).code).toBe(0);
+    expect(await rv()).toEqual(before);
+
+    const removed = await installer('remove', 'node-a', root, artifacts);
+    expect({ code: removed.code, err: removed.err }).toEqual({ code: 0, err: '' });
+    const labels = await nodeLabels(cluster, 'node-a');
+    expect(labels).not.toHaveProperty([INSTALLED_LABEL.key]);
+    expect(labels).toMatchObject({ 'example.com/keep': 'me' });
+    expect(await configMapData(cluster, KN_NS, KN_CM)).toEqual({ ...OTHER_KEYS, [KN_KEY]: 'disabled' });
+    // The node's config is back byte for byte.
+    expect(fs.readFileSync(path.join(root, 'etc/containerd/config.toml'), 'utf8')).toBe(CONTAINERD_CONFIG);
+  });
+
+  it('a flag that was absent before install is absent again after remove', async () => {
+    await createNode(cluster, 'node-b', 'containerd://1.7.22');
+    await setConfigFeatures({ ...OTHER_KEYS });
+    const { root, artifacts } = freshNode();
+
+    expect((await installer('install', 'node-b', root, artifacts)).code).toBe(0);
+    expect(await configMapData(cluster, KN_NS, KN_CM)).toEqual({ ...OTHER_KEYS, [KN_KEY]: KN_ON });
+    expect(await nodeLabels(cluster, 'node-b')).toMatchObject({ [INSTALLED_LABEL.key]: INSTALLED_LABEL.value });
+
+    expect((await installer('remove', 'node-b', root, artifacts)).code).toBe(0);
+    expect(await configMapData(cluster, KN_NS, KN_CM)).toEqual({ ...OTHER_KEYS });
+    expect(await nodeLabels(cluster, 'node-b')).not.toHaveProperty([INSTALLED_LABEL.key]);
+  });
+
+  it('remove leaves the flag alone when someone else changed it after install', async () => {
+    await createNode(cluster, 'node-c', 'containerd://1.7.22');
+    await setConfigFeatures({ ...OTHER_KEYS, [KN_KEY]: 'disabled' });
+    const { root, artifacts } = freshNode();
+    expect((await installer('install', 'node-c', root, artifacts)).code).toBe(0);
+    await cluster.kubectlOk(['-n', KN_NS, 'patch', 'configmap', KN_CM, '--type=merge', '-p', JSON.stringify({ data: { [KN_KEY]: 'allowed' } })]);
+    expect((await installer('remove', 'node-c', root, artifacts)).code).toBe(0);
+    expect(await configMapData(cluster, KN_NS, KN_CM)).toEqual({ ...OTHER_KEYS, [KN_KEY]: 'allowed' });
+  });
+
+  it('--patch-knative false leaves Knative alone; without Knative, install still succeeds', async () => {
+    await createNode(cluster, 'node-d', 'containerd://1.7.22');
+    await setConfigFeatures({ ...OTHER_KEYS, [KN_KEY]: 'disabled' });
+    let node = freshNode();
+    expect((await installer('install', 'node-d', node.root, node.artifacts, ['--patch-knative', 'false'])).code).toBe(0);
+    expect(await configMapData(cluster, KN_NS, KN_CM)).toEqual({ ...OTHER_KEYS, [KN_KEY]: 'disabled' });
+    expect(await nodeLabels(cluster, 'node-d')).toMatchObject({ [INSTALLED_LABEL.key]: INSTALLED_LABEL.value });
+    expect((await installer('remove', 'node-d', node.root, node.artifacts)).code).toBe(0);
+    expect(await configMapData(cluster, KN_NS, KN_CM)).toEqual({ ...OTHER_KEYS, [KN_KEY]: 'disabled' });
+
+    await cluster.kubectlOk(['-n', KN_NS, 'delete', 'configmap', KN_CM]);
+    node = freshNode();
+    const installed = await installer('install', 'node-d', node.root, node.artifacts);
+    expect(installed.code).toBe(0);
+    expect(installed.out).toMatch(/Knative not found/);
+    expect(await nodeLabels(cluster, 'node-d')).toMatchObject({ [INSTALLED_LABEL.key]: INSTALLED_LABEL.value });
+    expect((await installer('remove', 'node-d', node.root, node.artifacts)).code).toBe(0);
+    expect(await nodeLabels(cluster, 'node-d')).not.toHaveProperty([INSTALLED_LABEL.key]);
+  });
+
+  describe('wait-removed (the uninstall Job), the installer CLI from source with the ServiceAccount token', () => {
+    it('times out naming the node that is still labelled, then succeeds once the label is gone', async () => {
+      await createNode(cluster, 'node-w', 'containerd://1.7.22', { [INSTALLED_LABEL.key]: INSTALLED_LABEL.value });
+      const started = Date.now();
+      const waiting = await installerCli(['wait-removed', '--timeout-seconds', '5', '--kubeconfig', saKubeconfig]);
+      const took = Date.now() - started;
+      expect(waiting.code).toBe(1);
+      expect(waiting.stderr).toMatch(/timed out after 5 s/);
+      expect(waiting.stderr).toMatch(/node-w/);
+      expect(waiting.stderr).toContain(LABEL);
+      expect(took).toBeGreaterThanOrEqual(5000);
+      expect(took).toBeLessThan(40_000);
+
+      await cluster.kubectlOk(['label', 'node', 'node-w', `${INSTALLED_LABEL.key}-`]);
+      const done = await installerCli(['wait-removed', '--timeout-seconds', '5', '--kubeconfig', saKubeconfig]);
+      expect({ code: done.code, stderr: done.stderr }).toEqual({ code: 0, stderr: '' });
+      expect(done.stdout).toMatch(/every node is restored/);
+    });
+
+    it('returns as soon as the last label is removed while it waits', async () => {
+      await cluster.kubectlOk(['label', 'node', 'node-w', LABEL]);
+      const waiting = installerCli(['wait-removed', '--timeout-seconds', '60', '--kubeconfig', saKubeconfig]);
+      await new Promise((r) => setTimeout(r, 4000));
+      const started = Date.now();
+      await cluster.kubectlOk(['label', 'node', 'node-w', `${INSTALLED_LABEL.key}-`]);
+      const done = await waiting;
+      expect(done.code).toBe(0);
+      expect(Date.now() - started).toBeLessThan(15_000);
+    });
+
+    it('fails (not hangs, not succeeds) when it may not list nodes', async () => {
+      await cluster.kubectlOk(['-n', 'default', 'create', 'serviceaccount', 'nobody']);
+      const nobody = await serviceAccountKubeconfig(cluster, 'default', 'nobody');
+      await cluster.kubectlOk(['label', 'node', 'node-w', LABEL]);
+      const r = await installerCli(['wait-removed', '--timeout-seconds', '3', '--kubeconfig', nobody]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/timed out after 3 s/);
+      await cluster.kubectlOk(['label', 'node', 'node-w', `${INSTALLED_LABEL.key}-`]);
+    });
+  });
+});

@@ -1,0 +1,99 @@
+/**
+ * Every shipped (target, ociType) manifest, applied to a real kube-apiserver (with etcd) with
+ * `kubectl apply --server-side`: accepted, stored as sent (after defaulting), and its uninstall manifest too.
+ *
+ * One API server for all variants. The variants share fixed names (namespace `knawd`, cluster-scoped RBAC and
+ * RuntimeClass), so they run one after another: apply install → compare → apply uninstall → compare → delete
+ * everything except the Namespace (a deleted namespace is never finalized without a controller-manager; the
+ * next variant re-applies it, which is an update of our own object).
+ */
+import { allVariants } from '../../lib/catalog';
+import { Cluster, startCluster } from '../support/cluster/api-server';
+import { deleteExceptNamespaces, installSccCrd, loadObjects, manifestPath, readBack, storedDifferences, subsetDifferences } from '../support/cluster/objects';
+
+jest.setTimeout(120_000);
+
+const OPENSHIFT_TARGETS = new Set(['rhel8', 'rhel8_plugins']);
+
+const variants = allVariants().map((v) => ({ target: v.target.name, ociType: v.runtime.name }));
+
+describe('raw manifests on a real API server', () => {
+  let cluster: Cluster;
+  let sccCrdInstalled = false;
+
+  beforeAll(async () => {
+    cluster = await startCluster();
+    // patchKnative (the default) binds the installer's Knative rule in Knative's namespace, which must exist.
+    await cluster.kubectlOk(['create', 'namespace', 'knative-serving']);
+  }, 120_000);
+
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it('the comparison finds changed, missing and re-typed fields, and allows server-side additions', () => {
+    const sent = { a: { b: 1, c: ['x', { d: 'true' }], e: 0 } };
+    expect(subsetDifferences(sent, { a: { b: 1, c: ['x', { d: 'true', extra: 1 }], more: 2 } })).toEqual([]);
+    expect(subsetDifferences(sent, { a: { b: 2, c: ['x', { d: true }] } })).toEqual([
+      '.a.b: sent 1, stored 2',
+      '.a.c[1].d: sent "true", stored true',
+    ]);
+    expect(subsetDifferences(sent, { a: { c: ['x'] } })).toHaveLength(2);
+  });
+
+  it('covers every shipped variant (from allVariants())', () => {
+    expect(variants.length).toBeGreaterThan(0);
+    expect(variants).toContainEqual({ target: 'rhel8_plugins', ociType: 'crun-wasmedge' });
+    expect(variants).toContainEqual({ target: 'k3s', ociType: 'crun-wasmtime' });
+  });
+
+  describe.each(variants)('$target/$ociType', ({ target, ociType }) => {
+    const install = manifestPath(target, ociType);
+    const uninstall = manifestPath(target, ociType, true);
+
+    it('install manifest is accepted by server-side apply and stored as sent', async () => {
+      if (OPENSHIFT_TARGETS.has(target) && !sccCrdInstalled) {
+        // OpenShift variants carry a SecurityContextConstraints object: register its CRD as OpenShift has it.
+        await installSccCrd(cluster);
+        sccCrdInstalled = true;
+      }
+      await cluster.kubectlOk(['apply', '--server-side', '--field-manager=knawd-test', '-f', install]);
+      expect(await storedDifferences(cluster, install)).toEqual([]);
+    });
+
+    it('re-applying the same install manifest changes nothing', async () => {
+      const before = (await readBack(cluster, install)).map((o) => `${o.kind}/${o.metadata.name}@${o.metadata.resourceVersion}`);
+      await cluster.kubectlOk(['apply', '--server-side', '--field-manager=knawd-test', '-f', install]);
+      const after = (await readBack(cluster, install)).map((o) => `${o.kind}/${o.metadata.name}@${o.metadata.resourceVersion}`);
+      expect(after).toEqual(before);
+    });
+
+    it('uninstall manifest is accepted after the installer DaemonSet is deleted, and stored as sent', async () => {
+      // The uninstall steps of the manifest header: delete the installer DaemonSet, then apply the uninstall file.
+      await cluster.kubectlOk(['-n', 'knawd', 'delete', 'daemonset', 'knawd-installer', '--ignore-not-found', '--wait=false']);
+      expect(loadObjects(uninstall).length).toBeGreaterThan(0);
+      await cluster.kubectlOk(['apply', '--server-side', '--field-manager=knawd-test', '-f', uninstall]);
+      expect(await storedDifferences(cluster, uninstall)).toEqual([]);
+    });
+
+    it('all objects can be deleted again (except the Namespace, which is never finalized here)', async () => {
+      await deleteExceptNamespaces(cluster, uninstall);
+      await deleteExceptNamespaces(cluster, install);
+      const left = await cluster.kubectl(['get', '-f', install, '-o', 'name', '--ignore-not-found']);
+      expect(left.stdout.split('\n').filter((l) => l && !l.startsWith('namespace/'))).toEqual([]);
+    });
+  });
+
+  it('one variant can be upgraded in place to another (server-side apply over the previous one)', async () => {
+    const first = manifestPath('ubuntu_22_04', 'crun-wasmtime');
+    const second = manifestPath('k3s', 'crun-wasmedge');
+    await cluster.kubectlOk(['apply', '--server-side', '--field-manager=knawd-test', '-f', first]);
+    await cluster.kubectlOk(['apply', '--server-side', '--field-manager=knawd-test', '-f', second]);
+    expect(await storedDifferences(cluster, second)).toEqual([]);
+    // Fields of the first variant that the second does not set are gone (same field manager), e.g. the env.
+    const ds = JSON.parse(await cluster.kubectlOk(['-n', 'knawd', 'get', 'daemonset', 'knawd-installer', '-o', 'json']));
+    const env = Object.fromEntries(ds.spec.template.spec.containers[0].env.filter((e: { value?: string }) => e.value !== undefined).map((e: { name: string; value: string }) => [e.name, e.value]));
+    expect(env).toMatchObject({ VENDOR: 'k3s', OCI_TYPE: 'crun-wasmedge' });
+    await deleteExceptNamespaces(cluster, second);
+  });
+});

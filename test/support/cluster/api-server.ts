@@ -1,0 +1,495 @@
+/**
+ * A real, throw-away Kubernetes control plane for the cluster tests: Debian's etcd and the kube-apiserver that
+ * `npm run tools` builds, both on 127.0.0.1 only, on free ports chosen per run, with certificates, a service
+ * account signing key and an admin token generated per run in a temp directory.
+ *
+ * - Admission: NamespaceLifecycle, ServiceAccount and PodSecurity are enabled explicitly (on top of the
+ *   API server's default plugin set); authorization is RBAC only; privileged containers are allowed (as on a
+ *   real cluster), so PodSecurity is what decides.
+ * - There is no controller-manager, scheduler or kubelet: ServiceAccounts get no token Secret (use
+ *   `kubectl create token`, the TokenRequest API is served by the API server itself), namespaces are never
+ *   finalized once deleted, pods never run and Jobs never complete by themselves.
+ * - {@link Cluster.stop} kills both process groups and removes the temp directory; it is also run at process
+ *   exit and on SIGINT/SIGTERM, and the children are started under `setpriv --pdeathsig KILL` so that even a
+ *   SIGKILLed test process takes them along.
+ * - Missing binaries or a server that does not come up are errors (never a skip), naming `npm run tools` or
+ *   quoting the last lines of the server logs.
+ *
+ * Set KNAWD_KEEP_CLUSTER=1 to keep the temp directory (logs, kubeconfig) after the run.
+ */
+import { ChildProcess, execFileSync, spawn } from 'child_process';
+import * as fs from 'fs';
+import * as https from 'https';
+import * as net from 'net';
+import * as os from 'os';
+import * as path from 'path';
+
+export const REPO = path.resolve(__dirname, '..', '..', '..');
+
+export const TOOLS = {
+  etcd: { path: '/usr/bin/etcd', provides: "Debian's etcd-server package" },
+  kubeApiserver: { path: path.join(REPO, '.tools', 'bin', 'kube-apiserver'), provides: 'the kube-apiserver build (K8S_VERSION in tools/versions.env)' },
+  kubectl: { path: '/usr/bin/kubectl', provides: 'kubectl (Debian kubernetes-client if none is installed)' },
+  helm: { path: path.join(REPO, '.tools', 'bin', 'helm'), provides: 'the helm build (HELM_VERSION in tools/versions.env)' },
+} as const;
+
+export type ToolName = keyof typeof TOOLS;
+
+/** Path of a tool; throws (failing the test, never skipping it) when it is missing. */
+export function tool(name: ToolName): string {
+  const { path: p, provides } = TOOLS[name];
+  if (!fs.existsSync(p)) {
+    throw new Error(`${p} not found (${provides}); run \`npm run tools\` to install it`);
+  }
+  return p;
+}
+
+export interface RunResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface RunOptions {
+  /** Written to the command's stdin. */
+  readonly input?: string;
+  /** Kill the command after this many ms (the result then has code -1). @default 120000 */
+  readonly timeoutMs?: number;
+  /** Extra environment. */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Use this kubeconfig instead of the admin one. */
+  readonly kubeconfig?: string;
+  /** Working directory. @default the repository */
+  readonly cwd?: string;
+}
+
+export interface Cluster {
+  /** Admin kubeconfig (token of a `system:masters` user). */
+  readonly kubeconfig: string;
+  readonly server: string;
+  readonly token: string;
+  /** The CA that signed the serving certificate. */
+  readonly caFile: string;
+  /** Temp directory of this run (logs, certificates, kubeconfigs). */
+  readonly dir: string;
+  /** Process ids of the servers (each the leader of its own process group). */
+  readonly pids: { readonly etcd: number; readonly kubeApiserver: number };
+  /** Runs kubectl with KUBECONFIG set; never throws for a non-zero exit. */
+  kubectl(args: readonly string[], options?: RunOptions): Promise<RunResult>;
+  /** Runs kubectl and throws (with its stderr) unless it exits 0; resolves to stdout. */
+  kubectlOk(args: readonly string[], options?: RunOptions): Promise<string>;
+  /** Runs helm with KUBECONFIG and private helm home directories; never throws for a non-zero exit. */
+  helm(args: readonly string[], options?: RunOptions): Promise<RunResult>;
+  /** Runs helm and throws unless it exits 0; resolves to stdout. */
+  helmOk(args: readonly string[], options?: RunOptions): Promise<string>;
+  /** A kubeconfig for the same server authenticating with `token` (e.g. a ServiceAccount token). */
+  writeKubeconfig(name: string, token: string): string;
+  /** The last lines of the etcd and kube-apiserver logs (for failure messages). */
+  logTail(lines?: number): string;
+  /** Stops both servers (process groups, SIGTERM then SIGKILL) and removes the temp directory. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Runs a command without a shell; resolves with its exit status and output (never rejects). */
+export function runCommand(file: string, args: readonly string[], options: RunOptions & { env?: Readonly<Record<string, string>> } = {}): Promise<RunResult> {
+  return new Promise((resolve) => {
+    let stdout = '';
+    let stderr = '';
+    let settled = false;
+    const child = spawn(file, [...args], {
+      cwd: options.cwd ?? REPO,
+      env: { ...process.env, ...options.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const finish = (result: RunResult): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(result);
+    };
+    const timeoutMs = options.timeoutMs ?? 120_000;
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      finish({ code: -1, stdout, stderr: `${stderr}\n[killed after ${timeoutMs} ms]` });
+    }, timeoutMs);
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+    child.on('error', (error) => finish({ code: -1, stdout, stderr: `${stderr}${error.message}` }));
+    child.on('close', (code, signal) => finish({ code: code ?? -1, stdout, stderr: signal ? `${stderr}\n[signal ${signal}]` : stderr }));
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+function describe(what: string, args: readonly string[], r: RunResult): string {
+  return `${what} ${args.join(' ')} failed (exit ${r.code}):\n${r.stderr.trim() || r.stdout.trim()}`;
+}
+
+/** A TCP port that was free a moment ago on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address() as net.AddressInfo;
+      server.close(() => resolve(address.port));
+    });
+  });
+}
+
+function openssl(dir: string, args: string[]): void {
+  try {
+    execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (error) {
+    const e = error as { stderr?: Buffer; message: string };
+    throw new Error(`openssl ${args.join(' ')} failed: ${e.stderr?.toString() || e.message}`);
+  }
+}
+
+/** CA, serving certificate for 127.0.0.1/localhost, and the service account key pair. */
+function makeCertificates(dir: string): void {
+  const ext = path.join(dir, 'server.ext');
+  fs.writeFileSync(
+    ext,
+    [
+      'basicConstraints=CA:FALSE',
+      'keyUsage=critical,digitalSignature,keyEncipherment',
+      'extendedKeyUsage=serverAuth',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:10.0.0.1',
+    ].join('\n') + '\n',
+  );
+  openssl(dir, ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=knawd-test-ca']);
+  openssl(dir, ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=kube-apiserver']);
+  openssl(dir, ['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'server.ext']);
+  openssl(dir, ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', 'sa.key']);
+  openssl(dir, ['pkey', '-in', 'sa.key', '-pubout', '-out', 'sa.pub']);
+}
+
+function kubeconfigText(server: string, caFile: string, user: string, token: string): string {
+  // JSON is YAML; no quoting surprises.
+  return JSON.stringify(
+    {
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'knawd-test', cluster: { server, 'certificate-authority': caFile } }],
+      users: [{ name: user, user: { token } }],
+      contexts: [{ name: 'knawd-test', context: { cluster: 'knawd-test', user } }],
+      'current-context': 'knawd-test',
+      preferences: {},
+    },
+    null,
+    2,
+  );
+}
+
+function tail(file: string, lines: number): string {
+  try {
+    // Without kube-apiserver's dump of every flag value (at --v=1), which would push the reason out of view.
+    const text = fs.readFileSync(file, 'utf8').trimEnd().split('\n').filter((l) => !/\] FLAG: --/.test(l));
+    return text.slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+/** `setpriv --pdeathsig KILL` when available: the child dies with the test process even on SIGKILL. */
+function launcher(): string[] {
+  return fs.existsSync('/usr/bin/setpriv') ? ['/usr/bin/setpriv', '--pdeathsig', 'KILL', '--'] : [];
+}
+
+interface Server {
+  readonly name: string;
+  readonly child: ChildProcess;
+  readonly log: string;
+  exited?: string;
+}
+
+function startServer(name: string, file: string, args: string[], log: string, env: Record<string, string> = {}): Server {
+  const out = fs.openSync(log, 'a');
+  const argv = [...launcher(), file, ...args];
+  const child = spawn(argv[0], argv.slice(1), {
+    detached: true, // own process group: stop() kills the group
+    stdio: ['ignore', out, out],
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: os.tmpdir(), ...env },
+  });
+  fs.closeSync(out);
+  const server: Server = { name, child, log };
+  child.on('exit', (code, signal) => (server.exited = signal ? `killed by ${signal}` : `exited with status ${code}`));
+  child.on('error', (error) => (server.exited = `could not start: ${error.message}`));
+  return server;
+}
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+function waitExit(server: Server, ms: number): Promise<boolean> {
+  if (server.exited !== undefined || server.child.exitCode !== null || server.child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    server.child.once('exit', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** GET `url` with the token; resolves to the HTTP status and body, or to an error text. */
+function get(url: string, token: string, ca: Buffer): Promise<{ status: number; body: string } | { error: string }> {
+  return new Promise((resolve) => {
+    const req = https.get(url, { ca, headers: { Authorization: `Bearer ${token}` }, timeout: 5000 }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString('utf8')));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', (error) => resolve({ error: error.message }));
+  });
+}
+
+/** Every live cluster of this process, for the exit handlers. */
+const live = new Set<{ killNow(): void }>();
+let handlersInstalled = false;
+
+function installExitHandlers(): void {
+  if (handlersInstalled) return;
+  handlersInstalled = true;
+  const killAll = (): void => {
+    for (const c of live) c.killNow();
+  };
+  process.on('exit', killAll);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      killAll();
+      // Exit as the signal would have made us (re-raising is not enough when the signal was inherited ignored).
+      process.exit(128 + (os.constants.signals[signal] ?? 1));
+    });
+  }
+}
+
+const DIR_PREFIX = 'knawd-cluster-';
+const OWNER_FILE = 'owner.pid';
+
+/**
+ * Removes temp directories of earlier runs whose test process is gone without cleaning up (SIGKILL: the
+ * servers died with it through pdeathsig, but nothing could remove the directory). Kept directories
+ * (KNAWD_KEEP_CLUSTER=1) have no owner file left and are not touched.
+ */
+function sweepStaleDirs(): void {
+  for (const name of fs.readdirSync(os.tmpdir())) {
+    if (!name.startsWith(DIR_PREFIX)) continue;
+    const dir = path.join(os.tmpdir(), name);
+    let owner: number;
+    try {
+      owner = Number(fs.readFileSync(path.join(dir, OWNER_FILE), 'utf8').trim());
+    } catch {
+      continue;
+    }
+    if (!Number.isInteger(owner) || owner <= 0) continue;
+    try {
+      process.kill(owner, 0);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ESRCH') fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}
+
+export interface StartOptions {
+  /** Bound for etcd + kube-apiserver to become ready. @default 90000 */
+  readonly readyTimeoutMs?: number;
+  /** Extra kube-apiserver flags. */
+  readonly apiServerArgs?: readonly string[];
+}
+
+/**
+ * Starts etcd and kube-apiserver and resolves once `/readyz` answers 200 (every post-start hook done: RBAC
+ * bootstrap roles, system priority classes, default namespaces). Rejects with the reason and the logs' last
+ * lines when either cannot start.
+ */
+export async function startCluster(options: StartOptions = {}): Promise<Cluster> {
+  const etcdBin = tool('etcd');
+  const apiserverBin = tool('kubeApiserver');
+  const kubectlBin = tool('kubectl');
+  installExitHandlers();
+
+  sweepStaleDirs();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), DIR_PREFIX));
+  fs.writeFileSync(path.join(dir, OWNER_FILE), `${process.pid}\n`);
+  const servers: Server[] = [];
+  let stopped = false;
+  const keep = process.env.KNAWD_KEEP_CLUSTER === '1';
+  const handle = {
+    killNow(): void {
+      for (const s of servers) killGroup(s.child, 'SIGKILL');
+      if (keep) fs.rmSync(path.join(dir, OWNER_FILE), { force: true });
+      else fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  live.add(handle);
+
+  const logTail = (lines = 25): string =>
+    servers.map((s) => `--- last ${lines} lines of the ${s.name} log${s.exited ? ` (${s.name} ${s.exited})` : ''}:\n${tail(s.log, lines)}`).join('\n');
+
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    // kube-apiserver first (it talks to etcd), then etcd.
+    for (const s of [...servers].reverse()) {
+      killGroup(s.child, 'SIGTERM');
+      if (!(await waitExit(s, 5000))) {
+        killGroup(s.child, 'SIGKILL');
+        await waitExit(s, 5000);
+      }
+    }
+    live.delete(handle);
+    if (keep) fs.rmSync(path.join(dir, OWNER_FILE), { force: true });
+    else fs.rmSync(dir, { recursive: true, force: true });
+  };
+
+  try {
+    makeCertificates(dir);
+    const token = `admin-${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
+    fs.writeFileSync(path.join(dir, 'tokens.csv'), `${token},knawd-test-admin,knawd-test-admin,"system:masters"\n`, { mode: 0o600 });
+
+    const [clientPort, peerPort, securePort] = await distinctFreePorts(3);
+    const etcdData = path.join(dir, 'etcd-data');
+    const etcd = startServer(
+      'etcd',
+      etcdBin,
+      [
+        '--name=knawd-test',
+        `--data-dir=${etcdData}`,
+        `--listen-client-urls=http://127.0.0.1:${clientPort}`,
+        `--advertise-client-urls=http://127.0.0.1:${clientPort}`,
+        `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
+        `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
+        `--initial-cluster=knawd-test=http://127.0.0.1:${peerPort}`,
+        '--initial-cluster-state=new',
+        '--log-level=warn',
+        '--logger=zap',
+      ],
+      path.join(dir, 'etcd.log'),
+    );
+    servers.push(etcd);
+
+    const server = `https://127.0.0.1:${securePort}`;
+    const caFile = path.join(dir, 'ca.crt');
+    const apiserver = startServer(
+      'kube-apiserver',
+      apiserverBin,
+      [
+        `--etcd-servers=http://127.0.0.1:${clientPort}`,
+        '--bind-address=127.0.0.1',
+        '--advertise-address=127.0.0.1',
+        `--secure-port=${securePort}`,
+        `--cert-dir=${dir}`,
+        `--tls-cert-file=${path.join(dir, 'server.crt')}`,
+        `--tls-private-key-file=${path.join(dir, 'server.key')}`,
+        `--client-ca-file=${caFile}`,
+        `--token-auth-file=${path.join(dir, 'tokens.csv')}`,
+        '--authorization-mode=RBAC',
+        '--enable-admission-plugins=NamespaceLifecycle,ServiceAccount,PodSecurity',
+        '--allow-privileged=true',
+        '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+        `--service-account-key-file=${path.join(dir, 'sa.pub')}`,
+        `--service-account-signing-key-file=${path.join(dir, 'sa.key')}`,
+        '--service-cluster-ip-range=10.0.0.0/24',
+        // No kubelet or node network: the "kubernetes" Service endpoints would point at loopback, which the
+        // API rejects; nothing here needs them.
+        '--endpoint-reconciler-type=none',
+        '--enable-priority-and-fairness=false',
+        '--profiling=false',
+        '--v=1',
+        ...(options.apiServerArgs ?? []),
+      ],
+      path.join(dir, 'kube-apiserver.log'),
+    );
+    servers.push(apiserver);
+
+    await waitReady(server, token, fs.readFileSync(caFile), servers, options.readyTimeoutMs ?? 90_000);
+
+    const kubeconfig = path.join(dir, 'admin.kubeconfig');
+    fs.writeFileSync(kubeconfig, kubeconfigText(server, caFile, 'knawd-test-admin', token), { mode: 0o600 });
+
+    const helmHome = path.join(dir, 'helm');
+    const helmEnv = {
+      HELM_CACHE_HOME: path.join(helmHome, 'cache'),
+      HELM_CONFIG_HOME: path.join(helmHome, 'config'),
+      HELM_DATA_HOME: path.join(helmHome, 'data'),
+    };
+
+    const kubectl = (args: readonly string[], o: RunOptions = {}): Promise<RunResult> =>
+      runCommand(kubectlBin, args, { ...o, env: { ...o.env, KUBECONFIG: o.kubeconfig ?? kubeconfig } });
+    const helm = (args: readonly string[], o: RunOptions = {}): Promise<RunResult> =>
+      runCommand(tool('helm'), args, { ...o, env: { ...helmEnv, ...o.env, KUBECONFIG: o.kubeconfig ?? kubeconfig } });
+
+    return {
+      kubeconfig,
+      server,
+      token,
+      caFile,
+      dir,
+      pids: { etcd: etcd.child.pid ?? -1, kubeApiserver: apiserver.child.pid ?? -1 },
+      kubectl,
+      async kubectlOk(args, o) {
+        const r = await kubectl(args, o);
+        if (r.code !== 0) throw new Error(describe('kubectl', args, r));
+        return r.stdout;
+      },
+      helm,
+      async helmOk(args, o) {
+        const r = await helm(args, o);
+        if (r.code !== 0) throw new Error(describe('helm', args, r));
+        return r.stdout;
+      },
+      writeKubeconfig(name, userToken) {
+        const file = path.join(dir, `${name}.kubeconfig`);
+        fs.writeFileSync(file, kubeconfigText(server, caFile, name, userToken), { mode: 0o600 });
+        return file;
+      },
+      logTail,
+      stop,
+    };
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    const logs = logTail(40);
+    await stop();
+    throw new Error(`${message}\n${logs}`);
+  }
+}
+
+async function distinctFreePorts(n: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < n) ports.add(await freePort());
+  return [...ports];
+}
+
+async function waitReady(
+  server: string,
+  token: string,
+  ca: Buffer,
+  servers: readonly Server[],
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no answer yet';
+  for (;;) {
+    const dead = servers.find((s) => s.exited !== undefined);
+    if (dead) throw new Error(`${dead.name} ${dead.exited} before the API server became ready (last /readyz: ${last})`);
+    const r = await get(`${server}/readyz?verbose`, token, ca);
+    if ('status' in r && r.status === 200) return;
+    last = 'error' in r ? r.error : `HTTP ${r.status}: ${r.body.split('\n').filter((l) => l.includes('[-]')).join('; ') || r.body.slice(0, 300)}`;
+    if (Date.now() > deadline) {
+      throw new Error(`kube-apiserver did not become ready within ${Math.round(timeoutMs / 1000)} s (last /readyz: ${last})`);
+    }
+    await sleep(250);
+  }
+}
