@@ -1,0 +1,281 @@
+#!/usr/bin/env bash
+# Provisions the tools the tests and charts need (entry point of `npm run tools`).
+#
+#   bash tools/install-tools.sh            # build/install whatever is missing
+#   KNAWD_TOOLS_REBUILD=helm bash tools/install-tools.sh      # force one rebuild
+#   KNAWD_TOOLS_REBUILD=all  bash tools/install-tools.sh      # force all rebuilds
+#
+# Go-built tools are compiled once into a cache outside the checkout,
+#   ${KNAWD_TOOLS_CACHE:-$HOME/.cache/knawd-deployer}/<tool>-<version>/
+# and symlinked into <repo>/.tools/. Debian packages are apt-installed only when
+# missing. A warm run prints one line per tool and takes a few seconds.
+# Versions are pinned in tools/versions.env. See tools/README.md.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TOOLS_DIR="$REPO/tools"
+BIN="$REPO/.tools/bin"
+CTRD2_BIN="$REPO/.tools/containerd2/bin"
+REBUILD=" ${KNAWD_TOOLS_REBUILD:-} "
+
+die() { echo "install-tools: error: $*" >&2; exit 1; }
+say() { echo "$*"; }
+
+[[ -n "${KNAWD_TOOLS_CACHE:-}" || -n "${HOME:-}" ]] || die "neither KNAWD_TOOLS_CACHE nor HOME is set"
+CACHE="${KNAWD_TOOLS_CACHE:-$HOME/.cache/knawd-deployer}"
+
+# shellcheck source=tools/versions.env
+. "$TOOLS_DIR/versions.env" || die "cannot read $TOOLS_DIR/versions.env"
+for v in HELM_VERSION HELM4_VERSION CONTAINERD_VERSION CRICTL_VERSION K8S_VERSION; do
+  [[ -n "${!v:-}" ]] || die "$v is not set in tools/versions.env"
+done
+
+mkdir -p "$CACHE/logs" "$BIN" "$CTRD2_BIN" || die "cannot create $CACHE or $REPO/.tools"
+
+# ---------------------------------------------------------------- helpers
+
+# link TARGET LINKNAME: (re)point a symlink, only touching it when it differs.
+link() {
+  local target="$1" name="$2"
+  [[ -x "$target" ]] || die "$target is missing or not executable"
+  if [[ "$(readlink "$name" 2>/dev/null || true)" != "$target" ]]; then
+    ln -sfn "$target" "$name"
+  fi
+}
+
+want_rebuild() { [[ "$REBUILD" == *" all "* || "$REBUILD" == *" $1 "* ]]; }
+
+# Go's standard install location, in case a non-login shell left it off PATH.
+if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then
+  PATH="/usr/local/go/bin:$PATH"
+fi
+need_go() {
+  command -v go >/dev/null 2>&1 || die "go is not on PATH (Go >= 1.26 is needed to build $1)"
+}
+
+# Common environment for every Go build: never fetch another toolchain, build
+# static binaries, keep the user's GOPATH/GOCACHE (both outside the checkout).
+go_env() {
+  env GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOWORK=off "$@"
+}
+
+# cached_build NAME VERSION BUILD_FUNCTION VERIFY_FUNCTION
+# The cache entry $CACHE/NAME-VERSION is valid once it has a .complete marker.
+# Builds go into a temporary sibling directory that is renamed into place when
+# the build and its verification succeed, so an interrupted build never leaves
+# a half-filled entry. A per-entry flock keeps two runs from building at once.
+# Sets CACHED_DIR to the entry.
+cached_build() {
+  local name="$1" version="$2" build="$3" verify="$4"
+  local dir="$CACHE/$name-$version" log="$CACHE/logs/$name-$version.log"
+  CACHED_DIR="$dir"
+  if [[ -f "$dir/.complete" ]] && ! want_rebuild "$name"; then
+    say "$name $version: cached"
+    return 0
+  fi
+  need_go "$name"
+  local lockfd
+  exec {lockfd}>"$CACHE/.$name-$version.lock"
+  if ! flock -n "$lockfd"; then
+    say "$name $version: another run is building it, waiting..."
+    flock "$lockfd"
+  fi
+  if [[ -f "$dir/.complete" ]] && ! want_rebuild "$name"; then
+    exec {lockfd}>&-
+    say "$name $version: cached"
+    return 0
+  fi
+  local tmp="$dir.partial"
+  rm -rf "$tmp" && mkdir -p "$tmp"
+  say "$name $version: building (log: $log) ..."
+  local start=$SECONDS
+  if ! "$build" "$tmp" "$version" >"$log" 2>&1; then
+    tail -n 25 "$log" | sed 's/^/    /' >&2
+    rm -rf "$tmp"
+    die "$name $version: build failed (full log: $log)"
+  fi
+  local out
+  if ! out="$("$verify" "$tmp" 2>&1)"; then
+    printf '%s\n' "$out" | tail -n 10 | sed 's/^/    /' >&2
+    rm -rf "$tmp"
+    die "$name $version: built binary failed its self-check"
+  fi
+  touch "$tmp/.complete"
+  rm -rf "$dir" && mv "$tmp" "$dir"
+  exec {lockfd}>&-
+  say "$name $version: built in $((SECONDS - start))s ($(head -n1 <<<"$out"))"
+}
+
+# ---------------------------------------------------------------- Debian packages
+
+# Only ask apt when something is actually missing, so warm runs stay offline.
+APT_MISSING=()
+apt_check() { # apt_check PACKAGE TEST...
+  local pkg="$1"; shift
+  if ! "$@" >/dev/null 2>&1; then APT_MISSING+=("$pkg"); fi
+}
+has_cmd() { command -v "$1"; }
+has_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+
+apt_check containerd    test -x /usr/bin/containerd
+apt_check runc          has_cmd runc
+apt_check etcd-server   has_cmd etcd
+apt_check yamllint      has_cmd yamllint
+apt_check wabt          has_cmd wat2wasm
+apt_check busybox-static has_pkg busybox-static
+apt_check kubernetes-client has_cmd kubectl
+
+if ((${#APT_MISSING[@]})); then
+  command -v apt-get >/dev/null 2>&1 || die "missing ${APT_MISSING[*]} and apt-get is not available (Debian/Ubuntu needed)"
+  SUDO=()
+  if [[ $(id -u) -ne 0 ]]; then
+    command -v sudo >/dev/null 2>&1 || die "missing ${APT_MISSING[*]}: run as root or install sudo"
+    SUDO=(sudo)
+  fi
+  say "apt: installing ${APT_MISSING[*]} ..."
+  # Installing etcd-server/containerd must not start their services: that would
+  # occupy ports the tests use. Keep an existing policy-rc.d, else add one
+  # temporarily.
+  POLICY=/usr/sbin/policy-rc.d
+  ADDED_POLICY=0
+  if [[ ! -e $POLICY ]]; then
+    printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee "$POLICY" >/dev/null
+    "${SUDO[@]}" chmod 755 "$POLICY"
+    ADDED_POLICY=1
+  fi
+  apt_log="$CACHE/logs/apt.log"
+  apt_ok=1
+  {
+    "${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=600 update &&
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 \
+      install -y --no-install-recommends "${APT_MISSING[@]}"
+  } >"$apt_log" 2>&1 || apt_ok=0
+  if ((ADDED_POLICY)); then "${SUDO[@]}" rm -f "$POLICY"; fi
+  if ((!apt_ok)); then
+    tail -n 15 "$apt_log" | sed 's/^/    /' >&2
+    die "apt-get install ${APT_MISSING[*]} failed (full log: $apt_log)"
+  fi
+fi
+
+pkg_version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "?"; }
+report_apt() { # report_apt PACKAGE WHAT PATH
+  local src="Debian $(pkg_version "$1")"
+  has_pkg "$1" || src="not from apt"
+  [[ -e "$3" ]] || die "$2 is still missing after apt-get install $1"
+  say "$2 ($src, $3): installed"
+}
+report_apt containerd     "containerd 1.6"  /usr/bin/containerd
+report_apt runc           runc              "$(command -v runc)"
+report_apt etcd-server    etcd              "$(command -v etcd)"
+report_apt yamllint       yamllint          "$(command -v yamllint)"
+report_apt wabt           wabt              "$(command -v wat2wasm)"
+report_apt busybox-static busybox-static    /bin/busybox
+report_apt kubernetes-client kubectl        "$(command -v kubectl)"
+
+# ---------------------------------------------------------------- helm
+
+build_helm() {
+  local out="$1" v="$2" gomod client_go k8s_major k8s_minor
+  # helm's Makefile stamps the Kubernetes version of its client-go into the
+  # default .Capabilities.KubeVersion (otherwise helm template says v1.20).
+  gomod="$(go_env go mod download -json "helm.sh/helm/v3@$v" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
+  client_go="$(awk '$1=="k8s.io/client-go"{print $2; exit}' "$gomod")" # v0.MM.p
+  [[ "$client_go" =~ ^v0\.([0-9]+)\. ]] || { echo "cannot read client-go version from $gomod"; return 1; }
+  k8s_major=1 k8s_minor="${BASH_REMATCH[1]}"
+  local ld="-s -w -X helm.sh/helm/v3/internal/version.version=$v -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+  local p
+  for p in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+    ld+=" -X $p.k8sVersionMajor=$k8s_major -X $p.k8sVersionMinor=$k8s_minor"
+  done
+  go_env GOBIN="$out" go install -trimpath -ldflags "$ld" "helm.sh/helm/v3/cmd/helm@$v"
+}
+verify_helm() {
+  local v; v="$("$1/helm" version --short)" || return 1
+  [[ "$v" == "$HELM_VERSION"* ]] || { echo "helm reports $v, expected $HELM_VERSION"; return 1; }
+  echo "helm $v"
+}
+cached_build helm "$HELM_VERSION" build_helm verify_helm
+link "$CACHED_DIR/helm" "$BIN/helm"
+
+# ---------------------------------------------------------------- helm 4 (reproducible `helm package`)
+
+build_helm4() {
+  go_env GOBIN="$1" go install -trimpath -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$2" "helm.sh/helm/v4/cmd/helm@$2"
+}
+verify_helm4() {
+  local v; v="$("$1/helm" version --short)" || return 1
+  [[ "$v" == "$HELM4_VERSION"* ]] || { echo "helm reports $v, expected $HELM4_VERSION"; return 1; }
+  echo "helm $v"
+}
+cached_build helm4 "$HELM4_VERSION" build_helm4 verify_helm4
+link "$CACHED_DIR/helm" "$BIN/helm4"
+
+# ---------------------------------------------------------------- containerd 2.x
+
+build_containerd() {
+  local out="$1" v="$2" m=github.com/containerd/containerd/v2
+  go_env GOBIN="$out" go install -trimpath \
+    -ldflags "-s -w -X $m/version.Version=$v -X $m/version.Package=$m" \
+    "$m/cmd/containerd@$v" "$m/cmd/ctr@$v" "$m/cmd/containerd-shim-runc-v2@$v"
+}
+verify_containerd() {
+  local d="$1" v
+  v="$("$d/containerd" --version)" || return 1
+  [[ "$v" == *" $CONTAINERD_VERSION"* ]] || { echo "containerd reports '$v', expected $CONTAINERD_VERSION"; return 1; }
+  "$d/ctr" --version >/dev/null || return 1
+  "$d/containerd-shim-runc-v2" -v >/dev/null || return 1
+  "$d/containerd" config default | grep -qx 'version = 3' ||
+    { echo "containerd config default has no 'version = 3'"; return 1; }
+  echo "$v"
+}
+cached_build containerd "$CONTAINERD_VERSION" build_containerd verify_containerd
+for b in containerd ctr containerd-shim-runc-v2; do
+  link "$CACHED_DIR/$b" "$CTRD2_BIN/$b"
+done
+link "$CACHED_DIR/containerd" "$BIN/containerd"
+
+# ---------------------------------------------------------------- crictl
+
+build_crictl() {
+  go_env GOBIN="$1" go install -trimpath \
+    -ldflags "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$2" \
+    "sigs.k8s.io/cri-tools/cmd/crictl@$2"
+}
+verify_crictl() {
+  local v; v="$("$1/crictl" --version)" || return 1
+  [[ "$v" == *"$CRICTL_VERSION"* ]] || { echo "crictl reports '$v', expected $CRICTL_VERSION"; return 1; }
+  echo "$v"
+}
+cached_build crictl "$CRICTL_VERSION" build_crictl verify_crictl
+link "$CACHED_DIR/crictl" "$BIN/crictl"
+
+# ---------------------------------------------------------------- kube-apiserver
+
+KAS_MOD="$TOOLS_DIR/kube-apiserver"
+grep -qE "^(require)?[[:space:]]*k8s\.io/kubernetes $K8S_VERSION( |\$)" "$KAS_MOD/go.mod" ||
+  die "tools/kube-apiserver/go.mod does not require k8s.io/kubernetes $K8S_VERSION (run tools/kube-apiserver/update.sh)"
+
+build_kube_apiserver() {
+  local out="$1" v="$2" ld="-s -w" p
+  [[ "$v" =~ ^v([0-9]+)\.([0-9]+)\. ]] || { echo "bad K8S_VERSION $v"; return 1; }
+  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ld+=" -X $p.gitVersion=$v -X $p.gitMajor=${BASH_REMATCH[1]} -X $p.gitMinor=${BASH_REMATCH[2]}"
+    ld+=" -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
+  done
+  # -mod=readonly: the committed go.mod/go.sum must already be complete.
+  (cd "$KAS_MOD" && go_env GOFLAGS="-buildvcs=false -mod=readonly" \
+    go build -trimpath -ldflags "$ld" -o "$out/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver)
+}
+verify_kube_apiserver() {
+  local v; v="$("$1/kube-apiserver" --version)" || return 1
+  [[ "$v" == "Kubernetes $K8S_VERSION" ]] || { echo "kube-apiserver reports '$v', expected $K8S_VERSION"; return 1; }
+  echo "$v"
+}
+cached_build kube-apiserver "$K8S_VERSION" build_kube_apiserver verify_kube_apiserver
+link "$CACHED_DIR/kube-apiserver" "$BIN/kube-apiserver"
+
+# ---------------------------------------------------------------- crun with the wasmtime handler (end-to-end test)
+
+bash "$REPO/runtime-artifacts/local/build-crun-wasmtime.sh" || die "crun-wasmtime build failed (see its output above)"
+
+say "tools ready in $REPO/.tools (cache: $CACHE)"
