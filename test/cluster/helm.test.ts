@@ -123,8 +123,14 @@ describe('the Helm chart on a real API server', () => {
     it('helm install succeeds and installs what the raw manifest has', async () => {
       await ensureSccCrd(target);
       // No --wait: nothing here would ever become ready (no kubelet); Helm returns once the objects exist.
-      await cluster.helmOk(['install', RELEASE, CHART, '-n', NS, ...variantValues, '--timeout', '30s']);
+      const output = await cluster.helmOk(['install', RELEASE, CHART, '-n', NS, ...variantValues, '--timeout', '30s']);
       expect(await releases()).toEqual([expect.objectContaining({ name: RELEASE, status: 'deployed', revision: '1' })]);
+      // NOTES.txt: what was installed, how to check the nodes, how to run a WASM pod.
+      const notes = output.slice(output.indexOf('NOTES:'));
+      expect(notes).toContain(`is installing ${ociType} on ${target} nodes`);
+      expect(notes).toContain('kubectl get nodes -L knawd.dev/crun-wasm');
+      expect(notes).toContain('runtimeClassName: crun');
+      expect(notes).toContain('module.wasm.image/variant: compat-smart');
       expect(await differencesFromRawManifest(target, ociType)).toEqual([]);
       const ds = await getJson(['-n', NS, 'get', 'daemonset', 'knawd-installer']);
       expect(ds.metadata.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'Helm', 'app.kubernetes.io/instance': RELEASE });

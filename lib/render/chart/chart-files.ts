@@ -82,6 +82,19 @@ app.kubernetes.io/instance: {{ .Release.Name | quote }}
 `;
 }
 
+/** Splits text into lines of at most `width` characters, at spaces. */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  return [...lines, line];
+}
+
 function valuesYaml(): string {
   const values = defaultValues();
   const described = new Map(VALUES.map((v) => [v.path, v.description]));
@@ -90,7 +103,7 @@ function valuesYaml(): string {
     for (const [key, value] of Object.entries(obj)) {
       const path = prefix ? `${prefix}.${key}` : key;
       const description = described.get(path);
-      if (description) out.push(`${indent}# ${description}`);
+      if (description) out.push(...wrap(description, 100).map((line) => `${indent}# ${line}`));
       if (!description && value && typeof value === 'object' && !Array.isArray(value)) {
         out.push(`${indent}${key}:`);
         emit(value as Record<string, unknown>, path, `${indent}  `);

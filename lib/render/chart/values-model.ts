@@ -40,13 +40,14 @@ export const VALUES: readonly ValueEntry[] = [
   { path: 'logLevel', description: `Installer log level: ${LOG_LEVELS.join(', ')}.`, default: 'info', schema: { type: 'string', enum: LOG_LEVELS } },
   {
     path: 'ociType',
-    description: `crun build to install: ${RUNTIME_NAMES.join(', ')} (rhel8_plugins ships only crun-wasmedge).`,
+    description: `crun build to install: ${RUNTIME_NAMES.join(', ')} (not every target ships every build: the schema refuses a pair that is not shipped).`,
     default: DEFAULT_OCI_TYPE,
     schema: { type: 'string', enum: RUNTIME_NAMES },
   },
   {
     path: 'patchKnative',
-    description: "Enable Knative's kubernetes.podspec-runtimeclassname feature flag (restored on uninstall if it was ours).",
+    description:
+      "Enable Knative's kubernetes.podspec-runtimeclassname feature flag (restored on uninstall if it was ours); needs Knative Serving installed, since the permission is bound in its namespace.",
     default: true,
     schema: { type: 'boolean' },
   },
