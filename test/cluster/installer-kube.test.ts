@@ -12,7 +12,8 @@ import { run } from '../../lib/installer/run';
 import { RecordingRunner } from '../../lib/installer/restart';
 import { Cluster, REPO, startCluster } from '../support/cluster/api-server';
 import { manifestPath } from '../support/cluster/objects';
-import { configMapData, createNode, installerCli, makeArtifacts, makeNodeRoot, nodeLabels, serviceAccountKubeconfig } from '../support/cluster/node';
+import { makeArtifacts, makeRoot } from '../installer/support';
+import { configMapData, createNode, installerCli, nodeLabels, serviceAccountKubeconfig } from '../support/cluster/node';
 
 jest.setTimeout(120_000);
 
@@ -32,7 +33,6 @@ const OTHER_KEYS = {
 describe("the installer's Kubernetes steps against a real API server", () => {
   let cluster: Cluster;
   let saKubeconfig: string;
-  const cleanup: string[] = [];
 
   beforeAll(async () => {
     cluster = await startCluster();
@@ -44,7 +44,6 @@ describe("the installer's Kubernetes steps against a real API server", () => {
 
   afterAll(async () => {
     await cluster?.stop();
-    for (const dir of cleanup) fs.rmSync(dir, { recursive: true, force: true });
   });
 
   async function installer(command: 'install' | 'remove', node: string, root: string, artifacts: string, extra: string[] = []) {
@@ -66,11 +65,9 @@ describe("the installer's Kubernetes steps against a real API server", () => {
     await cluster.kubectlOk(['create', '-f', '-'], { input: JSON.stringify(cm) });
   }
 
+  // Temp node roots and artifacts are removed by the installer tests' support after this file.
   function freshNode(): { root: string; artifacts: string } {
-    const root = makeNodeRoot({ '/etc/containerd/config.toml': CONTAINERD_CONFIG });
-    const artifacts = makeArtifacts(TARGET, RUNTIME);
-    cleanup.push(root, artifacts);
-    return { root, artifacts };
+    return { root: makeRoot({ '/etc/containerd/config.toml': CONTAINERD_CONFIG }), artifacts: makeArtifacts(TARGET) };
   }
 
   it('install labels the node and enables the Knative flag; remove unlabels it and restores the previous value', async () => {

@@ -1,43 +1,9 @@
 /**
- * A pretend node for running the real installer against the real API server: a temp node root with a
- * containerd config, fake (but checksummed) artifacts, and Node objects in the API.
+ * A pretend node for running the real installer against the real API server: Node objects in the API and
+ * the installer's command line (node roots and artifacts come from the installer tests' support).
  */
-import { createHash } from 'crypto';
-import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
-import { findRuntime, findTarget } from '../../../lib/catalog';
 import { Cluster, REPO, runCommand, RunResult } from './api-server';
-
-/** A node root with `etc/`, `opt/` and the given host files (host path → content). */
-export function makeNodeRoot(files: Record<string, string> = {}): string {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'knawd-cluster-root-'));
-  fs.mkdirSync(path.join(root, 'etc'));
-  fs.mkdirSync(path.join(root, 'opt'));
-  for (const [hostPath, content] of Object.entries(files)) {
-    const local = path.join(root, hostPath);
-    fs.mkdirSync(path.dirname(local), { recursive: true });
-    fs.writeFileSync(local, content);
-  }
-  return root;
-}
-
-/** Fake crun + engine library for one (target, runtime), listed in SHA256SUMS. */
-export function makeArtifacts(targetName: string, runtimeName: string): string {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'knawd-cluster-art-'));
-  const target = findTarget(targetName);
-  const runtime = findRuntime(runtimeName);
-  const dir = path.join(root, target.artifactDir);
-  fs.mkdirSync(dir, { recursive: true });
-  const sums: string[] = [];
-  for (const file of [runtime.name, runtime.library]) {
-    const data = Buffer.from(`\x7fELF fake ${file} for ${targetName}\n`);
-    fs.writeFileSync(path.join(dir, file), data);
-    sums.push(`${createHash('sha256').update(data).digest('hex')}  ${file}`);
-  }
-  fs.writeFileSync(path.join(dir, 'SHA256SUMS'), sums.join('\n') + '\n');
-  return root;
-}
 
 /** Creates a Node object (no kubelet behind it) and sets its status.nodeInfo.containerRuntimeVersion. */
 export async function createNode(cluster: Cluster, name: string, containerRuntimeVersion: string, labels: Record<string, string> = {}): Promise<void> {
