@@ -15,7 +15,7 @@ export interface InstallerRbacProps {
 
 /**
  * The installer's identity and the least it may do: read, list and label nodes (the installed-state label, and
- * the uninstall wait), and — only with patchKnative — read and patch the one Knative ConfigMap it changes, in
+ * the uninstall wait), list RuntimeClasses and pods (remove waits for the pods of its node that use the handler), and — only with patchKnative — read and patch the one Knative ConfigMap it changes, in
  * Knative's namespace only.
  * No delete verbs, no Secrets.
  */
@@ -35,7 +35,13 @@ export class InstallerRbac extends Construct {
 
     const nodes = new k8s.KubeClusterRole(this, 'NodesRole', {
       metadata: { name: 'knawd-installer-nodes', labels },
-      rules: [{ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'patch'] }],
+      rules: [
+        { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'patch'] },
+        // remove refuses while pods on its node still run with the handler (they would be stuck Terminating):
+        // it finds the RuntimeClasses of the handler and lists the pods of its node (field selector).
+        { apiGroups: ['node.k8s.io'], resources: ['runtimeclasses'], verbs: ['list'] },
+        { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
+      ],
     });
     new k8s.KubeClusterRoleBinding(this, 'NodesBinding', {
       metadata: { name: 'knawd-installer-nodes', labels },

@@ -48,6 +48,8 @@ Flags (environment fallback in brackets; flags win):
   --kubeconfig FILE           kubeconfig for the API steps [KUBECONFIG] (default: in-cluster config if any)
   --stay                      after success, stay idle until SIGTERM (DaemonSet mode); SIGTERM changes nothing
   --socket-timeout-seconds N  bound on the wait for the CRI socket after a restart (default 60)
+  --pods-timeout-seconds N    remove: bound on the wait until no pod on this node runs with the handler
+                              (default 120); remove refuses while such pods remain
   --timeout-seconds N         wait-removed: give up after N seconds (default 240)
   --label KEY=VALUE           wait-removed: the label to wait for (default ${INSTALLED_LABEL.key}=${INSTALLED_LABEL.value})
   -h, --help                  this text
@@ -70,6 +72,7 @@ const VALUE_FLAGS = [
   'node-name',
   'kubeconfig',
   'socket-timeout-seconds',
+  'pods-timeout-seconds',
   'timeout-seconds',
   'label',
 ] as const;
@@ -163,6 +166,7 @@ export function parseCommandLine(argv: readonly string[], env: Env): ParseResult
       stay,
       timeoutSeconds: seconds(pick('timeout-seconds'), '--timeout-seconds', 240),
       socketTimeoutSeconds: seconds(pick('socket-timeout-seconds'), '--socket-timeout-seconds', 60),
+      podsTimeoutSeconds: seconds(pick('pods-timeout-seconds'), '--pods-timeout-seconds', 120),
       label: label(pick('label')),
     },
   };

@@ -377,6 +377,33 @@ function countersOf(fs: HostFs): { bytesWritten: number; filesWritten: number } 
 
 // ---------------------------------------------------------------------------------------------- remove
 
+const POD_POLL_MS = 2000;
+
+/**
+ * Waits, bounded, until no pod on this node runs with our handler, and refuses to go on while one does:
+ * taking the handler away under a running pod leaves it stuck Terminating. The node is already unlabelled,
+ * so the RuntimeClass schedules no new ones here meanwhile.
+ */
+async function waitForHandlerPods(settings: Settings, effects: Effects, handler: string): Promise<void> {
+  const { cluster, log } = effects;
+  if (!cluster || !settings.nodeName) return;
+  const node = settings.nodeName;
+  const deadline = Date.now() + settings.podsTimeoutSeconds * 1000;
+  let pods = await cluster.podsUsingHandler(node, handler);
+  if (pods.length > 0) log.info(`waiting up to ${settings.podsTimeoutSeconds} s for ${pods.length} pod(s) using handler ${handler} to finish`, { pods });
+  while (pods.length > 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, Math.min(POD_POLL_MS, Math.max(0, deadline - Date.now()))));
+    pods = await cluster.podsUsingHandler(node, handler);
+  }
+  if (pods.length > 0) {
+    const shown = pods.slice(0, 5).join(', ') + (pods.length > 5 ? `, and ${pods.length - 5} more` : '');
+    throw new InstallerError(
+      `${pods.length} pod(s) on node ${node} still run with handler ${handler} (${shown}); nothing was removed`,
+      `delete or move those pods (e.g. kubectl drain ${node}), then run remove again; the node is unlabelled, so no new ones land here`,
+    );
+  }
+}
+
 export async function remove(settings: Settings, effects: Effects): Promise<RunReport> {
   const { fs, log } = effects;
   checkNodeRoot(fs);
@@ -393,6 +420,7 @@ export async function remove(settings: Settings, effects: Effects): Promise<RunR
     log.warn(`the node was installed for target ${state.target}, not ${settings.target.name}: removing what was installed`);
   }
   const target = findTarget(state.target);
+  await waitForHandlerPods(settings, effects, state.handler);
   await restoreKnative(state, effects);
   const changed: string[] = [];
   const report = await removeFromState(settings, effects, target, state, changed);

@@ -25,6 +25,11 @@ export interface ClusterApi {
   setConfigMapKey(namespace: string, name: string, key: string, value: string | null): Promise<void>;
   /** Names of the nodes matching a label selector. */
   listNodes(labelSelector: string): Promise<string[]>;
+  /**
+   * `namespace/name` of the pods on `node` that are not finished and run under a RuntimeClass whose handler is
+   * `handler`: removing the handler under them would leave them stuck Terminating.
+   */
+  podsUsingHandler(node: string, handler: string): Promise<string[]>;
 }
 
 const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
@@ -48,7 +53,7 @@ export function connectCluster(kubeconfig: string | undefined, env: NodeJS.Proce
   } else {
     return undefined;
   }
-  return new ClientNodeCluster(config.makeApiClient(client.CoreV1Api));
+  return new ClientNodeCluster(config.makeApiClient(client.CoreV1Api), config.makeApiClient(client.NodeV1Api));
 }
 
 /** Loaded on first use only: the client is large, and most node runs outside a cluster never need it. */
@@ -60,7 +65,10 @@ function loadClient(): typeof k8s {
 const MERGE_PATCH = { headers: { 'Content-Type': 'application/merge-patch+json' } };
 
 export class ClientNodeCluster implements ClusterApi {
-  constructor(private readonly core: k8s.CoreV1Api) {}
+  constructor(
+    private readonly core: k8s.CoreV1Api,
+    private readonly nodeApi: k8s.NodeV1Api,
+  ) {}
 
   async getNode(name: string): Promise<NodeInfo> {
     const { body } = await call(`read node ${name}`, () => this.core.readNode(name));
@@ -92,6 +100,19 @@ export class ClientNodeCluster implements ClusterApi {
   async listNodes(labelSelector: string): Promise<string[]> {
     const { body } = await call('list nodes', () => this.core.listNode(undefined, undefined, undefined, undefined, labelSelector));
     return body.items.map((n) => n.metadata?.name ?? '?').sort();
+  }
+
+  async podsUsingHandler(node: string, handler: string): Promise<string[]> {
+    const classes = await call('list RuntimeClasses', () => this.nodeApi.listRuntimeClass());
+    const names = new Set(classes.body.items.filter((c) => c.handler === handler).map((c) => c.metadata?.name));
+    if (names.size === 0) return [];
+    const pods = await call(`list pods on node ${node}`, () =>
+      this.core.listPodForAllNamespaces(undefined, undefined, `spec.nodeName=${node}`),
+    );
+    return pods.body.items
+      .filter((p) => names.has(p.spec?.runtimeClassName) && !['Succeeded', 'Failed'].includes(p.status?.phase ?? ''))
+      .map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`)
+      .sort();
   }
 }
 

@@ -44,6 +44,8 @@ export interface Settings {
   readonly timeoutSeconds: number;
   /** Bound for the wait until the CRI socket answers after a restart. @default 60 */
   readonly socketTimeoutSeconds: number;
+  /** remove: bound for the wait until no pod on this node runs with our handler. @default 120 */
+  readonly podsTimeoutSeconds: number;
   /** Label selector `wait-removed` polls for. @default knawd.dev/crun-wasm=installed */
   readonly label: string;
 }

@@ -100,6 +100,38 @@ describe("the installer's Kubernetes steps against a real API server", () => {
     expect(fs.readFileSync(path.join(root, 'etc/containerd/config.toml'), 'utf8')).toBe(CONTAINERD_CONFIG);
   });
 
+  it('remove refuses while a pod on the node runs under the RuntimeClass, and goes on once it is gone', async () => {
+    await createNode(cluster, 'node-p', 'containerd://1.7.22');
+    const { root, artifacts } = freshNode();
+    expect((await installer('install', 'node-p', root, artifacts)).code).toBe(0);
+    const installedConfig = fs.readFileSync(path.join(root, 'etc/containerd/config.toml'), 'utf8');
+
+    // A WASM pod bound to the node (no scheduler or kubelet here: nodeName is set directly), and one on another
+    // node and one without the RuntimeClass, which must not count.
+    await cluster.kubectl(['-n', 'default', 'create', 'serviceaccount', 'default']);
+    const pod = (name: string, nodeName: string, runtimeClassName?: string) => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, namespace: 'default' },
+      spec: { nodeName, ...(runtimeClassName ? { runtimeClassName } : {}), containers: [{ name: 'app', image: 'example.test/app:1' }] },
+    });
+    for (const p of [pod('wasm-app', 'node-p', 'crun'), pod('wasm-elsewhere', 'node-a', 'crun'), pod('plain-app', 'node-p')]) {
+      await cluster.kubectlOk(['create', '-f', '-'], { input: JSON.stringify(p) });
+    }
+
+    const refused = await installer('remove', 'node-p', root, artifacts, ['--pods-timeout-seconds', '2']);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toContain('1 pod(s) on node node-p still run with handler crun-wasm (default/wasm-app); nothing was removed');
+    expect(fs.readFileSync(path.join(root, 'etc/containerd/config.toml'), 'utf8')).toBe(installedConfig);
+    expect(await nodeLabels(cluster, 'node-p')).not.toHaveProperty([INSTALLED_LABEL.key]);
+
+    await cluster.kubectlOk(['-n', 'default', 'delete', 'pod', 'wasm-app', '--force', '--grace-period=0']);
+    const removed = await installer('remove', 'node-p', root, artifacts, ['--pods-timeout-seconds', '2']);
+    expect({ code: removed.code, err: removed.err }).toEqual({ code: 0, err: '' });
+    expect(fs.readFileSync(path.join(root, 'etc/containerd/config.toml'), 'utf8')).toBe(CONTAINERD_CONFIG);
+    await cluster.kubectl(['-n', 'default', 'delete', 'pod', 'wasm-elsewhere', 'plain-app', '--force', '--grace-period=0']);
+  });
+
   it('a flag that was absent before install is absent again after remove', async () => {
     await createNode(cluster, 'node-b', 'containerd://1.7.22');
     await setConfigFeatures({ ...OTHER_KEYS });

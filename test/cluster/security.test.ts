@@ -70,6 +70,8 @@ describe('security of the installer on a real API server', () => {
       [['patch', 'nodes/some-node'], undefined],
       [['get', 'nodes/some-node'], undefined],
       [['list', 'nodes'], undefined],
+      [['list', 'pods'], undefined],
+      [['list', 'runtimeclasses.node.k8s.io'], undefined],
     ] as [string[], string | undefined][])('the ServiceAccount CAN %j (namespace %s)', async (verbResource, namespace) => {
       expect(await can(verbResource, namespace)).toMatch(/: yes$/);
     });
@@ -90,6 +92,9 @@ describe('security of the installer on a real API server', () => {
       [['get', 'secrets'], 'kube-system'],
       [['list', 'secrets'], undefined],
       [['watch', 'secrets'], 'knative-serving'],
+      [['get', 'pods/exec'], 'default'],
+      [['create', 'pods/exec'], 'default'],
+      [['delete', 'pods'], 'default'],
       [['create', 'pods'], 'default'],
       [['create', 'pods'], 'kube-system'],
       [['create', 'pods'], 'knawd'],

@@ -59,7 +59,15 @@ describe.each(variants)('%s / %s', (target, ociType) => {
       rules: r.rules,
     }));
     const expected: any[] = [
-      { kind: 'ClusterRole', name: 'knawd-installer-nodes', rules: [{ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'patch'] }] },
+      {
+        kind: 'ClusterRole',
+        name: 'knawd-installer-nodes',
+        rules: [
+          { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'patch'] },
+          { apiGroups: ['node.k8s.io'], resources: ['runtimeclasses'], verbs: ['list'] },
+          { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
+        ],
+      },
       {
         kind: 'ClusterRole',
         name: 'knawd-installer-knative-features',

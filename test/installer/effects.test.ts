@@ -41,6 +41,26 @@ describe('Kubernetes API steps (fake cluster)', () => {
     expect(cluster.configMaps.get(KNATIVE)).toEqual({ other: 'x' });
   });
 
+  test('remove refuses, changing nothing on the node, while pods on it still run with the handler', async () => {
+    const root = makeRoot({ [CONTAINERD]: fixture('containerd-v2.toml') });
+    const artifacts = makeArtifacts('ubuntu_22_04');
+    const cluster = new FakeCluster().addNode('node-a');
+    await install(settingsFor(args('install', root, artifacts)), effectsFor(root, { cluster }));
+    const installed = snapshot(root);
+    cluster.handlerPods.set('node-a crun-wasm', ['apps/wasm-1', 'apps/wasm-2']);
+
+    const refused = remove(settingsFor(args('remove', root, artifacts, ['--pods-timeout-seconds', '1'])), effectsFor(root, { cluster }));
+    await expect(refused).rejects.toThrow(InstallerError);
+    await expect(refused).rejects.toThrow('2 pod(s) on node node-a still run with handler crun-wasm (apps/wasm-1, apps/wasm-2); nothing was removed');
+    expect(snapshot(root)).toEqual(installed);
+    // Unlabelled first, so the RuntimeClass schedules no new WASM pods here while they drain.
+    expect(cluster.nodes.get('node-a')?.labels).toEqual({});
+
+    cluster.handlerPods.clear();
+    await remove(settingsFor(args('remove', root, artifacts, ['--pods-timeout-seconds', '1'])), effectsFor(root, { cluster }));
+    expect(fs.existsSync(path.join(root, 'opt/knawd'))).toBe(false);
+  });
+
   test('a flag that was already enabled is not ours and stays; a previous "disabled" is restored', async () => {
     for (const [before, after] of [
       ['enabled', 'enabled'],

@@ -145,6 +145,8 @@ export class FakeCluster implements ClusterApi {
   readonly calls: string[] = [];
   readonly nodes = new Map<string, { labels: Record<string, string>; containerRuntimeVersion?: string }>();
   readonly configMaps = new Map<string, Record<string, string>>();
+  /** `namespace/name` of pods using a handler, by `node handler`; emptied one entry per poll when `drain` is set. */
+  readonly handlerPods = new Map<string, string[]>();
 
   addNode(name: string, containerRuntimeVersion?: string, labels: Record<string, string> = {}): this {
     this.nodes.set(name, { labels: { ...labels }, containerRuntimeVersion });
@@ -184,5 +186,10 @@ export class FakeCluster implements ClusterApi {
     this.calls.push(`listNodes ${labelSelector}`);
     const [key, value] = labelSelector.split('=');
     return [...this.nodes.entries()].filter(([, n]) => n.labels[key] === value).map(([name]) => name).sort();
+  }
+
+  async podsUsingHandler(node: string, handler: string): Promise<string[]> {
+    this.calls.push(`podsUsingHandler ${node} ${handler}`);
+    return [...(this.handlerPods.get(`${node} ${handler}`) ?? [])];
   }
 }
