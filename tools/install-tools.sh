@@ -189,11 +189,13 @@ build_helm() {
   done
   go_env GOBIN="$out" go install -trimpath -ldflags "$ld" "helm.sh/helm/v3/cmd/helm@$v"
 }
-verify_helm() {
+# helm_reports DIR EXPECTED: the helm in DIR says it is version EXPECTED.
+helm_reports() {
   local v; v="$("$1/helm" version --short)" || return 1
-  [[ "$v" == "$HELM_VERSION"* ]] || { echo "helm reports $v, expected $HELM_VERSION"; return 1; }
+  [[ "$v" == "$2"* ]] || { echo "helm reports $v, expected $2"; return 1; }
   echo "helm $v"
 }
+verify_helm() { helm_reports "$1" "$HELM_VERSION"; }
 cached_build helm "$HELM_VERSION" build_helm verify_helm
 link "$CACHED_DIR/helm" "$BIN/helm"
 
@@ -202,11 +204,7 @@ link "$CACHED_DIR/helm" "$BIN/helm"
 build_helm4() {
   go_env GOBIN="$1" go install -trimpath -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$2" "helm.sh/helm/v4/cmd/helm@$2"
 }
-verify_helm4() {
-  local v; v="$("$1/helm" version --short)" || return 1
-  [[ "$v" == "$HELM4_VERSION"* ]] || { echo "helm reports $v, expected $HELM4_VERSION"; return 1; }
-  echo "helm $v"
-}
+verify_helm4() { helm_reports "$1" "$HELM4_VERSION"; }
 cached_build helm4 "$HELM4_VERSION" build_helm4 verify_helm4
 link "$CACHED_DIR/helm" "$BIN/helm4"
 

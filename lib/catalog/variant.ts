@@ -1,4 +1,4 @@
-import { RUNTIMES, RUNTIME_NAMES, RuntimeName, RuntimeSpec } from './runtimes';
+import { RUNTIMES, RUNTIME_NAMES, RuntimeSpec } from './runtimes';
 import { TARGETS, TARGET_NAMES, TargetName, TargetSpec } from './targets';
 
 /** A target and a runtime that are shipped together. */
@@ -13,14 +13,6 @@ export class InvalidVariantError extends Error {
     super(message);
     this.name = 'InvalidVariantError';
   }
-}
-
-export function isTargetName(name: string): name is TargetName {
-  return (TARGET_NAMES as readonly string[]).includes(name);
-}
-
-export function isRuntimeName(name: string): name is RuntimeName {
-  return (RUNTIME_NAMES as readonly string[]).includes(name);
 }
 
 export function findTarget(name: string): TargetSpec {

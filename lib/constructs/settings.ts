@@ -91,6 +91,18 @@ function knativeInclusion(patchKnative: boolean): Inclusion {
   return isValueRef(patchKnative) ? 'patchKnative' : patchKnative;
 }
 
+/** An empty map or list means "none" and is left out; a value reference is kept for the renderer. */
+function unlessEmpty<T>(value: T | undefined, size: (v: T) => number): T | undefined {
+  if (value === undefined) return undefined;
+  return isValueRef(value) || size(value) > 0 ? value : undefined;
+}
+
+function imagePullSecrets(names: string[] | undefined): { name: string }[] | undefined {
+  const kept = unlessEmpty(names, (n) => n.length);
+  if (kept === undefined || isValueRef(kept)) return kept as { name: string }[] | undefined;
+  return kept.map((name) => ({ name }));
+}
+
 export function resolveSettings(props: KnawdDeployerProps): DeployerSettings {
   const target: string = props.target ?? DEFAULT_TARGET;
   const ociType: string = props.ociType ?? DEFAULT_OCI_TYPE;
@@ -107,7 +119,6 @@ export function resolveSettings(props: KnawdDeployerProps): DeployerSettings {
   if (!isValueRef(hostPrefix) && !/^\/[^\s]*[^/\s]$/.test(hostPrefix)) {
     fail(`hostPrefix "${hostPrefix}" is invalid; expected an absolute directory path such as /opt/knawd`);
   }
-  const pullSecrets = props.imagePullSecrets;
   return {
     target,
     ociType,
@@ -118,13 +129,11 @@ export function resolveSettings(props: KnawdDeployerProps): DeployerSettings {
     patchKnative: String(patchKnative),
     namespace: checked(props.namespace ?? 'knawd', 'namespace', DNS_LABEL, 'a DNS label (lower-case letters, digits, "-")'),
     createNamespace: props.createNamespace ?? true,
-    nodeSelector: props.nodeSelector && (isValueRef(props.nodeSelector) || Object.keys(props.nodeSelector).length > 0) ? props.nodeSelector : undefined,
+    nodeSelector: unlessEmpty(props.nodeSelector, (m) => Object.keys(m).length),
     tolerations: props.tolerations ?? TOLERATE_EVERYTHING,
     resources: props.resources ?? DEFAULT_RESOURCES,
     priorityClassName: props.priorityClassName ?? 'system-node-critical',
-    imagePullSecrets: pullSecrets && (isValueRef(pullSecrets) || pullSecrets.length > 0)
-      ? (isValueRef(pullSecrets) ? (pullSecrets as unknown as { name: string }[]) : pullSecrets.map((name) => ({ name })))
-      : undefined,
+    imagePullSecrets: imagePullSecrets(props.imagePullSecrets),
     updateStrategy: props.updateStrategy ?? DEFAULT_UPDATE_STRATEGY,
     runtimeClassName: checked(props.runtimeClassName ?? DEFAULT_RUNTIME_CLASS, 'runtimeClassName', DNS_SUBDOMAIN, 'a DNS subdomain name'),
     handler: checked(props.handler ?? DEFAULT_HANDLER, 'handler', DNS_LABEL, 'a DNS label (lower-case letters, digits, "-")'),

@@ -23,11 +23,6 @@ export function valueRefPaths(text: string): string[] {
   return [...text.matchAll(PATTERN)].map((m) => m[1]);
 }
 
-/** Replaces every reference inside `text` with `render(path)`. */
-export function replaceValueRefs(text: string, render: (path: string) => string): string {
-  return text.replace(PATTERN, (_m, path: string) => render(path));
-}
-
 const FIELD_METADATA = 'knawd:value-field';
 
 /** A field of a rendered object that a value reference fills as a whole (a map or a list). */

@@ -5,34 +5,31 @@ import { KnawdDeployer, KnawdDeployerProps, KnawdUninstaller } from '../construc
 /** The construct id every renderer uses, so objects come out the same wherever they are rendered. */
 export const CHART_ID = 'knawd-deployer';
 
-/** Synthesizes constructs built by `build` into one multi-document YAML string. */
-export function synthYaml(build: (chart: Chart) => Construct): string {
+/** An app with one chart holding what `build` adds. */
+function appWith(build: (chart: Chart) => Construct): { app: App; chart: Chart } {
   const app = new App();
-  build(new Chart(app, CHART_ID));
-  return app.synthYaml();
+  const chart = new Chart(app, CHART_ID);
+  build(chart);
+  return { app, chart };
 }
+
+const deployer = (props: KnawdDeployerProps) => (chart: Chart) => new KnawdDeployer(chart, 'Deployer', props);
+const uninstaller = (props: KnawdDeployerProps) => (chart: Chart) => new KnawdUninstaller(chart, 'Uninstaller', props);
 
 /** The Kubernetes objects of a {@link KnawdDeployer}, as plain JSON. */
 export function installObjects(props: KnawdDeployerProps): any[] {
-  return synthObjects((chart) => new KnawdDeployer(chart, 'Deployer', props));
+  return appWith(deployer(props)).chart.toJson();
 }
 
 /** The Kubernetes objects of a {@link KnawdUninstaller}, as plain JSON. */
 export function uninstallObjects(props: KnawdDeployerProps): any[] {
-  return synthObjects((chart) => new KnawdUninstaller(chart, 'Uninstaller', props));
-}
-
-function synthObjects(build: (chart: Chart) => Construct): any[] {
-  const app = new App();
-  const chart = new Chart(app, CHART_ID);
-  build(chart);
-  return chart.toJson();
+  return appWith(uninstaller(props)).chart.toJson();
 }
 
 export function renderInstallManifest(props: KnawdDeployerProps): string {
-  return synthYaml((chart) => new KnawdDeployer(chart, 'Deployer', props));
+  return appWith(deployer(props)).app.synthYaml();
 }
 
 export function renderUninstallManifest(props: KnawdDeployerProps): string {
-  return synthYaml((chart) => new KnawdUninstaller(chart, 'Uninstaller', props));
+  return appWith(uninstaller(props)).app.synthYaml();
 }

@@ -6,7 +6,7 @@ export type ValueExpression =
   /** A string scalar: rendered quoted. */
   | { readonly kind: 'scalar'; readonly expr: string }
   /** A map or list filling a field as a whole; left out when empty. */
-  | { readonly kind: 'structured'; readonly expr: string; readonly item?: never }
+  | { readonly kind: 'structured'; readonly expr: string }
   /** A list of names rendered as `- name: <n>` objects (imagePullSecrets). */
   | { readonly kind: 'names'; readonly expr: string };
 
