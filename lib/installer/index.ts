@@ -6,6 +6,8 @@ export * from './errors';
 export * from './host-fs';
 export * from './installer';
 export * from './kube';
+export * from './kube-endpoint';
+export * from './kube-http';
 export * from './log';
 export * from './plan';
 export * from './restart';

@@ -1,11 +1,17 @@
 /**
  * The few Kubernetes API calls the installer makes, behind {@link ClusterApi}: read the node (containerd
  * version, labels), set/remove the installed label, read/patch one key of Knative's feature ConfigMap, list
- * labelled nodes. The real implementation is a thin layer over @kubernetes/client-node; tests use a fake.
+ * labelled nodes, find pods still using the handler. Tests use a fake; the real one is {@link HttpCluster}.
+ *
+ * Why not @kubernetes/client-node: the installer stays resident on every node, and client-node loads its whole
+ * generated API (1,200 model classes and `request`) for any call. Bundled, one call through it peaks at 82 MiB
+ * RSS by itself; the whole install through {@link KubeHttp}, API steps included, peaks at 57 MiB (`npm run
+ * bench`, target 64). The six calls are plain JSON over HTTPS.
  */
 import * as fs from 'fs';
-import type * as k8s from '@kubernetes/client-node';
 import { InstallerError, oneLine } from './errors';
+import { inClusterEndpoint, kubeconfigEndpoint, SERVICE_ACCOUNT_DIR } from './kube-endpoint';
+import { KubeApiError, KubeHttp } from './kube-http';
 
 export interface NodeInfo {
   readonly labels: Readonly<Record<string, string>>;
@@ -32,88 +38,124 @@ export interface ClusterApi {
   podsUsingHandler(node: string, handler: string): Promise<string[]>;
 }
 
-const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
-
 /**
  * The API client for this run: from `kubeconfig` when given, else the in-cluster config when the pod has
  * one; undefined when neither (then the API steps are skipped).
  */
-export function connectCluster(kubeconfig: string | undefined, env: NodeJS.ProcessEnv = process.env): ClusterApi | undefined {
-  if (kubeconfig === undefined && !(env.KUBERNETES_SERVICE_HOST && fs.existsSync(SERVICE_ACCOUNT_TOKEN))) return undefined;
-  const client = loadClient();
-  const config = new client.KubeConfig();
+export function connectCluster(kubeconfig: string | undefined, env: NodeJS.ProcessEnv = process.env, serviceAccountDir = SERVICE_ACCOUNT_DIR): ClusterApi | undefined {
   if (kubeconfig !== undefined) {
+    let text: string;
     try {
-      config.loadFromFile(kubeconfig);
+      text = fs.readFileSync(kubeconfig, 'utf8');
     } catch (error) {
       throw new InstallerError(`cannot read kubeconfig ${kubeconfig}: ${error instanceof Error ? error.message : String(error)}`, 'pass a readable kubeconfig with --kubeconfig or KUBECONFIG');
     }
-  } else if (env.KUBERNETES_SERVICE_HOST && fs.existsSync(SERVICE_ACCOUNT_TOKEN)) {
-    config.loadFromCluster();
-  } else {
-    return undefined;
+    return new HttpCluster(new KubeHttp(kubeconfigEndpoint(text, kubeconfig)));
   }
-  return new ClientNodeCluster(config.makeApiClient(client.CoreV1Api), config.makeApiClient(client.NodeV1Api));
+  const inCluster = inClusterEndpoint(env, (file) => fs.existsSync(file), serviceAccountDir);
+  return inCluster && new HttpCluster(new KubeHttp(inCluster));
 }
 
-/** Loaded on first use only: the client is large, and most node runs outside a cluster never need it. */
-function loadClient(): typeof k8s {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require('@kubernetes/client-node') as typeof k8s;
+interface ObjectMeta {
+  readonly name?: string;
+  readonly namespace?: string;
+  readonly labels?: Record<string, string>;
 }
 
-const MERGE_PATCH = { headers: { 'Content-Type': 'application/merge-patch+json' } };
+interface List<T> {
+  /** null when empty in some answers (a Go nil slice), e.g. PartialObjectMetadataList. */
+  readonly items: T[] | null;
+  readonly metadata?: { readonly continue?: string };
+}
 
-export class ClientNodeCluster implements ClusterApi {
+interface Node {
+  readonly metadata?: ObjectMeta;
+  readonly status?: { readonly nodeInfo?: { readonly containerRuntimeVersion?: string } };
+}
+
+interface ConfigMap {
+  readonly data?: Record<string, string>;
+}
+
+interface RuntimeClass {
+  readonly metadata?: ObjectMeta;
+  readonly handler: string;
+}
+
+interface Pod {
+  readonly metadata?: ObjectMeta;
+  readonly spec?: { readonly runtimeClassName?: string };
+}
+
+const MERGE_PATCH = 'application/merge-patch+json';
+/** Nodes as metadata only: a labelled-node poll on a large cluster need not download every node's status. */
+const METADATA_LIST = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1';
+
+export class HttpCluster implements ClusterApi {
   constructor(
-    private readonly core: k8s.CoreV1Api,
-    private readonly nodeApi: k8s.NodeV1Api,
+    private readonly http: KubeHttp,
+    /** Nodes per list request; pages keep a 5,000-node answer out of memory at once. */
+    private readonly pageSize = 500,
   ) {}
 
   async getNode(name: string): Promise<NodeInfo> {
-    const { body } = await call(`read node ${name}`, () => this.core.readNode(name));
-    return { labels: body.metadata?.labels ?? {}, containerRuntimeVersion: body.status?.nodeInfo?.containerRuntimeVersion };
+    const node = await call(`read node ${name}`, () => this.http.request<Node>({ method: 'GET', path: `/api/v1/nodes/${enc(name)}` }));
+    return { labels: node.metadata?.labels ?? {}, containerRuntimeVersion: node.status?.nodeInfo?.containerRuntimeVersion };
   }
 
   async setNodeLabel(name: string, key: string, value: string | null): Promise<void> {
-    const patch = { metadata: { labels: { [key]: value } } };
-    await call(`label node ${name}`, () => this.core.patchNode(name, patch, undefined, undefined, undefined, undefined, undefined, MERGE_PATCH));
+    const body = { metadata: { labels: { [key]: value } } };
+    await call(`label node ${name}`, () => this.http.request({ method: 'PATCH', path: `/api/v1/nodes/${enc(name)}`, body, contentType: MERGE_PATCH }));
   }
 
   async getConfigMapKey(namespace: string, name: string, key: string): Promise<ConfigMapKey> {
     try {
-      const { body } = await this.core.readNamespacedConfigMap(name, namespace);
-      return { found: true, value: body.data?.[key] };
+      const cm = await this.http.request<ConfigMap>({ method: 'GET', path: configMapPath(namespace, name) });
+      return { found: true, value: cm.data?.[key] };
     } catch (error) {
-      if (statusOf(error) === 404) return { found: false };
+      if (error instanceof KubeApiError && error.status === 404) return { found: false };
       throw apiError(`read ConfigMap ${namespace}/${name}`, error);
     }
   }
 
   async setConfigMapKey(namespace: string, name: string, key: string, value: string | null): Promise<void> {
-    const patch = { data: { [key]: value } };
-    await call(`patch ConfigMap ${namespace}/${name}`, () =>
-      this.core.patchNamespacedConfigMap(name, namespace, patch, undefined, undefined, undefined, undefined, undefined, MERGE_PATCH),
-    );
+    const body = { data: { [key]: value } };
+    await call(`patch ConfigMap ${namespace}/${name}`, () => this.http.request({ method: 'PATCH', path: configMapPath(namespace, name), body, contentType: MERGE_PATCH }));
   }
 
   async listNodes(labelSelector: string): Promise<string[]> {
-    const { body } = await call('list nodes', () => this.core.listNode(undefined, undefined, undefined, undefined, labelSelector));
-    return body.items.map((n) => n.metadata?.name ?? '?').sort();
+    const names: string[] = [];
+    let page: string | undefined;
+    do {
+      const list = await call('list nodes', () =>
+        this.http.request<List<{ metadata?: ObjectMeta }>>({ method: 'GET', path: '/api/v1/nodes', query: { labelSelector, limit: String(this.pageSize), continue: page }, accept: METADATA_LIST }),
+      );
+      names.push(...(list.items ?? []).map((n) => n.metadata?.name ?? '?'));
+      page = list.metadata?.continue || undefined;
+    } while (page);
+    return names.sort();
   }
 
   async podsUsingHandler(node: string, handler: string): Promise<string[]> {
-    const classes = await call('list RuntimeClasses', () => this.nodeApi.listRuntimeClass());
-    const names = new Set(classes.body.items.filter((c) => c.handler === handler).map((c) => c.metadata?.name));
+    const classes = await call('list RuntimeClasses', () => this.http.request<List<RuntimeClass>>({ method: 'GET', path: '/apis/node.k8s.io/v1/runtimeclasses' }));
+    const names = new Set((classes.items ?? []).filter((c) => c.handler === handler).map((c) => c.metadata?.name));
     if (names.size === 0) return [];
-    const pods = await call(`list pods on node ${node}`, () =>
-      this.core.listPodForAllNamespaces(undefined, undefined, `spec.nodeName=${node}`),
-    );
-    return pods.body.items
-      .filter((p) => names.has(p.spec?.runtimeClassName) && !['Succeeded', 'Failed'].includes(p.status?.phase ?? ''))
+    // Finished pods hold no container, so they do not keep the handler busy.
+    const fieldSelector = `spec.nodeName=${node},status.phase!=Succeeded,status.phase!=Failed`;
+    const pods = await call(`list pods on node ${node}`, () => this.http.request<List<Pod>>({ method: 'GET', path: '/api/v1/pods', query: { fieldSelector } }));
+    return (pods.items ?? [])
+      .filter((p) => names.has(p.spec?.runtimeClassName))
       .map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`)
       .sort();
   }
+}
+
+function enc(segment: string): string {
+  return encodeURIComponent(segment);
+}
+
+function configMapPath(namespace: string, name: string): string {
+  return `/api/v1/namespaces/${enc(namespace)}/configmaps/${enc(name)}`;
 }
 
 async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
@@ -124,17 +166,11 @@ async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-export function statusOf(error: unknown): number | undefined {
-  const e = error as { statusCode?: number; response?: { statusCode?: number } } | undefined;
-  return e?.statusCode ?? e?.response?.statusCode;
-}
-
 function apiError(what: string, error: unknown): InstallerError {
-  const status = statusOf(error);
-  const body = (error as { body?: { message?: string } } | undefined)?.body;
-  const detail = body?.message ?? (error instanceof Error ? error.message : String(error));
+  const status = error instanceof KubeApiError ? error.status : undefined;
+  const detail = error instanceof Error ? error.message : String(error);
   return new InstallerError(
-    `Kubernetes API: cannot ${what}${status ? ` (HTTP ${status})` : ''}: ${oneLine(String(detail)).slice(0, 300)}`,
+    `Kubernetes API: cannot ${what}${status ? ` (HTTP ${status})` : ''}: ${oneLine(detail).slice(0, 300)}`,
     status === 403
       ? "grant the installer's ServiceAccount the permission (see the chart's ClusterRoles)"
       : 'check that the API server is reachable from the node and retry',

@@ -5,6 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { REPO } from '../support/tools';
+import { Cluster, startCluster } from '../support/cluster/api-server';
+import { manifestPath } from '../support/cluster/objects';
+import { configMapData, createNode, nodeLabels, serviceAccountKubeconfig } from '../support/cluster/node';
 import { BenchResult, timeMs } from './measure';
 
 const MiB = 1024 * 1024;
@@ -32,41 +35,63 @@ function artifacts(root: string): string {
   return join(root, 'vendor');
 }
 
+/**
+ * A real API server as the DaemonSet meets it: the installer's ServiceAccount and RBAC as shipped, Knative's
+ * config-features, and this node's Node object. Returns the ServiceAccount's kubeconfig.
+ */
+async function apiServer(cluster: Cluster): Promise<string> {
+  await cluster.kubectlOk(['create', 'namespace', 'knative-serving']);
+  await cluster.kubectlOk(['-n', 'knative-serving', 'create', 'configmap', 'config-features', '--from-literal=kubernetes.podspec-runtimeclassname=disabled']);
+  await cluster.kubectlOk(['apply', '--server-side', '-f', manifestPath('ubuntu_22_04', 'crun-wasmtime')]);
+  await createNode(cluster, NODE, 'containerd://1.7.22');
+  return serviceAccountKubeconfig(cluster, 'knawd', 'knawd-installer');
+}
+
+const NODE = 'bench-node';
+
 export async function benchInstaller(): Promise<BenchResult[]> {
   const work = mkdtempSync(join(tmpdir(), 'knawd-bench-installer-'));
+  let cluster: Cluster | undefined;
   try {
+    cluster = await startCluster();
+    const kubeconfig = await apiServer(cluster);
     const entry = join(work, 'installer-bench.js');
     // Built like `npm run bundle:installer` (minified), so the figures are those of what the image ships.
     await build({ entryPoints: [join(__dirname, 'installer-entry.ts')], bundle: true, minify: true, platform: 'node', target: 'node20', outfile: entry, logLevel: 'warning' });
     const nodeRoot = join(work, 'node');
     mkdirSync(join(nodeRoot, 'etc', 'containerd'), { recursive: true });
     writeFileSync(join(nodeRoot, 'etc', 'containerd', 'config.toml'), readFileSync(join(REPO, 'test', 'fixtures', 'toml', 'containerd-1.6-default.toml')));
-    const args = ['install', '--node-root', nodeRoot, '--target', 'containerd', '--runtime', 'crun-wasmtime', '--artifacts', artifacts(work)];
+    const args = ['install', '--node-root', nodeRoot, '--target', 'containerd', '--runtime', 'crun-wasmtime', '--artifacts', artifacts(work), '--kubeconfig', kubeconfig, '--node-name', NODE];
     const once = (): { child: ChildRun; processMs: number } => {
       let out = '';
       const processMs = timeMs(() => {
-        out = execFileSync(process.execPath, [entry, ...args], { encoding: 'utf8' });
+        out = execFileSync(process.execPath, [entry, ...args], { encoding: 'utf8', env: { ...process.env, KUBERNETES_SERVICE_HOST: '' } });
       });
       const child = JSON.parse(out) as ChildRun;
       if (child.code !== 0) throw new Error(`installer failed in the benchmark: ${child.lines?.join('\n')}`);
       return { child, processMs };
     };
     const first = once();
+    // The figures only count if the API steps really ran.
+    const labelled = (await nodeLabels(cluster, NODE))['knawd.dev/crun-wasm'] === 'installed';
+    const flagged = (await configMapData(cluster, 'knative-serving', 'config-features'))['kubernetes.podspec-runtimeclassname'] === 'enabled';
+    if (!labelled || !flagged) throw new Error(`the benchmark's install did not label the node (${labelled}) or enable the Knative flag (${flagged})`);
     const noop = once();
     const peakMiB = Math.max(first.child.maxRssKiB, noop.child.maxRssKiB) / 1024;
     const noopOk = noop.child.wallMs < 150 && noop.child.report?.bytesWritten === 0 && noop.child.report?.restarts === 0;
     return [
-      { name: 'installer: first install, 40 MB artifacts (in process)', value: Math.round(first.child.wallMs), unit: 'ms' },
+      { name: 'installer: first install, 40 MB artifacts, API steps (in process)', value: Math.round(first.child.wallMs), unit: 'ms' },
       { name: 'installer: first install, whole process', value: first.processMs, unit: 'ms' },
       { name: 'installer: first install, bytes written', value: first.child.report?.bytesWritten ?? -1, unit: 'B' },
       { name: 'installer: first install, restarts', value: first.child.report?.restarts ?? -1, unit: '' },
-      { name: 'installer: peak RSS (target <= 64 MiB)', value: Number(peakMiB.toFixed(1)), unit: 'MiB', target: 64, pass: peakMiB <= 64 },
+      { name: 'installer: peak RSS incl. API steps (target <= 64 MiB)', value: Number(peakMiB.toFixed(1)), unit: 'MiB', target: 64, pass: peakMiB <= 64 },
       { name: 'installer: no-op re-install, in process (target < 150 ms)', value: Number(noop.child.wallMs.toFixed(1)), unit: 'ms', target: 150, pass: noopOk },
       { name: 'installer: no-op re-install, whole process', value: noop.processMs, unit: 'ms' },
       { name: 'installer: no-op re-install, bytes written (target 0)', value: noop.child.report?.bytesWritten ?? -1, unit: 'B', target: 0, pass: noop.child.report?.bytesWritten === 0 },
       { name: 'installer: no-op re-install, restarts (target 0)', value: noop.child.report?.restarts ?? -1, unit: '', target: 0, pass: noop.child.report?.restarts === 0 },
     ];
   } finally {
+    await cluster?.stop();
     rmSync(work, { recursive: true, force: true });
   }
 }

@@ -1,7 +1,8 @@
 /**
  * Child process of the installer benchmark: the real installer `run()` with only what cannot exist here
- * replaced (systemd answers every command, the CRI socket answers at once). Prints one JSON line: exit code,
- * in-process wall time, peak RSS and the installer's own report (bytes written, restarts).
+ * replaced (systemd answers every command, the CRI socket answers at once); the Kubernetes API steps are real,
+ * against the kube-apiserver named by `--kubeconfig`. Prints one JSON line: exit code, in-process wall time,
+ * peak RSS and the installer's own report (bytes written, restarts).
  */
 import { run } from '../../lib/installer/run';
 import { RecordingRunner } from '../../lib/installer/restart';
@@ -13,7 +14,6 @@ async function main(): Promise<void> {
   const code = await run(process.argv.slice(2), {}, { stdout: (l) => lines.push(l), stderr: (l) => lines.push(l) }, {
     runner,
     waitForSocket: async () => true,
-    cluster: undefined,
   });
   const wallMs = Number(process.hrtime.bigint() - start) / 1e6;
   const report = lines.map((l) => JSON.parse(l)).find((o) => o.msg === 'install complete');
