@@ -1,9 +1,12 @@
 /**
- * The files this run installs, checked against SHA256SUMS before anything on the host is touched.
+ * The files this run installs, as SHA256SUMS lists them ({@link locateArtifacts}), and the check that the
+ * ones about to be copied hash to their entries ({@link verifyArtifacts}), done before anything on the host
+ * is written. A re-install whose installed copies already match SHA256SUMS copies nothing and so hashes
+ * nothing of the image's 40 MB (each pod restart on each node).
  *
  * Artifacts are never held in memory: they are hashed through one reused 1 MiB buffer ({@link hashFile}),
  * and copied onto the node the same way (HostFs.copyFile, which hashes again what it writes and refuses a
- * copy that does not match the verified digest, so an artifact changed after the check is never installed).
+ * copy that does not match the SHA256SUMS digest, so an artifact changed after the check is never installed).
  *
  * Layout: `<artifacts>/<target.artifactDir>/<runtime.name>` (crun), `.../<runtime.library>` (the engine crun
  * dlopen()s), `.../SHA256SUMS` in `sha256sum` format (`<hex>  <name>` or `<hex> *<name>`).
@@ -19,9 +22,9 @@ export interface Artifact {
   readonly name: string;
   /** Where the verified file is, in this process's file system (the installer image). */
   readonly file: string;
-  /** Size in bytes, as hashed. */
+  /** Size in bytes. */
   readonly size: number;
-  /** sha256 of the file, equal to its SHA256SUMS entry. */
+  /** sha256 of the file as its SHA256SUMS entry gives it; {@link verifyArtifacts} checks the file against it. */
   readonly sha256: string;
 }
 
@@ -85,41 +88,55 @@ export function parseSha256Sums(text: string, source: string): Map<string, strin
   return sums;
 }
 
-/** Verifies the binary and library for (target, runtime), hashing each once; throws before returning anything partial. */
-export function loadArtifacts(root: string, target: TargetSpec, runtime: RuntimeSpec): Artifacts {
+/**
+ * The binary and library for (target, runtime): present, regular files, listed in SHA256SUMS. Not hashed:
+ * see {@link verifyArtifacts}.
+ */
+export function locateArtifacts(root: string, target: TargetSpec, runtime: RuntimeSpec): Artifacts {
   const dir = path.join(root, target.artifactDir);
   const sumsPath = path.join(dir, 'SHA256SUMS');
   const fix = `use an installer image that ships ${target.artifactDir}/${runtime.name}, or point --artifacts at a directory that has it`;
   const sumsText = readOrFail(sumsPath, `checksum list ${sumsPath} is missing`, fix);
   const sums = parseSha256Sums(sumsText.toString('utf8'), sumsPath);
-  const load = (name: string): Artifact => {
+  const locate = (name: string): Artifact => {
     const file = path.join(dir, name);
-    let fd: number;
+    let stat: fs.Stats;
     try {
-      fd = fs.openSync(file, 'r');
+      stat = fs.statSync(file);
     } catch {
       throw new InstallerError(`artifact ${file} is missing`, fix);
     }
-    let actual: string;
-    let size: number;
+    if (!stat.isFile()) throw new InstallerError(`artifact ${file} is not a regular file`, fix);
+    const expected = sums.get(name);
+    if (expected === undefined) throw new InstallerError(`${sumsPath} has no checksum for ${name}`, fix);
+    return { name, file, size: stat.size, sha256: expected };
+  };
+  return { binary: locate(runtime.name), library: locate(runtime.library) };
+}
+
+/** Hashes each artifact and throws on the first that does not match its SHA256SUMS entry. */
+export function verifyArtifacts(artifacts: readonly Artifact[]): void {
+  for (const artifact of artifacts) {
+    let actual: { sha256: string; size: number };
     try {
-      if (!fs.fstatSync(fd).isFile()) throw new InstallerError(`artifact ${file} is not a regular file`, fix);
-      const expected = sums.get(name);
-      if (expected === undefined) throw new InstallerError(`${sumsPath} has no checksum for ${name}`, fix);
-      ({ sha256: actual, size } = hashFd(fd));
-    } finally {
-      fs.closeSync(fd);
+      actual = hashFile(artifact.file);
+    } catch (error) {
+      throw new InstallerError(`artifact ${artifact.file} cannot be read: ${error instanceof Error ? error.message : String(error)}`, 'the installer image is damaged: pull it again or rebuild it');
     }
-    const expected = sums.get(name) as string;
-    if (actual !== expected) {
+    if (actual.sha256 !== artifact.sha256) {
       throw new InstallerError(
-        `checksum mismatch for ${file}: SHA256SUMS says ${expected}, the file is ${actual}; nothing was changed`,
+        `checksum mismatch for ${artifact.file}: SHA256SUMS says ${artifact.sha256}, the file is ${actual.sha256}; nothing was changed`,
         'the installer image is damaged or was tampered with: pull it again or rebuild it',
       );
     }
-    return { name, file, size, sha256: actual };
-  };
-  return { binary: load(runtime.name), library: load(runtime.library) };
+  }
+}
+
+/** {@link locateArtifacts} and {@link verifyArtifacts} of both: for `status`, which must not trust a listing. */
+export function loadArtifacts(root: string, target: TargetSpec, runtime: RuntimeSpec): Artifacts {
+  const artifacts = locateArtifacts(root, target, runtime);
+  verifyArtifacts([artifacts.binary, artifacts.library]);
+  return artifacts;
 }
 
 function readOrFail(file: string, message: string, fix: string): Buffer {

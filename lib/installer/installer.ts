@@ -8,7 +8,7 @@
  */
 import { KNATIVE_FEATURE, INSTALLED_LABEL, TargetSpec, findTarget } from '../catalog';
 import { ConfigPatchError } from '../toml';
-import { Artifacts, loadArtifacts } from './artifacts';
+import { Artifact, Artifacts, locateArtifacts, verifyArtifacts } from './artifacts';
 import { containerdMajorOf } from './config-edit';
 import { SocketWaiter } from './cri-socket';
 import { InstallerError, messageOf } from './errors';
@@ -176,7 +176,7 @@ export interface PlanOutput {
 
 export async function planCommand(settings: Settings, effects: Effects, artifacts?: Artifacts): Promise<PlanOutput> {
   const { target, runtime } = requireVariant(settings);
-  const loaded = artifacts ?? loadArtifacts(settings.artifacts, target, runtime);
+  const loaded = artifacts ?? locateArtifacts(settings.artifacts, target, runtime);
   checkNodeRoot(effects.fs);
   const { recorded, view } = loadPlanning(effects.fs, settings.prefix);
   const previous = recorded ?? planSafely(() => discoverState(view, target, settings.handler, settings.prefix));
@@ -185,6 +185,8 @@ export async function planCommand(settings: Settings, effects: Effects, artifact
   const plan = planSafely(() =>
     planInstall(view, { target, runtime, handler: settings.handler, prefix: settings.prefix, artifacts: loaded, nodeContainerdMajor: major, selinux }, previous),
   );
+  // The plan shows what install would do, so it fails as install would on a damaged artifact.
+  verifyArtifacts(artifactsToCopy(plan));
   const units = target.restartUnits.length === 1 ? target.restartUnits[0] : `${target.restartUnits.join(' or ')} (whichever exists)`;
   const restart = plan.next?.restartPending
     ? settings.restart === 'auto'
@@ -197,14 +199,17 @@ export async function planCommand(settings: Settings, effects: Effects, artifact
   return { plan, text: [body, ...notes, summary, restart].filter((s) => s !== '').join('\n') + '\n' };
 }
 
+/** The artifacts a plan copies onto the node. */
+function artifactsToCopy(plan: Plan): Artifact[] {
+  return plan.ops.flatMap((op) => (op.after !== null && !Buffer.isBuffer(op.after) ? [op.after] : []));
+}
+
 // ---------------------------------------------------------------------------------------------- install
 
 export async function install(settings: Settings, effects: Effects): Promise<RunReport> {
   const { fs, log } = effects;
   const { target, runtime } = requireVariant(settings);
-  // Verify before anything is read from or written to the node.
-  const artifacts = loadArtifacts(settings.artifacts, target, runtime);
-  log.info('artifacts verified', { binary: artifacts.binary.name, library: artifacts.library.name });
+  const artifacts = locateArtifacts(settings.artifacts, target, runtime);
 
   // detect
   checkNodeRoot(fs);
@@ -222,6 +227,10 @@ export async function install(settings: Settings, effects: Effects): Promise<Run
   plan.notes.forEach((n) => log.info(n));
   plan.warnings.forEach((w) => log.warn(w));
   let next = plan.next as InstallState;
+  // Before the first write: every artifact this run copies hashes to its SHA256SUMS entry.
+  const copies = artifactsToCopy(plan);
+  verifyArtifacts(copies);
+  if (copies.length > 0) log.info('artifacts verified', { artifacts: copies.map((a) => a.name) });
 
   // apply
   const changed: string[] = [];

@@ -7,7 +7,7 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { findTarget } from '../../lib/catalog';
-import { hashFile, loadArtifacts } from '../../lib/installer/artifacts';
+import { hashFile, loadArtifacts, locateArtifacts } from '../../lib/installer/artifacts';
 import { coarseTimestamps, FileDigest, HostFs } from '../../lib/installer/host-fs';
 import { hostView, install, planCommand } from '../../lib/installer/installer';
 import { Fingerprint, FileRecord, parseState } from '../../lib/installer/state';
@@ -248,6 +248,32 @@ describe('status is thorough', () => {
 });
 
 describe('artifacts are streamed and verified', () => {
+  test('locateArtifacts reads no artifact: the digests are the SHA256SUMS entries', () => {
+    const artifacts = makeArtifacts('ubuntu_22_04', { corrupt: 'libwasmtime.so' });
+    const settings = settingsFor(args('install', makeRoot(), artifacts));
+    const located = locateArtifacts(settings.artifacts, settings.target!, settings.runtime!);
+    const listed = fs.readFileSync(path.join(artifacts, findTarget('ubuntu_22_04').artifactDir, 'SHA256SUMS'), 'utf8');
+    expect(listed).toContain(`${located.library.sha256}  libwasmtime.so`);
+    expect(located.library.sha256).not.toBe(hashFile(located.library.file).sha256);
+    expect(() => loadArtifacts(settings.artifacts, settings.target!, settings.runtime!)).toThrow(/^checksum mismatch for .*libwasmtime\.so: SHA256SUMS says [0-9a-f]{64}, the file is [0-9a-f]{64}; nothing was changed$/);
+  });
+
+  test('a re-install that copies nothing hashes no artifact; one that must copy verifies first and changes nothing on a mismatch', async () => {
+    const { root, artifacts } = await installed();
+    const source = path.join(artifacts, findTarget('ubuntu_22_04').artifactDir, 'libwasmtime.so');
+    // The image's library is damaged, the node's copy is intact: nothing needs copying, so nothing is hashed
+    // (hashing it would fail the run, as the second half shows).
+    tamperKeepingSizeAndMtime(source);
+    const report = await install(settingsFor(args('install', root, artifacts)), effectsFor(root));
+    expect(report).toMatchObject({ bytesWritten: 0, restarts: 0 });
+
+    // Now the node's copy is gone: the damaged artifact would be copied, so the run refuses before any write.
+    fs.rmSync(path.join(root, LIBRARY));
+    const before = snapshot(root);
+    await expect(install(settingsFor(args('install', root, artifacts)), effectsFor(root))).rejects.toThrow(/^checksum mismatch for .*libwasmtime\.so: .*; nothing was changed$/);
+    expect(snapshot(root)).toEqual(before);
+  });
+
   test('loadArtifacts keeps digests and sizes, not bytes', () => {
     const artifacts = makeArtifacts('ubuntu_22_04');
     const settings = settingsFor(args('install', makeRoot(), artifacts));
