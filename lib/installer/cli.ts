@@ -19,6 +19,7 @@ import {
   resolveVariant,
 } from '../catalog';
 import { UsageError } from './errors';
+import { NODE_LOCK } from './node-lock';
 import { Command, COMMANDS, RestartMode, Settings } from './settings';
 
 export const USAGE = `Usage: knawd-installer <command> [flags]
@@ -50,6 +51,8 @@ Flags (environment fallback in brackets; flags win):
   --socket-timeout-seconds N  bound on the wait for the CRI socket after a restart (default 60)
   --pods-timeout-seconds N    remove: bound on the wait until no pod on this node runs with the handler
                               (default 120); remove refuses while such pods remain
+  --lock-timeout-seconds N    install/remove: bound on the wait for another run on this node to finish
+                              (default 300; the lock is ${NODE_LOCK} on the host)
   --timeout-seconds N         wait-removed: give up after N seconds (default 240)
   --label KEY=VALUE           wait-removed: the label to wait for (default ${INSTALLED_LABEL.key}=${INSTALLED_LABEL.value})
   -h, --help                  this text
@@ -73,6 +76,7 @@ const VALUE_FLAGS = [
   'kubeconfig',
   'socket-timeout-seconds',
   'pods-timeout-seconds',
+  'lock-timeout-seconds',
   'timeout-seconds',
   'label',
 ] as const;
@@ -167,6 +171,7 @@ export function parseCommandLine(argv: readonly string[], env: Env): ParseResult
       timeoutSeconds: seconds(pick('timeout-seconds'), '--timeout-seconds', 240),
       socketTimeoutSeconds: seconds(pick('socket-timeout-seconds'), '--socket-timeout-seconds', 60),
       podsTimeoutSeconds: seconds(pick('pods-timeout-seconds'), '--pods-timeout-seconds', 120),
+      lockTimeoutSeconds: seconds(pick('lock-timeout-seconds'), '--lock-timeout-seconds', 300),
       label: label(pick('label')),
     },
   };

@@ -9,6 +9,7 @@ export * from './kube';
 export * from './kube-endpoint';
 export * from './kube-http';
 export * from './log';
+export * from './node-lock';
 export * from './plan';
 export * from './restart';
 export * from './settings';

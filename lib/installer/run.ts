@@ -7,9 +7,10 @@ import { parseCommandLine, USAGE } from './cli';
 import { waitForSocket } from './cri-socket';
 import { InstallerError, messageOf } from './errors';
 import { HostFs } from './host-fs';
-import { Effects, install, planCommand, remove } from './installer';
+import { checkNodeRoot, Effects, install, planCommand, remove } from './installer';
 import { connectCluster } from './kube';
 import { JsonLogger, LineSink } from './log';
+import { lockNode } from './node-lock';
 import { ChildProcessRunner } from './restart';
 import { status } from './status';
 import { waitRemoved } from './wait-removed';
@@ -58,11 +59,16 @@ export async function run(
         return 0;
       }
       case 'install':
-        await install(settings, effects);
+      case 'remove': {
+        checkNodeRoot(effects.fs);
+        const lock = await lockNode(settings.nodeRoot, settings.lockTimeoutSeconds, logger);
+        try {
+          await (settings.command === 'install' ? install : remove)(settings, effects);
+        } finally {
+          await lock.release();
+        }
         return 0;
-      case 'remove':
-        await remove(settings, effects);
-        return 0;
+      }
       case 'status': {
         const report = status(settings, effects.fs);
         io.stdout(JSON.stringify({ level: report.exitCode === 0 ? 'info' : 'warn', msg: `status: ${report.state}`, ...report }));

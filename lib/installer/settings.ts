@@ -46,6 +46,8 @@ export interface Settings {
   readonly socketTimeoutSeconds: number;
   /** remove: bound for the wait until no pod on this node runs with our handler. @default 120 */
   readonly podsTimeoutSeconds: number;
+  /** install/remove: bound for the wait until another run on this node releases the node lock. @default 300 */
+  readonly lockTimeoutSeconds: number;
   /** Label selector `wait-removed` polls for. @default knawd.dev/crun-wasm=installed */
   readonly label: string;
 }

@@ -60,6 +60,7 @@ export async function benchInstaller(): Promise<BenchResult[]> {
     await build({ entryPoints: [join(__dirname, 'installer-entry.ts')], bundle: true, minify: true, platform: 'node', target: 'node20', outfile: entry, logLevel: 'warning' });
     const nodeRoot = join(work, 'node');
     mkdirSync(join(nodeRoot, 'etc', 'containerd'), { recursive: true });
+    mkdirSync(join(nodeRoot, 'run'));
     writeFileSync(join(nodeRoot, 'etc', 'containerd', 'config.toml'), readFileSync(join(REPO, 'test', 'fixtures', 'toml', 'containerd-1.6-default.toml')));
     const args = ['install', '--node-root', nodeRoot, '--target', 'containerd', '--runtime', 'crun-wasmtime', '--artifacts', artifacts(work), '--kubeconfig', kubeconfig, '--node-name', NODE];
     const once = (): { child: ChildRun; processMs: number } => {

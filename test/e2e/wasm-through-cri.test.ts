@@ -133,6 +133,7 @@ beforeAll(async () => {
   const nodeRoot = join(base, 'node');
   const buildDir = join(base, 'build');
   mkdirSync(join(nodeRoot, 'etc', 'containerd'), { recursive: true });
+  mkdirSync(join(nodeRoot, 'run'));
   mkdirSync(buildDir);
   const runId = randomBytes(6).toString('hex');
   const prefix = `/opt/knawd-e2e-${runId}`;

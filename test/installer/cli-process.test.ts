@@ -162,6 +162,8 @@ describe('a good run through the CLI, configured from the environment', () => {
       });
     });
     const installed = snapshot(root);
+    // Idle, it holds no node lock: the remover on this node must not wait for it.
+    expect(fs.existsSync(path.join(root, 'run/knawd-installer.lock'))).toBe(false);
     const code = await new Promise<number | null>((resolve) => {
       child.on('exit', (c) => resolve(c));
       child.kill('SIGTERM');

@@ -31,11 +31,10 @@ afterAll(() => {
   for (const dir of created.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-/** A node root with `etc/` and the given host files (host path → content). */
+/** A node root with `etc/`, `opt/`, `run/` (where the node lock lives) and the given host files (host path → content). */
 export function makeRoot(files: Record<string, string | Buffer> = {}): string {
   const root = tempDir('knawd-root-');
-  fs.mkdirSync(path.join(root, 'etc'));
-  fs.mkdirSync(path.join(root, 'opt'));
+  for (const dir of ['etc', 'opt', 'run']) fs.mkdirSync(path.join(root, dir));
   for (const [hostPath, content] of Object.entries(files)) {
     const local = path.join(root, hostPath);
     fs.mkdirSync(path.dirname(local), { recursive: true });
