@@ -34,6 +34,27 @@ export function runtimesPath(version: ContainerdConfigVersion): readonly string[
   return RUNTIMES_PATH[version];
 }
 
+/**
+ * Names under which `disabled_plugins` switches off the CRI (by plugin ID or full URI; containerd 2.x split
+ * the runtime part out as io.containerd.cri.v1.runtime). Docker's containerd ships `disabled_plugins = ["cri"]`.
+ */
+const CRI_PLUGIN_NAMES: readonly string[] = ['cri', 'io.containerd.grpc.v1.cri', 'io.containerd.cri.v1.runtime'];
+
+/**
+ * Refuses a config whose containerd does not serve the CRI: the kubelet talks to another containerd (often
+ * a node runs Docker's next to Kubernetes'), and a handler added here would never be seen.
+ */
+export function assertCriEnabled(parsed: TomlTable, source: string): void {
+  const disabled = Array.isArray(parsed.disabled_plugins) ? parsed.disabled_plugins : [];
+  const cri = disabled.filter((name) => typeof name === 'string' && CRI_PLUGIN_NAMES.includes(name));
+  if (cri.length > 0) {
+    throw new ConfigPatchError(
+      `${source} disables containerd's CRI plugin (disabled_plugins has ${cri.map((n) => JSON.stringify(n)).join(', ')}): ` +
+        `the kubelet does not use this containerd (it is often Docker's); configure the containerd whose CRI socket the kubelet uses`,
+    );
+  }
+}
+
 /** The config version a document declares: no `version` key means the legacy version 1. */
 export function configVersion(parsed: TomlTable, source: string): ContainerdConfigVersion {
   const version = parsed.version;

@@ -6,7 +6,7 @@
  * host's CRI settings; the main file is edited instead, in place.
  */
 import { putBlock, removeBlock } from './block';
-import { assertCanAddHandler, configVersion, ContainerdConfigVersion, hostSystemdCgroup, runtimeTables } from './containerd-runtime';
+import { assertCanAddHandler, assertCriEnabled, configVersion, ContainerdConfigVersion, hostSystemdCgroup, runtimeTables } from './containerd-runtime';
 import { ConfigPatchError } from './errors';
 import { PatchResult, RemovalResult } from './results';
 import { RuntimeSpec, validateHandler, validateRuntimeSpec } from './runtime-spec';
@@ -40,6 +40,7 @@ export function addContainerdRuntime(config: string | undefined, options: Contai
   const base = removeBlock(original, options.handler);
   const parsed = parseToml(base, source);
   const onDefaults = Object.keys(parsed).length === 0;
+  assertCriEnabled(parsed, source);
   const version = onDefaults ? defaultVersion(options.containerdMajor) : configVersion(parsed, source);
   assertReadable(version, options.containerdMajor, source);
   assertCanAddHandler(parsed, scanStatements(base, source), version, options.handler, source);

@@ -51,6 +51,12 @@ const BAD: BadCase[] = [
     code: 1,
     message: /runtime "crun-wasm" is already defined in \/etc\/containerd\/config.toml \(line 2\)/,
   },
+  {
+    name: "Docker's containerd config (CRI disabled)",
+    files: { [CONTAINERD]: 'disabled_plugins = ["cri"]\n' },
+    code: 1,
+    message: /\/etc\/containerd\/config.toml disables containerd's CRI plugin \(disabled_plugins has "cri"\)/,
+  },
   { name: 'checksum mismatch', files: { [CONTAINERD]: fixture('containerd-v2.toml') }, artifacts: { corrupt: 'libwasmtime.so' }, code: 1, message: /checksum mismatch for .*libwasmtime.so.*nothing was changed/ },
   { name: 'artifact missing', files: { [CONTAINERD]: fixture('containerd-v2.toml') }, artifacts: { omit: 'crun-wasmtime' }, code: 1, message: /artifact .*crun-wasmtime is missing/ },
   {

@@ -115,6 +115,20 @@ describe('refused inputs', () => {
     expect(error.message).toMatch(message);
   });
 
+  it.each<[string, 1 | 2]>([
+    [fixture('docker-cri-disabled.toml'), 1],
+    ['version = 2\ndisabled_plugins = ["io.containerd.grpc.v1.cri"]\n', 1],
+    ['version = 3\ndisabled_plugins = ["io.containerd.internal.v1.tracing", "io.containerd.cri.v1.runtime"]\n', 2],
+  ])('a config whose CRI plugin is disabled (%#)', (config, containerdMajor) => {
+    const error = patchError(() => addContainerdRuntime(config, { ...SPEC, containerdMajor }));
+    expect(error.message).toMatch(/^the containerd config disables containerd's CRI plugin \(disabled_plugins has "[a-z.0-9]+"\): the kubelet does not use this containerd/);
+  });
+
+  it('other disabled plugins are no reason to refuse', () => {
+    const config = 'version = 2\ndisabled_plugins = ["io.containerd.internal.v1.opt"]\n';
+    expect(addContainerdRuntime(config, { ...SPEC, containerdMajor: 1 }).changed).toBe(true);
+  });
+
   it('a version 3 config for containerd 1.x', () => {
     const error = patchError(() => addContainerdRuntime(fixture('containerd-2-default.toml'), { ...SPEC, containerdMajor: 1 }));
     expect(error.message).toMatch(/version 3 config, which containerd 1.x cannot read/);
