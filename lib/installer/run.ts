@@ -64,9 +64,12 @@ export async function run(
         const lock = await lockNode(settings.nodeRoot, settings.lockTimeoutSeconds, logger);
         try {
           await (settings.command === 'install' ? install : remove)(settings, effects);
-        } finally {
-          await lock.release();
+        } catch (error) {
+          // The run's own failure is the one to report, not a lock problem on the way out.
+          await lock.release().catch(() => undefined);
+          throw error;
         }
+        await lock.release();
         return 0;
       }
       case 'status': {
