@@ -1,20 +1,21 @@
 /**
  * The installer's effects, in one visible sequence per command:
- *   install: verify artifacts → detect → plan → apply (state intent, files, state) → restart → verify
- *            (CRI socket) → record → label node / Knative flag
- *   remove:  detect → unlabel / restore Knative → plan → apply configs → restart → verify → remove our files,
- *            directories and the state
+ *   install: node lock → locate artifacts → detect → plan → verify the artifacts to copy → apply (state
+ *            intent, files, state) → restart → verify (CRI socket) → record → label node / Knative flag
+ *   remove:  node lock → detect → unlabel → wait for pods using the handler → restore Knative → plan →
+ *            apply configs → restart → verify → remove our files, directories and the state
  * Planning is pure (plan.ts); everything that touches the node goes through {@link Effects}.
  */
 import { KNATIVE_FEATURE, INSTALLED_LABEL, TargetSpec, findTarget } from '../catalog';
 import { ConfigPatchError } from '../toml';
-import { Artifact, Artifacts, locateArtifacts, verifyArtifacts } from './artifacts';
+import { Artifact, locateArtifacts, verifyArtifacts } from './artifacts';
 import { containerdMajorOf } from './config-edit';
 import { SocketWaiter } from './cri-socket';
 import { InstallerError, messageOf } from './errors';
 import { coarseTimestamps, HostFs, sameFingerprint } from './host-fs';
 import { ClusterApi } from './kube';
 import { Logger } from './log';
+import { NODE_LOCK, withNodeLock } from './node-lock';
 import { discoverState, FileOp, HostView, isBlobRole, layout, Plan, planInstall, planRemove, renderPlan } from './plan';
 import { CommandRunner, detectUnit, findReferenceBinary, labelLike, restartUnit, restoreLabels } from './restart';
 import { FileRecord, InstallState, isConfigRole, parseState, serializeState, statePath } from './state';
@@ -83,15 +84,23 @@ function loadPlanning(fs: HostFs, prefix: string): { recorded: InstallState | un
   return { recorded, view: hostView(fs, recorded ? fs.fingerprint(statePath(prefix))?.mtimeMs : undefined) };
 }
 
-/** The node root must be an existing directory that looks like a root file system. */
+/** The node root must be an existing directory that looks like a root file system (etc/; run/ for the lock). */
 export function checkNodeRoot(fs: HostFs): void {
   const root = fs.stat('/');
   if (root?.kind !== 'dir') {
     throw new InstallerError(`node root ${fs.nodeRoot} does not exist or is not a directory`, "mount the host's / there (hostPath /) or pass --node-root");
   }
-  if (fs.stat('/etc')?.kind !== 'dir') {
-    throw new InstallerError(`node root ${fs.nodeRoot} has no etc/ directory: it is not a host's root file system`, "mount the host's / there (hostPath /) or pass --node-root");
+  for (const dir of ['etc', 'run']) {
+    if (fs.stat(`/${dir}`)?.kind !== 'dir') {
+      throw new InstallerError(`node root ${fs.nodeRoot} has no ${dir}/ directory: it is not a host's root file system`, "mount the host's / there (hostPath /) or pass --node-root");
+    }
   }
+}
+
+/** Checks the node root, then runs `work` holding the node lock: install and remove runs never interleave. */
+function locked<T>(settings: Settings, effects: Effects, work: () => Promise<T>): Promise<T> {
+  checkNodeRoot(effects.fs);
+  return withNodeLock(effects.fs.local(NODE_LOCK), settings.lockTimeoutSeconds, effects.log, work);
 }
 
 export function loadState(fs: HostFs, prefix: string): InstallState | undefined {
@@ -174,16 +183,16 @@ export interface PlanOutput {
   readonly text: string;
 }
 
-export async function planCommand(settings: Settings, effects: Effects, artifacts?: Artifacts): Promise<PlanOutput> {
+export async function planCommand(settings: Settings, effects: Effects): Promise<PlanOutput> {
   const { target, runtime } = requireVariant(settings);
-  const loaded = artifacts ?? locateArtifacts(settings.artifacts, target, runtime);
+  const artifacts = locateArtifacts(settings.artifacts, target, runtime);
   checkNodeRoot(effects.fs);
   const { recorded, view } = loadPlanning(effects.fs, settings.prefix);
   const previous = recorded ?? planSafely(() => discoverState(view, target, settings.handler, settings.prefix));
   const major = await nodeContainerdMajor(settings, effects);
   const selinux = selinuxEnabled(effects.fs);
   const plan = planSafely(() =>
-    planInstall(view, { target, runtime, handler: settings.handler, prefix: settings.prefix, artifacts: loaded, nodeContainerdMajor: major, selinux }, previous),
+    planInstall(view, { target, runtime, handler: settings.handler, prefix: settings.prefix, artifacts, nodeContainerdMajor: major, selinux }, previous),
   );
   // The plan shows what install would do, so it fails as install would on a damaged artifact.
   verifyArtifacts(artifactsToCopy(plan));
@@ -206,13 +215,16 @@ function artifactsToCopy(plan: Plan): Artifact[] {
 
 // ---------------------------------------------------------------------------------------------- install
 
-export async function install(settings: Settings, effects: Effects): Promise<RunReport> {
-  const { fs, log } = effects;
+export function install(settings: Settings, effects: Effects): Promise<RunReport> {
   const { target, runtime } = requireVariant(settings);
+  return locked(settings, effects, () => installLocked(settings, effects, target, runtime));
+}
+
+async function installLocked(settings: Settings, effects: Effects, target: TargetSpec, runtime: NonNullable<Settings['runtime']>): Promise<RunReport> {
+  const { fs, log } = effects;
   const artifacts = locateArtifacts(settings.artifacts, target, runtime);
 
   // detect
-  checkNodeRoot(fs);
   // Without a state file, what an earlier install left (our block, our files) is recognised, never taken as original.
   const { recorded, view } = loadPlanning(fs, settings.prefix);
   const previous = recorded ?? planSafely(() => discoverState(view, target, settings.handler, settings.prefix));
@@ -413,9 +425,12 @@ async function waitForHandlerPods(settings: Settings, effects: Effects, handler:
   }
 }
 
-export async function remove(settings: Settings, effects: Effects): Promise<RunReport> {
+export function remove(settings: Settings, effects: Effects): Promise<RunReport> {
+  return locked(settings, effects, () => removeLocked(settings, effects));
+}
+
+async function removeLocked(settings: Settings, effects: Effects): Promise<RunReport> {
   const { fs, log } = effects;
-  checkNodeRoot(fs);
   const recorded = loadState(fs, settings.prefix);
   const state = recorded ?? planSafely(() => discoverState(hostView(fs), settings.target, settings.handler, settings.prefix));
   // Unlabel first: the RuntimeClass stops scheduling pods here before the handler goes away.

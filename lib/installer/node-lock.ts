@@ -8,7 +8,6 @@
  * across containers and PID namespaces, which a pid file would not.
  */
 import * as fs from 'fs';
-import * as path from 'path';
 import * as lockfile from 'proper-lockfile';
 import { InstallerError, messageOf } from './errors';
 import { Logger } from './log';
@@ -25,15 +24,28 @@ export interface NodeLock {
   release(): Promise<void>;
 }
 
-/** Takes the node lock, waiting up to `timeoutSeconds` for another run; `staleMs` is shortened by tests only. */
-export async function lockNode(nodeRoot: string, timeoutSeconds: number, log: Logger, staleMs = STALE_MS): Promise<NodeLock> {
-  const dir = path.join(nodeRoot, NODE_LOCK);
-  if (!fs.existsSync(path.dirname(dir))) {
-    throw new InstallerError(`node root ${nodeRoot} has no run/ directory: it is not a host's root file system`, "mount the host's / there (hostPath /) or pass --node-root");
+/**
+ * Runs `work` holding the node lock (`lockDir`: {@link NODE_LOCK} in this process's file system), waiting up to
+ * `timeoutSeconds` for another run. A failure of `work` is reported as is, not hidden by a release problem.
+ */
+export async function withNodeLock<T>(lockDir: string, timeoutSeconds: number, log: Logger, work: () => Promise<T>): Promise<T> {
+  const lock = await lockNode(lockDir, timeoutSeconds, log);
+  let result: T;
+  try {
+    result = await work();
+  } catch (error) {
+    await lock.release().catch(() => undefined);
+    throw error;
   }
+  await lock.release();
+  return result;
+}
+
+/** Takes the node lock, waiting up to `timeoutSeconds` for another run; `staleMs` is shortened by tests only. */
+export async function lockNode(lockDir: string, timeoutSeconds: number, log: Logger, staleMs = STALE_MS): Promise<NodeLock> {
   let compromised: Error | undefined;
   const options = (retries: number): lockfile.LockOptions => ({
-    lockfilePath: dir,
+    lockfilePath: lockDir,
     realpath: false,
     fs,
     stale: staleMs,
@@ -44,12 +56,12 @@ export async function lockNode(nodeRoot: string, timeoutSeconds: number, log: Lo
   });
   let release: () => Promise<void>;
   try {
-    release = await lockfile.lock(dir, options(0));
+    release = await lockfile.lock(lockDir, options(0));
   } catch (first) {
     if (!isLocked(first)) throw lockError(first);
     log.warn(`another knawd-installer run on this node holds ${NODE_LOCK}; waiting up to ${timeoutSeconds} s`);
     try {
-      release = await lockfile.lock(dir, options(Math.max(0, Math.ceil((timeoutSeconds * 1000) / POLL_MS))));
+      release = await lockfile.lock(lockDir, options(Math.max(0, Math.ceil((timeoutSeconds * 1000) / POLL_MS))));
     } catch (error) {
       if (!isLocked(error)) throw lockError(error);
       throw new InstallerError(

@@ -7,10 +7,9 @@ import { parseCommandLine, USAGE } from './cli';
 import { waitForSocket } from './cri-socket';
 import { InstallerError, messageOf } from './errors';
 import { HostFs } from './host-fs';
-import { checkNodeRoot, Effects, install, planCommand, remove } from './installer';
+import { Effects, install, planCommand, remove } from './installer';
 import { connectCluster } from './kube';
 import { JsonLogger, LineSink } from './log';
-import { lockNode } from './node-lock';
 import { ChildProcessRunner } from './restart';
 import { status } from './status';
 import { waitRemoved } from './wait-removed';
@@ -59,19 +58,11 @@ export async function run(
         return 0;
       }
       case 'install':
-      case 'remove': {
-        checkNodeRoot(effects.fs);
-        const lock = await lockNode(settings.nodeRoot, settings.lockTimeoutSeconds, logger);
-        try {
-          await (settings.command === 'install' ? install : remove)(settings, effects);
-        } catch (error) {
-          // The run's own failure is the one to report, not a lock problem on the way out.
-          await lock.release().catch(() => undefined);
-          throw error;
-        }
-        await lock.release();
+        await install(settings, effects);
         return 0;
-      }
+      case 'remove':
+        await remove(settings, effects);
+        return 0;
       case 'status': {
         const report = status(settings, effects.fs);
         io.stdout(JSON.stringify({ level: report.exitCode === 0 ? 'info' : 'warn', msg: `status: ${report.state}`, ...report }));

@@ -56,7 +56,7 @@ const lockDir = (root: string) => path.join(root, NODE_LOCK);
 
 test('a second run waits while another holds the lock, then does its work', async () => {
   const { root, args } = node();
-  const held = await lockNode(root, 1, new MemoryLogger());
+  const held = await lockNode(lockDir(root), 1, new MemoryLogger());
   let releasedAt = 0;
   const run = cli(args('install', '--lock-timeout-seconds', '30'), (line) => {
     if (line.includes('holds /run/knawd-installer.lock')) {
@@ -76,7 +76,7 @@ test('a second run waits while another holds the lock, then does its work', asyn
 
 test('a run that cannot get the lock in time gives up with one line and changes nothing', async () => {
   const { root, args } = node();
-  const held = await lockNode(root, 1, new MemoryLogger());
+  const held = await lockNode(lockDir(root), 1, new MemoryLogger());
   try {
     const before = snapshot(root);
     const result = await cli(args('install', '--lock-timeout-seconds', '2'));
@@ -109,7 +109,7 @@ test('a failed run releases the lock; remove takes it too', async () => {
   expect(failed.code).toBe(1);
   expect(fs.existsSync(lockDir(root))).toBe(false);
 
-  const held = await lockNode(root, 1, new MemoryLogger());
+  const held = await lockNode(lockDir(root), 1, new MemoryLogger());
   try {
     const removing = await cli(['remove', ...common, '--artifacts', makeArtifacts('ubuntu_22_04'), '--lock-timeout-seconds', '1']);
     expect(removing.code).toBe(1);
@@ -121,7 +121,7 @@ test('a failed run releases the lock; remove takes it too', async () => {
 
 test('a holder whose lock was taken over learns it when it releases', async () => {
   const root = makeRoot();
-  const held = await lockNode(root, 1, new MemoryLogger(), 2000);
+  const held = await lockNode(lockDir(root), 1, new MemoryLogger(), 2000);
   // What a second run does to a lock it finds stale: the holder's next refresh sees a different mtime.
   const longAgo = new Date(Date.now() - 60_000);
   fs.utimesSync(lockDir(root), longAgo, longAgo);
@@ -130,7 +130,11 @@ test('a holder whose lock was taken over learns it when it releases', async () =
 });
 
 test('a node root without run/ is refused before anything is done', async () => {
-  const root = tempDir('knawd-root-');
-  fs.mkdirSync(path.join(root, 'etc'));
-  await expect(lockNode(root, 1, new MemoryLogger())).rejects.toThrow(`node root ${root} has no run/ directory: it is not a host's root file system`);
+  const { root, args } = node();
+  fs.rmdirSync(path.join(root, 'run'));
+  const before = snapshot(root);
+  const result = await cli(args('install'));
+  expect(result.code).toBe(1);
+  expect(result.stderr).toContain(`node root ${root} has no run/ directory: it is not a host's root file system`);
+  expect(snapshot(root)).toEqual(before);
 });
