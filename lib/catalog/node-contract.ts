@@ -27,6 +27,28 @@ export const DEFAULT_ARTIFACTS_DIR = '/vendor';
 export const DEFAULT_HOST_PREFIX = '/opt/knawd';
 
 /**
+ * Which host prefixes are accepted, by the constructs, the chart's values.schema.json and the installer alike:
+ * absolute, a directory of its own at least two levels deep (never `/` or `/opt`, which remove would try to
+ * delete), plain characters only (it is written into TOML files and a shell wrapper), no part starting with `.`
+ * (so no `.` or `..`). No lookaround: Helm checks the schema with Go's RE2.
+ */
+export const HOST_PREFIX_PATTERN = /^(\/[A-Za-z0-9_-][A-Za-z0-9._-]*){2,}$/;
+export const HOST_PREFIX_RULE = 'an absolute directory at least two levels deep, of letters, digits, ".", "_" and "-" (no part starting with "."), such as /opt/knawd';
+
+/** RuntimeClass handlers are DNS labels (Kubernetes requires it; it also keeps them bare TOML keys). */
+export const HANDLER_PATTERN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+export const MAX_HANDLER_LENGTH = 63;
+export const HANDLER_RULE = `a DNS label of 1-${MAX_HANDLER_LENGTH} lower-case letters, digits or "-", starting and ending with a letter or digit, such as crun-wasm`;
+
+export function isHostPrefix(value: string): boolean {
+  return HOST_PREFIX_PATTERN.test(value);
+}
+
+export function isHandlerName(value: string): boolean {
+  return value.length <= MAX_HANDLER_LENGTH && HANDLER_PATTERN.test(value);
+}
+
+/**
  * Default CRI handler name. Not `crun`: since CRI-O 1.31 the default runtime is named `crun`, and k3s
  * auto-registers a `crun` handler when it finds crun on its PATH.
  */

@@ -2,7 +2,11 @@ import {
   DEFAULT_HANDLER,
   DEFAULT_HOST_PREFIX,
   DEFAULT_RUNTIME_CLASS,
+  HANDLER_RULE,
+  HOST_PREFIX_RULE,
   InvalidVariantError,
+  isHandlerName,
+  isHostPrefix,
   LOG_LEVELS,
   findRuntime,
   findTarget,
@@ -116,9 +120,9 @@ export function resolveSettings(props: KnawdDeployerProps): DeployerSettings {
   }
   const patchKnative = props.patchKnative ?? true;
   const hostPrefix = props.hostPrefix ?? DEFAULT_HOST_PREFIX;
-  if (!isValueRef(hostPrefix) && !/^\/[^\s]*[^/\s]$/.test(hostPrefix)) {
-    fail(`hostPrefix "${hostPrefix}" is invalid; expected an absolute directory path such as /opt/knawd`);
-  }
+  if (!isValueRef(hostPrefix) && !isHostPrefix(hostPrefix)) fail(`hostPrefix "${hostPrefix}" is invalid; expected ${HOST_PREFIX_RULE}`);
+  const handler = props.handler ?? DEFAULT_HANDLER;
+  if (!isValueRef(handler) && !isHandlerName(handler)) fail(`handler "${handler}" is invalid; expected ${HANDLER_RULE}`);
   return {
     target,
     ociType,
@@ -136,7 +140,7 @@ export function resolveSettings(props: KnawdDeployerProps): DeployerSettings {
     imagePullSecrets: imagePullSecrets(props.imagePullSecrets),
     updateStrategy: props.updateStrategy ?? DEFAULT_UPDATE_STRATEGY,
     runtimeClassName: checked(props.runtimeClassName ?? DEFAULT_RUNTIME_CLASS, 'runtimeClassName', DNS_SUBDOMAIN, 'a DNS subdomain name'),
-    handler: checked(props.handler ?? DEFAULT_HANDLER, 'handler', DNS_LABEL, 'a DNS label (lower-case letters, digits, "-")'),
+    handler,
     hostPrefix,
     openshift: openshiftInclusion(target),
     knative: knativeInclusion(patchKnative),

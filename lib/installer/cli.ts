@@ -10,9 +10,13 @@ import {
   DEFAULT_HOST_PREFIX,
   findRuntime,
   findTarget,
+  HANDLER_RULE,
+  HOST_PREFIX_RULE,
   INSTALLED_LABEL,
   INSTALLER_ENV,
   InvalidVariantError,
+  isHandlerName,
+  isHostPrefix,
   LOG_LEVELS,
   LogLevel,
   NODE_ROOT_MOUNT,
@@ -148,8 +152,8 @@ export function parseCommandLine(argv: readonly string[], env: Env): ParseResult
   const nodeRoot = path.resolve(pick('node-root', INSTALLER_ENV.nodeRoot) ?? NODE_ROOT_MOUNT);
   const prefix = hostDirectory(pick('prefix', INSTALLER_ENV.prefix) ?? DEFAULT_HOST_PREFIX, 'prefix');
   const handler = pick('handler', INSTALLER_ENV.handler) ?? DEFAULT_HANDLER;
-  if (handler.length > 63 || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(handler)) {
-    throw new UsageError(`invalid handler "${handler}": use a DNS label (lower-case letters, digits, '-'), e.g. ${DEFAULT_HANDLER}`);
+  if (!isHandlerName(handler)) {
+    throw new UsageError(`invalid handler "${handler}": use ${HANDLER_RULE}`);
   }
 
   return {
@@ -217,18 +221,7 @@ function label(value: string | undefined): string {
   return value;
 }
 
-/**
- * A host directory we own: absolute, normalised, not `/` and not a top-level system directory, free of
- * control characters (it is written into config files).
- */
 function hostDirectory(value: string, what: string): string {
-  // Plain characters only: the path is written into TOML files and a shell wrapper.
-  if (!/^\/[A-Za-z0-9._\/-]*$/.test(value)) {
-    throw new UsageError(`invalid --${what} "${value}": give an absolute host path such as ${DEFAULT_HOST_PREFIX}`);
-  }
-  const normal = path.posix.normalize(value).replace(/\/+$/, '');
-  if (normal.split('/').includes('..') || normal.split('/').length < 3) {
-    throw new UsageError(`invalid --${what} "${value}": use a directory of its own at least two levels deep, such as ${DEFAULT_HOST_PREFIX}`);
-  }
-  return normal;
+  if (!isHostPrefix(value)) throw new UsageError(`invalid --${what} "${value}": use ${HOST_PREFIX_RULE}`);
+  return value;
 }

@@ -1,3 +1,4 @@
+import { HANDLER_RULE, isHandlerName } from '../catalog/node-contract';
 import { ConfigPatchError } from './errors';
 
 /** The runtime handler to register with the container runtime. */
@@ -8,17 +9,8 @@ export interface RuntimeSpec {
   readonly binaryPath: string;
 }
 
-// Kubernetes requires RuntimeClass handlers to be DNS labels; that also keeps them bare TOML keys.
-const HANDLER_PATTERN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const MAX_HANDLER_LENGTH = 63;
-
 export function validateHandler(handler: string): void {
-  if (handler.length > MAX_HANDLER_LENGTH || !HANDLER_PATTERN.test(handler)) {
-    throw new ConfigPatchError(
-      `invalid runtime handler name ${JSON.stringify(handler)}: use 1-${MAX_HANDLER_LENGTH} lower-case letters, ` +
-        `digits or '-', starting and ending with a letter or digit (e.g. "crun-wasm")`,
-    );
-  }
+  if (!isHandlerName(handler)) throw new ConfigPatchError(`invalid runtime handler name ${JSON.stringify(handler)}: use ${HANDLER_RULE}`);
 }
 
 // A lone surrogate cannot be encoded as UTF-8, so it cannot be written into a config file.

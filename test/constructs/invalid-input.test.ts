@@ -19,7 +19,7 @@ test.each([
   [{ logLevel: 'verbose' }, /^logLevel "verbose" is invalid; valid levels: error, warn, info, debug$/],
   [{ namespace: 'Knawd_NS' }, /^namespace "Knawd_NS" is invalid; expected a DNS label/],
   [{ handler: 'crun wasm' }, /^handler "crun wasm" is invalid/],
-  [{ hostPrefix: 'opt/knawd' }, /^hostPrefix "opt\/knawd" is invalid; expected an absolute directory path/],
+  [{ hostPrefix: 'opt/knawd' }, /^hostPrefix "opt\/knawd" is invalid; expected an absolute directory at least two levels deep/],
 ])('%j is refused with one clear line', (props, message) => {
   expect(construct(props)).toThrow(message);
   try {

@@ -1,4 +1,4 @@
-import { DEFAULT_HANDLER, DEFAULT_HOST_PREFIX, DEFAULT_RUNTIME_CLASS, LOG_LEVELS, RUNTIMES, RUNTIME_NAMES, TARGETS, TARGET_NAMES } from '../../catalog';
+import { DEFAULT_HANDLER, DEFAULT_HOST_PREFIX, DEFAULT_RUNTIME_CLASS, HANDLER_PATTERN, HOST_PREFIX_PATTERN, LOG_LEVELS, MAX_HANDLER_LENGTH, RUNTIMES, RUNTIME_NAMES, TARGETS, TARGET_NAMES } from '../../catalog';
 import {
   DEFAULT_IMAGE_REPOSITORY,
   DEFAULT_OCI_TYPE,
@@ -111,9 +111,9 @@ export const VALUES: readonly ValueEntry[] = [
     path: 'runtimeClass.handler',
     description: 'CRI handler registered in containerd / CRI-O (not "crun": CRI-O 1.31+ names its default runtime so).',
     default: DEFAULT_HANDLER,
-    schema: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 },
+    schema: { type: 'string', pattern: HANDLER_PATTERN.source, maxLength: MAX_HANDLER_LENGTH },
   },
-  { path: 'hostPrefix', description: 'Host directory everything is installed under.', default: DEFAULT_HOST_PREFIX, schema: { type: 'string', pattern: '^/[^\\s]*[^/\\s]$' } },
+  { path: 'hostPrefix', description: 'Host directory everything is installed under.', default: DEFAULT_HOST_PREFIX, schema: { type: 'string', pattern: HOST_PREFIX_PATTERN.source } },
 ];
 
 /** The values as a nested object. */
