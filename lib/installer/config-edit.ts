@@ -8,7 +8,6 @@ import {
   addContainerdRuntime,
   addK3sTemplateRuntime,
   crioDropInFileName,
-  K3S_TEMPLATE_BASE,
   RemovalResult,
   removeContainerdRuntime,
   removeK3sTemplateRuntime,
@@ -145,9 +144,6 @@ export function revertConfig(role: FileRole, text: string, handler: string, sour
       throw new Error(`not a config role: ${role}`);
   }
 }
-
-/** The bare template k3s renders from, i.e. what a template we create holds without our block. */
-export const TEMPLATE_BASE = K3S_TEMPLATE_BASE;
 
 /** The top-level `version` a containerd config declares (read before its first table), if any. */
 export function declaredVersion(text: string): number | undefined {

@@ -7,7 +7,7 @@ import type * as Diff from 'diff';
 import type { RuntimeSpec, TargetSpec } from '../catalog';
 import { RUNTIMES, TARGETS } from '../catalog';
 import { Artifact, Artifacts, sha256 } from './artifacts';
-import { candidateConfigPaths, ConfigReader, desiredConfig, revertConfig, TEMPLATE_BASE } from './config-edit';
+import { candidateConfigPaths, ConfigReader, desiredConfig, revertConfig } from './config-edit';
 import type { FileDigest } from './host-fs';
 import { FileRecord, FileRole, InstallState, isConfigRole, loadBytes, statePath, storeBytes, withoutStat } from './state';
 
@@ -308,18 +308,12 @@ function revertOp(view: HostView, record: FileRecord, handler: string, warnings:
   }
   // Someone changed the file after us (or the write we recorded never happened): take out only our block.
   const reverted = revertConfig(record.role, before.toString('utf8'), handler, record.path);
-  if (record.created && reverted.deletable && (reverted.changed || isCreatedShape(record.role, before))) {
+  if (record.created && reverted.deletable) {
     return { path: record.path, role: record.role, before, after: null, reason: 'delete (created by install)' };
   }
   if (!reverted.changed) return undefined;
   warnings.push(`${record.path} was changed after install; only the knawd-deployer block is taken out, other edits are kept`);
   return { path: record.path, role: record.role, before, after: Buffer.from(reverted.text, 'utf8'), reason: 'remove managed block' };
-}
-
-/** A file we created that holds exactly what creating it puts there before our block. */
-function isCreatedShape(role: FileRole, data: Buffer): boolean {
-  const text = data.toString('utf8');
-  return role === 'containerd-template' ? text === TEMPLATE_BASE : role === 'containerd-config' ? text.trim() === '' : false;
 }
 
 function missingDirs(view: HostView, dirs: readonly string[]): string[] {

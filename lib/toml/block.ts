@@ -27,11 +27,11 @@ export function lineEnding(text: string): '\n' | '\r\n' {
   return newline > 0 && text[newline - 1] === '\r' ? '\r\n' : '\n';
 }
 
-export function beginMarker(handler: string): string {
+function beginMarker(handler: string): string {
   return `${BEGIN} ${handler} (remove with: knawd-installer remove)`;
 }
 
-export function endMarker(handler: string): string {
+function endMarker(handler: string): string {
   return `${END} ${handler}`;
 }
 

@@ -6,7 +6,7 @@ import { ConfigPatchError } from './errors';
 import { RenderedValue, renderKey, renderTable } from './render';
 import { RuntimeSpec } from './runtime-spec';
 import { Statement } from './statements';
-import { getPath, isTable, TomlTable } from './tree';
+import { getPath, pathStartsWith, TomlTable } from './tree';
 
 export type ContainerdConfigVersion = 1 | 2 | 3;
 
@@ -65,14 +65,14 @@ export function configVersion(parsed: TomlTable, source: string): ContainerdConf
   );
 }
 
-export interface RuntimeTables {
+interface RuntimeTables {
   /** The block's lines, between the markers. */
   readonly lines: readonly string[];
   /** What the lines define, as parsed TOML. */
   readonly fragment: TomlTable;
 }
 
-export interface RuntimeTableOptions extends RuntimeSpec {
+interface RuntimeTableOptions extends RuntimeSpec {
   readonly version: ContainerdConfigVersion;
   /** Copied from the host's runc options, if the host sets it. */
   readonly systemdCgroup?: boolean;
@@ -132,7 +132,7 @@ export function assertCanAddHandler(
 ): void {
   const runtimes = runtimesPath(version);
   const handlerPath = [...runtimes, handler];
-  const existing = statements.find((s) => startsWith(s.path, handlerPath));
+  const existing = statements.find((s) => pathStartsWith(s.path, handlerPath));
   if (existing || getPath(parsed, handlerPath) !== undefined) {
     const where = existing ? ` (line ${existing.line})` : '';
     throw new ConfigPatchError(
@@ -142,9 +142,9 @@ export function assertCanAddHandler(
   for (let depth = 1; depth <= runtimes.length; depth++) {
     const prefix = runtimes.slice(0, depth);
     const problem = statements.map((s) => obstacle(s, prefix)).find((p) => p !== undefined);
-    if (problem || (getPath(parsed, prefix) !== undefined && !isTable(getPath(parsed, prefix)))) {
+    if (problem) {
       throw new ConfigPatchError(
-        `cannot add runtime "${handler}" to ${source}: ${renderKey(prefix)} ${problem ?? 'is not a table'}; ` +
+        `cannot add runtime "${handler}" to ${source}: ${renderKey(prefix)} ${problem}; ` +
           `write it as [${renderKey(prefix)}] table sections so a [${renderKey(handlerPath)}] table can be added`,
       );
     }
@@ -153,15 +153,11 @@ export function assertCanAddHandler(
 
 /** Why `statement` keeps us from adding a header-defined sub-table under `prefix`, if it does. */
 function obstacle(statement: Statement, prefix: readonly string[]): string | undefined {
-  if (!startsWith(statement.path, prefix)) return undefined;
+  if (!pathStartsWith(statement.path, prefix)) return undefined;
   const at = ` (line ${statement.line})`;
   if (statement.kind !== 'key') {
     return statement.kind === 'array-table' && statement.path.length === prefix.length ? `is an array of tables${at}` : undefined;
   }
   if (statement.path.length === prefix.length) return `${statement.inlineTable ? 'is an inline table' : 'is a plain value'}${at}`;
   return statement.tableDepth < prefix.length ? `is defined with dotted keys${at}` : undefined;
-}
-
-function startsWith(path: readonly string[], prefix: readonly string[]): boolean {
-  return prefix.length <= path.length && prefix.every((part, i) => path[i] === part);
 }

@@ -11,8 +11,7 @@ import { ConfigPatchError } from './errors';
 import { PatchResult, RemovalResult } from './results';
 import { RuntimeSpec, validateHandler, validateRuntimeSpec } from './runtime-spec';
 import { scanStatements } from './statements';
-import { TomlTable } from './tree';
-import { parseToml, verifyAddition, verifyRemoval } from './verify';
+import { parseToml, tomlReader, verifyAddition, verifyRemoval } from './verify';
 
 export interface ContainerdPatchOptions extends RuntimeSpec {
   /**
@@ -53,7 +52,7 @@ export function addContainerdRuntime(config: string | undefined, options: Contai
     declareVersion: onDefaults,
   });
   const text = putBlock(original, options.handler, tables.lines);
-  verifyAddition({ base, result: text, handler: options.handler, fragment: tables.fragment, source, read: readToml(source) });
+  verifyAddition({ base, parsedBase: parsed, result: text, handler: options.handler, fragment: tables.fragment, source, read: tomlReader(source) });
   return { text, changed: text !== original };
 }
 
@@ -64,7 +63,7 @@ export function removeContainerdRuntime(config: string | undefined, handler: str
   const text = removeBlock(original, handler);
   if (text !== original) {
     parseToml(original, source);
-    verifyRemoval({ before: original, result: text, handler, source, read: readToml(source) });
+    verifyRemoval({ before: original, result: text, handler, source, read: tomlReader(source) });
   }
   return { text, changed: text !== original, deletable: text.trim() === '' };
 }
@@ -80,8 +79,4 @@ function assertReadable(version: ContainerdConfigVersion, major: 1 | 2, source: 
         `containerd ${major}.x accepts config versions ${READABLE_VERSIONS[major].join(' and ')}`,
     );
   }
-}
-
-function readToml(source: string): (text: string) => TomlTable {
-  return (text) => parseToml(text, source);
 }

@@ -7,7 +7,7 @@ import { ConfigPatchError } from './errors';
 import { RenderedValue, renderTable } from './render';
 import { RuntimeSpec, validateAbsolutePath, validateRuntimeSpec } from './runtime-spec';
 import { getPath, isTable, TomlTable } from './tree';
-import { parseToml, verifyAddition } from './verify';
+import { parseToml, tomlReader, verifyAddition } from './verify';
 
 export interface CrioConfigFile {
   /** File name (for drop-ins the name decides the order CRI-O applies them in) or path, used in messages. */
@@ -76,13 +76,15 @@ export function renderCrioDropIn(options: CrioDropInOptions): CrioDropIn {
   const tablePath = ['crio', 'runtime', 'runtimes', options.handler];
   const base = header.join('\n') + '\n';
   const text = putBlock(base, options.handler, renderTable(tablePath, entries));
+  const read = tomlReader(fileName);
   verifyAddition({
     base,
+    parsedBase: read(base),
     result: text,
     handler: options.handler,
     fragment: { crio: { runtime: { runtimes: { [options.handler]: Object.fromEntries(entries) } } } },
     source: fileName,
-    read: (content) => parseToml(content, fileName),
+    read,
   });
   return { fileName, text };
 }

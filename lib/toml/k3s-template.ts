@@ -14,8 +14,8 @@ import { ConfigPatchError } from './errors';
 import { PatchResult, RemovalResult } from './results';
 import { RuntimeSpec, validateHandler, validateRuntimeSpec } from './runtime-spec';
 import { scanStatements } from './statements';
-import { TomlTable } from './tree';
-import { parseToml, verifyAddition, verifyRemoval } from './verify';
+import { pathStartsWith, TomlTable } from './tree';
+import { parseToml, TomlReader, tomlReader, verifyAddition, verifyRemoval } from './verify';
 
 /** What a template we create starts with: k3s' own config, which our block then extends. */
 export const K3S_TEMPLATE_BASE = '{{ template "base" . }}\n';
@@ -62,7 +62,7 @@ export function addK3sTemplateRuntime(template: string | undefined, options: K3s
     systemdCgroup: rendered && hostSystemdCgroup(rendered, configVersion(rendered, RENDERED_SOURCE)),
   });
   const text = putBlock(original, options.handler, tables.lines);
-  verifyAddition({ base, result: text, handler: options.handler, fragment: tables.fragment, source, read });
+  verifyAddition({ base, parsedBase: parsed, result: text, handler: options.handler, fragment: tables.fragment, source, read });
   return { text, changed: template === undefined || text !== original };
 }
 
@@ -82,10 +82,8 @@ export function removeK3sTemplateRuntime(template: string | undefined, handler: 
 function readRendered(rendered: string, handler: string, templateHasBlock: boolean): TomlTable {
   const handlerPaths = ([2, 3] as const).map((version) => [...runtimesPath(version), handler]);
   const definitions = scanStatements(rendered, RENDERED_SOURCE).filter((s) =>
-    handlerPaths.some((path) =>
-      s.kind === 'key'
-        ? s.tableDepth < path.length && path.every((part, i) => s.path[i] === part)
-        : s.path.length === path.length && path.every((part, i) => s.path[i] === part),
+    handlerPaths.some(
+      (path) => pathStartsWith(s.path, path) && (s.kind === 'key' ? s.tableDepth < path.length : s.path.length === path.length),
     ),
   );
   if (definitions.length > (templateHasBlock ? 1 : 0)) {
@@ -97,8 +95,9 @@ function readRendered(rendered: string, handler: string, templateHasBlock: boole
   return parseToml(rendered, RENDERED_SOURCE);
 }
 
-function templateReader(source: string): (text: string) => TomlTable {
-  return (text) => parseToml(templateAsToml(text), `${source} (read as TOML without its template actions)`);
+function templateReader(source: string): TomlReader {
+  const read = tomlReader(`${source} (read as TOML without its template actions)`);
+  return (text) => read(templateAsToml(text));
 }
 
 /** The template's TOML: action-only lines blanked (keeping line numbers), lone action values quoted. */

@@ -8,12 +8,12 @@ export function renderKey(path: readonly string[]): string {
   return path.map((part) => (BARE_KEY.test(part) ? part : renderString(part))).join('.');
 }
 
-export function renderString(value: string): string {
+function renderString(value: string): string {
   // Values are validated free of control characters, so JSON's escapes are all TOML escapes too.
   return JSON.stringify(value);
 }
 
-export function renderValue(value: RenderedValue): string {
+function renderValue(value: RenderedValue): string {
   if (typeof value === 'boolean') return String(value);
   if (typeof value === 'string') return renderString(value);
   return `[${value.map(renderString).join(', ')}]`;

@@ -15,6 +15,11 @@ export function getPath(root: TomlTable, path: readonly string[]): unknown {
   return node;
 }
 
+/** Whether `path` is `prefix` or lies below it. */
+export function pathStartsWith(path: readonly string[], prefix: readonly string[]): boolean {
+  return prefix.length <= path.length && prefix.every((part, i) => path[i] === part);
+}
+
 /**
  * `base` with every leaf of `fragment` added, as appending the fragment's tables to the document would do.
  * Returns undefined when the fragment would redefine a value of `base` (TOML forbids that).

@@ -10,6 +10,11 @@ import { deepEqual, mergeFragment, TomlTable } from './tree';
 /** Turns a document's text into the TOML it stands for; the k3s template needs more than plain parsing. */
 export type TomlReader = (text: string) => TomlTable;
 
+/** Plain parsing, with errors naming the document as `source`. */
+export function tomlReader(source: string): TomlReader {
+  return (text) => parseToml(text, source);
+}
+
 export function parseToml(text: string, source: string): TomlTable {
   try {
     return TOML.parse(text) as TomlTable;
@@ -29,6 +34,8 @@ function describeParseError(error: unknown): string {
 export interface AdditionCheck {
   /** The document without our block. */
   readonly base: string;
+  /** `base` as read, which the caller has already done to decide what to add. */
+  readonly parsedBase: TomlTable;
   /** The document we are about to return. */
   readonly result: string;
   readonly handler: string;
@@ -44,7 +51,7 @@ export function verifyAddition(check: AdditionCheck): void {
   if (block === undefined || !deepEqual(parseToml(block, 'the managed block'), check.fragment)) {
     internalFailure(check.source, 'the managed block does not hold the intended tables');
   }
-  const expected = mergeFragment(check.read(check.base), check.fragment);
+  const expected = mergeFragment(check.parsedBase, check.fragment);
   if (expected === undefined || !deepEqual(check.read(check.result), expected)) {
     internalFailure(check.source, 'the patched document does not equal the original plus the managed tables');
   }

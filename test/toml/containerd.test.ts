@@ -83,11 +83,11 @@ describe('addContainerdRuntime with several handlers', () => {
 
 describe('a host running containerd on its defaults', () => {
   it.each([
-    [undefined, 1, 2],
-    ['', 2, 3],
-    ['  \n\n', 1, 2],
-    ['# nothing configured yet\n', 2, 3],
-  ] as const)('config %j with containerd %d gets a minimal version %d config', (config, major, version) => {
+    [undefined, 1, 2, true],
+    ['', 2, 3, true],
+    ['  \n\n', 1, 2, true],
+    ['# nothing configured yet\n', 2, 3, false],
+  ] as const)('config %j with containerd %d gets a minimal version %d config', (config, major, version, deletable) => {
     const added = addContainerdRuntime(config, { ...SPEC, containerdMajor: major });
     expect(added.changed).toBe(true);
     const parsed = TOML.parse(added.text) as Table;
@@ -95,7 +95,7 @@ describe('a host running containerd on its defaults', () => {
     expect(at(parsed, [...(version === 2 ? V2 : V3), SPEC.handler, 'options'])).toEqual({ BinaryName: SPEC.binaryPath });
     expectOnlyBlockAppended(config ?? '', added.text, SPEC.handler);
     expect(addContainerdRuntime(added.text, { ...SPEC, containerdMajor: major }).changed).toBe(false);
-    expect(removeContainerdRuntime(added.text, SPEC.handler)).toEqual({ text: config ?? '', changed: true, deletable: (config ?? '').trim() === '' });
+    expect(removeContainerdRuntime(added.text, SPEC.handler)).toEqual({ text: config ?? '', changed: true, deletable });
   });
 
   it('has nothing to remove from a missing config', () => {
@@ -113,6 +113,19 @@ describe('refused inputs', () => {
   ])('%s', (file, message) => {
     const error = patchError(() => addContainerdRuntime(fixture(file), { ...SPEC, containerdMajor: 2 }));
     expect(error.message).toMatch(message);
+  });
+
+  it('a handler defined inside an inline runtimes table', () => {
+    const config = [
+      'version = 2',
+      '[plugins."io.containerd.grpc.v1.cri".containerd]',
+      '  runtimes = { crun-wasm = { runtime_type = "io.containerd.runc.v2" } }',
+      '',
+    ].join('\n');
+    const error = patchError(() => addContainerdRuntime(config, { ...SPEC, containerdMajor: 1 }));
+    expect(error.message).toBe(
+      'runtime "crun-wasm" is already defined in the containerd config outside the knawd-deployer block; remove that definition or choose another handler name',
+    );
   });
 
   it.each<[string, 1 | 2]>([
