@@ -1,5 +1,5 @@
 import { RUNTIMES, RUNTIME_NAMES, RuntimeSpec } from './runtimes';
-import { TARGETS, TARGET_NAMES, TargetName, TargetSpec } from './targets';
+import { TARGETS, TARGET_NAMES, TargetSpec } from './targets';
 
 /** A target and a runtime that are shipped together. */
 export interface Variant {
@@ -31,12 +31,18 @@ export function findRuntime(name: string): RuntimeSpec {
   return runtime;
 }
 
+/** The runtimes shipped for `target`, in catalog order. */
+export function runtimesFor(target: TargetSpec): RuntimeSpec[] {
+  return RUNTIMES.filter((r) => r.targets.some((t) => t === target.name));
+}
+
 /** Resolves a (target, ociType) pair, refusing pairs that are not shipped. */
 export function resolveVariant(targetName: string, runtimeName: string): Variant {
   const target = findTarget(targetName);
   const runtime = findRuntime(runtimeName);
-  if (!runtime.targets.includes(target.name as TargetName)) {
-    const valid = RUNTIMES.filter((r) => r.targets.includes(target.name as TargetName)).map((r) => r.name);
+  const shipped = runtimesFor(target);
+  if (!shipped.includes(runtime)) {
+    const valid = shipped.map((r) => r.name);
     throw new InvalidVariantError(
       `ociType "${runtime.name}" is not available for target "${target.name}"; valid ociTypes for ${target.name}: ${valid.join(', ')}`,
     );
@@ -46,7 +52,5 @@ export function resolveVariant(targetName: string, runtimeName: string): Variant
 
 /** Every shipped (target, runtime) pair, in catalog order. */
 export function allVariants(): Variant[] {
-  return TARGETS.flatMap((target) =>
-    RUNTIMES.filter((r) => r.targets.includes(target.name as TargetName)).map((runtime) => ({ target, runtime })),
-  );
+  return TARGETS.flatMap((target) => runtimesFor(target).map((runtime) => ({ target, runtime })));
 }

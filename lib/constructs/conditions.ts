@@ -15,6 +15,14 @@ export function markConditional(scope: IConstruct, condition: RenderCondition): 
   scope.node.addMetadata(METADATA_TYPE, condition);
 }
 
+/** Creates an optional part unless it is excluded, marked when its presence is decided at render time. */
+export function includePart<T extends IConstruct>(inclusion: Inclusion, create: () => T): T | undefined {
+  if (inclusion === false) return undefined;
+  const part = create();
+  if (inclusion !== true) markConditional(part, inclusion);
+  return part;
+}
+
 /** The conditions a construct depends on, its own and its ancestors'. */
 export function conditionsOf(construct: IConstruct): RenderCondition[] {
   return construct.node.scopes.flatMap((scope) =>

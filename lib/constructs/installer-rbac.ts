@@ -2,7 +2,7 @@ import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { KNATIVE_FEATURE } from '../catalog';
 import * as k8s from '../imports/k8s';
-import { markConditional } from './conditions';
+import { includePart } from './conditions';
 import { standardLabels } from './labels';
 import { DeployerSettings } from './settings';
 
@@ -49,9 +49,8 @@ export class InstallerRbac extends Construct {
       subjects: [subject],
     });
 
-    if (s.knative !== false) {
-      const knative = new Construct(this, 'Knative');
-      if (s.knative !== true) markConditional(knative, s.knative);
+    const knative = includePart(s.knative, () => new Construct(this, 'Knative'));
+    if (knative) {
       const role = new k8s.KubeClusterRole(knative, 'Role', {
         metadata: { name: 'knawd-installer-knative-features', labels },
         rules: [

@@ -1,6 +1,6 @@
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
-import { markConditional } from './conditions';
+import { includePart } from './conditions';
 import { InstallerRbac, INSTALLER_SERVICE_ACCOUNT } from './installer-rbac';
 import { NodeAgentDaemonSet } from './node-agent-daemonset';
 import { OpenShiftScc } from './openshift-scc';
@@ -28,10 +28,7 @@ export class KnawdDeployer extends Construct {
 
     if (s.createNamespace) new PrivilegedNamespace(this, 'Namespace', { settings: s });
     const rbac = new InstallerRbac(this, 'Rbac', { settings: s });
-    if (s.openshift !== false) {
-      const scc = new OpenShiftScc(this, 'OpenShift', { settings: s, serviceAccountName: INSTALLER_SERVICE_ACCOUNT });
-      if (s.openshift !== true) markConditional(scc, s.openshift);
-    }
+    includePart(s.openshift, () => new OpenShiftScc(this, 'OpenShift', { settings: s, serviceAccountName: INSTALLER_SERVICE_ACCOUNT }));
     new NodeAgentDaemonSet(this, 'Installer', {
       settings: s,
       name: INSTALLER_DAEMONSET,

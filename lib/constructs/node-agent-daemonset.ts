@@ -6,7 +6,7 @@ import * as k8s from '../imports/k8s';
 import { ResourceRequirements, UpdateStrategy } from './k8s-types';
 import { Component, selectorLabels, standardLabels } from './labels';
 import { DeployerSettings } from './settings';
-import { bindValueField, isValueRef } from './value-ref';
+import { setValueField } from './value-ref';
 
 export interface NodeAgentDaemonSetProps {
   /** Settings the pod is configured from. */
@@ -78,24 +78,17 @@ export class NodeAgentDaemonSet extends Construct {
     // The pod address label is derived from the construct path, which differs between apps that render the same
     // objects; selection uses the fixed app.kubernetes.io labels instead.
     api.addJsonPatch(JsonPatch.remove('/spec/template/metadata/labels/cdk8s.io~1metadata.addr'));
-    // Fields the cdk8s-plus DaemonSet does not offer. Patches apply to the L1 props form (hostPid, Quantity and
-    // IntOrString objects), which the generated converter then turns into Kubernetes JSON.
+    // Fields the cdk8s-plus DaemonSet does not offer. Patches apply to the L1 props form (hostPid), which the
+    // generated converter then turns into Kubernetes JSON.
     api.addJsonPatch(
       JsonPatch.add('/spec/template/spec/hostPid', true),
       JsonPatch.add('/spec/template/spec/priorityClassName', s.priorityClassName),
     );
-    const structured: [string, unknown, (v: any) => unknown][] = [
-      ['/spec/template/spec/containers/0/resources', s.resources, resourcesProps],
-      ['/spec/template/spec/tolerations', s.tolerations, (v) => structuredClone(v)],
-      ['/spec/updateStrategy', s.updateStrategy, updateStrategyProps],
-      ['/spec/template/spec/nodeSelector', s.nodeSelector, (v) => structuredClone(v)],
-      ['/spec/template/spec/imagePullSecrets', s.imagePullSecrets, (v) => structuredClone(v)],
-    ];
-    for (const [pointer, value, toProps] of structured) {
-      if (value === undefined) continue;
-      if (isValueRef(value)) bindValueField(api, pointer, value);
-      else api.addJsonPatch(JsonPatch.add(pointer, toProps(value)));
-    }
+    setValueField(api, '/spec/template/spec/containers/0/resources', s.resources, resourcesProps);
+    setValueField(api, '/spec/template/spec/tolerations', s.tolerations);
+    setValueField(api, '/spec/updateStrategy', s.updateStrategy, updateStrategyProps);
+    setValueField(api, '/spec/template/spec/nodeSelector', s.nodeSelector);
+    setValueField(api, '/spec/template/spec/imagePullSecrets', s.imagePullSecrets);
   }
 }
 

@@ -8,6 +8,9 @@ import {
   isHandlerName,
   isHostPrefix,
   LOG_LEVELS,
+  LogLevel,
+  RuntimeName,
+  TargetName,
   findRuntime,
   findTarget,
   resolveVariant,
@@ -44,8 +47,13 @@ export interface DeployerSettings {
 }
 
 export const DEFAULT_IMAGE_REPOSITORY = 'quay.io/knawd/deployer';
-export const DEFAULT_TARGET = 'rhel8';
-export const DEFAULT_OCI_TYPE = 'crun-wasmedge';
+export const DEFAULT_IMAGE_TAG = `v${PACKAGE_VERSION}`;
+export const DEFAULT_PULL_POLICY: ImagePullPolicy = 'IfNotPresent';
+export const DEFAULT_TARGET: TargetName = 'rhel8';
+export const DEFAULT_OCI_TYPE: RuntimeName = 'crun-wasmedge';
+export const DEFAULT_LOG_LEVEL: LogLevel = 'info';
+export const DEFAULT_NAMESPACE = 'knawd';
+export const DEFAULT_PRIORITY_CLASS = 'system-node-critical';
 export const DEFAULT_RESOURCES: ResourceRequirements = {
   requests: { cpu: '100m', memory: '128Mi' },
   limits: { cpu: '100m', memory: '128Mi' },
@@ -81,7 +89,7 @@ function imageReference(props: KnawdDeployerProps): string {
     }
     return `${repository}@${image.digest}`;
   }
-  const tag = image.tag ?? `v${PACKAGE_VERSION}`;
+  const tag = image.tag ?? DEFAULT_IMAGE_TAG;
   if (tag.trim() === '') fail('image.tag is empty; expected a tag such as v2.0.0 (or set image.digest)');
   return `${repository}:${tag}`;
 }
@@ -114,7 +122,7 @@ export function resolveSettings(props: KnawdDeployerProps): DeployerSettings {
   else if (!isValueRef(target)) findTarget(target);
   else if (!isValueRef(ociType)) findRuntime(ociType);
 
-  const logLevel: string = props.logLevel ?? 'info';
+  const logLevel: string = props.logLevel ?? DEFAULT_LOG_LEVEL;
   if (!isValueRef(logLevel) && !(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     fail(`logLevel "${logLevel}" is invalid; valid levels: ${LOG_LEVELS.join(', ')}`);
   }
@@ -127,16 +135,16 @@ export function resolveSettings(props: KnawdDeployerProps): DeployerSettings {
     target,
     ociType,
     image: imageReference(props),
-    imagePullPolicy: props.image?.pullPolicy ?? 'IfNotPresent',
+    imagePullPolicy: props.image?.pullPolicy ?? DEFAULT_PULL_POLICY,
     logLevel,
     autoRestart: String(props.autoRestart ?? true),
     patchKnative: String(patchKnative),
-    namespace: checked(props.namespace ?? 'knawd', 'namespace', DNS_LABEL, 'a DNS label (lower-case letters, digits, "-")'),
+    namespace: checked(props.namespace ?? DEFAULT_NAMESPACE, 'namespace', DNS_LABEL, 'a DNS label (lower-case letters, digits, "-")'),
     createNamespace: props.createNamespace ?? true,
     nodeSelector: unlessEmpty(props.nodeSelector, (m) => Object.keys(m).length),
     tolerations: props.tolerations ?? TOLERATE_EVERYTHING,
     resources: props.resources ?? DEFAULT_RESOURCES,
-    priorityClassName: props.priorityClassName ?? 'system-node-critical',
+    priorityClassName: props.priorityClassName ?? DEFAULT_PRIORITY_CLASS,
     imagePullSecrets: imagePullSecrets(props.imagePullSecrets),
     updateStrategy: props.updateStrategy ?? DEFAULT_UPDATE_STRATEGY,
     runtimeClassName: checked(props.runtimeClassName ?? DEFAULT_RUNTIME_CLASS, 'runtimeClassName', DNS_SUBDOMAIN, 'a DNS subdomain name'),

@@ -3,7 +3,7 @@ import { INSTALLER_ENTRYPOINT, INSTALLED_LABEL } from '../catalog';
 import * as k8s from '../imports/k8s';
 import { standardLabels } from './labels';
 import { DeployerSettings } from './settings';
-import { bindValueField, isValueRef } from './value-ref';
+import { setValueField } from './value-ref';
 
 export interface UninstallWaitJobProps {
   /** Settings the Job is configured from. */
@@ -40,7 +40,6 @@ export class UninstallWaitJob extends Construct {
           spec: {
             serviceAccountName: props.serviceAccountName,
             restartPolicy: 'Never',
-            ...(s.imagePullSecrets && !isValueRef(s.imagePullSecrets) ? { imagePullSecrets: s.imagePullSecrets } : {}),
             securityContext: { runAsNonRoot: true, runAsUser: 65534, seccompProfile: { type: 'RuntimeDefault' } },
             containers: [
               {
@@ -64,6 +63,6 @@ export class UninstallWaitJob extends Construct {
         },
       },
     });
-    if (isValueRef(s.imagePullSecrets)) bindValueField(job, '/spec/template/spec/imagePullSecrets', s.imagePullSecrets);
+    setValueField(job, '/spec/template/spec/imagePullSecrets', s.imagePullSecrets);
   }
 }

@@ -1,3 +1,4 @@
+import { ApiObject, JsonPatch } from 'cdk8s';
 import { IConstruct } from 'constructs';
 
 /**
@@ -7,7 +8,13 @@ import { IConstruct } from 'constructs';
  */
 const PREFIX = '__knawd_value__';
 const SUFFIX = '__';
-const PATTERN = /__knawd_value__([A-Za-z0-9_.]+)__/g;
+
+/**
+ * Regular expression source matching one reference and capturing its path, for a renderer that must match a
+ * reference in context (a whole YAML line) rather than on its own.
+ */
+export const VALUE_REF_SOURCE = `${PREFIX}([A-Za-z0-9_.]+)${SUFFIX}`;
+const PATTERN = new RegExp(VALUE_REF_SOURCE, 'g');
 
 /** A reference to the value at `path` (for example `nodeSelector` or `image.pullPolicy`), typed as the prop it fills. */
 export function valueRef<T>(path: string): T {
@@ -18,9 +25,19 @@ export function isValueRef(value: unknown): boolean {
   return typeof value === 'string' && value.startsWith(PREFIX) && value.endsWith(SUFFIX);
 }
 
+/** Whether `text` holds a reference anywhere, even a malformed one that no pattern would match. */
+export function containsValueRef(text: string): boolean {
+  return text.includes(PREFIX);
+}
+
 /** The paths of every reference inside a string, in order. */
 export function valueRefPaths(text: string): string[] {
   return [...text.matchAll(PATTERN)].map((m) => m[1]);
+}
+
+/** `text` with every reference in it replaced by what `replace` makes of its path. */
+export function replaceValueRefs(text: string, replace: (path: string) => string): string {
+  return text.replace(PATTERN, (_, path: string) => replace(path));
 }
 
 const FIELD_METADATA = 'knawd:value-field';
@@ -40,6 +57,21 @@ export interface ValueField {
 export function bindValueField(apiObject: IConstruct, pointer: string, ref: unknown): void {
   const [path] = valueRefPaths(String(ref));
   apiObject.node.addMetadata(FIELD_METADATA, { pointer, path } satisfies ValueField);
+}
+
+/**
+ * Sets a structured field of `apiObject`, or binds it when `value` is a reference; undefined leaves it out.
+ * Patches apply to the L1 props form (Quantity and IntOrString objects), so `toProps` converts a concrete value.
+ */
+export function setValueField<T>(
+  apiObject: ApiObject,
+  pointer: string,
+  value: T | undefined,
+  toProps: (v: T) => unknown = structuredClone,
+): void {
+  if (value === undefined) return;
+  if (isValueRef(value)) bindValueField(apiObject, pointer, value);
+  else apiObject.addJsonPatch(JsonPatch.add(pointer, toProps(value)));
 }
 
 export function valueFieldsOf(apiObject: IConstruct): ValueField[] {

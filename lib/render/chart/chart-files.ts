@@ -4,8 +4,8 @@ import { stringify } from 'yaml';
 import { OPENSHIFT_TARGETS } from '../../catalog';
 import { conditionsOf } from '../../constructs/conditions';
 import { KnawdDeployer, KnawdUninstaller } from '../../constructs/knawd-deployer';
-import { DEFAULT_IMAGE_REPOSITORY, resolveSettings } from '../../constructs/settings';
-import { valueFieldsOf } from '../../constructs/value-ref';
+import { DEFAULT_IMAGE_REPOSITORY, DEFAULT_IMAGE_TAG } from '../../constructs/settings';
+import { replaceValueRefs, valueFieldsOf } from '../../constructs/value-ref';
 import { PACKAGE_VERSION } from '../../constructs/version';
 import { WASM_TEST_IMAGE, WasmTestPod } from '../../constructs/wasm-test-pod';
 import { CHART_ID } from '../manifests';
@@ -37,7 +37,7 @@ function chartObjects(): ChartObject[] {
   const props = chartProps();
   const install = new KnawdDeployer(chart, 'Deployer', props);
   const uninstall = new KnawdUninstaller(chart, 'Uninstaller', props);
-  const test = new WasmTestPod(chart, 'Test', { settings: resolveSettings(props) });
+  const test = new WasmTestPod(chart, 'Test', { settings: install.settings });
   const describe = (o: ApiObject, hook?: Record<string, string>): ChartObject => ({
     json: o.toJson(),
     conditions: conditionsOf(o),
@@ -54,7 +54,7 @@ function chartObjects(): ChartObject[] {
 }
 
 function templateFileName(obj: ChartObject): string {
-  const name = String(obj.json.metadata.name).replace(/__knawd_value__([A-Za-z0-9_.]+)__/g, '$1');
+  const name = replaceValueRefs(String(obj.json.metadata.name), (path) => path);
   const dir = obj.hook?.['helm.sh/hook'] === 'test' ? 'templates/tests' : 'templates';
   return `${dir}/${obj.json.kind.toLowerCase()}-${name}.yaml`;
 }
@@ -150,7 +150,7 @@ export function valuesTable(): string {
 export function chartFiles(meta: ChartMetadata): Record<string, string> {
   const objects = chartObjects();
   const files: Record<string, string> = {
-    'Chart.yaml': chartYaml(meta, [`${DEFAULT_IMAGE_REPOSITORY}:v${PACKAGE_VERSION}`, WASM_TEST_IMAGE]),
+    'Chart.yaml': chartYaml(meta, [`${DEFAULT_IMAGE_REPOSITORY}:${DEFAULT_IMAGE_TAG}`, WASM_TEST_IMAGE]),
     'values.yaml': valuesYaml(),
     'values.schema.json': `${JSON.stringify(valuesSchema(), null, 2)}\n`,
     'templates/_helpers.tpl': helpersTemplate(),

@@ -1,6 +1,6 @@
 import { stringify } from 'yaml';
 import { RenderCondition } from '../../constructs/conditions';
-import { ValueField } from '../../constructs/value-ref';
+import { containsValueRef, VALUE_REF_SOURCE, ValueField, valueRef } from '../../constructs/value-ref';
 import { expressionFor } from './expressions';
 
 /** One rendered object and what the chart needs to know about it. */
@@ -14,11 +14,11 @@ export interface ChartObject {
 
 const CONDITION_EXPRESSIONS: Record<RenderCondition, string> = {
   openshift: 'include "knawd-deployer.isOpenShift" $',
-  patchKnative: '$.Values.patchKnative',
+  patchKnative: expressionFor('patchKnative').expr,
 };
 
-const PLACEHOLDER_LINE = /^(\s*)(- )?([^\s:#][^:]*): __knawd_value__([A-Za-z0-9_.]+)__$/;
-const PLACEHOLDER_ITEM = /^(\s*)- __knawd_value__([A-Za-z0-9_.]+)__$/;
+const PLACEHOLDER_LINE = new RegExp(`^(\\s*)(- )?([^\\s:#][^:]*): ${VALUE_REF_SOURCE}$`);
+const PLACEHOLDER_ITEM = new RegExp(`^(\\s*)- ${VALUE_REF_SOURCE}$`);
 
 function setPointer(doc: any, pointer: string, value: unknown): void {
   const keys = pointer.split('/').slice(1).map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~'));
@@ -49,7 +49,7 @@ function renderLine(line: string): string[] {
     if (e.kind !== 'scalar') throw new Error(`chart renderer: ${item[2]} is not a scalar but is used as a list item`);
     return [`${item[1]}- {{ ${e.expr} | quote }}`];
   }
-  if (line.includes('__knawd_value__')) throw new Error(`chart renderer: value reference inside a larger scalar: ${line.trim()}`);
+  if (containsValueRef(line)) throw new Error(`chart renderer: value reference inside a larger scalar: ${line.trim()}`);
   return [line];
 }
 
@@ -64,7 +64,7 @@ function withBookkeepingLabels(lines: string[]): string[] {
 /** The Helm template text of one object. */
 export function objectTemplate(obj: ChartObject): string {
   const json = structuredClone(obj.json);
-  for (const f of obj.valueFields) setPointer(json, f.pointer, `__knawd_value__${f.path}__`);
+  for (const f of obj.valueFields) setPointer(json, f.pointer, valueRef(f.path));
   if (obj.hook) json.metadata.annotations = { ...json.metadata.annotations, ...obj.hook };
   const yamlLines = stringify(json, { lineWidth: 0 }).trimEnd().split('\n');
   const body = withBookkeepingLabels(yamlLines).flatMap(renderLine);

@@ -1,13 +1,29 @@
-import { DEFAULT_HANDLER, DEFAULT_HOST_PREFIX, DEFAULT_RUNTIME_CLASS, HANDLER_PATTERN, HOST_PREFIX_PATTERN, LOG_LEVELS, MAX_HANDLER_LENGTH, RUNTIMES, RUNTIME_NAMES, TARGETS, TARGET_NAMES } from '../../catalog';
+import {
+  DEFAULT_HANDLER,
+  DEFAULT_HOST_PREFIX,
+  DEFAULT_RUNTIME_CLASS,
+  HANDLER_PATTERN,
+  HOST_PREFIX_PATTERN,
+  LOG_LEVELS,
+  MAX_HANDLER_LENGTH,
+  RUNTIMES,
+  RUNTIME_NAMES,
+  runtimesFor,
+  TARGETS,
+  TARGET_NAMES,
+} from '../../catalog';
 import {
   DEFAULT_IMAGE_REPOSITORY,
+  DEFAULT_IMAGE_TAG,
+  DEFAULT_LOG_LEVEL,
   DEFAULT_OCI_TYPE,
+  DEFAULT_PRIORITY_CLASS,
+  DEFAULT_PULL_POLICY,
   DEFAULT_RESOURCES,
   DEFAULT_TARGET,
   DEFAULT_UPDATE_STRATEGY,
   TOLERATE_EVERYTHING,
 } from '../../constructs/settings';
-import { PACKAGE_VERSION } from '../../constructs/version';
 
 /** One key of the chart's values: its default, its schema and the sentence that documents it. */
 export interface ValueEntry {
@@ -30,14 +46,14 @@ export const VALUES: readonly ValueEntry[] = [
     default: DEFAULT_TARGET,
     schema: { type: 'string', enum: TARGET_NAMES },
   },
-  { path: 'tag', description: 'Installer image tag (ignored when image.digest is set).', default: `v${PACKAGE_VERSION}`, schema: { type: 'string', minLength: 1 } },
+  { path: 'tag', description: 'Installer image tag (ignored when image.digest is set).', default: DEFAULT_IMAGE_TAG, schema: { type: 'string', minLength: 1 } },
   {
     path: 'autoRestart',
     description: "Restart the node's container runtime after changing its config; false leaves a restart pending.",
     default: true,
     schema: { type: 'boolean' },
   },
-  { path: 'logLevel', description: `Installer log level: ${LOG_LEVELS.join(', ')}.`, default: 'info', schema: { type: 'string', enum: LOG_LEVELS } },
+  { path: 'logLevel', description: `Installer log level: ${LOG_LEVELS.join(', ')}.`, default: DEFAULT_LOG_LEVEL, schema: { type: 'string', enum: LOG_LEVELS } },
   {
     path: 'ociType',
     description: `crun build to install: ${RUNTIME_NAMES.join(', ')} (not every target ships every build: the schema refuses a pair that is not shipped).`,
@@ -58,7 +74,7 @@ export const VALUES: readonly ValueEntry[] = [
     default: '',
     schema: { type: 'string', pattern: '^(sha256:[a-f0-9]{64})?$' },
   },
-  { path: 'image.pullPolicy', description: 'Installer image pull policy.', default: 'IfNotPresent', schema: { type: 'string', enum: ['Always', 'IfNotPresent', 'Never'] } },
+  { path: 'image.pullPolicy', description: 'Installer image pull policy.', default: DEFAULT_PULL_POLICY, schema: { type: 'string', enum: ['Always', 'IfNotPresent', 'Never'] } },
   { path: 'imagePullSecrets', description: 'Names of Secrets used to pull the installer image.', default: [], schema: { type: 'array', items: { type: 'string', minLength: 1 } } },
   {
     path: 'nodeSelector',
@@ -91,7 +107,7 @@ export const VALUES: readonly ValueEntry[] = [
     default: DEFAULT_RESOURCES,
     schema: { type: 'object', additionalProperties: false, properties: { requests: quantityMap, limits: quantityMap } },
   },
-  { path: 'priorityClassName', description: 'Priority class of the installer pods.', default: 'system-node-critical', schema: { type: 'string' } },
+  { path: 'priorityClassName', description: 'Priority class of the installer pods.', default: DEFAULT_PRIORITY_CLASS, schema: { type: 'string' } },
   {
     path: 'updateStrategy',
     description: 'Update strategy of the installer DaemonSet (with type OnDelete set rollingUpdate: null).',
@@ -140,16 +156,11 @@ export function valuesSchema(): Record<string, unknown> {
     }
     node.properties[keys[keys.length - 1]] = { description: v.description, ...v.schema };
   }
-  root.allOf = TARGETS.filter((t) => RUNTIMES.some((r) => !(r.targets as readonly string[]).includes(t.name))).map((t) => ({
-    if: { properties: { target: { const: t.name } }, required: ['target'] },
-    then: {
-      properties: {
-        ociType: {
-          description: `target ${t.name} ships only: ${RUNTIMES.filter((r) => (r.targets as readonly string[]).includes(t.name)).map((r) => r.name).join(', ')}`,
-          enum: RUNTIMES.filter((r) => (r.targets as readonly string[]).includes(t.name)).map((r) => r.name),
-        },
-      },
-    },
-  }));
+  root.allOf = TARGETS.map((t) => ({ target: t.name, shipped: runtimesFor(t).map((r) => r.name) }))
+    .filter(({ shipped }) => shipped.length < RUNTIMES.length)
+    .map(({ target, shipped }) => ({
+      if: { properties: { target: { const: target } }, required: ['target'] },
+      then: { properties: { ociType: { description: `target ${target} ships only: ${shipped.join(', ')}`, enum: shipped } } },
+    }));
   return root;
 }
