@@ -124,6 +124,7 @@ apt_check yamllint      has_cmd yamllint
 apt_check wabt          has_cmd wat2wasm
 apt_check busybox-static has_pkg busybox-static
 apt_check kubernetes-client has_cmd kubectl
+apt_check openssl       has_cmd openssl
 
 if ((${#APT_MISSING[@]})); then
   command -v apt-get >/dev/null 2>&1 || die "missing ${APT_MISSING[*]} and apt-get is not available (Debian/Ubuntu needed)"

@@ -18,7 +18,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { INSTALLED_LABEL } from '../../lib/catalog';
+import { INSTALLED_LABEL, OPENSHIFT_TARGETS } from '../../lib/catalog';
 import { Cluster, startCluster } from '../support/cluster/api-server';
 import { CHART, installSccCrd, K8sObject, loadObjects, manifestPath, subsetDifferences, describeObject } from '../support/cluster/objects';
 import { createNode, installerCli, nodeLabels, serviceAccountKubeconfig } from '../support/cluster/node';
@@ -111,7 +111,7 @@ describe('the Helm chart on a real API server', () => {
   });
 
   async function ensureSccCrd(target: string): Promise<void> {
-    if ((target === 'rhel8' || target === 'rhel8_plugins') && !sccCrd) {
+    if ((OPENSHIFT_TARGETS as readonly string[]).includes(target) && !sccCrd) {
       await installSccCrd(cluster);
       sccCrd = true;
     }
@@ -168,6 +168,8 @@ describe('the Helm chart on a real API server', () => {
         const saKubeconfig = await serviceAccountKubeconfig(cluster, NS, 'knawd-installer');
         await cluster.kubectlOk(['label', 'node', 'wasm-node-1', LABEL, '--overwrite']);
         const uninstalling = cluster.helm(['uninstall', RELEASE, '-n', NS, '--timeout', '90s']);
+        // helm uninstall is awaited whatever happens here, and a failure here is the one reported.
+        let failure: unknown;
         try {
           // The hooks: the remover DaemonSet (weight 0), then the wait Job (weight 1), with the upgraded values.
           const remover = await waitFor('the knawd-remover hook DaemonSet', async () =>
@@ -196,7 +198,9 @@ describe('the Helm chart on a real API server', () => {
           const timeoutArg = wait.args[wait.args.indexOf('--timeout-seconds') + 1];
           expect(Number(timeoutArg)).toBeGreaterThan(0);
           let settled = false;
-          const waiting = installerCli(['wait-removed', '--timeout-seconds', '60', '--label', LABEL, '--kubeconfig', saKubeconfig]).finally(() => (settled = true));
+          const waiting = installerCli(['wait-removed', '--timeout-seconds', '60', '--label', LABEL, '--kubeconfig', saKubeconfig, '--log-level', 'debug']).finally(
+            () => (settled = true),
+          );
           await sleep(4000);
           expect(settled).toBe(false);
           expect(await releases()).toEqual([expect.objectContaining({ name: RELEASE, status: 'uninstalling' })]);
@@ -204,12 +208,16 @@ describe('the Helm chart on a real API server', () => {
           await cluster.kubectlOk(['label', 'node', 'wasm-node-1', `${INSTALLED_LABEL.key}-`]);
           const waited = await waiting;
           expect({ code: waited.code, stderr: waited.stderr }).toEqual({ code: 0, stderr: '' });
+          // It really saw the labelled node (not merely slow to start).
+          expect(waited.stdout).toMatch(/"msg":"waiting for nodes".*"nodes":\["wasm-node-1"\]/);
           // ...and the Job controller would mark the Job Complete once its pod exited 0.
           await completeJob(cluster, NS, 'knawd-uninstall-wait');
-        } finally {
-          const result = await uninstalling;
-          expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
+        } catch (error) {
+          failure = error;
         }
+        const result = await uninstalling;
+        if (failure) throw failure;
+        expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
         expect(await releases()).toEqual([]);
         // hook-succeeded: Helm deleted both hooks; the release's objects are gone too.
         expect(await exists(['-n', NS, 'daemonset', 'knawd-remover'])).toBe(false);

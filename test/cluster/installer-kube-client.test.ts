@@ -4,25 +4,21 @@
  * verification (wrong CA, tls-server-name, insecure-skip-tls-verify), paging, and the errors a node's log
  * shows for 401/403/404 and an unreachable server.
  */
-import { execFileSync } from 'child_process';
 import * as fs from 'fs';
-import * as net from 'net';
 import * as path from 'path';
 import { connectCluster, HttpCluster } from '../../lib/installer/kube';
 import { KubeHttp } from '../../lib/installer/kube-http';
-import { Cluster, startCluster } from '../support/cluster/api-server';
+import { Cluster, freePort, startCluster } from '../support/cluster/api-server';
 import { manifestPath } from '../support/cluster/objects';
 import { createNode, nodeLabels } from '../support/cluster/node';
 import { tempDir } from '../installer/support';
+import { openssl } from '../support/tools';
 
 jest.setTimeout(60_000);
 
 const NODE = 'node-k';
 const CERT_USER = 'knawd-cert-user';
 
-function openssl(dir: string, args: string[]): void {
-  execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-}
 
 function kubeconfig(dir: string, name: string, cluster: Record<string, unknown>, user: Record<string, unknown>): string {
   const file = path.join(dir, `${name}.kubeconfig`);
@@ -147,12 +143,7 @@ describe("the installer's API client against a real API server", () => {
   });
 
   it('an API server that does not answer is a clear error, not a hang', async () => {
-    const closed = await new Promise<number>((resolve) => {
-      const server = net.createServer().listen(0, '127.0.0.1', () => {
-        const { port: free } = server.address() as net.AddressInfo;
-        server.close(() => resolve(free));
-      });
-    });
+    const closed = await freePort();
     const file = kubeconfig(work, 'closed', { server: `https://127.0.0.1:${closed}`, 'certificate-authority': cluster.caFile }, { token: cluster.token });
     await expect(connectCluster(file, {})!.listNodes('a=b')).rejects.toThrow(`Kubernetes API: cannot list nodes: 127.0.0.1:${closed}: connect ECONNREFUSED 127.0.0.1:${closed}`);
   });

@@ -197,12 +197,14 @@ describe("the installer's Kubernetes steps against a real API server", () => {
 
     it('returns as soon as the last label is removed while it waits', async () => {
       await cluster.kubectlOk(['label', 'node', 'node-w', LABEL]);
-      const waiting = installerCli(['wait-removed', '--timeout-seconds', '60', '--kubeconfig', saKubeconfig]);
+      const waiting = installerCli(['wait-removed', '--timeout-seconds', '60', '--kubeconfig', saKubeconfig, '--log-level', 'debug']);
       await new Promise((r) => setTimeout(r, 4000));
       const started = Date.now();
       await cluster.kubectlOk(['label', 'node', 'node-w', `${INSTALLED_LABEL.key}-`]);
       const done = await waiting;
       expect(done.code).toBe(0);
+      // It waited on the labelled node before the label went (not merely slow to start).
+      expect(done.stdout).toMatch(/"msg":"waiting for nodes".*"nodes":\["node-w"\]/);
       expect(Date.now() - started).toBeLessThan(15_000);
     });
 

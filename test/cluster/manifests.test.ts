@@ -7,13 +7,12 @@
  * everything except the Namespace (a deleted namespace is never finalized without a controller-manager; the
  * next variant re-applies it, which is an update of our own object).
  */
-import { allVariants } from '../../lib/catalog';
+import { allVariants, OPENSHIFT_TARGETS } from '../../lib/catalog';
 import { Cluster, startCluster } from '../support/cluster/api-server';
 import { deleteExceptNamespaces, installSccCrd, loadObjects, manifestPath, readBack, storedDifferences, subsetDifferences } from '../support/cluster/objects';
 
 jest.setTimeout(120_000);
 
-const OPENSHIFT_TARGETS = new Set(['rhel8', 'rhel8_plugins']);
 
 const variants = allVariants().map((v) => ({ target: v.target.name, ociType: v.runtime.name }));
 
@@ -52,7 +51,7 @@ describe('raw manifests on a real API server', () => {
     const uninstall = manifestPath(target, ociType, true);
 
     it('install manifest is accepted by server-side apply and stored as sent', async () => {
-      if (OPENSHIFT_TARGETS.has(target) && !sccCrdInstalled) {
+      if ((OPENSHIFT_TARGETS as readonly string[]).includes(target) && !sccCrdInstalled) {
         // OpenShift variants carry a SecurityContextConstraints object: register its CRD as OpenShift has it.
         await installSccCrd(cluster);
         sccCrdInstalled = true;

@@ -23,7 +23,7 @@ import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildSync } from 'esbuild';
+import { bundleInstaller } from '../support/tools';
 import { DEFAULT_HANDLER } from '../../lib/catalog';
 import { ensureCrunCgroupLayout, removeCgroupTree } from './support/cgroups';
 import { ContainerdDaemon, daemonPaths, overlayWorks, requireContainerdBinaries, testConfig } from './support/containerd-daemon';
@@ -178,9 +178,7 @@ beforeAll(async () => {
 
   // The installer CLI as the image carries it: one esbuild bundle.
   const installerJs = join(base, 'knawd-installer.js');
-  await timed('bundle installer', () =>
-    buildSync({ entryPoints: [join(REPO, 'lib/installer/main.ts')], bundle: true, platform: 'node', target: 'node20', outfile: installerJs, logLevel: 'warning' }),
-  );
+  await timed('bundle installer', () => bundleInstaller(installerJs));
 
   ctx = {
     base,

@@ -5,17 +5,14 @@
 import { spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { buildSync } from 'esbuild';
+import { bundleInstaller, REPO } from '../support/tools';
 import { fixture, makeArtifacts, makeRoot, snapshot, tempDir } from './support';
 
-const REPO = path.join(__dirname, '..', '..');
 // The CLI as shipped: bundled with esbuild into one file (as the image carries it), built once for this file.
 const BUNDLE = path.join(tempDir('knawd-bundle-'), 'knawd-installer.js');
 const NODE_ARGS = [BUNDLE];
 
-beforeAll(() => {
-  buildSync({ entryPoints: [path.join(REPO, 'lib/installer/main.ts')], bundle: true, platform: 'node', target: 'node20', outfile: BUNDLE, logLevel: 'warning' });
-});
+beforeAll(() => bundleInstaller(BUNDLE));
 const CLEAN_ENV: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, TS_NODE_TRANSPILE_ONLY: 'true' };
 
 function cli(args: string[], env: NodeJS.ProcessEnv = {}) {

@@ -1,12 +1,6 @@
 import { parseCommandLine, USAGE } from '../../lib/installer/cli';
 import { UsageError } from '../../lib/installer/errors';
-import { Settings } from '../../lib/installer/settings';
-
-function parse(args: string[], env: Record<string, string> = {}): Settings {
-  const result = parseCommandLine(args, env);
-  if (result.help) throw new Error('help');
-  return result.settings;
-}
+import { settingsFor as parse } from './support';
 
 const ORIGINAL_ENV = { VENDOR: 'microk8s', OCI_TYPE: 'crun-wasmedge', NODE_ROOT: '/mnt/node-root', AUTO_RESTART: 'false', LOG_LEVEL: 'warn', PATCH_KNATIVE: 'false' };
 

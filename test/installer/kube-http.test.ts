@@ -3,11 +3,11 @@
  * stalled connection, an endless body), from a local HTTPS server with a throwaway certificate. What a real
  * kube-apiserver answers is covered in test/cluster/installer-kube-client.test.ts.
  */
-import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as https from 'https';
 import * as path from 'path';
 import { KubeHttp } from '../../lib/installer/kube-http';
+import { openssl } from '../support/tools';
 import { tempDir } from './support';
 
 type Handler = (req: { method?: string; url?: string; headers: Record<string, unknown>; body: string }, res: import('http').ServerResponse) => void;
@@ -20,7 +20,7 @@ describe('KubeHttp against a misbehaving server', () => {
 
   beforeAll(async () => {
     const dir = tempDir('knawd-https-');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'key.pem', '-out', 'cert.pem', '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'], { cwd: dir, stdio: 'pipe' });
+    openssl(dir, ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'key.pem', '-out', 'cert.pem', '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1']);
     ca = fs.readFileSync(path.join(dir, 'cert.pem'), 'utf8');
     server = https.createServer({ key: fs.readFileSync(path.join(dir, 'key.pem')), cert: ca }, (req, res) => {
       let body = '';

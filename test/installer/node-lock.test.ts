@@ -6,20 +6,17 @@
 import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { buildSync } from 'esbuild';
 import { lockNode, NODE_LOCK } from '../../lib/installer/node-lock';
 import { MemoryLogger } from '../../lib/installer/log';
+import { bundleInstaller, REPO } from '../support/tools';
 import { fixture, makeArtifacts, makeRoot, snapshot, tempDir } from './support';
 
 jest.setTimeout(60_000);
 
-const REPO = path.join(__dirname, '..', '..');
 const BUNDLE = path.join(tempDir('knawd-bundle-'), 'knawd-installer.js');
 const CONTAINERD = '/etc/containerd/config.toml';
 
-beforeAll(() => {
-  buildSync({ entryPoints: [path.join(REPO, 'lib/installer/main.ts')], bundle: true, platform: 'node', target: 'node20', outfile: BUNDLE, logLevel: 'warning' });
-});
+beforeAll(() => bundleInstaller(BUNDLE));
 
 interface Result {
   code: number | null;
@@ -125,7 +122,8 @@ test('a holder whose lock was taken over learns it when it releases', async () =
   // What a second run does to a lock it finds stale: the holder's next refresh sees a different mtime.
   const longAgo = new Date(Date.now() - 60_000);
   fs.utimesSync(lockDir(root), longAgo, longAgo);
-  await new Promise((r) => setTimeout(r, 1500));
+  // proper-lockfile refreshes (and so notices) at most once a second; 3 s leaves room for a loaded machine.
+  await new Promise((r) => setTimeout(r, 3000));
   await expect(held.release()).rejects.toThrow(/^the node lock \/run\/knawd-installer\.lock was taken over during this run/);
 });
 

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { buildSync } from 'esbuild';
 
 export const REPO = join(__dirname, '..', '..');
 
@@ -35,4 +36,20 @@ export function run(command: string, args: string[], options: { cwd?: string; en
     if (typeof e.status !== 'number') throw e;
     return { code: e.status, stdout: String(e.stdout ?? ''), stderr: String(e.stderr ?? '') };
   }
+}
+
+/** Runs openssl in `dir`; a failure throws with openssl's own complaint. */
+export function openssl(dir: string, args: string[]): void {
+  try {
+    execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (error) {
+    const e = error as { stderr?: Buffer; message: string };
+    throw new Error(`openssl ${args.join(' ')} failed: ${e.stderr?.toString() || e.message}`);
+  }
+}
+
+/** The installer CLI as the image carries it: lib/installer/main.ts bundled by esbuild into one file. */
+export function bundleInstaller(outfile: string): string {
+  buildSync({ entryPoints: [join(REPO, 'lib/installer/main.ts')], bundle: true, platform: 'node', target: 'node20', outfile, logLevel: 'warning' });
+  return outfile;
 }

@@ -17,12 +17,13 @@
  *
  * Set KNAWD_KEEP_CLUSTER=1 to keep the temp directory (logs, kubeconfig) after the run.
  */
-import { ChildProcess, execFileSync, spawn } from 'child_process';
+import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as https from 'https';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
+import { openssl } from '../tools';
 
 export const REPO = path.resolve(__dirname, '..', '..', '..');
 
@@ -138,14 +139,6 @@ export function freePort(): Promise<number> {
   });
 }
 
-function openssl(dir: string, args: string[]): void {
-  try {
-    execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  } catch (error) {
-    const e = error as { stderr?: Buffer; message: string };
-    throw new Error(`openssl ${args.join(' ')} failed: ${e.stderr?.toString() || e.message}`);
-  }
-}
 
 /** CA, serving certificate for 127.0.0.1/localhost, and the service account key pair. */
 function makeCertificates(dir: string): void {
