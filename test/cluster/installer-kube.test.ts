@@ -2,17 +2,22 @@
  * The installer's Kubernetes side for real: `install` and `remove` (lib/installer/main.ts `run`, with the
  * node's file system in a temp directory and the systemctl calls recorded) against a real kube-apiserver,
  * authenticated as the installer's own ServiceAccount (a TokenRequest token, so the manifest's RBAC is what
- * decides). Checks the node label, the Knative flag and its restore (other keys untouched), and the uninstall
- * Job's `wait-removed` command (the installer CLI from source) against labelled Node objects.
+ * decides). Checks the node label, the Knative flag and its restore (other keys untouched), the config written
+ * for the containerd version the Node object reports (loaded by that containerd), and the uninstall Job's
+ * `wait-removed` command (the installer CLI from source) against labelled Node objects. There is no fake API
+ * server in the test suite: every API step is exercised here or in installer-kube-client.test.ts.
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import { INSTALLED_LABEL, KNATIVE_FEATURE } from '../../lib/catalog';
+import { install, remove } from '../../lib/installer/installer';
+import { ClusterApi, connectCluster } from '../../lib/installer/kube';
 import { run } from '../../lib/installer/run';
 import { RecordingRunner } from '../../lib/installer/restart';
 import { Cluster, REPO, startCluster } from '../support/cluster/api-server';
 import { manifestPath } from '../support/cluster/objects';
-import { makeArtifacts, makeRoot } from '../installer/support';
+import { containerdConfigDump } from '../support/containerd-binaries';
+import { effectsFor, fixture, makeArtifacts, makeRoot, RESTART, settingsFor, snapshot } from '../installer/support';
 import { configMapData, createNode, installerCli, nodeLabels, serviceAccountKubeconfig } from '../support/cluster/node';
 
 jest.setTimeout(120_000);
@@ -174,6 +179,80 @@ describe("the installer's Kubernetes steps against a real API server", () => {
     expect(await nodeLabels(cluster, 'node-d')).toMatchObject({ [INSTALLED_LABEL.key]: INSTALLED_LABEL.value });
     expect((await installer('remove', 'node-d', node.root, node.artifacts)).code).toBe(0);
     expect(await nodeLabels(cluster, 'node-d')).not.toHaveProperty([INSTALLED_LABEL.key]);
+  });
+
+  describe('install and remove called directly, with the ServiceAccount client', () => {
+    let api: ClusterApi;
+    beforeAll(() => {
+      api = connectCluster(saKubeconfig, {}) as ClusterApi;
+    });
+    const argsFor = (command: string, root: string, artifacts: string, node: string, extra: string[] = []) =>
+      [command, '--node-root', root, '--target', TARGET, '--runtime', RUNTIME, '--artifacts', artifacts, '--node-name', node, ...extra];
+
+    it('a flag that was already enabled is not ours: remove leaves it enabled', async () => {
+      await createNode(cluster, 'node-e', 'containerd://1.7.22');
+      await setConfigFeatures({ ...OTHER_KEYS, [KN_KEY]: KN_ON });
+      const { root, artifacts } = freshNode();
+      await install(settingsFor(argsFor('install', root, artifacts, 'node-e')), effectsFor(root, { cluster: api }));
+      expect(JSON.parse(fs.readFileSync(path.join(root, 'opt/knawd/state.json'), 'utf8')).knative).toBeUndefined();
+      await remove(settingsFor(argsFor('remove', root, artifacts, 'node-e')), effectsFor(root, { cluster: api }));
+      expect(await configMapData(cluster, KN_NS, KN_CM)).toEqual({ ...OTHER_KEYS, [KN_KEY]: KN_ON });
+    });
+
+    it('with --restart none the node is not labelled: the runtime does not know the handler yet', async () => {
+      await createNode(cluster, 'node-r', 'containerd://1.7.22');
+      const { root, artifacts } = freshNode();
+      const effects = effectsFor(root, { cluster: api });
+      const report = await install(settingsFor(argsFor('install', root, artifacts, 'node-r', ['--restart', 'none'])), effects);
+      expect(report.restartPending).toBe(true);
+      expect(await nodeLabels(cluster, 'node-r')).not.toHaveProperty([INSTALLED_LABEL.key]);
+    });
+
+    it('remove on a node with nothing installed still clears a stale label', async () => {
+      await createNode(cluster, 'node-s', 'containerd://1.7.22', { [INSTALLED_LABEL.key]: INSTALLED_LABEL.value });
+      const root = makeRoot();
+      const report = await remove(settingsFor(['remove', '--node-root', root, '--node-name', 'node-s']), effectsFor(root, { cluster: api }));
+      expect(report.changed).toEqual([]);
+      expect(await nodeLabels(cluster, 'node-s')).not.toHaveProperty([INSTALLED_LABEL.key]);
+    });
+
+    it('a restart that fails rolls the install back and leaves the node unlabelled', async () => {
+      await createNode(cluster, 'node-f', 'containerd://1.7.22');
+      const { root, artifacts } = freshNode();
+      const before = snapshot(root);
+      let restarts = 0;
+      const effects = effectsFor(root, { cluster: api, answer: (argv) => (argv.includes('restart') && restarts++ === 0 ? { code: 1, stderr: 'Job for containerd.service failed' } : undefined) });
+      await expect(install(settingsFor(argsFor('install', root, artifacts, 'node-f')), effects)).rejects.toThrow(/the install was rolled back/);
+      expect(snapshot(root)).toEqual(before);
+      expect(effects.runner.calls.filter((c) => c.includes('restart'))).toEqual([RESTART('containerd'), RESTART('containerd')]);
+      expect(await nodeLabels(cluster, 'node-f')).not.toHaveProperty([INSTALLED_LABEL.key]);
+    });
+
+    describe('the containerd version the node object reports decides the config, and that containerd loads it', () => {
+      it.each<[string, string, string, Record<string, string>, string, 1 | 2]>([
+        ['no config file on a containerd 2 node: version 3', 'node-v3', 'containerd://2.1.0', {}, 'version = 3', 2],
+        ['no config file on a containerd 1.7 node: version 2', 'node-v2', 'containerd://1.7.22', {}, 'version = 2', 1],
+        ['a containerd 1.x config on a containerd 2 node (migrated on load)', 'node-m', 'containerd://2.0.2', { '/etc/containerd/config.toml': fixture('containerd-v2.toml') }, 'version = 2', 2],
+        ["containerd 2's own default config", 'node-d2', 'containerd://2.1.0', { '/etc/containerd/config.toml': fixture('containerd-v3-default.toml') }, 'version = 3', 2],
+      ])('%s', async (_name, node, version, files, declared, major) => {
+        await createNode(cluster, node, version);
+        const root = makeRoot(files);
+        const args = ['install', '--node-root', root, '--target', 'containerd', '--runtime', 'crun-wasmtime', '--artifacts', makeArtifacts('containerd'), '--node-name', node];
+        await install(settingsFor(args), effectsFor(root, { cluster: api }));
+        const config = fs.readFileSync(path.join(root, 'etc/containerd/config.toml'), 'utf8');
+        expect(config).toContain(declared);
+        // containerd's own reading of the file, in the newest config version that containerd knows.
+        const dumped = containerdConfigDump(major, config);
+        const plugin = major === 2 ? 'io.containerd.cri.v1.runtime' : 'io.containerd.grpc.v1.cri';
+        expect(dumped).toMatch(new RegExp(`\\[plugins\\.["']${plugin.replace(/\./g, '\\.')}["']\\.containerd\\.runtimes\\.crun-wasm\\]`));
+        expect(dumped).toMatch(/BinaryName = ["']\/opt\/knawd\/bin\/crun-wasmtime["']/);
+        expect(dumped).toMatch(/["']module\.wasm\.image\/variant["']/);
+
+        // The nodes are shared with the wait-removed tests below: leave them unlabelled, as remove does.
+        await remove(settingsFor(['remove', ...args.slice(1)]), effectsFor(root, { cluster: api }));
+        expect(await nodeLabels(cluster, node)).not.toHaveProperty([INSTALLED_LABEL.key]);
+      });
+    });
   });
 
   describe('wait-removed (the uninstall Job), the installer CLI from source with the ServiceAccount token', () => {

@@ -1,4 +1,4 @@
-/** Helpers for the installer tests: temp node roots, fake artifacts, tree snapshots, a fake cluster. */
+/** Helpers for the installer tests: temp node roots, fake artifacts, tree snapshots, recorded effects. */
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -7,7 +7,7 @@ import { findRuntime, findTarget } from '../../lib/catalog';
 import { parseCommandLine } from '../../lib/installer/cli';
 import { FsHook, HostFs } from '../../lib/installer/host-fs';
 import { Effects } from '../../lib/installer/installer';
-import { ClusterApi, ConfigMapKey, NodeInfo } from '../../lib/installer/kube';
+import { ClusterApi } from '../../lib/installer/kube';
 import { MemoryLogger } from '../../lib/installer/log';
 import { CommandResult, RecordingRunner } from '../../lib/installer/restart';
 import { Settings } from '../../lib/installer/settings';
@@ -138,57 +138,3 @@ export function effectsFor(
 }
 
 export const RESTART = (unit: string): string[] => ['nsenter', '-t', '1', '-m', '--', 'systemctl', 'restart', unit];
-
-/** An in-memory API server: nodes with labels and runtime versions, ConfigMaps, and a call log. */
-export class FakeCluster implements ClusterApi {
-  readonly calls: string[] = [];
-  readonly nodes = new Map<string, { labels: Record<string, string>; containerRuntimeVersion?: string }>();
-  readonly configMaps = new Map<string, Record<string, string>>();
-  /** `namespace/name` of pods using a handler, by `node handler`; emptied one entry per poll when `drain` is set. */
-  readonly handlerPods = new Map<string, string[]>();
-
-  addNode(name: string, containerRuntimeVersion?: string, labels: Record<string, string> = {}): this {
-    this.nodes.set(name, { labels: { ...labels }, containerRuntimeVersion });
-    return this;
-  }
-
-  async getNode(name: string): Promise<NodeInfo> {
-    this.calls.push(`getNode ${name}`);
-    const node = this.nodes.get(name);
-    if (!node) throw Object.assign(new Error(`nodes "${name}" not found`), { statusCode: 404 });
-    return { labels: { ...node.labels }, containerRuntimeVersion: node.containerRuntimeVersion };
-  }
-
-  async setNodeLabel(name: string, key: string, value: string | null): Promise<void> {
-    this.calls.push(`setNodeLabel ${name} ${key}=${value}`);
-    const node = this.nodes.get(name);
-    if (!node) throw new Error('no node');
-    if (value === null) delete node.labels[key];
-    else node.labels[key] = value;
-  }
-
-  async getConfigMapKey(namespace: string, name: string, key: string): Promise<ConfigMapKey> {
-    this.calls.push(`getConfigMapKey ${namespace}/${name} ${key}`);
-    const cm = this.configMaps.get(`${namespace}/${name}`);
-    return cm ? { found: true, value: cm[key] } : { found: false };
-  }
-
-  async setConfigMapKey(namespace: string, name: string, key: string, value: string | null): Promise<void> {
-    this.calls.push(`setConfigMapKey ${namespace}/${name} ${key}=${value}`);
-    const cm = this.configMaps.get(`${namespace}/${name}`);
-    if (!cm) throw Object.assign(new Error('not found'), { statusCode: 404 });
-    if (value === null) delete cm[key];
-    else cm[key] = value;
-  }
-
-  async listNodes(labelSelector: string): Promise<string[]> {
-    this.calls.push(`listNodes ${labelSelector}`);
-    const [key, value] = labelSelector.split('=');
-    return [...this.nodes.entries()].filter(([, n]) => n.labels[key] === value).map(([name]) => name).sort();
-  }
-
-  async podsUsingHandler(node: string, handler: string): Promise<string[]> {
-    this.calls.push(`podsUsingHandler ${node} ${handler}`);
-    return [...(this.handlerPods.get(`${node} ${handler}`) ?? [])];
-  }
-}
