@@ -19,7 +19,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { INSTALLED_LABEL, OPENSHIFT_TARGETS } from '../../lib/catalog';
-import { Cluster, startCluster } from '../support/cluster/api-server';
+import { Cluster, REPO, startCluster } from '../support/cluster/api-server';
 import { CHART, installSccCrd, K8sObject, loadObjects, manifestPath, subsetDifferences, describeObject } from '../support/cluster/objects';
 import { createNode, installerCli, nodeLabels, serviceAccountKubeconfig } from '../support/cluster/node';
 
@@ -36,13 +36,7 @@ const VARIANTS = [
 ] as const;
 
 /** The values file of the original knawd/deployer chart, unchanged. */
-const ORIGINAL_VALUES = `target: rhel8
-tag: v1.2.0
-autoRestart: true
-logLevel: info
-ociType: crun-wasmedge
-patchKnative: true
-`;
+const ORIGINAL_VALUES = path.join(REPO, 'test', 'fixtures', 'chart', 'original-values.yaml');
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -263,9 +257,7 @@ describe('the Helm chart on a real API server', () => {
 
   it("helm install with the original chart's values file, unchanged, works", async () => {
     await ensureSccCrd('rhel8');
-    const values = path.join(cluster.dir, 'original-values.yaml');
-    fs.writeFileSync(values, ORIGINAL_VALUES);
-    await cluster.helmOk(['install', RELEASE, CHART, '-n', NS, '-f', values, '--timeout', '30s']);
+    await cluster.helmOk(['install', RELEASE, CHART, '-n', NS, '-f', ORIGINAL_VALUES, '--timeout', '30s']);
     const ds = await getJson(['-n', NS, 'get', 'daemonset', 'knawd-installer']);
     const spec = ds.spec.template.spec;
     expect(spec.containers[0].image).toBe('quay.io/knawd/deployer:v1.2.0');

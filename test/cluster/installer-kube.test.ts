@@ -26,7 +26,7 @@ const TARGET = 'ubuntu_22_04';
 const RUNTIME = 'crun-wasmtime';
 const { namespace: KN_NS, configMap: KN_CM, key: KN_KEY, value: KN_ON } = KNATIVE_FEATURE;
 const LABEL = `${INSTALLED_LABEL.key}=${INSTALLED_LABEL.value}`;
-const CONTAINERD_CONFIG = fs.readFileSync(path.join(REPO, 'test', 'fixtures', 'installer', 'containerd-v2.toml'), 'utf8');
+const CONTAINERD_CONFIG = fs.readFileSync(path.join(REPO, 'test', 'fixtures', 'toml', 'containerd-1.6-systemd-cgroup.toml'), 'utf8');
 
 /** Other keys of Knative's config-features that must survive install and remove untouched. */
 const OTHER_KEYS = {
@@ -232,8 +232,8 @@ describe("the installer's Kubernetes steps against a real API server", () => {
       it.each<[string, string, string, Record<string, string>, string, 1 | 2]>([
         ['no config file on a containerd 2 node: version 3', 'node-v3', 'containerd://2.1.0', {}, 'version = 3', 2],
         ['no config file on a containerd 1.7 node: version 2', 'node-v2', 'containerd://1.7.22', {}, 'version = 2', 1],
-        ['a containerd 1.x config on a containerd 2 node (migrated on load)', 'node-m', 'containerd://2.0.2', { '/etc/containerd/config.toml': fixture('containerd-v2.toml') }, 'version = 2', 2],
-        ["containerd 2's own default config", 'node-d2', 'containerd://2.1.0', { '/etc/containerd/config.toml': fixture('containerd-v3-default.toml') }, 'version = 3', 2],
+        ['a containerd 1.x config on a containerd 2 node (migrated on load)', 'node-m', 'containerd://2.0.2', { '/etc/containerd/config.toml': fixture('containerd-1.6-systemd-cgroup.toml') }, 'version = 2', 2],
+        ["containerd 2's own default config", 'node-d2', 'containerd://2.1.0', { '/etc/containerd/config.toml': fixture('containerd-2-default.toml') }, 'version = 3', 2],
       ])('%s', async (_name, node, version, files, declared, major) => {
         await createNode(cluster, node, version);
         const root = makeRoot(files);

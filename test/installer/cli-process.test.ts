@@ -54,8 +54,8 @@ const BAD: BadCase[] = [
     code: 1,
     message: /\/etc\/containerd\/config.toml disables containerd's CRI plugin \(disabled_plugins has "cri"\)/,
   },
-  { name: 'checksum mismatch', files: { [CONTAINERD]: fixture('containerd-v2.toml') }, artifacts: { corrupt: 'libwasmtime.so' }, code: 1, message: /checksum mismatch for .*libwasmtime.so.*nothing was changed/ },
-  { name: 'artifact missing', files: { [CONTAINERD]: fixture('containerd-v2.toml') }, artifacts: { omit: 'crun-wasmtime' }, code: 1, message: /artifact .*crun-wasmtime is missing/ },
+  { name: 'checksum mismatch', files: { [CONTAINERD]: fixture('containerd-1.6-systemd-cgroup.toml') }, artifacts: { corrupt: 'libwasmtime.so' }, code: 1, message: /checksum mismatch for .*libwasmtime.so.*nothing was changed/ },
+  { name: 'artifact missing', files: { [CONTAINERD]: fixture('containerd-1.6-systemd-cgroup.toml') }, artifacts: { omit: 'crun-wasmtime' }, code: 1, message: /artifact .*crun-wasmtime is missing/ },
   {
     name: 'CRI-O built-in handler name',
     target: 'crio',
@@ -77,7 +77,7 @@ const BAD: BadCase[] = [
 describe('bad input: one line on stderr, non-zero exit, node unchanged', () => {
   test.each(BAD)('$name', (c) => {
     const target = c.target ?? 'ubuntu_22_04';
-    const root = makeRoot(c.files ?? { [CONTAINERD]: fixture('containerd-v2.toml') });
+    const root = makeRoot(c.files ?? { [CONTAINERD]: fixture('containerd-1.6-systemd-cgroup.toml') });
     const artifacts = makeArtifacts(target === 'debian_13' ? 'ubuntu_22_04' : target, c.artifacts);
     const before = snapshot(root);
     const result = cli(['install', '--node-root', c.nodeRoot ?? root, '--target', target, '--runtime', c.runtime ?? 'crun-wasmtime', '--artifacts', artifacts, ...(c.extra ?? [])]);
@@ -96,7 +96,7 @@ describe('bad input: one line on stderr, non-zero exit, node unchanged', () => {
 
 describe('a good run through the CLI, configured from the environment', () => {
   test('install (env only), status, install again, remove, status', () => {
-    const root = makeRoot({ [CONTAINERD]: fixture('containerd-v2.toml') });
+    const root = makeRoot({ [CONTAINERD]: fixture('containerd-1.6-systemd-cgroup.toml') });
     const artifacts = makeArtifacts('ubuntu_22_04');
     const before = snapshot(root);
     const env = { VENDOR: 'ubuntu_22_04', OCI_TYPE: 'crun-wasmtime', NODE_ROOT: root, AUTO_RESTART: 'false', KNAWD_ARTIFACTS: artifacts, LOG_LEVEL: 'info' };
@@ -134,7 +134,7 @@ describe('a good run through the CLI, configured from the environment', () => {
   });
 
   test('plan prints the diff on stdout and writes nothing', () => {
-    const root = makeRoot({ [CONTAINERD]: fixture('containerd-v2.toml') });
+    const root = makeRoot({ [CONTAINERD]: fixture('containerd-1.6-systemd-cgroup.toml') });
     const before = snapshot(root);
     const result = cli(['plan', '--node-root', root, '--target', 'ubuntu_22_04', '--runtime', 'crun-wasmtime', '--artifacts', makeArtifacts('ubuntu_22_04')]);
     expect(result.code).toBe(0);
@@ -150,7 +150,7 @@ describe('a good run through the CLI, configured from the environment', () => {
   });
 
   test('install --stay idles after success; SIGTERM exits 0 and changes nothing', async () => {
-    const root = makeRoot({ [CONTAINERD]: fixture('containerd-v2.toml') });
+    const root = makeRoot({ [CONTAINERD]: fixture('containerd-1.6-systemd-cgroup.toml') });
     const args = ['install', '--stay', '--node-root', root, '--target', 'ubuntu_22_04', '--runtime', 'crun-wasmtime', '--artifacts', makeArtifacts('ubuntu_22_04'), '--restart', 'none'];
     const child = spawn(process.execPath, [...NODE_ARGS, ...args], { cwd: REPO, env: CLEAN_ENV });
     let out = '';

@@ -25,7 +25,7 @@ describe('wait-removed', () => {
 
 describe('SELinux', () => {
   test('installed binaries get the label of the host runc; rewritten configs get their policy label', async () => {
-    const root = makeRoot({ [CONTAINERD]: fixture('containerd-v2.toml'), '/sys/fs/selinux/enforce': '1' });
+    const root = makeRoot({ [CONTAINERD]: fixture('containerd-1.6-systemd-cgroup.toml'), '/sys/fs/selinux/enforce': '1' });
     const effects = effectsFor(root, { answer: (argv) => (argv.includes('sh') ? { stdout: '/usr/bin/runc\n' } : undefined) });
     await install(settingsFor(args('install', root, makeArtifacts('ubuntu_22_04'))), effects);
     expect(effects.runner.calls).toEqual([
@@ -42,7 +42,7 @@ describe('SELinux', () => {
       ['enforcing', true],
       ['disabled', false],
     ] as const) {
-      const root = makeRoot({ [CONTAINERD]: fixture('containerd-v2.toml'), '/etc/selinux/config': `# comment\nSELINUX=${mode}\nSELINUXTYPE=targeted\n` });
+      const root = makeRoot({ [CONTAINERD]: fixture('containerd-1.6-systemd-cgroup.toml'), '/etc/selinux/config': `# comment\nSELINUX=${mode}\nSELINUXTYPE=targeted\n` });
       const effects = effectsFor(root, { answer: (argv) => (argv.includes('sh') ? { stdout: '/usr/bin/runc\n' } : undefined) });
       await install(settingsFor(args('install', root, makeArtifacts('ubuntu_22_04'))), effects);
       expect(effects.runner.calls.some((c) => c.includes('chcon'))).toBe(labelled);
@@ -55,7 +55,7 @@ describe('restart failures roll the install back', () => {
     ['the restart command fails with the new config', { answer: (() => { let n = 0; return (argv: readonly string[]) => (argv.includes('restart') && n++ === 0 ? { code: 1, stderr: 'Job for containerd.service failed' } : undefined); })() }, /systemctl restart containerd failed \(exit 1\): Job for containerd.service failed; the install was rolled back/],
     ['the socket does not answer after the change', { socketOk: (() => { let n = 0; return () => n++ > 0; })() }, /did not accept connections within 60 s; the install was rolled back/],
   ])('%s', async (_name, options, message) => {
-    const root = makeRoot({ [CONTAINERD]: fixture('containerd-v2.toml') });
+    const root = makeRoot({ [CONTAINERD]: fixture('containerd-1.6-systemd-cgroup.toml') });
     const before = snapshot(root);
     const effects = effectsFor(root, options);
     await expect(install(settingsFor(args('install', root, makeArtifacts('ubuntu_22_04'))), effects)).rejects.toThrow(message);
@@ -64,13 +64,13 @@ describe('restart failures roll the install back', () => {
   });
 
   test('when the rollback cannot bring the runtime back either, the error says so', async () => {
-    const root = makeRoot({ [CONTAINERD]: fixture('containerd-v2.toml') });
+    const root = makeRoot({ [CONTAINERD]: fixture('containerd-1.6-systemd-cgroup.toml') });
     const effects = effectsFor(root, { answer: (argv) => (argv.includes('restart') ? { code: 1 } : undefined) });
     await expect(install(settingsFor(args('install', root, makeArtifacts('ubuntu_22_04'))), effects)).rejects.toThrow(/rolling back failed too/);
   });
 
   test('a failed restart during remove keeps the state so that remove can be run again', async () => {
-    const root = makeRoot({ [CONTAINERD]: fixture('containerd-v2.toml') });
+    const root = makeRoot({ [CONTAINERD]: fixture('containerd-1.6-systemd-cgroup.toml') });
     const before = snapshot(root);
     const artifacts = makeArtifacts('ubuntu_22_04');
     await install(settingsFor(args('install', root, artifacts)), effectsFor(root));
@@ -98,7 +98,7 @@ describe('host file system guard rails', () => {
   });
 
   test('a config behind an absolute symlink is edited where it lives and restored exactly', async () => {
-    const root = makeRoot({ '/etc/k8s/containerd.toml': fixture('containerd-v2.toml') });
+    const root = makeRoot({ '/etc/k8s/containerd.toml': fixture('containerd-1.6-systemd-cgroup.toml') });
     fs.mkdirSync(path.join(root, 'etc/containerd'));
     fs.symlinkSync('/etc/k8s/containerd.toml', path.join(root, 'etc/containerd/config.toml'));
     const before = snapshot(root);
@@ -110,7 +110,7 @@ describe('host file system guard rails', () => {
   });
 
   test('the mode and content of a replaced config are kept; the original is restored with its mode', async () => {
-    const root = makeRoot({ [CONTAINERD]: fixture('containerd-v2.toml') });
+    const root = makeRoot({ [CONTAINERD]: fixture('containerd-1.6-systemd-cgroup.toml') });
     fs.chmodSync(path.join(root, CONTAINERD), 0o600);
     const artifacts = makeArtifacts('ubuntu_22_04');
     await install(settingsFor(args('install', root, artifacts)), effectsFor(root));
@@ -120,7 +120,7 @@ describe('host file system guard rails', () => {
   });
 
   test('edits made after install survive remove: only our block is taken out', async () => {
-    const original = fixture('containerd-v2.toml');
+    const original = fixture('containerd-1.6-systemd-cgroup.toml');
     const root = makeRoot({ [CONTAINERD]: original });
     const artifacts = makeArtifacts('ubuntu_22_04');
     await install(settingsFor(args('install', root, artifacts)), effectsFor(root));
@@ -133,7 +133,7 @@ describe('host file system guard rails', () => {
   });
 
   test('a lost state file: remove still finds and takes out what install put there', async () => {
-    const root = makeRoot({ [CONTAINERD]: fixture('containerd-v2.toml') });
+    const root = makeRoot({ [CONTAINERD]: fixture('containerd-1.6-systemd-cgroup.toml') });
     const before = snapshot(root);
     const artifacts = makeArtifacts('ubuntu_22_04');
     await install(settingsFor(args('install', root, artifacts)), effectsFor(root));
@@ -143,7 +143,7 @@ describe('host file system guard rails', () => {
   });
 
   test('a lost state file: install again does not take the patched config as the original', async () => {
-    const root = makeRoot({ [CONTAINERD]: fixture('containerd-v2.toml') });
+    const root = makeRoot({ [CONTAINERD]: fixture('containerd-1.6-systemd-cgroup.toml') });
     const before = snapshot(root);
     const artifacts = makeArtifacts('ubuntu_22_04');
     await install(settingsFor(args('install', root, artifacts)), effectsFor(root));
@@ -154,7 +154,7 @@ describe('host file system guard rails', () => {
   });
 
   test('switching the runtime replaces the old binary and library and keeps one block', async () => {
-    const root = makeRoot({ [CONTAINERD]: fixture('containerd-v2.toml') });
+    const root = makeRoot({ [CONTAINERD]: fixture('containerd-1.6-systemd-cgroup.toml') });
     const before = snapshot(root);
     const artifacts = makeArtifacts('ubuntu_22_04');
     await install(settingsFor(args('install', root, artifacts)), effectsFor(root));

@@ -36,7 +36,7 @@ function countDigests(effects: TestEffects): string[] {
 }
 
 async function installed(): Promise<{ root: string; artifacts: string }> {
-  const root = makeRoot({ [CONTAINERD]: fixture('containerd-v2.toml') });
+  const root = makeRoot({ [CONTAINERD]: fixture('containerd-1.6-systemd-cgroup.toml') });
   const artifacts = makeArtifacts('ubuntu_22_04');
   await install(settingsFor(args('install', root, artifacts)), effectsFor(root));
   return { root, artifacts };
@@ -298,7 +298,7 @@ describe('artifacts are streamed and verified', () => {
   });
 
   test('an artifact changed after it was verified is not installed; the next run converges', async () => {
-    const root = makeRoot({ [CONTAINERD]: fixture('containerd-v2.toml') });
+    const root = makeRoot({ [CONTAINERD]: fixture('containerd-1.6-systemd-cgroup.toml') });
     const artifacts = makeArtifacts('ubuntu_22_04');
     const source = path.join(artifacts, findTarget('ubuntu_22_04').artifactDir, 'libwasmtime.so');
     const good = fs.readFileSync(source);
@@ -319,7 +319,7 @@ describe('SELinux labels only when something changed', () => {
   const answer = (argv: readonly string[]) => (argv.includes('sh') ? { stdout: '/usr/bin/runc\n' } : undefined);
 
   test('an unchanged node runs no chcon/restorecon; a rewritten binary is relabelled alone', async () => {
-    const root = makeRoot({ [CONTAINERD]: fixture('containerd-v2.toml'), '/sys/fs/selinux/enforce': '1' });
+    const root = makeRoot({ [CONTAINERD]: fixture('containerd-1.6-systemd-cgroup.toml'), '/sys/fs/selinux/enforce': '1' });
     const artifacts = makeArtifacts('ubuntu_22_04');
     await install(settingsFor(args('install', root, artifacts)), effectsFor(root, { answer }));
     expect(readState(root).selinuxLabelled).toBe(true);
@@ -337,7 +337,7 @@ describe('SELinux labels only when something changed', () => {
   });
 
   test('a state without the labelled mark (older installer, or SELinux enabled since) gets every label once', async () => {
-    const root = makeRoot({ [CONTAINERD]: fixture('containerd-v2.toml') });
+    const root = makeRoot({ [CONTAINERD]: fixture('containerd-1.6-systemd-cgroup.toml') });
     const artifacts = makeArtifacts('ubuntu_22_04');
     await install(settingsFor(args('install', root, artifacts)), effectsFor(root, { answer }));
     expect(readState(root).selinuxLabelled).toBeUndefined();

@@ -41,7 +41,7 @@ function cli(args: string[], onLine: (line: string) => void = () => undefined): 
 }
 
 function node(): { root: string; args: (command: string, ...extra: string[]) => string[] } {
-  const root = makeRoot({ [CONTAINERD]: fixture('containerd-v2.toml') });
+  const root = makeRoot({ [CONTAINERD]: fixture('containerd-1.6-systemd-cgroup.toml') });
   const artifacts = makeArtifacts('ubuntu_22_04');
   return {
     root,
@@ -100,7 +100,7 @@ test('a lock left by a run that died (not refreshed for 30 s) is taken over at o
 });
 
 test('a failed run releases the lock; remove takes it too', async () => {
-  const root = makeRoot({ [CONTAINERD]: fixture('containerd-v2.toml') });
+  const root = makeRoot({ [CONTAINERD]: fixture('containerd-1.6-systemd-cgroup.toml') });
   const common = ['--node-root', root, '--target', 'ubuntu_22_04', '--runtime', 'crun-wasmtime', '--restart', 'none'];
   const failed = await cli(['install', ...common, '--artifacts', makeArtifacts('ubuntu_22_04', { corrupt: 'crun-wasmtime' })]);
   expect(failed.code).toBe(1);

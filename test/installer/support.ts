@@ -12,7 +12,8 @@ import { MemoryLogger } from '../../lib/installer/log';
 import { CommandResult, RecordingRunner } from '../../lib/installer/restart';
 import { Settings } from '../../lib/installer/settings';
 
-export const FIXTURES = path.join(__dirname, '..', 'fixtures', 'installer');
+// One fixture directory for the TOML library and the installer: the same host files feed both.
+export const FIXTURES = path.join(__dirname, '..', 'fixtures', 'toml');
 
 export function fixture(name: string): string {
   return fs.readFileSync(path.join(FIXTURES, name), 'utf8');
