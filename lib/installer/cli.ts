@@ -23,7 +23,7 @@ import {
   resolveVariant,
 } from '../catalog';
 import { UsageError } from './errors';
-import { NODE_LOCK } from './node-lock';
+import { NODE_LOCK } from './host/lock';
 import { Command, COMMANDS, RestartMode, Settings } from './settings';
 
 export const USAGE = `Usage: knawd-installer <command> [flags]

@@ -4,22 +4,28 @@
  *            intent, files, state) → restart → verify (CRI socket) → record → label node / Knative flag
  *   remove:  node lock → detect → unlabel → wait for pods using the handler → restore Knative → plan →
  *            apply configs → restart → verify → remove our files, directories and the state
- * Planning is pure (plan.ts); everything that touches the node goes through {@link Effects}.
+ * Planning is pure (plan/); everything that touches the node goes through {@link Effects}. `plan`, `status` and
+ * `wait-removed` live in commands/.
  */
-import { KNATIVE_FEATURE, INSTALLED_LABEL, TargetSpec, findTarget } from '../catalog';
-import { ConfigPatchError } from '../toml';
-import { Artifact, locateArtifacts, verifyArtifacts } from './artifacts';
-import { containerdMajorOf } from './config-edit';
-import { SocketWaiter } from './cri-socket';
+import { TargetSpec, findTarget } from '../catalog';
+import { locateArtifacts, verifyArtifacts } from './artifacts';
 import { InstallerError, messageOf } from './errors';
-import { coarseTimestamps, HostFs, sameFingerprint } from './host-fs';
-import { ClusterApi } from './kube';
+import { CommandRunner } from './host/commands';
+import { coarseTimestamps, HostFs } from './host/fs';
+import { NODE_LOCK, withNodeLock } from './host/lock';
+import { checkNodeRoot } from './host/node-root';
+import { findReferenceBinary, labelLike, restoreLabels, selinuxEnabled } from './host/selinux';
+import { ClusterApi } from './kube/cluster';
+import { enableKnative, restoreKnative } from './kube/knative';
+import { labelNode } from './kube/node-label';
 import { Logger } from './log';
-import { NODE_LOCK, withNodeLock } from './node-lock';
-import { discoverState, FileOp, HostView, isBlobRole, layout, Plan, planInstall, planRemove, renderPlan } from './plan';
-import { CommandRunner, detectUnit, findReferenceBinary, labelLike, restartUnit, restoreLabels } from './restart';
-import { FileRecord, InstallState, isConfigRole, parseState, serializeState, statePath } from './state';
-import { Settings } from './settings';
+import { hostView, loadPlanning, loadState, saveState } from './plan/host-view';
+import { artifactsToCopy, discoverState, FileOp, isBlobRole, layout, planInstall, planRemove, planSafely } from './plan/plan';
+import { FileRecord, InstallState, isConfigRole, statePath } from './plan/state';
+import { nodeContainerdMajor } from './runtime/detect';
+import { detectUnit, restartUnit } from './runtime/restart';
+import { SocketWaiter } from './runtime/socket';
+import { requireVariant, Settings } from './settings';
 
 /** Everything that reaches outside the process. Tests inject recorders and fakes. */
 export interface Effects {
@@ -44,97 +50,10 @@ export interface RunReport {
 
 // ---------------------------------------------------------------------------------------------- shared steps
 
-/**
- * The planning view of the host. Reads are cached for the view's life (planning never writes, so each
- * config is read once per run however many steps look at it). `digest` trusts a record's fingerprint only
- * while the file's stat still matches it exactly (size, mtime, ctime, inode, mode: any write, chmod, label
- * change or utimes() moves ctime, which cannot be set back). On a file system with whole-second timestamps a
- * file rewritten within the same second keeps its stat, so there the fingerprint is trusted only when the
- * file last changed strictly before `stateWrittenMs` (the state file's mtime; git's "racily clean" rule).
- * Without a state file (a state discovered in this run) the fingerprints were taken by this run just now.
- */
-export function hostView(fs: HostFs, stateWrittenMs?: number): HostView {
-  const reads = new Map<string, Buffer | undefined>();
-  const read = (p: string): Buffer | undefined => {
-    if (!reads.has(p)) reads.set(p, fs.read(p));
-    return reads.get(p);
-  };
-  return {
-    read,
-    readText: (p) => read(p)?.toString('utf8'),
-    digest: (p, known) => {
-      if (known?.stat) {
-        const now = fs.fingerprint(p);
-        if (now && sameFingerprint(now, known.stat)) {
-          const settled = !coarseTimestamps(now) || stateWrittenMs === undefined || Math.max(now.mtimeMs, now.ctimeMs) < stateWrittenMs;
-          if (settled) return { sha256: known.sha256, size: now.size, fingerprint: now };
-        }
-      }
-      return fs.digest(p);
-    },
-    list: (p) => (fs.stat(p)?.kind === 'dir' ? fs.list(p) : undefined),
-    isDir: (p) => fs.stat(p)?.kind === 'dir',
-    mode: (p) => fs.stat(p)?.mode,
-  };
-}
-
-/** The state and the view to plan against it (fingerprints checked against the state file's mtime). */
-function loadPlanning(fs: HostFs, prefix: string): { recorded: InstallState | undefined; view: HostView } {
-  const recorded = loadState(fs, prefix);
-  return { recorded, view: hostView(fs, recorded ? fs.fingerprint(statePath(prefix))?.mtimeMs : undefined) };
-}
-
-/** The node root must be an existing directory that looks like a root file system (etc/; run/ for the lock). */
-export function checkNodeRoot(fs: HostFs): void {
-  const root = fs.stat('/');
-  if (root?.kind !== 'dir') {
-    throw new InstallerError(`node root ${fs.nodeRoot} does not exist or is not a directory`, "mount the host's / there (hostPath /) or pass --node-root");
-  }
-  for (const dir of ['etc', 'run']) {
-    if (fs.stat(`/${dir}`)?.kind !== 'dir') {
-      throw new InstallerError(`node root ${fs.nodeRoot} has no ${dir}/ directory: it is not a host's root file system`, "mount the host's / there (hostPath /) or pass --node-root");
-    }
-  }
-}
-
 /** Checks the node root, then runs `work` holding the node lock: install and remove runs never interleave. */
 function locked<T>(settings: Settings, effects: Effects, work: () => Promise<T>): Promise<T> {
   checkNodeRoot(effects.fs);
   return withNodeLock(effects.fs.local(NODE_LOCK), settings.lockTimeoutSeconds, effects.log, work);
-}
-
-export function loadState(fs: HostFs, prefix: string): InstallState | undefined {
-  const data = fs.read(statePath(prefix));
-  return data === undefined ? undefined : parseState(data, statePath(prefix));
-}
-
-/** Writes the state only when its bytes differ, so an unchanged install writes nothing. */
-function saveState(fs: HostFs, state: InstallState): void {
-  const data = serializeState(state);
-  const current = fs.read(statePath(state.prefix));
-  if (current === undefined || !current.equals(data)) fs.writeFile(statePath(state.prefix), data, 0o600);
-}
-
-/**
- * SELinux counts as enabled when selinuxfs is mounted on the node (`/sys/fs/selinux/enforce` exists, whether
- * enforcing or permissive: labels must be right before anyone switches to enforcing), or, where /sys is not
- * visible, when /etc/selinux/config says SELINUX=enforcing or permissive.
- */
-export function selinuxEnabled(fs: HostFs): boolean {
-  if (fs.stat('/sys/fs/selinux/enforce')?.kind === 'file') return true;
-  const config = fs.stat('/etc/selinux/config')?.kind === 'file' ? fs.read('/etc/selinux/config')?.toString('utf8') : undefined;
-  return /^\s*SELINUX\s*=\s*(enforcing|permissive)\s*$/m.test(config ?? '');
-}
-
-async function nodeContainerdMajor(settings: Settings, effects: Effects): Promise<1 | 2 | undefined> {
-  if (!effects.cluster || !settings.nodeName) return undefined;
-  try {
-    const node = await effects.cluster.getNode(settings.nodeName);
-    return containerdMajorOf(node.containerRuntimeVersion);
-  } catch (error) {
-    effects.log.warn('cannot read the node object; using the catalog default containerd version', { error: messageOf(error) });
-    return undefined;
-  }
 }
 
 function applyOp(fs: HostFs, op: FileOp, log: Logger): void {
@@ -158,61 +77,6 @@ function withFreshFingerprints(fs: HostFs, files: readonly FileRecord[], written
   });
 }
 
-function requireVariant(settings: Settings): { target: TargetSpec; runtime: NonNullable<Settings['runtime']> } {
-  if (!settings.target || !settings.runtime) throw new InstallerError('--target and --runtime are required', 'pass --target and --runtime (or VENDOR and OCI_TYPE)', 2);
-  return { target: settings.target, runtime: settings.runtime };
-}
-
-/** Config errors from lib/toml become installer errors with a fix; nothing has been written at that point. */
-function planSafely<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (error) {
-    if (error instanceof ConfigPatchError) {
-      throw new InstallerError(`${error.message}; nothing was changed`, 'fix the host file named above, or choose another --handler, then run again');
-    }
-    throw error;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------- plan
-
-export interface PlanOutput {
-  readonly plan: Plan;
-  /** The diff and a summary line, for humans. */
-  readonly text: string;
-}
-
-export async function planCommand(settings: Settings, effects: Effects): Promise<PlanOutput> {
-  const { target, runtime } = requireVariant(settings);
-  const artifacts = locateArtifacts(settings.artifacts, target, runtime);
-  checkNodeRoot(effects.fs);
-  const { recorded, view } = loadPlanning(effects.fs, settings.prefix);
-  const previous = recorded ?? planSafely(() => discoverState(view, target, settings.handler, settings.prefix));
-  const major = await nodeContainerdMajor(settings, effects);
-  const selinux = selinuxEnabled(effects.fs);
-  const plan = planSafely(() =>
-    planInstall(view, { target, runtime, handler: settings.handler, prefix: settings.prefix, artifacts, nodeContainerdMajor: major, selinux }, previous),
-  );
-  // The plan shows what install would do, so it fails as install would on a damaged artifact.
-  verifyArtifacts(artifactsToCopy(plan));
-  const units = target.restartUnits.length === 1 ? target.restartUnits[0] : `${target.restartUnits.join(' or ')} (whichever exists)`;
-  const restart = plan.next?.restartPending
-    ? settings.restart === 'auto'
-      ? `restart: ${units} would be restarted`
-      : `restart: needed (${units}) but --restart none: it would stay pending`
-    : 'restart: not needed';
-  const body = renderPlan(plan);
-  const summary = plan.ops.length === 0 && plan.mkdirs.length === 0 ? 'no changes' : `${plan.ops.length} file(s) would change`;
-  const notes = [...plan.notes.map((n) => `note: ${n}`), ...plan.warnings.map((w) => `warning: ${w}`)];
-  return { plan, text: [body, ...notes, summary, restart].filter((s) => s !== '').join('\n') + '\n' };
-}
-
-/** The artifacts a plan copies onto the node. */
-function artifactsToCopy(plan: Plan): Artifact[] {
-  return plan.ops.flatMap((op) => (op.after !== null && !Buffer.isBuffer(op.after) ? [op.after] : []));
-}
-
 // ---------------------------------------------------------------------------------------------- install
 
 export function install(settings: Settings, effects: Effects): Promise<RunReport> {
@@ -228,7 +92,7 @@ async function installLocked(settings: Settings, effects: Effects, target: Targe
   // Without a state file, what an earlier install left (our block, our files) is recognised, never taken as original.
   const { recorded, view } = loadPlanning(fs, settings.prefix);
   const previous = recorded ?? planSafely(() => discoverState(view, target, settings.handler, settings.prefix));
-  const major = await nodeContainerdMajor(settings, effects);
+  const major = await nodeContainerdMajor(effects.cluster, settings.nodeName, log);
   const selinux = selinuxEnabled(fs);
   log.debug('detected', { target: target.name, previous: previous?.phase ?? 'none', containerdMajor: major, selinux });
 
@@ -291,8 +155,13 @@ async function installLocked(settings: Settings, effects: Effects, target: Targe
   saveState(fs, { ...next, phase: 'installed', restartPending });
 
   // label + Knative
-  if (!restartPending) await labelNode(settings, effects, 'set');
-  if (settings.patchKnative) await enableKnative(settings, effects);
+  if (!restartPending) await labelNode(effects.cluster, settings.nodeName, effects.log, 'set');
+  if (settings.patchKnative && effects.cluster) {
+    await enableKnative(effects.cluster, log, (knative) => {
+      const state = loadState(fs, settings.prefix);
+      if (state && !state.knative) saveState(fs, { ...state, knative });
+    });
+  }
 
   const report = { ...countersOf(fs), restarts, restartPending, changed };
   log.info('install complete', { ...report, changed: changed.length });
@@ -329,67 +198,6 @@ async function rollBack(settings: Settings, effects: Effects, target: TargetSpec
     );
   }
   return new InstallerError(`${reason}; the install was rolled back and the node's config restored`, 'look at the runtime\'s journal on the node for why it rejected the config, then install again');
-}
-
-async function labelNode(settings: Settings, effects: Effects, action: 'set' | 'remove'): Promise<void> {
-  const { cluster, log } = effects;
-  if (!cluster) {
-    log.info('not running against a cluster (no in-cluster config, no kubeconfig): skipping the node label');
-    return;
-  }
-  if (!settings.nodeName) {
-    log.warn('no node name (NODE_NAME or --node-name): skipping the node label', { fix: 'set NODE_NAME from spec.nodeName in the pod' });
-    return;
-  }
-  const node = await cluster.getNode(settings.nodeName);
-  const current = node.labels[INSTALLED_LABEL.key];
-  if (action === 'set' && current !== INSTALLED_LABEL.value) {
-    await cluster.setNodeLabel(settings.nodeName, INSTALLED_LABEL.key, INSTALLED_LABEL.value);
-    log.info(`labelled node ${settings.nodeName} ${INSTALLED_LABEL.key}=${INSTALLED_LABEL.value}`);
-  } else if (action === 'remove' && current !== undefined) {
-    await cluster.setNodeLabel(settings.nodeName, INSTALLED_LABEL.key, null);
-    log.info(`removed label ${INSTALLED_LABEL.key} from node ${settings.nodeName}`);
-  }
-}
-
-async function enableKnative(settings: Settings, effects: Effects): Promise<void> {
-  const { cluster, log, fs } = effects;
-  if (!cluster) return;
-  const { namespace, configMap, key, value } = KNATIVE_FEATURE;
-  try {
-    const current = await cluster.getConfigMapKey(namespace, configMap, key);
-    if (!current.found) {
-      log.warn(`Knative not found (no ConfigMap ${namespace}/${configMap}): not enabling ${key}`);
-      return;
-    }
-    if (current.value === value) return;
-    // Record the previous value before changing it, so that remove restores it even after a crash here.
-    const state = loadState(fs, settings.prefix);
-    if (state && !state.knative) saveState(fs, { ...state, knative: { previous: current.value ?? null } });
-    await cluster.setConfigMapKey(namespace, configMap, key, value);
-    log.info(`enabled Knative feature ${key}`, { previous: current.value ?? null });
-  } catch (error) {
-    log.warn(`could not enable Knative feature ${key}: ${messageOf(error)}`, {
-      fix: `kubectl -n ${namespace} patch configmap ${configMap} --type merge -p '{"data":{"${key}":"${value}"}}'`,
-    });
-  }
-}
-
-async function restoreKnative(state: InstallState, effects: Effects): Promise<void> {
-  const { cluster, log } = effects;
-  if (!cluster || !state.knative) return;
-  const { namespace, configMap, key, value } = KNATIVE_FEATURE;
-  try {
-    const current = await cluster.getConfigMapKey(namespace, configMap, key);
-    // Only undo our own change: if someone set another value since, it is theirs.
-    if (!current.found || current.value !== value) return;
-    await cluster.setConfigMapKey(namespace, configMap, key, state.knative.previous);
-    log.info(`restored Knative feature ${key}`, { value: state.knative.previous });
-  } catch (error) {
-    log.warn(`could not restore Knative feature ${key}: ${messageOf(error)}`, {
-      fix: `kubectl -n ${namespace} patch configmap ${configMap} --type merge -p '{"data":{"${key}":${JSON.stringify(state.knative.previous)}}}'`,
-    });
-  }
 }
 
 function countersOf(fs: HostFs): { bytesWritten: number; filesWritten: number } {
@@ -434,7 +242,7 @@ async function removeLocked(settings: Settings, effects: Effects): Promise<RunRe
   const recorded = loadState(fs, settings.prefix);
   const state = recorded ?? planSafely(() => discoverState(hostView(fs), settings.target, settings.handler, settings.prefix));
   // Unlabel first: the RuntimeClass stops scheduling pods here before the handler goes away.
-  await labelNode(settings, effects, 'remove');
+  await labelNode(effects.cluster, settings.nodeName, effects.log, 'remove');
   if (!state) {
     log.info('nothing installed: nothing to do');
     return { ...countersOf(fs), restarts: 0, restartPending: false, changed: [] };
@@ -445,7 +253,7 @@ async function removeLocked(settings: Settings, effects: Effects): Promise<RunRe
   }
   const target = findTarget(state.target);
   await waitForHandlerPods(settings, effects, state.handler);
-  await restoreKnative(state, effects);
+  if (effects.cluster && state.knative) await restoreKnative(effects.cluster, log, state.knative);
   const changed: string[] = [];
   const report = await removeFromState(settings, effects, target, state, changed);
   log.info('remove complete', { ...report, changed: changed.length });

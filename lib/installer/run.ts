@@ -4,15 +4,16 @@
  * stdout plus one human line on stderr — never a stack trace — and a non-zero exit status.
  */
 import { parseCommandLine, USAGE } from './cli';
-import { waitForSocket } from './cri-socket';
+import { waitForSocket } from './runtime/socket';
 import { InstallerError, messageOf } from './errors';
-import { HostFs } from './host-fs';
-import { Effects, install, planCommand, remove } from './installer';
-import { connectCluster } from './kube';
+import { HostFs } from './host/fs';
+import { planCommand } from './commands/plan';
+import { Effects, install, remove } from './installer';
+import { connectCluster } from './kube/cluster';
 import { JsonLogger, LineSink } from './log';
-import { ChildProcessRunner } from './restart';
-import { status } from './status';
-import { waitRemoved } from './wait-removed';
+import { ChildProcessRunner } from './host/commands';
+import { status } from './commands/status';
+import { waitRemoved } from './commands/wait-removed';
 
 export interface Io {
   readonly stdout: LineSink;

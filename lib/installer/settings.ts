@@ -3,6 +3,7 @@
  * parsed and checked (see cli.ts). Every path here is a host path unless its name says otherwise.
  */
 import type { RuntimeSpec, TargetSpec, LogLevel } from '../catalog';
+import { InstallerError } from './errors';
 
 export const COMMANDS = ['plan', 'install', 'remove', 'status', 'wait-removed'] as const;
 export type Command = (typeof COMMANDS)[number];
@@ -50,4 +51,10 @@ export interface Settings {
   readonly lockTimeoutSeconds: number;
   /** Label selector `wait-removed` polls for. @default knawd.dev/crun-wasm=installed */
   readonly label: string;
+}
+
+/** The target and runtime of a command that needs both (plan, install). */
+export function requireVariant(settings: Settings): { target: TargetSpec; runtime: NonNullable<Settings['runtime']> } {
+  if (!settings.target || !settings.runtime) throw new InstallerError('--target and --runtime are required', 'pass --target and --runtime (or VENDOR and OCI_TYPE)', 2);
+  return { target: settings.target, runtime: settings.runtime };
 }

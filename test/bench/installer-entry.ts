@@ -5,7 +5,7 @@
  * peak RSS and the installer's own report (bytes written, restarts).
  */
 import { run } from '../../lib/installer/run';
-import { RecordingRunner } from '../../lib/installer/restart';
+import { RecordingRunner } from '../../lib/installer/host/commands';
 
 async function main(): Promise<void> {
   const lines: string[] = [];

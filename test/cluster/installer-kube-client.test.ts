@@ -6,8 +6,8 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { connectCluster, HttpCluster } from '../../lib/installer/kube';
-import { KubeHttp } from '../../lib/installer/kube-http';
+import { connectCluster, HttpCluster } from '../../lib/installer/kube/cluster';
+import { KubeHttp } from '../../lib/installer/kube/http';
 import { Cluster, freePort, startCluster } from '../support/cluster/api-server';
 import { manifestPath } from '../support/cluster/objects';
 import { createNode, nodeLabels } from '../support/cluster/node';

@@ -5,7 +5,7 @@
  * remove) gives back exactly the original tree.
  */
 import * as path from 'path';
-import { FsEvent, HostFs } from '../../lib/installer/host-fs';
+import { FsEvent, HostFs } from '../../lib/installer/host/fs';
 import { install, remove } from '../../lib/installer/installer';
 import { SCENARIOS, setUp } from './scenarios';
 import { effectsFor, makeArtifacts, settingsFor, snapshot } from './support';

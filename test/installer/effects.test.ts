@@ -1,11 +1,11 @@
 /** SELinux labelling, restart failures with rollback, and the host-fs guard rails. */
 import * as fs from 'fs';
 import * as path from 'path';
-import { HostFs } from '../../lib/installer/host-fs';
+import { HostFs } from '../../lib/installer/host/fs';
 import { install, remove } from '../../lib/installer/installer';
 import { MemoryLogger } from '../../lib/installer/log';
-import { status } from '../../lib/installer/status';
-import { waitRemoved } from '../../lib/installer/wait-removed';
+import { status } from '../../lib/installer/commands/status';
+import { waitRemoved } from '../../lib/installer/commands/wait-removed';
 import { effectsFor, fixture, makeArtifacts, makeRoot, RESTART, settingsFor, snapshot } from './support';
 
 const CONTAINERD = '/etc/containerd/config.toml';

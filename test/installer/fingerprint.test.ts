@@ -8,10 +8,12 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { findTarget } from '../../lib/catalog';
 import { hashFile, loadArtifacts, locateArtifacts } from '../../lib/installer/artifacts';
-import { coarseTimestamps, FileDigest, HostFs } from '../../lib/installer/host-fs';
-import { hostView, install, planCommand } from '../../lib/installer/installer';
-import { Fingerprint, FileRecord, parseState } from '../../lib/installer/state';
-import { status } from '../../lib/installer/status';
+import { coarseTimestamps, FileDigest, HostFs } from '../../lib/installer/host/fs';
+import { planCommand } from '../../lib/installer/commands/plan';
+import { install } from '../../lib/installer/installer';
+import { hostView } from '../../lib/installer/plan/host-view';
+import { Fingerprint, FileRecord, parseState } from '../../lib/installer/plan/state';
+import { status } from '../../lib/installer/commands/status';
 import { effectsFor, fixture, makeArtifacts, makeRoot, settingsFor, snapshot, tempDir, TestEffects } from './support';
 
 const CONTAINERD = '/etc/containerd/config.toml';

@@ -1,7 +1,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { install, planCommand, remove } from '../../lib/installer/installer';
-import { status } from '../../lib/installer/status';
+import { planCommand } from '../../lib/installer/commands/plan';
+import { install, remove } from '../../lib/installer/installer';
+import { status } from '../../lib/installer/commands/status';
 import { SCENARIOS, setUp } from './scenarios';
 import { effectsFor, makeArtifacts, RESTART, settingsFor, snapshot } from './support';
 

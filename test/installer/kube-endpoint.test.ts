@@ -1,6 +1,6 @@
 /** Where the API is and how to authenticate: the in-cluster config and kubeconfigs, including the refusals. */
 import * as path from 'path';
-import { Endpoint, inClusterEndpoint, kubeconfigEndpoint } from '../../lib/installer/kube-endpoint';
+import { Endpoint, inClusterEndpoint, kubeconfigEndpoint } from '../../lib/installer/kube/endpoint';
 
 const SA = '/run/sa';
 const has = (file: string) => file === `${SA}/token`;

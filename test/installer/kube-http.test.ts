@@ -6,7 +6,7 @@
 import * as fs from 'fs';
 import * as https from 'https';
 import * as path from 'path';
-import { KubeHttp } from '../../lib/installer/kube-http';
+import { KubeHttp } from '../../lib/installer/kube/http';
 import { openssl } from '../support/tools';
 import { tempDir } from './support';
 

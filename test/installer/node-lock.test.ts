@@ -6,7 +6,7 @@
 import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { lockNode, NODE_LOCK } from '../../lib/installer/node-lock';
+import { lockNode, NODE_LOCK } from '../../lib/installer/host/lock';
 import { MemoryLogger } from '../../lib/installer/log';
 import { bundleInstaller, REPO } from '../support/tools';
 import { fixture, makeArtifacts, makeRoot, snapshot, tempDir } from './support';

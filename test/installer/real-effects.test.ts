@@ -1,9 +1,9 @@
 /** The thin real implementations: the CRI socket wait against a real unix socket, the child-process runner. */
 import * as net from 'net';
 import * as path from 'path';
-import { waitForSocket } from '../../lib/installer/cri-socket';
-import { ChildProcessRunner } from '../../lib/installer/restart';
-import { connectCluster } from '../../lib/installer/kube';
+import { waitForSocket } from '../../lib/installer/runtime/socket';
+import { ChildProcessRunner } from '../../lib/installer/host/commands';
+import { connectCluster } from '../../lib/installer/kube/cluster';
 import { tempDir } from './support';
 
 describe('waitForSocket', () => {

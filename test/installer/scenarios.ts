@@ -1,7 +1,7 @@
 /** One node per catalog edit kind (and its variations), as the installer tests set them up. */
 import * as fs from 'fs';
 import * as path from 'path';
-import { CommandResult } from '../../lib/installer/restart';
+import { CommandResult } from '../../lib/installer/host/commands';
 import { fixture, makeRoot } from './support';
 
 export interface Scenario {

@@ -5,11 +5,11 @@ import * as os from 'os';
 import * as path from 'path';
 import { findRuntime, findTarget } from '../../lib/catalog';
 import { parseCommandLine } from '../../lib/installer/cli';
-import { FsHook, HostFs } from '../../lib/installer/host-fs';
+import { FsHook, HostFs } from '../../lib/installer/host/fs';
 import { Effects } from '../../lib/installer/installer';
-import { ClusterApi } from '../../lib/installer/kube';
+import { ClusterApi } from '../../lib/installer/kube/cluster';
 import { MemoryLogger } from '../../lib/installer/log';
-import { CommandResult, RecordingRunner } from '../../lib/installer/restart';
+import { CommandResult, RecordingRunner } from '../../lib/installer/host/commands';
 import { Settings } from '../../lib/installer/settings';
 
 // One fixture directory for the TOML library and the installer: the same host files feed both.

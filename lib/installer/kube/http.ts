@@ -5,7 +5,7 @@
  */
 import * as fs from 'fs';
 import * as https from 'https';
-import { Endpoint, Source } from './kube-endpoint';
+import { Endpoint, Source } from './endpoint';
 
 /** A failed API request; `status` is the HTTP status, undefined when no answer came. */
 export class KubeApiError extends Error {

@@ -11,12 +11,12 @@
  * 3 drifted (a file changed or missing, an interrupted run, or installed files that differ from the
  * artifacts).
  */
-import { loadArtifacts } from './artifacts';
-import { HostFs } from './host-fs';
-import { layout } from './plan';
-import { Settings } from './settings';
-import { loadState } from './installer';
-import { messageOf } from './errors';
+import { loadArtifacts } from '../artifacts';
+import { HostFs } from '../host/fs';
+import { layout } from '../plan/plan';
+import { Settings } from '../settings';
+import { loadState } from '../plan/host-view';
+import { messageOf } from '../errors';
 
 export interface StatusReport {
   readonly state: 'installed' | 'not-installed' | 'drifted';

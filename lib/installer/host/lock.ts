@@ -9,8 +9,8 @@
  */
 import * as fs from 'fs';
 import * as lockfile from 'proper-lockfile';
-import { InstallerError, messageOf } from './errors';
-import { Logger } from './log';
+import { InstallerError, messageOf } from '../errors';
+import { Logger } from '../log';
 
 /** Host path of the lock directory. */
 export const NODE_LOCK = '/run/knawd-installer.lock';

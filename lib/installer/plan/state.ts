@@ -17,7 +17,7 @@
  *   hashes once and records it (schema stays 1; an older installer ignores the field, and a fingerprint it
  *   carries over after replacing the file no longer matches the new inode, so it is harmless).
  */
-import { InstallerError } from './errors';
+import { InstallerError } from '../errors';
 
 /** What a file is to us; config roles name the catalog's edit kind that wrote them. */
 export type FileRole = 'binary' | 'library' | 'wrapper' | 'containerd-config' | 'containerd-template' | 'crio-dropin';

@@ -1,17 +1,19 @@
 /**
  * Pure planning: from what is on the host now (read through a {@link HostView}), the artifacts and the
  * previous state, the list of file operations that install / remove would perform, in the order they are
- * applied, and the state that describes the result. Nothing here writes; apply.ts carries a plan out.
+ * applied, and the state that describes the result. Nothing here writes; installer.ts carries a plan out.
  */
 import type * as Diff from 'diff';
-import type { RuntimeSpec, TargetSpec } from '../catalog';
-import { RUNTIMES, TARGETS } from '../catalog';
-import { Artifact, Artifacts, sha256 } from './artifacts';
-import { candidateConfigPaths, ConfigReader, desiredConfig, revertConfig } from './config-edit';
-import type { FileDigest } from './host-fs';
+import type { RuntimeSpec, TargetSpec } from '../../catalog';
+import { RUNTIMES, TARGETS } from '../../catalog';
+import { Artifact, Artifacts, sha256 } from '../artifacts';
+import { candidateConfigPaths, ConfigReader, desiredConfig, revertConfig } from '../runtime/config-edit';
+import type { FileDigest } from '../host/fs';
+import { ConfigPatchError } from '../../toml';
+import { InstallerError } from '../errors';
 import { FileRecord, FileRole, InstallState, isConfigRole, loadBytes, statePath, storeBytes, withoutStat } from './state';
 
-/** Read-only view of the host (host paths). {@link HostFs} provides one (installer.ts `hostView`). */
+/** Read-only view of the host (host paths). {@link HostFs} provides one (host-view.ts `hostView`). */
 export interface HostView extends ConfigReader {
   read(hostPath: string): Buffer | undefined;
   /**
@@ -374,4 +376,21 @@ function textOf(content: Buffer | FileDigest | Artifact | null | undefined): str
 function loadDiff(): typeof Diff {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require('diff') as typeof Diff;
+}
+
+/** Config errors from lib/toml become installer errors with a fix; nothing has been written at that point. */
+export function planSafely<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    if (error instanceof ConfigPatchError) {
+      throw new InstallerError(`${error.message}; nothing was changed`, 'fix the host file named above, or choose another --handler, then run again');
+    }
+    throw error;
+  }
+}
+
+/** The artifacts a plan copies onto the node. */
+export function artifactsToCopy(plan: Plan): Artifact[] {
+  return plan.ops.flatMap((op) => (op.after !== null && !Buffer.isBuffer(op.after) ? [op.after] : []));
 }

@@ -2,9 +2,9 @@
  * `wait-removed`: the uninstall Job's wait. Polls the API until no node carries the installed label, bounded;
  * on timeout it fails naming the nodes still labelled.
  */
-import { InstallerError } from './errors';
-import { ClusterApi } from './kube';
-import { Logger } from './log';
+import { InstallerError } from '../errors';
+import { ClusterApi } from '../kube/cluster';
+import { Logger } from '../log';
 
 export interface WaitOptions {
   readonly labelSelector: string;

@@ -9,9 +9,9 @@
  * bench`, target 64). The six calls are plain JSON over HTTPS.
  */
 import * as fs from 'fs';
-import { InstallerError, oneLine } from './errors';
-import { inClusterEndpoint, kubeconfigEndpoint, SERVICE_ACCOUNT_DIR } from './kube-endpoint';
-import { KubeApiError, KubeHttp } from './kube-http';
+import { InstallerError, oneLine } from '../errors';
+import { inClusterEndpoint, kubeconfigEndpoint, SERVICE_ACCOUNT_DIR } from './endpoint';
+import { KubeApiError, KubeHttp } from './http';
 
 export interface NodeInfo {
   readonly labels: Readonly<Record<string, string>>;

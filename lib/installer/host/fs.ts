@@ -10,9 +10,9 @@
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { hashFd, ioBuffer } from './artifacts';
-import { InstallerError } from './errors';
-import type { Fingerprint } from './state';
+import { hashFd, ioBuffer } from '../artifacts';
+import { InstallerError } from '../errors';
+import type { Fingerprint } from '../plan/state';
 
 export interface HostStat {
   readonly kind: 'file' | 'dir' | 'other';

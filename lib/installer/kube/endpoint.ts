@@ -5,7 +5,7 @@
  */
 import * as path from 'path';
 import { parse as parseYaml } from 'yaml';
-import { InstallerError } from './errors';
+import { InstallerError } from '../errors';
 
 /** Inline bytes or a file to read them from. */
 export type Source = { readonly data: string } | { readonly file: string };

@@ -3,7 +3,7 @@
  * handler, what it should contain, and how our part is taken out again. Pure: reads go through a
  * {@link ConfigReader}; nothing is written here.
  */
-import type { ConfigEdit } from '../catalog';
+import type { ConfigEdit } from '../../catalog';
 import {
   addContainerdRuntime,
   addK3sTemplateRuntime,
@@ -12,8 +12,8 @@ import {
   removeContainerdRuntime,
   removeK3sTemplateRuntime,
   renderCrioDropIn,
-} from '../toml';
-import type { FileRole } from './state';
+} from '../../toml';
+import type { FileRole } from '../plan/state';
 
 export interface ConfigReader {
   /** A host file's text, or undefined when it does not exist. */

@@ -1,0 +1,52 @@
+/**
+ * SELinux on the node: whether it is enabled, and labelling our files like the host's own runtime binaries
+ * and configs (a rename carries the temp file's label, a copied binary the image's).
+ */
+import { InstallerError, oneLine } from '../errors';
+import { CommandRunner, IN_HOST } from './commands';
+import { HostFs } from './fs';
+
+/**
+ * SELinux counts as enabled when selinuxfs is mounted on the node (`/sys/fs/selinux/enforce` exists, whether
+ * enforcing or permissive: labels must be right before anyone switches to enforcing), or, where /sys is not
+ * visible, when /etc/selinux/config says SELINUX=enforcing or permissive.
+ */
+export function selinuxEnabled(fs: HostFs): boolean {
+  if (fs.stat('/sys/fs/selinux/enforce')?.kind === 'file') return true;
+  const config = fs.stat('/etc/selinux/config')?.kind === 'file' ? fs.read('/etc/selinux/config')?.toString('utf8') : undefined;
+  return /^\s*SELINUX\s*=\s*(enforcing|permissive)\s*$/m.test(config ?? '');
+}
+
+/**
+ * SELinux: the file label of the host's runc (crun on hosts without runc), found on the host's PATH, so our
+ * binaries run in the same domain as the runtime the host already trusts.
+ */
+export async function findReferenceBinary(runner: CommandRunner): Promise<string> {
+  const result = await runner.run([...IN_HOST, 'sh', '-c', 'command -v runc || command -v crun'], 30_000);
+  const found = result.stdout.trim().split('\n')[0];
+  if (result.code !== 0 || !found.startsWith('/')) {
+    throw new InstallerError(
+      'SELinux is enabled on the node but neither runc nor crun was found on its PATH to copy the file label from',
+      'install the distribution\'s runc (or label the files by hand: chcon -t container_runtime_exec_t <prefix>/bin/* <prefix>/libexec/*)',
+    );
+  }
+  return found;
+}
+
+export async function labelLike(runner: CommandRunner, reference: string, hostPaths: readonly string[]): Promise<void> {
+  for (const file of hostPaths) {
+    const result = await runner.run([...IN_HOST, 'chcon', `--reference=${reference}`, file], 30_000);
+    if (result.code !== 0) {
+      throw new InstallerError(`chcon --reference=${reference} ${file} failed: ${oneLine(result.stderr).slice(0, 300)}`, 'check SELinux on the node (`getenforce`, `ls -Z`)');
+    }
+  }
+}
+
+/** Gives rewritten config files the label the policy wants for their path (a rename carries the temp file's). */
+export async function restoreLabels(runner: CommandRunner, hostPaths: readonly string[]): Promise<void> {
+  if (hostPaths.length === 0) return;
+  const result = await runner.run([...IN_HOST, 'restorecon', ...hostPaths], 30_000);
+  if (result.code !== 0) {
+    throw new InstallerError(`restorecon ${hostPaths.join(' ')} failed: ${oneLine(result.stderr).slice(0, 300)}`, 'check SELinux on the node (`ls -Z` on the file)');
+  }
+}
