@@ -57,8 +57,24 @@ export const DEFAULT_HANDLER = 'crun-wasm';
 /** Default RuntimeClass name, as the original. */
 export const DEFAULT_RUNTIME_CLASS = 'crun';
 
-/** Set on a node by the installer only after a successful install; removed by `remove`. */
-export const INSTALLED_LABEL = { key: 'knawd.dev/crun-wasm', value: 'installed' } as const;
+/**
+ * The node's install state, kept by the installer: `pending` (waiting or installing), `installed` (configured
+ * and the runtime verified to serve the handler), `failed` (the reason is in an Event on the Node). The
+ * RuntimeClass selects `installed` only; `remove` takes the label away before anything else.
+ */
+export const NODE_STATE_LABEL = 'knawd.dev/crun-wasm';
+export const NODE_STATES = ['pending', 'installed', 'failed'] as const;
+export type NodeState = (typeof NODE_STATES)[number];
+
+/** The one value the RuntimeClass schedules on. */
+export const INSTALLED_LABEL = { key: NODE_STATE_LABEL, value: 'installed' } as const satisfies { key: string; value: NodeState };
+
+/**
+ * Set on a node before the installer's first write to its host, removed by `remove` only once the host is
+ * restored (configs byte for byte, our files gone, the runtime restarted and verified). The uninstall waits
+ * until no node carries it: "not schedulable" and "restored" are different facts with different signals.
+ */
+export const HOST_CHANGED_LABEL = { key: 'knawd.dev/crun-wasm-host', value: 'changed' } as const;
 
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
