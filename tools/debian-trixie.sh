@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Makes Debian trixie's packages reachable through apt WITHOUT letting anything on this machine move to them:
-# trixie's binary and source lists beside bookworm's, pinned at -10 (never installed, never upgraded to).
-# Use them only as
+# trixie's binary list beside bookworm's, pinned at -10 (never installed, never upgraded to). Use it only as
 #   apt-get download <pkg>/trixie     # a .deb to unpack with dpkg-deb -x into a cache directory
-#   apt-get source <pkg>/trixie       # the source package
 # never `apt-get install`: trixie's libraries need glibc 2.38+ and would drag the machine's libc along.
+# No deb-src: the registry here answers 404 for trixie's source files (measured 2026-12-01 for crun 1.21-1 and
+# wasmedge 0.14.1+dfsg-3.1, while bookworm's sources download), and a trixie deb-src entry would make a plain
+# `apt-get source <pkg>` pick trixie's version.
 #
 # Idempotent: apt-get update runs only when a file was written (or KNAWD_TRIXIE_UPDATE=1).
 set -euo pipefail
@@ -12,7 +13,7 @@ set -euo pipefail
 SOURCES=/etc/apt/sources.list.d/knawd-trixie.sources
 PIN=/etc/apt/preferences.d/knawd-trixie
 
-want_sources='Types: deb deb-src
+want_sources='Types: deb
 URIs: http://deb.debian.org/debian
 Suites: trixie
 Components: main
@@ -41,4 +42,4 @@ if apt-cache policy libc6 | awk '/Candidate:/{print $2}' | grep -q 'deb13'; then
   echo "debian-trixie.sh: error: trixie's libc6 became the install candidate; check $PIN" >&2
   exit 1
 fi
-echo "debian trixie: reachable for apt-get download/source (pinned -10)"
+echo "debian trixie: reachable for apt-get download (pinned -10)"

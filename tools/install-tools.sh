@@ -26,7 +26,7 @@ CACHE="${KNAWD_TOOLS_CACHE:-$HOME/.cache/knawd-deployer}"
 
 # shellcheck source=tools/versions.env
 . "$TOOLS_DIR/versions.env" || die "cannot read $TOOLS_DIR/versions.env"
-for v in HELM_VERSION HELM4_VERSION CONTAINERD_VERSION CRICTL_VERSION K8S_VERSION; do
+for v in HELM_VERSION HELM4_VERSION CONTAINERD_VERSION CONTAINERD_V4_VERSION CRICTL_VERSION K8S_VERSION; do
   [[ -n "${!v:-}" ]] || die "$v is not set in tools/versions.env"
 done
 
@@ -232,6 +232,25 @@ for b in containerd ctr containerd-shim-runc-v2; do
   link "$CACHED_DIR/$b" "$CTRD2_BIN/$b"
 done
 link "$CACHED_DIR/containerd" "$BIN/containerd"
+
+# ---------------------------------------------------------------- containerd 2.3+ (config version 4)
+
+build_containerd_v4() {
+  local m=github.com/containerd/containerd/v2
+  go_env GOBIN="$1" go install -trimpath \
+    -ldflags "-s -w -X $m/version.Version=$2 -X $m/version.Package=$m" "$m/cmd/containerd@$2"
+}
+verify_containerd_v4() {
+  local v
+  v="$("$1/containerd" --version)" || return 1
+  [[ "$v" == *" $CONTAINERD_V4_VERSION"* ]] || { echo "containerd reports '$v', expected $CONTAINERD_V4_VERSION"; return 1; }
+  "$1/containerd" config default | grep -qx 'version = 4' ||
+    { echo "containerd config default has no 'version = 4'"; return 1; }
+  echo "$v"
+}
+cached_build containerd-v4 "$CONTAINERD_V4_VERSION" build_containerd_v4 verify_containerd_v4
+mkdir -p "$REPO/.tools/containerd-v4/bin"
+link "$CACHED_DIR/containerd" "$REPO/.tools/containerd-v4/bin/containerd"
 
 # ---------------------------------------------------------------- crictl
 

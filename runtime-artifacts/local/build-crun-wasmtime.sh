@@ -92,15 +92,12 @@ done
 apt_updated=0
 apt_update() { [ "$apt_updated" = 1 ] || { as_root apt-get update -qq; apt_updated=1; }; }
 
-# deb-src entry (only if no deb-src entry exists at all).
-has_deb_src() {
-  grep -Eqs '^[[:space:]]*deb-src[[:space:]]' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null && return 0
-  grep -Eqs '^[[:space:]]*Types:.*deb-src' /etc/apt/sources.list.d/*.sources 2>/dev/null && return 0
-  return 1
-}
+# deb-src entry for this machine's own release (only if apt knows no source of crun for it); other releases'
+# sources (e.g. trixie's, tools/debian-trixie.sh) must not be picked: the build below wants this release's crun.
+. /etc/os-release
+codename="${VERSION_CODENAME:?cannot tell the Debian release}"
+has_deb_src() { apt-get source --print-uris -qq "crun/$codename" >/dev/null 2>&1; }
 if ! has_deb_src; then
-  . /etc/os-release
-  codename="${VERSION_CODENAME:?cannot tell the Debian release}"
   log "adding deb-src entries for $codename (/etc/apt/sources.list.d/knawd-deb-src.sources)"
   as_root tee /etc/apt/sources.list.d/knawd-deb-src.sources >/dev/null <<EOF
 Types: deb-src
@@ -160,7 +157,7 @@ log "fetching Debian source package crun"
 src_dir="$work/crun-src"
 rm -rf "$src_dir"
 mkdir -p "$src_dir"
-(cd "$src_dir" && apt-get source -qq crun >/dev/null 2>"$src_dir/apt-source.log") \
+(cd "$src_dir" && apt-get source -qq "crun/$codename" >/dev/null 2>"$src_dir/apt-source.log") \
   || { cat "$src_dir/apt-source.log" >&2; die "apt-get source crun failed"; }
 crun_dir="$src_dir/crun-$CRUN_VERSION"
 [ -d "$crun_dir" ] || die "apt-get source did not give crun $CRUN_VERSION (got: $(ls "$src_dir"))"
