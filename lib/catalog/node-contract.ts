@@ -69,6 +69,9 @@ export type NodeState = (typeof NODE_STATES)[number];
 /** The one value the RuntimeClass schedules on. */
 export const INSTALLED_LABEL = { key: NODE_STATE_LABEL, value: 'installed' } as const satisfies { key: string; value: NodeState };
 
+/** Where the installer records Events about its node: `default`, as the kubelet's own node events. */
+export const NODE_EVENT_NAMESPACE = 'default';
+
 /**
  * Set on a node before the installer's first write to its host, removed by `remove` only once the host is
  * restored (configs byte for byte, our files gone, the runtime restarted and verified). The uninstall waits

@@ -55,6 +55,13 @@ export interface TargetSpec {
   readonly restartUnits: readonly string[];
   /** Host path of the CRI socket, polled after a restart until the runtime answers. */
   readonly criSocket: string;
+  /**
+   * Host paths of the runtime's own binary, tried in order: it reports the version and, before anything is
+   * written, loads the candidate config (containerd `config dump`, `crio config`). Empty where no binary can
+   * judge the file we edit (a k3s/rke2 template is rendered by k3s at start): the check after the restart
+   * remains.
+   */
+  readonly runtimeBinaries: readonly string[];
   /** OpenShift clusters need a SecurityContextConstraints for the privileged agent. */
   readonly openshift: boolean;
   /** Directory under the installer image's artifacts root holding this target's builds. */
@@ -65,6 +72,8 @@ export interface TargetSpec {
 
 const CONTAINERD_CONFIG = '/etc/containerd/config.toml';
 const CONTAINERD_SOCKET = '/run/containerd/containerd.sock';
+const CONTAINERD_BINARIES = ['/usr/bin/containerd', '/usr/local/bin/containerd'];
+const CRIO_BINARIES = ['/usr/bin/crio', '/usr/local/bin/crio'];
 
 function plainContainerd(name: string, description: string, platforms: string): TargetSpec {
   return {
@@ -74,6 +83,7 @@ function plainContainerd(name: string, description: string, platforms: string): 
     configEdit: { kind: 'containerd-config', path: CONTAINERD_CONFIG, defaultContainerdMajor: 1 },
     restartUnits: ['containerd'],
     criSocket: CONTAINERD_SOCKET,
+    runtimeBinaries: CONTAINERD_BINARIES,
     openshift: false,
     artifactDir: name,
     platforms,
@@ -88,6 +98,7 @@ function openshiftCrio(name: string, description: string): TargetSpec {
     configEdit: { kind: 'crio-dropin', mainConfig: '/etc/crio/crio.conf', dropInDir: '/etc/crio/crio.conf.d' },
     restartUnits: ['crio'],
     criSocket: '/var/run/crio/crio.sock',
+    runtimeBinaries: CRIO_BINARIES,
     openshift: true,
     artifactDir: name,
     platforms: 'OpenShift 4.10, 4.11 (RHCOS, CRI-O)',
@@ -110,6 +121,7 @@ function rancherContainerd(name: 'k3s' | 'rke2', units: readonly string[], platf
     },
     restartUnits: units,
     criSocket: '/run/k3s/containerd/containerd.sock',
+    runtimeBinaries: [],
     openshift: false,
     artifactDir: name,
     platforms,
@@ -134,6 +146,7 @@ export const TARGETS = [
     },
     restartUnits: ['snap.microk8s.daemon-containerd'],
     criSocket: '/var/snap/microk8s/common/run/containerd.sock',
+    runtimeBinaries: ['/snap/microk8s/current/bin/containerd'],
     openshift: false,
     artifactDir: 'microk8s',
     platforms: 'microk8s 1.26+',
@@ -148,6 +161,7 @@ export const TARGETS = [
     configEdit: { kind: 'crio-dropin', mainConfig: '/etc/crio/crio.conf', dropInDir: '/etc/crio/crio.conf.d' },
     restartUnits: ['crio'],
     criSocket: '/var/run/crio/crio.sock',
+    runtimeBinaries: CRIO_BINARIES,
     openshift: false,
     artifactDir: 'crio',
     platforms: 'generic CRI-O 1.18+',

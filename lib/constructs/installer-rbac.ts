@@ -1,6 +1,6 @@
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
-import { KNATIVE_FEATURE } from '../catalog';
+import { KNATIVE_FEATURE, NODE_EVENT_NAMESPACE } from '../catalog';
 import * as k8s from '../imports/k8s';
 import { includePart } from './conditions';
 import { standardLabels } from './labels';
@@ -14,9 +14,10 @@ export interface InstallerRbacProps {
 }
 
 /**
- * The installer's identity and the least it may do: read, list and label nodes (the installed-state label, and
- * the uninstall wait), list RuntimeClasses and pods (remove waits for the pods of its node that use the handler), and — only with patchKnative — read and patch the one Knative ConfigMap it changes, in
- * Knative's namespace only.
+ * The installer's identity and the least it may do: read, list and label nodes (the state and host-changed
+ * labels, and the uninstall wait), create Events about its node (in `default`, where node events live), list
+ * RuntimeClasses and pods (remove waits for the pods of its node that use the handler), and — only with
+ * patchKnative — read and patch the one Knative ConfigMap it changes, in Knative's namespace only.
  * No delete verbs, no Secrets.
  */
 export class InstallerRbac extends Construct {
@@ -46,6 +47,18 @@ export class InstallerRbac extends Construct {
     new k8s.KubeClusterRoleBinding(this, 'NodesBinding', {
       metadata: { name: 'knawd-installer-nodes', labels },
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: nodes.name },
+      subjects: [subject],
+    });
+
+    // The node's state transitions and failures are Events on the Node; node events live in `default`, as the
+    // kubelet's do. create for the installer, list for the uninstall wait (it quotes the removers' reasons).
+    const events = new k8s.KubeRole(this, 'EventsRole', {
+      metadata: { name: 'knawd-installer-node-events', namespace: NODE_EVENT_NAMESPACE, labels },
+      rules: [{ apiGroups: [''], resources: ['events'], verbs: ['create', 'list'] }],
+    });
+    new k8s.KubeRoleBinding(this, 'EventsBinding', {
+      metadata: { name: 'knawd-installer-node-events', namespace: NODE_EVENT_NAMESPACE, labels },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: events.name },
       subjects: [subject],
     });
 

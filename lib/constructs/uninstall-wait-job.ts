@@ -1,5 +1,5 @@
 import { Construct } from 'constructs';
-import { INSTALLER_ENTRYPOINT, INSTALLED_LABEL } from '../catalog';
+import { HOST_CHANGED_LABEL, INSTALLER_ENTRYPOINT } from '../catalog';
 import * as k8s from '../imports/k8s';
 import { standardLabels } from './labels';
 import { DeployerSettings } from './settings';
@@ -20,8 +20,10 @@ export interface UninstallWaitJobProps {
 export const UNINSTALL_WAIT_JOB = 'knawd-uninstall-wait';
 
 /**
- * A Job that completes once no node carries the installed label, i.e. once the remover has restored every
- * node. Helm waits for Job hooks (not for DaemonSets), so this is what makes an uninstall wait for the nodes.
+ * A Job that completes once no node carries the host-changed label, i.e. once the remover has restored every
+ * node (config byte for byte, files gone, runtime restarted and verified) — not merely stopped scheduling there.
+ * Helm waits for Job hooks (not for DaemonSets), so this is what makes an uninstall wait for the nodes; when it
+ * times out the hook fails and Helm keeps the release.
  */
 export class UninstallWaitJob extends Construct {
   constructor(scope: Construct, id: string, props: UninstallWaitJobProps) {
@@ -47,7 +49,7 @@ export class UninstallWaitJob extends Construct {
                 image: s.image,
                 imagePullPolicy: s.imagePullPolicy,
                 command: [...INSTALLER_ENTRYPOINT],
-                args: ['wait-removed', '--timeout-seconds', String(timeout), '--label', `${INSTALLED_LABEL.key}=${INSTALLED_LABEL.value}`],
+                args: ['wait-removed', '--timeout-seconds', String(timeout), '--label', `${HOST_CHANGED_LABEL.key}=${HOST_CHANGED_LABEL.value}`],
                 resources: {
                   requests: { cpu: k8s.Quantity.fromString('10m'), memory: k8s.Quantity.fromString('64Mi') },
                   limits: { cpu: k8s.Quantity.fromString('100m'), memory: k8s.Quantity.fromString('128Mi') },

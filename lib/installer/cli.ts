@@ -12,7 +12,7 @@ import {
   findTarget,
   HANDLER_RULE,
   HOST_PREFIX_RULE,
-  INSTALLED_LABEL,
+  HOST_CHANGED_LABEL,
   INSTALLER_ENV,
   InvalidVariantError,
   isHandlerName,
@@ -36,7 +36,7 @@ Commands:
   remove         revert everything install did (byte-identical configs, files and directories removed),
                  restart when needed, unlabel the node; safe to run twice
   status         report what is installed; exit 0 installed and consistent, 1 not installed, 3 drifted
-  wait-removed   wait until no node carries the installed label (the uninstall Job)
+  wait-removed   wait until every node is restored: no node carries the host-changed label (the uninstall Job)
 
 Flags (environment fallback in brackets; flags win):
   --node-root DIR             where the host's / is mounted [NODE_ROOT] (default ${NODE_ROOT_MOUNT})
@@ -58,7 +58,8 @@ Flags (environment fallback in brackets; flags win):
   --lock-timeout-seconds N    install/remove: bound on the wait for another run on this node to finish
                               (default 300; the lock is ${NODE_LOCK} on the host)
   --timeout-seconds N         wait-removed: give up after N seconds (default 240)
-  --label KEY=VALUE           wait-removed: the label to wait for (default ${INSTALLED_LABEL.key}=${INSTALLED_LABEL.value})
+  --label KEY=VALUE           wait-removed: wait until no node carries this label
+                              (default ${HOST_CHANGED_LABEL.key}=${HOST_CHANGED_LABEL.value}: the host is not restored yet)
   -h, --help                  this text
 
 Exit status: 0 success; 1 failure (the message says what to do); 2 bad command line or environment;
@@ -214,9 +215,9 @@ function seconds(value: string | undefined, what: string, fallback: number): num
 }
 
 function label(value: string | undefined): string {
-  if (value === undefined) return `${INSTALLED_LABEL.key}=${INSTALLED_LABEL.value}`;
+  if (value === undefined) return `${HOST_CHANGED_LABEL.key}=${HOST_CHANGED_LABEL.value}`;
   if (!/^[A-Za-z0-9./_-]+=[A-Za-z0-9._-]*$/.test(value)) {
-    throw new UsageError(`invalid --label "${value}": use KEY=VALUE, e.g. ${INSTALLED_LABEL.key}=${INSTALLED_LABEL.value}`);
+    throw new UsageError(`invalid --label "${value}": use KEY=VALUE, e.g. ${HOST_CHANGED_LABEL.key}=${HOST_CHANGED_LABEL.value}`);
   }
   return value;
 }

@@ -1,13 +1,17 @@
 /**
  * The installer's effects, in one visible sequence per command:
- *   install: node lock → locate artifacts → detect → plan → verify the artifacts to copy → apply (state
- *            intent, files, state) → restart → verify (CRI socket) → record → label node / Knative flag
- *   remove:  node lock → detect → unlabel → wait for pods using the handler → restore Knative → plan →
- *            apply configs → restart → verify → remove our files, directories and the state
- * Planning is pure (plan/); everything that touches the node goes through {@link Effects}. `plan`, `status` and
- * `wait-removed` live in commands/.
+ *   install: node lock → locate artifacts → detect (state, node object, runtime binary) → plan → verify the
+ *            artifacts to copy → pre-flight (the node's runtime loads the new config) → node pending, host
+ *            changed → apply (state intent, files, state) → restart → verify (socket, CRI Status, the Node's
+ *            runtimeHandlers; else roll back) → record → node installed / Knative flag
+ *   remove:  node lock → detect → node unlabelled → wait for pods using the handler → restore Knative → plan →
+ *            apply configs → restart → verify (handler gone) → remove our files, directories and the state →
+ *            host restored
+ * A failed install labels the node `failed` and records the reason as an Event on it. Planning is pure
+ * (plan/); everything that touches the node goes through {@link Effects}. `plan`, `status` and `wait-removed`
+ * live in commands/.
  */
-import { TargetSpec, findTarget } from '../catalog';
+import { HOST_CHANGED_LABEL, TargetSpec, findTarget } from '../catalog';
 import { locateArtifacts, verifyArtifacts } from './artifacts';
 import { InstallerError, messageOf } from './errors';
 import { CommandRunner } from './host/commands';
@@ -17,14 +21,17 @@ import { checkNodeRoot } from './host/node-root';
 import { findReferenceBinary, labelLike, restoreLabels, selinuxEnabled } from './host/selinux';
 import { ClusterApi } from './kube/cluster';
 import { enableKnative, restoreKnative } from './kube/knative';
-import { labelNode } from './kube/node-label';
+import { NodeStatus } from './kube/node-state';
 import { Logger } from './log';
 import { hostView, loadPlanning, loadState, saveState } from './plan/host-view';
 import { artifactsToCopy, discoverState, FileOp, isBlobRole, layout, planInstall, planRemove, planSafely } from './plan/plan';
 import { FileRecord, InstallState, isConfigRole, statePath } from './plan/state';
-import { nodeContainerdMajor } from './runtime/detect';
+import { CriStatusReader } from './runtime/cri-status';
+import { detectRuntime, NodeRuntime } from './runtime/detect';
+import { preflight } from './runtime/preflight';
 import { detectUnit, restartUnit } from './runtime/restart';
 import { SocketWaiter } from './runtime/socket';
+import { checkNodeLists, checkRuntimeServes } from './runtime/verify';
 import { requireVariant, Settings } from './settings';
 
 /** Everything that reaches outside the process. Tests inject recorders and fakes. */
@@ -32,6 +39,8 @@ export interface Effects {
   readonly fs: HostFs;
   readonly runner: CommandRunner;
   readonly waitForSocket: SocketWaiter;
+  /** Asks the runtime which handlers it serves (CRI Status). */
+  readonly readCriStatus: CriStatusReader;
   /** Undefined when not running against a cluster: the API steps are skipped. */
   readonly cluster?: ClusterApi;
   readonly log: Logger;
@@ -81,10 +90,26 @@ function withFreshFingerprints(fs: HostFs, files: readonly FileRecord[], written
 
 export function install(settings: Settings, effects: Effects): Promise<RunReport> {
   const { target, runtime } = requireVariant(settings);
-  return locked(settings, effects, () => installLocked(settings, effects, target, runtime));
+  return locked(settings, effects, async () => {
+    const node = await detectRuntime(target, effects.fs, effects.runner, effects.cluster, settings.nodeName, effects.log);
+    const status = NodeStatus.of(effects.cluster, settings.nodeName, effects.log, node.nodeLabels);
+    try {
+      return await installLocked(settings, effects, target, runtime, node, status);
+    } catch (error) {
+      await reportFailure(status, 'InstallFailed', error, effects.log);
+      throw error;
+    }
+  });
 }
 
-async function installLocked(settings: Settings, effects: Effects, target: TargetSpec, runtime: NonNullable<Settings['runtime']>): Promise<RunReport> {
+async function installLocked(
+  settings: Settings,
+  effects: Effects,
+  target: TargetSpec,
+  runtime: NonNullable<Settings['runtime']>,
+  node: NodeRuntime,
+  status: NodeStatus,
+): Promise<RunReport> {
   const { fs, log } = effects;
   const artifacts = locateArtifacts(settings.artifacts, target, runtime);
 
@@ -92,25 +117,39 @@ async function installLocked(settings: Settings, effects: Effects, target: Targe
   // Without a state file, what an earlier install left (our block, our files) is recognised, never taken as original.
   const { recorded, view } = loadPlanning(fs, settings.prefix);
   const previous = recorded ?? planSafely(() => discoverState(view, target, settings.handler, settings.prefix));
-  const major = await nodeContainerdMajor(effects.cluster, settings.nodeName, log);
   const selinux = selinuxEnabled(fs);
-  log.debug('detected', { target: target.name, previous: previous?.phase ?? 'none', containerdMajor: major, selinux });
+  log.debug('detected', { target: target.name, previous: previous?.phase ?? 'none', runtime: node.version, runtimeBinary: node.binary?.path, selinux });
 
   // plan
+  const l = layout(settings.prefix, runtime);
   const plan = planSafely(() =>
-    planInstall(view, { target, runtime, handler: settings.handler, prefix: settings.prefix, artifacts, nodeContainerdMajor: major, selinux }, previous),
+    planInstall(
+      view,
+      { target, runtime, handler: settings.handler, prefix: settings.prefix, artifacts, runtimeVersion: node.version, runtimeVersionSource: node.versionSource, selinux },
+      previous,
+    ),
   );
   plan.notes.forEach((n) => log.info(n));
   plan.warnings.forEach((w) => log.warn(w));
   let next = plan.next as InstallState;
-  // Before the first write: every artifact this run copies hashes to its SHA256SUMS entry.
+  // Before the first write: every artifact this run copies hashes to its SHA256SUMS entry, and the node's own
+  // runtime reads the new config as we mean it.
   const copies = artifactsToCopy(plan);
   verifyArtifacts(copies);
   if (copies.length > 0) log.info('artifacts verified', { artifacts: copies.map((a) => a.name) });
+  if (plan.configChanged) await preflight({ target, plan, handler: settings.handler, binaryPath: l.wrapper, binary: node.binary }, fs, effects.runner, log);
 
   // apply
   const changed: string[] = [];
-  if (plan.ops.length > 0 || plan.mkdirs.length > 0) {
+  const writes = plan.ops.length > 0 || plan.mkdirs.length > 0;
+  if (writes || next.restartPending) {
+    await status.report({
+      state: 'pending',
+      hostChanged: true,
+      event: status.state === 'pending' ? undefined : { type: 'Normal', reason: 'Installing', message: `installing ${runtime.name} as handler ${settings.handler} for target ${target.name}` },
+    });
+  }
+  if (writes) {
     const prefixDirs = plan.mkdirs.filter((d) => settings.prefix === d || settings.prefix.startsWith(d + '/'));
     prefixDirs.forEach((d) => fs.mkdir(d));
     // The intent: everything this run may touch, so that a crash at any later point can be finished or undone.
@@ -127,7 +166,6 @@ async function installLocked(settings: Settings, effects: Effects, target: Targe
   if (selinux) {
     // Labels are set when a labelled file was (re)written, and on every file when the last run did not
     // finish or did not label (older state, SELinux enabled since): an unchanged, labelled node runs nothing.
-    const l = layout(settings.prefix, runtime);
     const all = previous?.phase !== 'installed' || previous.selinuxLabelled !== true;
     const executables = [l.wrapper, l.binary].filter((p) => all || written.has(p));
     if (executables.length > 0) await labelLike(effects.runner, await findReferenceBinary(effects.runner), executables);
@@ -145,17 +183,29 @@ async function installLocked(settings: Settings, effects: Effects, target: Targe
     });
   } else if (restartPending) {
     try {
-      restarts += await restartAndVerify(settings, effects, target);
+      restarts += await restartAndVerify(settings, effects, target, 'served');
+      if (node.nodeHandlers && effects.cluster && settings.nodeName) {
+        await checkNodeLists(effects.cluster, settings.nodeName, settings.handler, settings.socketTimeoutSeconds * 1000, log);
+      }
       restartPending = false;
     } catch (error) {
       if (!plan.configChanged) throw error;
-      throw await rollBack(settings, effects, target, error);
+      throw await rollBack(settings, effects, target, error, status);
     }
   }
   saveState(fs, { ...next, phase: 'installed', restartPending });
 
   // label + Knative
-  if (!restartPending) await labelNode(effects.cluster, settings.nodeName, effects.log, 'set');
+  if (restartPending) {
+    await status.report({ state: 'pending', hostChanged: true });
+  } else {
+    const became = status.state !== 'installed';
+    await status.report({
+      state: 'installed',
+      hostChanged: true,
+      event: became ? { type: 'Normal', reason: 'Installed', message: `${target.cri} serves handler ${settings.handler} (${runtime.name}, target ${target.name})` } : undefined,
+    });
+  }
   if (settings.patchKnative && effects.cluster) {
     await enableKnative(effects.cluster, log, (knative) => {
       const state = loadState(fs, settings.prefix);
@@ -168,7 +218,16 @@ async function installLocked(settings: Settings, effects: Effects, target: Targe
   return report;
 }
 
-async function restartAndVerify(settings: Settings, effects: Effects, target: TargetSpec): Promise<number> {
+/** The node `failed` with the reason as a Warning Event; a failure to report is logged, never hides the cause. */
+async function reportFailure(status: NodeStatus, reason: 'InstallFailed' | 'RemoveFailed' | 'RemoveRefused', error: unknown, log: Logger): Promise<void> {
+  try {
+    await status.report({ ...(reason === 'InstallFailed' ? { state: 'failed' as const } : {}), event: { type: 'Warning', reason, message: messageOf(error).slice(0, 1000) } });
+  } catch (reportError) {
+    log.warn(`could not report the failure on the node: ${messageOf(reportError)}`);
+  }
+}
+
+async function restartAndVerify(settings: Settings, effects: Effects, target: TargetSpec, expect: 'served' | 'gone'): Promise<number> {
   const unit = await detectUnit(effects.runner, target.restartUnits);
   effects.log.info(`restarting ${unit}`);
   await restartUnit(effects.runner, unit);
@@ -181,16 +240,18 @@ async function restartAndVerify(settings: Settings, effects: Effects, target: Ta
     );
   }
   effects.log.info(`${unit} is back`, { socket: target.criSocket });
+  await checkRuntimeServes({ target, handler: settings.handler, socket, readStatus: effects.readCriStatus, timeoutMs: settings.socketTimeoutSeconds * 1000, log: effects.log, expect });
   return 1;
 }
 
 /** The runtime did not come back with our config: put the node back as it was and restart again. */
-async function rollBack(settings: Settings, effects: Effects, target: TargetSpec, cause: unknown): Promise<InstallerError> {
+async function rollBack(settings: Settings, effects: Effects, target: TargetSpec, cause: unknown, status: NodeStatus): Promise<InstallerError> {
   const reason = messageOf(cause);
-  effects.log.error('the runtime did not come back after the config change; rolling the install back', { error: reason });
+  effects.log.error('the runtime did not come back serving the handler after the config change; rolling the install back', { error: reason });
   try {
     const state = loadState(effects.fs, settings.prefix);
     if (state) await removeFromState(settings, effects, target, { ...state, restartPending: true }, []);
+    await status.report({ hostChanged: false });
   } catch (error) {
     return new InstallerError(
       `${reason}; rolling back failed too: ${messageOf(error)}`,
@@ -207,6 +268,9 @@ function countersOf(fs: HostFs): { bytesWritten: number; filesWritten: number } 
 // ---------------------------------------------------------------------------------------------- remove
 
 const POD_POLL_MS = 2000;
+
+/** remove's refusal while pods still run with the handler: nothing was changed, a later run goes on. */
+class PodsStillRunning extends InstallerError {}
 
 /**
  * Waits, bounded, until no pod on this node runs with our handler, and refuses to go on while one does:
@@ -226,7 +290,7 @@ async function waitForHandlerPods(settings: Settings, effects: Effects, handler:
   }
   if (pods.length > 0) {
     const shown = pods.slice(0, 5).join(', ') + (pods.length > 5 ? `, and ${pods.length - 5} more` : '');
-    throw new InstallerError(
+    throw new PodsStillRunning(
       `${pods.length} pod(s) on node ${node} still run with handler ${handler} (${shown}); nothing was removed`,
       `delete or move those pods (e.g. kubectl drain ${node}), then run remove again; the node is unlabelled, so no new ones land here`,
     );
@@ -234,17 +298,35 @@ async function waitForHandlerPods(settings: Settings, effects: Effects, handler:
 }
 
 export function remove(settings: Settings, effects: Effects): Promise<RunReport> {
-  return locked(settings, effects, () => removeLocked(settings, effects));
+  return locked(settings, effects, async () => {
+    const status = NodeStatus.of(effects.cluster, settings.nodeName, effects.log, await nodeLabels(settings, effects));
+    try {
+      return await removeLocked(settings, effects, status);
+    } catch (error) {
+      await reportFailure(status, error instanceof PodsStillRunning ? 'RemoveRefused' : 'RemoveFailed', error, effects.log);
+      throw error;
+    }
+  });
 }
 
-async function removeLocked(settings: Settings, effects: Effects): Promise<RunReport> {
+/** The Node's labels, or none without a cluster; a failure to read them stops remove before it changes anything. */
+async function nodeLabels(settings: Settings, effects: Effects): Promise<Readonly<Record<string, string>>> {
+  if (!effects.cluster || !settings.nodeName) return {};
+  return (await effects.cluster.getNode(settings.nodeName)).labels;
+}
+
+async function removeLocked(settings: Settings, effects: Effects, status: NodeStatus): Promise<RunReport> {
   const { fs, log } = effects;
   const recorded = loadState(fs, settings.prefix);
   const state = recorded ?? planSafely(() => discoverState(hostView(fs), settings.target, settings.handler, settings.prefix));
   // Unlabel first: the RuntimeClass stops scheduling pods here before the handler goes away.
-  await labelNode(effects.cluster, settings.nodeName, effects.log, 'remove');
+  await status.report({
+    state: null,
+    event: status.state !== undefined && state ? { type: 'Normal', reason: 'Removing', message: `removing handler ${state.handler} from this node` } : undefined,
+  });
   if (!state) {
     log.info('nothing installed: nothing to do');
+    await status.report({ hostChanged: false });
     return { ...countersOf(fs), restarts: 0, restartPending: false, changed: [] };
   }
   if (!recorded) log.warn('no installer state found; removing what was recognised on the node', { files: state.files.map((f) => f.path) });
@@ -256,6 +338,13 @@ async function removeLocked(settings: Settings, effects: Effects): Promise<RunRe
   if (effects.cluster && state.knative) await restoreKnative(effects.cluster, log, state.knative);
   const changed: string[] = [];
   const report = await removeFromState(settings, effects, target, state, changed);
+  if (report.restartPending) {
+    log.warn(`the node keeps the ${HOST_CHANGED_LABEL.key} label until its ${target.cri} was restarted`, {
+      fix: `restart it (systemctl restart ${target.restartUnits.join(' or ')}), then run remove again to clear the label`,
+    });
+  } else {
+    await status.report({ hostChanged: false, event: { type: 'Normal', reason: 'Restored', message: `handler ${state.handler} removed; the node's ${target.cri} config is restored` } });
+  }
   log.info('remove complete', { ...report, changed: changed.length });
   return report;
 }
@@ -279,7 +368,7 @@ async function removeFromState(settings: Settings, effects: Effects, target: Tar
       fix: `restart it on the node: systemctl restart ${target.restartUnits.join(' or ')}`,
     });
   } else if (restartPending) {
-    restarts += await restartAndVerify(settings, effects, target);
+    restarts += await restartAndVerify(settings, effects, target, 'gone');
     restartPending = false;
   }
   for (const op of plan.ops.filter((o) => !isConfigRole(o.role))) {

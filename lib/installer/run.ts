@@ -4,6 +4,7 @@
  * stdout plus one human line on stderr — never a stack trace — and a non-zero exit status.
  */
 import { parseCommandLine, USAGE } from './cli';
+import { readCriStatus } from './runtime/cri-status';
 import { waitForSocket } from './runtime/socket';
 import { InstallerError, messageOf } from './errors';
 import { HostFs } from './host/fs';
@@ -49,6 +50,7 @@ export async function run(
       fs: overrides.fs ?? new HostFs(settings.nodeRoot),
       runner: overrides.runner ?? new ChildProcessRunner(),
       waitForSocket: overrides.waitForSocket ?? waitForSocket,
+      readCriStatus: overrides.readCriStatus ?? readCriStatus,
       cluster,
       log: logger,
     };

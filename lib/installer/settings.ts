@@ -49,7 +49,7 @@ export interface Settings {
   readonly podsTimeoutSeconds: number;
   /** install/remove: bound for the wait until another run on this node releases the node lock. @default 300 */
   readonly lockTimeoutSeconds: number;
-  /** Label selector `wait-removed` polls for. @default knawd.dev/crun-wasm=installed */
+  /** Label selector `wait-removed` polls for. @default knawd.dev/crun-wasm-host=changed */
   readonly label: string;
 }
 

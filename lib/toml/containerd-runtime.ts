@@ -8,14 +8,38 @@ import { RuntimeSpec } from './runtime-spec';
 import { Statement } from './statements';
 import { getPath, pathStartsWith, TomlTable } from './tree';
 
-export type ContainerdConfigVersion = 1 | 2 | 3;
+export type ContainerdConfigVersion = 1 | 2 | 3 | 4;
 
-/** Where the CRI plugin keeps its runtime handlers in each config version. */
-const RUNTIMES_PATH: Record<ContainerdConfigVersion, readonly string[]> = {
-  1: ['plugins', 'cri', 'containerd', 'runtimes'],
-  2: ['plugins', 'io.containerd.grpc.v1.cri', 'containerd', 'runtimes'],
-  3: ['plugins', 'io.containerd.cri.v1.runtime', 'containerd', 'runtimes'],
+/**
+ * The name the CRI plugin's runtime settings live under, which is not tied to the `version` line alone:
+ * - `cri`: the short plugin ID of legacy version 1 files (containerd 1.x);
+ * - `grpc`: `io.containerd.grpc.v1.cri`, version 2 (containerd 1.x; containerd 2.x migrates it on load);
+ * - `runtime`: `io.containerd.cri.v1.runtime`, containerd 2.x (version 3 and 4, and version 2 files written
+ *   for 2.x, as AKS does). containerd 2.x's migration copies the 1.x section only into keys the 2.x section
+ *   lacks, so a block under the 1.x name in a file that already has the 2.x section is never read there.
+ */
+export type CriPluginName = 'cri' | 'grpc' | 'runtime';
+
+const PLUGIN_IDS: Record<CriPluginName, string> = {
+  cri: 'cri',
+  grpc: 'io.containerd.grpc.v1.cri',
+  runtime: 'io.containerd.cri.v1.runtime',
 };
+
+/** Where the CRI plugin keeps its runtime handlers under each plugin name. */
+export function runtimesPath(name: CriPluginName): readonly string[] {
+  return ['plugins', PLUGIN_IDS[name], 'containerd', 'runtimes'];
+}
+
+/** The plugin name a config of this version uses when it has no section of its own yet. */
+export function defaultPluginName(version: ContainerdConfigVersion): CriPluginName {
+  return version === 1 ? 'cri' : version === 2 ? 'grpc' : 'runtime';
+}
+
+/** Whether the document has a section under the plugin name's ID (any key or table below it). */
+export function usesPlugin(parsed: TomlTable, name: CriPluginName): boolean {
+  return getPath(parsed, ['plugins', PLUGIN_IDS[name]]) !== undefined;
+}
 
 /**
  * Pod annotations containerd hands on to crun. crun picks its WASM handler from `module.wasm.image/variant`
@@ -29,10 +53,6 @@ export const WASM_POD_ANNOTATIONS: readonly string[] = [
   '*.wasm.*',
   'run.oci.handler',
 ];
-
-export function runtimesPath(version: ContainerdConfigVersion): readonly string[] {
-  return RUNTIMES_PATH[version];
-}
 
 /**
  * Names under which `disabled_plugins` switches off the CRI (by plugin ID or full URI; containerd 2.x split
@@ -59,9 +79,9 @@ export function assertCriEnabled(parsed: TomlTable, source: string): void {
 export function configVersion(parsed: TomlTable, source: string): ContainerdConfigVersion {
   const version = parsed.version;
   if (version === undefined) return 1;
-  if (version === 2 || version === 3) return version;
+  if (version === 1 || version === 2 || version === 3 || version === 4) return version;
   throw new ConfigPatchError(
-    `${source} declares unsupported version = ${String(version)}; accepted are no version key (1), version = 2 (containerd 1.x/2.x) and version = 3 (containerd 2.x)`,
+    `${source} declares unsupported version = ${String(version)}; accepted are version = 1 (or no version key) and 2 (containerd 1.x), 2 and 3 (containerd 2.x), 4 (containerd 2.3 and later)`,
   );
 }
 
@@ -73,6 +93,9 @@ interface RuntimeTables {
 }
 
 interface RuntimeTableOptions extends RuntimeSpec {
+  /** The plugin name the handler is written under. */
+  readonly plugin: CriPluginName;
+  /** Written as `version = N` when `declareVersion` is set. */
   readonly version: ContainerdConfigVersion;
   /** Copied from the host's runc options, if the host sets it. */
   readonly systemdCgroup?: boolean;
@@ -81,7 +104,7 @@ interface RuntimeTableOptions extends RuntimeSpec {
 }
 
 export function runtimeTables(options: RuntimeTableOptions): RuntimeTables {
-  const handlerPath = [...runtimesPath(options.version), options.handler];
+  const handlerPath = [...runtimesPath(options.plugin), options.handler];
   const runtime: Array<[string, RenderedValue]> = [
     ['runtime_type', 'io.containerd.runc.v2'],
     ['privileged_without_host_devices', false],
@@ -108,8 +131,8 @@ function nest(path: readonly string[], leaf: TomlTable): TomlTable {
  * The host's cgroup driver for runc-based handlers: `SystemdCgroup` of the default runtime's options, else
  * of runc's. A handler that disagrees with the kubelet's cgroup driver breaks every pod that uses it.
  */
-export function hostSystemdCgroup(parsed: TomlTable, version: ContainerdConfigVersion): boolean | undefined {
-  const runtimes = runtimesPath(version);
+export function hostSystemdCgroup(parsed: TomlTable, plugin: CriPluginName): boolean | undefined {
+  const runtimes = runtimesPath(plugin);
   const defaultName = getPath(parsed, [...runtimes.slice(0, -1), 'default_runtime_name']);
   for (const name of typeof defaultName === 'string' ? [defaultName, 'runc'] : ['runc']) {
     const value = getPath(parsed, [...runtimes, name, 'options', 'SystemdCgroup']);
@@ -119,18 +142,19 @@ export function hostSystemdCgroup(parsed: TomlTable, version: ContainerdConfigVe
 }
 
 /**
- * Refuses documents where appending `[<runtimes>.<handler>]` would redefine or reopen something: the handler
- * exists already, or a table on the way is an inline table, an array of tables, a plain value, or was
- * created by dotted keys (which TOML forbids to extend with a header and lax parsers accept anyway).
+ * Refuses documents where appending `[<runtimes>.<handler>]` is impossible in TOML: the handler exists
+ * already, or a table on the way is an inline table (closed: nothing may be added to it), an array of tables
+ * or a plain value. A table made by dotted keys is no obstacle: TOML 1.0 allows a `[header]` sub-table below
+ * it (only the dotted table itself may not be reopened by a header, and our header names a new table).
  */
 export function assertCanAddHandler(
   parsed: TomlTable,
   statements: readonly Statement[],
-  version: ContainerdConfigVersion,
+  plugin: CriPluginName,
   handler: string,
   source: string,
 ): void {
-  const runtimes = runtimesPath(version);
+  const runtimes = runtimesPath(plugin);
   const handlerPath = [...runtimes, handler];
   const existing = statements.find((s) => pathStartsWith(s.path, handlerPath));
   if (existing || getPath(parsed, handlerPath) !== undefined) {
@@ -144,8 +168,8 @@ export function assertCanAddHandler(
     const problem = statements.map((s) => obstacle(s, prefix)).find((p) => p !== undefined);
     if (problem) {
       throw new ConfigPatchError(
-        `cannot add runtime "${handler}" to ${source}: ${renderKey(prefix)} ${problem}; ` +
-          `write it as [${renderKey(prefix)}] table sections so a [${renderKey(handlerPath)}] table can be added`,
+        `cannot add runtime "${handler}" to ${source}: ${renderKey(prefix)} ${problem}, and TOML allows no [${renderKey(handlerPath)}] table below it; ` +
+          `write ${renderKey(prefix)} as [${renderKey(prefix)}] table sections instead`,
       );
     }
   }
@@ -153,11 +177,9 @@ export function assertCanAddHandler(
 
 /** Why `statement` keeps us from adding a header-defined sub-table under `prefix`, if it does. */
 function obstacle(statement: Statement, prefix: readonly string[]): string | undefined {
-  if (!pathStartsWith(statement.path, prefix)) return undefined;
+  if (statement.path.length !== prefix.length || !pathStartsWith(statement.path, prefix)) return undefined;
   const at = ` (line ${statement.line})`;
-  if (statement.kind !== 'key') {
-    return statement.kind === 'array-table' && statement.path.length === prefix.length ? `is an array of tables${at}` : undefined;
-  }
-  if (statement.path.length === prefix.length) return `${statement.inlineTable ? 'is an inline table' : 'is a plain value'}${at}`;
-  return statement.tableDepth < prefix.length ? `is defined with dotted keys${at}` : undefined;
+  if (statement.kind === 'array-table') return `is an array of tables${at}`;
+  if (statement.kind === 'key') return `${statement.inlineTable ? 'is an inline table' : 'is a plain value'}${at}`;
+  return undefined;
 }

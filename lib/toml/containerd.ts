@@ -6,7 +6,18 @@
  * host's CRI settings; the main file is edited instead, in place.
  */
 import { putBlock, removeBlock } from './block';
-import { assertCanAddHandler, assertCriEnabled, configVersion, ContainerdConfigVersion, hostSystemdCgroup, runtimeTables } from './containerd-runtime';
+import {
+  assertCanAddHandler,
+  assertCriEnabled,
+  configVersion,
+  ContainerdConfigVersion,
+  CriPluginName,
+  defaultPluginName,
+  hostSystemdCgroup,
+  runtimeTables,
+  usesPlugin,
+} from './containerd-runtime';
+import { TomlTable } from './tree';
 import { ConfigPatchError } from './errors';
 import { PatchResult, RemovalResult } from './results';
 import { RuntimeSpec, validateHandler, validateRuntimeSpec } from './runtime-spec';
@@ -19,14 +30,20 @@ export interface ContainerdPatchOptions extends RuntimeSpec {
    * containerd 1 and `version = 3` for containerd 2, and a config that version cannot read is refused.
    */
   readonly containerdMajor: 1 | 2;
+  /** Minor version of that containerd, when known: `version = 4` needs 2.3 or later. @default unknown */
+  readonly containerdMinor?: number;
   /** Names the file in error messages. @default "the containerd config" */
   readonly source?: string;
 }
 
 const DEFAULT_SOURCE = 'the containerd config';
 
-/** Config versions each containerd major reads (2.x migrates version 2 on load and no longer reads version 1). */
-const READABLE_VERSIONS: Record<1 | 2, readonly ContainerdConfigVersion[]> = { 1: [1, 2], 2: [2, 3] };
+/**
+ * Config versions each containerd major reads: 2.0 removed version 1 and migrates version 2 on load; version 4
+ * (server settings moved into plugins, the CRI runtime name unchanged) came with 2.3.
+ */
+const READABLE_VERSIONS: Record<1 | 2, readonly ContainerdConfigVersion[]> = { 1: [1, 2], 2: [2, 3, 4] };
+const FIRST_MINOR_READING_V4 = 3;
 
 /**
  * Adds (or updates) our handler. `config` undefined, empty or without any setting means containerd runs on
@@ -41,14 +58,16 @@ export function addContainerdRuntime(config: string | undefined, options: Contai
   const onDefaults = Object.keys(parsed).length === 0;
   assertCriEnabled(parsed, source);
   const version = onDefaults ? defaultVersion(options.containerdMajor) : configVersion(parsed, source);
-  assertReadable(version, options.containerdMajor, source);
-  assertCanAddHandler(parsed, scanStatements(base, source), version, options.handler, source);
+  assertReadable(version, options.containerdMajor, options.containerdMinor, source);
+  const plugin = pluginFor(parsed, version, options.containerdMajor);
+  assertCanAddHandler(parsed, scanStatements(base, source), plugin, options.handler, source);
 
   const tables = runtimeTables({
     handler: options.handler,
     binaryPath: options.binaryPath,
+    plugin,
     version,
-    systemdCgroup: hostSystemdCgroup(parsed, version),
+    systemdCgroup: hostSystemdCgroup(parsed, plugin),
     declareVersion: onDefaults,
   });
   const text = putBlock(original, options.handler, tables.lines);
@@ -72,11 +91,26 @@ function defaultVersion(major: 1 | 2): ContainerdConfigVersion {
   return major === 1 ? 2 : 3;
 }
 
-function assertReadable(version: ContainerdConfigVersion, major: 1 | 2, source: string): void {
+function assertReadable(version: ContainerdConfigVersion, major: 1 | 2, minor: number | undefined, source: string): void {
   if (!READABLE_VERSIONS[major].includes(version)) {
     throw new ConfigPatchError(
       `${source} is a version ${version} config, which containerd ${major}.x cannot read; ` +
-        `containerd ${major}.x accepts config versions ${READABLE_VERSIONS[major].join(' and ')}`,
+        `containerd ${major}.x accepts config versions ${READABLE_VERSIONS[major].join(', ')}`,
     );
   }
+  if (version === 4 && minor !== undefined && minor < FIRST_MINOR_READING_V4) {
+    throw new ConfigPatchError(
+      `${source} is a version 4 config, which containerd ${major}.${minor} cannot read; version 4 needs containerd 2.${FIRST_MINOR_READING_V4} or later (2.0-2.2 read versions 2 and 3)`,
+    );
+  }
+}
+
+/**
+ * Where this node's containerd reads runtime handlers in this file: containerd 2.x reads its own section
+ * wherever the file has one (whatever the `version` line says), else the 1.x section of a version 2 file
+ * through its migration; containerd 1.x reads the short IDs of version 1 and the 1.x names of version 2 only.
+ */
+function pluginFor(parsed: TomlTable, version: ContainerdConfigVersion, major: 1 | 2): CriPluginName {
+  if (major === 2) return version >= 3 || usesPlugin(parsed, 'runtime') ? 'runtime' : 'grpc';
+  return defaultPluginName(version);
 }

@@ -9,7 +9,7 @@
  * instance `{{ if }}` branches that each define a table) are refused: we could not check our edit.
  */
 import { putBlock, removeBlock } from './block';
-import { assertCanAddHandler, configVersion, hostSystemdCgroup, runtimesPath, runtimeTables } from './containerd-runtime';
+import { assertCanAddHandler, CriPluginName, defaultPluginName, hostSystemdCgroup, runtimesPath, runtimeTables, usesPlugin } from './containerd-runtime';
 import { ConfigPatchError } from './errors';
 import { PatchResult, RemovalResult } from './results';
 import { RuntimeSpec, validateHandler, validateRuntimeSpec } from './runtime-spec';
@@ -52,14 +52,16 @@ export function addK3sTemplateRuntime(template: string | undefined, options: K3s
         `use config.toml.tmpl for version 2 and config-v3.toml.tmpl for version 3`,
     );
   }
-  assertCanAddHandler(parsed, scanStatements(templateAsToml(base), source), options.configVersion, options.handler, source);
+  const plugin = defaultPluginName(options.configVersion);
+  assertCanAddHandler(parsed, scanStatements(templateAsToml(base), source), plugin, options.handler, source);
   const rendered = options.renderedConfig === undefined ? undefined : readRendered(options.renderedConfig, options.handler, base !== original);
 
   const tables = runtimeTables({
     handler: options.handler,
     binaryPath: options.binaryPath,
+    plugin,
     version: options.configVersion,
-    systemdCgroup: rendered && hostSystemdCgroup(rendered, configVersion(rendered, RENDERED_SOURCE)),
+    systemdCgroup: rendered && hostSystemdCgroup(rendered, renderedPlugin(rendered)),
   });
   const text = putBlock(original, options.handler, tables.lines);
   verifyAddition({ base, parsedBase: parsed, result: text, handler: options.handler, fragment: tables.fragment, source, read });
@@ -80,7 +82,7 @@ export function removeK3sTemplateRuntime(template: string | undefined, handler: 
  * our block, the rendered file is expected to define the handler once: from our block.
  */
 function readRendered(rendered: string, handler: string, templateHasBlock: boolean): TomlTable {
-  const handlerPaths = ([2, 3] as const).map((version) => [...runtimesPath(version), handler]);
+  const handlerPaths = (['grpc', 'runtime'] as const).map((plugin) => [...runtimesPath(plugin), handler]);
   const definitions = scanStatements(rendered, RENDERED_SOURCE).filter((s) =>
     handlerPaths.some(
       (path) => pathStartsWith(s.path, path) && (s.kind === 'key' ? s.tableDepth < path.length : s.path.length === path.length),
@@ -93,6 +95,11 @@ function readRendered(rendered: string, handler: string, templateHasBlock: boole
     );
   }
   return parseToml(rendered, RENDERED_SOURCE);
+}
+
+/** The plugin name k3s rendered its runtimes under (its containerd 1.7 releases render version 2). */
+function renderedPlugin(rendered: TomlTable): CriPluginName {
+  return usesPlugin(rendered, 'runtime') ? 'runtime' : 'grpc';
 }
 
 function templateReader(source: string): TomlReader {

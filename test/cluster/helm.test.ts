@@ -8,7 +8,7 @@
  *  - the "hooks included" uninstall plays the missing parts: it checks the hook objects Helm created (the
  *    remover DaemonSet's and the wait Job's specs), runs the Job's wait logic for real (the installer's
  *    `wait-removed`, from source, with the installer ServiceAccount's token) against a Node object labelled
- *    `knawd.dev/crun-wasm=installed` — it must keep waiting while the label is there — then removes the label
+ *    `knawd.dev/crun-wasm-host=changed` (not restored yet) — it must keep waiting while the label is there — then removes the label
  *    as the remover would, sees `wait-removed` succeed, and marks the Job Complete as the Job controller would
  *    after its pod exited 0. Only then does `helm uninstall` return, successfully, and delete the hooks.
  *  - one variant checks the failure path: nobody completes the Job, `helm uninstall` with a short timeout fails
@@ -18,16 +18,16 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { INSTALLED_LABEL, OPENSHIFT_TARGETS } from '../../lib/catalog';
+import { HOST_CHANGED_LABEL, OPENSHIFT_TARGETS } from '../../lib/catalog';
 import { Cluster, REPO, startCluster } from '../support/cluster/api-server';
 import { CHART, installSccCrd, K8sObject, loadObjects, manifestPath, subsetDifferences, describeObject } from '../support/cluster/objects';
-import { createNode, installerCli, nodeLabels, serviceAccountKubeconfig } from '../support/cluster/node';
+import { createNode, nodeLabels, serviceAccountKubeconfig, waitRemovedCli } from '../support/cluster/node';
 
 jest.setTimeout(180_000);
 
 const NS = 'knawd';
 const RELEASE = 'knawd';
-const LABEL = `${INSTALLED_LABEL.key}=${INSTALLED_LABEL.value}`;
+const LABEL = `${HOST_CHANGED_LABEL.key}=${HOST_CHANGED_LABEL.value}`;
 
 const VARIANTS = [
   { target: 'rhel8', ociType: 'crun-wasmedge', uninstall: 'hooks' },
@@ -192,14 +192,14 @@ describe('the Helm chart on a real API server', () => {
           const timeoutArg = wait.args[wait.args.indexOf('--timeout-seconds') + 1];
           expect(Number(timeoutArg)).toBeGreaterThan(0);
           let settled = false;
-          const waiting = installerCli(['wait-removed', '--timeout-seconds', '60', '--label', LABEL, '--kubeconfig', saKubeconfig, '--log-level', 'debug']).finally(
-            () => (settled = true),
-          );
-          await sleep(4000);
+          const waiter = waitRemovedCli(['--timeout-seconds', '60', '--label', LABEL, '--kubeconfig', saKubeconfig]);
+          const waiting = waiter.done.finally(() => (settled = true));
+          await waiter.polled;
+          await sleep(2000);
           expect(settled).toBe(false);
           expect(await releases()).toEqual([expect.objectContaining({ name: RELEASE, status: 'uninstalling' })]);
           // ...the remover restores the node and drops the label...
-          await cluster.kubectlOk(['label', 'node', 'wasm-node-1', `${INSTALLED_LABEL.key}-`]);
+          await cluster.kubectlOk(['label', 'node', 'wasm-node-1', `${HOST_CHANGED_LABEL.key}-`]);
           const waited = await waiting;
           expect({ code: waited.code, stderr: waited.stderr }).toEqual({ code: 0, stderr: '' });
           // It really saw the labelled node (not merely slow to start).
@@ -219,7 +219,7 @@ describe('the Helm chart on a real API server', () => {
         expect(await exists(['-n', NS, 'daemonset', 'knawd-installer'])).toBe(false);
         expect(await exists(['runtimeclass', 'crun'])).toBe(false);
         expect(await exists(['clusterrole', 'knawd-installer-nodes'])).toBe(false);
-        expect(await nodeLabels(cluster, 'wasm-node-1')).not.toHaveProperty([INSTALLED_LABEL.key]);
+        expect(await nodeLabels(cluster, 'wasm-node-1')).not.toHaveProperty([HOST_CHANGED_LABEL.key]);
       });
     } else {
       it('helm uninstall fails (and keeps the release) while the wait Job does not complete; --no-hooks removes it', async () => {
@@ -249,7 +249,7 @@ describe('the Helm chart on a real API server', () => {
           if ((await releases()).length > 0) await cluster.helm(['uninstall', RELEASE, '-n', NS, '--no-hooks', '--timeout', '30s']);
           // Hooks are not part of the release: they stay until the next hook run (before-hook-creation) or by hand.
           await cluster.kubectlOk(['-n', NS, 'delete', 'daemonset/knawd-remover', 'job/knawd-uninstall-wait', '--ignore-not-found', '--wait=false']);
-          await cluster.kubectlOk(['label', 'node', 'wasm-node-1', `${INSTALLED_LABEL.key}-`]);
+          await cluster.kubectlOk(['label', 'node', 'wasm-node-1', `${HOST_CHANGED_LABEL.key}-`]);
         }
       });
     }

@@ -82,7 +82,7 @@ describe("the installer's API client against a real API server", () => {
 
     it('from files named relative to the kubeconfig, as kubectl resolves them', async () => {
       const file = kubeconfig(certDir, 'files', { server: cluster.server, 'certificate-authority': 'ca.crt' }, { 'client-certificate': 'client.crt', 'client-key': 'client.key' });
-      await connectCluster(file, {})!.setNodeLabel(NODE, 'example.com/by-cert', 'files');
+      await connectCluster(file, {})!.setNodeLabels(NODE, { 'example.com/by-cert': 'files' });
       expect(await nodeLabels(cluster, NODE)).toMatchObject({ 'example.com/by-cert': 'files' });
     });
 
@@ -91,7 +91,7 @@ describe("the installer's API client against a real API server", () => {
       const file = kubeconfig(work, 'inline', { server: cluster.server, 'certificate-authority-data': b64('ca.crt') }, { 'client-certificate-data': b64('client.crt'), 'client-key-data': b64('client.key') });
       const api = connectCluster(file, {})!;
       expect(await api.listNodes('example.com/by-cert=files')).toEqual([NODE]);
-      await api.setNodeLabel(NODE, 'example.com/by-cert', null);
+      await api.setNodeLabels(NODE, { 'example.com/by-cert': null });
       expect(await nodeLabels(cluster, NODE)).not.toHaveProperty(['example.com/by-cert']);
     });
   });

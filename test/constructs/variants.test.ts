@@ -52,7 +52,7 @@ describe.each(variants)('%s / %s', (target, ociType) => {
     ]);
   });
 
-  test('RBAC is exactly: nodes get/list/patch, config-features get/patch, and SCC use on OpenShift', () => {
+  test('RBAC is exactly: nodes get/list/patch, node events create/list in default, config-features get/patch, and SCC use on OpenShift', () => {
     const rules = [...byKind(install, 'ClusterRole'), ...byKind(install, 'Role')].map((r) => ({
       kind: r.kind,
       name: r.metadata.name,
@@ -72,6 +72,11 @@ describe.each(variants)('%s / %s', (target, ociType) => {
         kind: 'ClusterRole',
         name: 'knawd-installer-knative-features',
         rules: [{ apiGroups: [''], resources: ['configmaps'], resourceNames: [KNATIVE_FEATURE.configMap], verbs: ['get', 'patch'] }],
+      },
+      {
+        kind: 'Role',
+        name: 'knawd-installer-node-events',
+        rules: [{ apiGroups: [''], resources: ['events'], verbs: ['create', 'list'] }],
       },
     ];
     if (openshift) {
@@ -116,13 +121,13 @@ describe.each(variants)('%s / %s', (target, ociType) => {
     });
   });
 
-  test('the uninstall path runs remove on every node and waits for the installed label to disappear', () => {
+  test('the uninstall path runs remove on every node and waits until no node carries the host-changed label', () => {
     const remover = one(uninstall, 'DaemonSet', 'knawd-remover');
     expect(remover.spec.template.spec.containers[0].args).toEqual(['remove', '--stay']);
     expect(remover.spec.template.spec.tolerations).toEqual([{ operator: 'Exists' }]);
     const job = one(uninstall, 'Job', 'knawd-uninstall-wait');
     const container = job.spec.template.spec.containers[0];
-    expect(container.args).toEqual(['wait-removed', '--timeout-seconds', '240', '--label', 'knawd.dev/crun-wasm=installed']);
+    expect(container.args).toEqual(['wait-removed', '--timeout-seconds', '240', '--label', 'knawd.dev/crun-wasm-host=changed']);
     expect(job.spec.backoffLimit).toBe(0);
     expect(job.spec.activeDeadlineSeconds).toBeGreaterThan(240);
     expect(job.spec.template.spec.serviceAccountName).toBe('knawd-installer');

@@ -31,7 +31,7 @@ describe('command line and environment', () => {
 
   test('defaults', () => {
     const s = parse(['install', '--target', 'crio', '--runtime', 'crun-wasmedge']);
-    expect(s).toMatchObject({ nodeRoot: '/mnt/node-root', artifacts: '/vendor', prefix: '/opt/knawd', handler: 'crun-wasm', restart: 'auto', patchKnative: true, logLevel: 'info', label: 'knawd.dev/crun-wasm=installed', timeoutSeconds: 240, socketTimeoutSeconds: 60 });
+    expect(s).toMatchObject({ nodeRoot: '/mnt/node-root', artifacts: '/vendor', prefix: '/opt/knawd', handler: 'crun-wasm', restart: 'auto', patchKnative: true, logLevel: 'info', label: 'knawd.dev/crun-wasm-host=changed', timeoutSeconds: 240, socketTimeoutSeconds: 60 });
   });
 
   test('remove, status and wait-removed do not need a target', () => {

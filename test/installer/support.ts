@@ -113,7 +113,17 @@ export interface TestEffects extends Effects {
   readonly runner: RecordingRunner;
   readonly log: MemoryLogger;
   readonly socketWaits: string[];
+  /** Every CRI Status call: the socket asked. */
+  readonly statusCalls: string[];
 }
+
+/**
+ * What the fake runtime answers to CRI Status: the handlers it serves. Unit tests have no runtime behind the
+ * socket (the e2e and node tests have); by default it serves exactly what the config on the node root asks for,
+ * read back from the node root at call time, so an install that wrote the handler is "served" and a remove
+ * that took it out is "gone".
+ */
+export type CriAnswer = (root: string) => string[] | undefined;
 
 export function effectsFor(
   root: string,
@@ -122,9 +132,12 @@ export function effectsFor(
     answer?: (argv: readonly string[]) => Partial<CommandResult> | undefined;
     cluster?: ClusterApi;
     socketOk?: boolean | (() => boolean);
+    criHandlers?: CriAnswer;
   } = {},
 ): TestEffects {
   const socketWaits: string[] = [];
+  const statusCalls: string[] = [];
+  const answer = options.criHandlers ?? handlersOnNodeRoot;
   return {
     fs: new HostFs(root, options.hook),
     runner: new RecordingRunner(options.answer),
@@ -132,10 +145,38 @@ export function effectsFor(
       socketWaits.push(p);
       return typeof options.socketOk === 'function' ? options.socketOk() : (options.socketOk ?? true);
     },
+    readCriStatus: async (socket) => {
+      statusCalls.push(socket);
+      const handlers = answer(root);
+      return { conditions: [], info: {}, runtimeHandlers: handlers ?? [] };
+    },
     cluster: options.cluster,
     log: new MemoryLogger(),
     socketWaits,
+    statusCalls,
   };
 }
 
 export const RESTART = (unit: string): string[] => ['nsenter', '-t', '1', '-m', '--', 'systemctl', 'restart', unit];
+
+/** The handlers a runtime would serve from the node root's configs: runc, plus every knawd block found. */
+export function handlersOnNodeRoot(root: string): string[] {
+  const handlers = new Set(['runc']);
+  const walk = (dir: string): void => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const full = path.join(dir, e.name);
+      if (e.isDirectory()) walk(full);
+      else if (e.isFile() && /\.(toml|tmpl|conf)$/.test(e.name)) {
+        for (const m of fs.readFileSync(full, 'utf8').matchAll(/^# BEGIN knawd-deployer managed block: runtime (\S+)/gm)) handlers.add(m[1]);
+      }
+    }
+  };
+  for (const top of ['etc', 'var']) walk(path.join(root, top));
+  return [...handlers];
+}

@@ -4,16 +4,22 @@
  */
 import * as TOML from '@iarna/toml';
 import { addContainerdRuntime, addK3sTemplateRuntime, WASM_POD_ANNOTATIONS } from '../../lib/toml';
-import { containerdBinary, containerdConfigDump } from '../support/containerd-binaries';
+import { containerdBinary, containerdConfigDump, ContainerdReader } from '../support/containerd-binaries';
 import { fixture, SPEC } from './helpers';
 
 type Table = Record<string, any>;
 
-/** Where each containerd major prints runtime handlers in its dump (1.6 migrates to v2, 2.x to v3). */
-const DUMP_RUNTIMES: Record<1 | 2, string[]> = {
+/** Where each containerd prints runtime handlers in its dump (1.6 migrates to v2, 2.x to v3, 2.3 to v4). */
+const DUMP_RUNTIMES: Record<ContainerdReader, string[]> = {
   1: ['plugins', 'io.containerd.grpc.v1.cri', 'containerd', 'runtimes'],
   2: ['plugins', 'io.containerd.cri.v1.runtime', 'containerd', 'runtimes'],
+  '2.3': ['plugins', 'io.containerd.cri.v1.runtime', 'containerd', 'runtimes'],
 };
+
+/** The patch options for a reader: its major, and for 2.3 its minor (version 4 needs it). */
+function readerSpec(reader: ContainerdReader): { containerdMajor: 1 | 2; containerdMinor?: number } {
+  return reader === '2.3' ? { containerdMajor: 2, containerdMinor: 3 } : { containerdMajor: reader };
+}
 
 /** What microk8s substitutes into containerd-template.toml before containerd reads it. */
 function renderMicrok8s(template: string): string {
@@ -24,7 +30,7 @@ function renderMicrok8s(template: string): string {
     .replace(/\$\{RUNTIME_TYPE\}/g, 'io.containerd.runc.v2');
 }
 
-function expectHandlerInDump(major: 1 | 2, config: string, systemdCgroup: boolean | undefined): void {
+function expectHandlerInDump(major: ContainerdReader, config: string, systemdCgroup: boolean | undefined): void {
   const dump = TOML.parse(containerdConfigDump(major, config)) as Table;
   const runtime = [...DUMP_RUNTIMES[major], SPEC.handler].reduce<any>((node, key) => node?.[key], dump);
   expect(runtime).toMatchObject({
@@ -36,9 +42,14 @@ function expectHandlerInDump(major: 1 | 2, config: string, systemdCgroup: boolea
   if (systemdCgroup !== undefined) expect(runtime.options.SystemdCgroup).toBe(systemdCgroup);
 }
 
-const CASES: Array<{ file: string; readers: Array<1 | 2>; systemdCgroup?: boolean; render?: (text: string) => string }> = [
+const CASES: Array<{ file: string; readers: ContainerdReader[]; systemdCgroup?: boolean; render?: (text: string) => string }> = [
   { file: 'containerd-1.6-default.toml', readers: [1, 2], systemdCgroup: false },
-  { file: 'containerd-2-default.toml', readers: [2], systemdCgroup: false },
+  { file: 'containerd-2-default.toml', readers: [2, '2.3'], systemdCgroup: false },
+  { file: 'containerd2-version2-2x-names.toml', readers: [2, '2.3'], systemdCgroup: true },
+  { file: 'containerd-2.3-v4.toml', readers: ['2.3'], systemdCgroup: false },
+  { file: 'version1-explicit.toml', readers: [1], systemdCgroup: true },
+  { file: 'dotted-runtimes.toml', readers: [1, 2], systemdCgroup: true },
+  { file: 'dotted-cri-under-plugins.toml', readers: [1, 2, '2.3'], systemdCgroup: true },
   { file: 'knawd-original.toml', readers: [1, 2], systemdCgroup: true },
   { file: 'v1-legacy.toml', readers: [1], systemdCgroup: true },
   { file: 'comments-everywhere.toml', readers: [1, 2], systemdCgroup: true },
@@ -49,13 +60,13 @@ const CASES: Array<{ file: string; readers: Array<1 | 2>; systemdCgroup?: boolea
   { file: 'microk8s-containerd-template.toml', readers: [1, 2], render: renderMicrok8s },
 ];
 
-it.each([1, 2] as const)('containerd %d.x is installed (else run `npm run tools`)', (major) => {
+it.each([1, 2, '2.3'] as const)('containerd %s is installed (else run `npm run tools`)', (major) => {
   expect(containerdBinary(major)).toMatch(/containerd$/);
 });
 
 describe.each(CASES)('real containerd reads the patched $file', ({ file, readers, systemdCgroup, render }) => {
-  it.each(readers)('containerd %d.x', (major) => {
-    const patched = addContainerdRuntime(fixture(file), { ...SPEC, containerdMajor: major }).text;
+  it.each(readers)('containerd %s', (major) => {
+    const patched = addContainerdRuntime(fixture(file), { ...SPEC, ...readerSpec(major) }).text;
     expectHandlerInDump(major, render ? render(patched) : patched, systemdCgroup);
   });
 });
@@ -86,6 +97,20 @@ describe('real containerd reads a k3s template once k3s rendered it', () => {
     const template = file === undefined ? undefined : fixture(file);
     const patched = addK3sTemplateRuntime(template, { ...SPEC, configVersion: version }).text;
     for (const major of readers) expectHandlerInDump(major, render(patched, version), undefined);
+  });
+});
+
+describe('why the plugin name comes from the file, not from its version line', () => {
+  it('containerd 2.x ignores a handler added under the 1.x name to a version 2 file that uses 2.x names', () => {
+    const file = fixture('containerd2-version2-2x-names.toml');
+    const under1x = `${file}\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.${SPEC.handler}]\n  runtime_type = "io.containerd.runc.v2"\n`;
+    const dump = TOML.parse(containerdConfigDump(2, under1x)) as Table;
+    expect(Object.keys(dump.plugins['io.containerd.cri.v1.runtime'].containerd.runtimes)).toEqual(['runc']);
+  });
+
+  it('containerd 2.2 refuses a version 4 file, which 2.3 reads', () => {
+    expect(() => containerdConfigDump(2, fixture('containerd-2.3-v4.toml'))).toThrow(/version/);
+    expect(containerdConfigDump('2.3', fixture('containerd-2.3-v4.toml'))).toMatch(/^version = 4$/m);
   });
 });
 

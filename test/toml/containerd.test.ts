@@ -21,12 +21,19 @@ const ACCEPTED: Array<{ file: string; major: 1 | 2; runtimes: string[]; systemdC
   { file: 'crlf.toml', major: 1, runtimes: V2, systemdCgroup: false },
   { file: 'no-final-newline.toml', major: 1, runtimes: V2, systemdCgroup: true },
   { file: 'dotted-keys.toml', major: 1, runtimes: V2, systemdCgroup: true },
+  { file: 'dotted-runtimes.toml', major: 1, runtimes: V2, systemdCgroup: true },
+  { file: 'dotted-cri-under-plugins.toml', major: 1, runtimes: V2, systemdCgroup: true },
+  { file: 'dotted-cri-under-plugins.toml', major: 2, runtimes: V2, systemdCgroup: true },
+  { file: 'version1-explicit.toml', major: 1, runtimes: V1, systemdCgroup: true },
   { file: 'microk8s-containerd-template.toml', major: 1, runtimes: V2 },
   { file: 'k3s-rendered-v2.toml', major: 2, runtimes: V2, systemdCgroup: true },
   { file: 'containerd-2-default.toml', major: 2, runtimes: V3, systemdCgroup: false },
+  // version 2, but containerd 2.x names: the handler goes where containerd 2.x reads them.
+  { file: 'containerd2-version2-2x-names.toml', major: 2, runtimes: V3, systemdCgroup: true },
+  { file: 'containerd-2.3-v4.toml', major: 2, runtimes: V3, systemdCgroup: false },
 ];
 
-describe.each(ACCEPTED)('addContainerdRuntime on $file', ({ file, major, runtimes, systemdCgroup }) => {
+describe.each(ACCEPTED)('addContainerdRuntime on $file for containerd $major.x', ({ file, major, runtimes, systemdCgroup }) => {
   const options = { ...SPEC, containerdMajor: major };
   let original: string;
   let added: ReturnType<typeof addContainerdRuntime>;
@@ -107,9 +114,8 @@ describe('refused inputs', () => {
   it.each([
     ['existing-handler.toml', /runtime "crun-wasm" is already defined .*line 7.*outside the knawd-deployer block/],
     ['inline-runtimes.toml', /runtimes is an inline table \(line 5\)/],
-    ['dotted-runtimes.toml', /runtimes is defined with dotted keys \(line 5\)/],
     ['invalid.toml', /is not valid TOML \(line 4, column \d+: .+\)/],
-    ['unknown-version.toml', /unsupported version = 4; accepted are no version key \(1\), version = 2 .* version = 3/],
+    ['unknown-version.toml', /unsupported version = 5; accepted are version = 1 \(or no version key\) and 2 \(containerd 1.x\), 2 and 3 \(containerd 2.x\), 4 \(containerd 2.3 and later\)/],
   ])('%s', (file, message) => {
     const error = patchError(() => addContainerdRuntime(fixture(file), { ...SPEC, containerdMajor: 2 }));
     expect(error.message).toMatch(message);
@@ -145,6 +151,21 @@ describe('refused inputs', () => {
   it('a version 3 config for containerd 1.x', () => {
     const error = patchError(() => addContainerdRuntime(fixture('containerd-2-default.toml'), { ...SPEC, containerdMajor: 1 }));
     expect(error.message).toMatch(/version 3 config, which containerd 1.x cannot read/);
+  });
+
+  it('runtimes as an inline table: TOML allows no [table] below it', () => {
+    const error = patchError(() => addContainerdRuntime(fixture('inline-runtimes.toml'), { ...SPEC, containerdMajor: 1 }));
+    expect(error.message).toMatch(/runtimes is an inline table \(line 5\), and TOML allows no \[plugins\."io\.containerd\.grpc\.v1\.cri"\.containerd\.runtimes\.crun-wasm\] table below it; write .* as \[.*\] table sections instead/);
+  });
+
+  it('a version 4 config for containerd 1.x, and for containerd 2.0-2.2', () => {
+    expect(patchError(() => addContainerdRuntime(fixture('containerd-2.3-v4.toml'), { ...SPEC, containerdMajor: 1 })).message).toMatch(
+      /version 4 config, which containerd 1.x cannot read; containerd 1.x accepts config versions 1, 2/,
+    );
+    expect(patchError(() => addContainerdRuntime(fixture('containerd-2.3-v4.toml'), { ...SPEC, containerdMajor: 2, containerdMinor: 2 })).message).toMatch(
+      /version 4 config, which containerd 2.2 cannot read; version 4 needs containerd 2.3 or later/,
+    );
+    expect(addContainerdRuntime(fixture('containerd-2.3-v4.toml'), { ...SPEC, containerdMajor: 2, containerdMinor: 3 }).changed).toBe(true);
   });
 
   it('a legacy version 1 config for containerd 2.x', () => {

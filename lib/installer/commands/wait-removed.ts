@@ -1,6 +1,7 @@
 /**
- * `wait-removed`: the uninstall Job's wait. Polls the API until no node carries the installed label, bounded;
- * on timeout it fails naming the nodes still labelled.
+ * `wait-removed`: the uninstall Job's wait. Polls the API until no node carries the host-changed label (every
+ * node restored), bounded; on timeout it fails naming the nodes not restored and the last reason each remover
+ * gave (its Warning Event, e.g. pods still running with the handler).
  */
 import { InstallerError } from '../errors';
 import { ClusterApi } from '../kube/cluster';
@@ -39,12 +40,23 @@ export async function waitRemoved(cluster: ClusterApi | undefined, log: Logger, 
       return;
     }
     if (now() >= deadline) {
+      const why = last ? await reasons(cluster, last) : '';
       throw new InstallerError(
-        `timed out after ${options.timeoutSeconds} s: ${last ? `${last.length} node(s) still labelled ${options.labelSelector}: ${last.join(', ')}` : `the API never answered the node listing`}`,
+        `timed out after ${options.timeoutSeconds} s: ${last ? `${last.length} node(s) not restored yet (${options.labelSelector}): ${last.join(', ')}${why}` : `the API never answered the node listing`}`,
         'look at the knawd-remover pod logs on those nodes (kubectl logs -l app.kubernetes.io/component=remover), fix the cause, and run the uninstall again',
       );
     }
     log.debug('waiting for nodes', { nodes: last });
     await sleep(pollMs);
   }
+}
+
+/** The latest reason the remover gave on each node (its last Warning Event), for the timeout message. */
+async function reasons(cluster: ClusterApi, nodes: readonly string[]): Promise<string> {
+  const parts: string[] = [];
+  for (const node of nodes.slice(0, 5)) {
+    const latest = await cluster.nodeWarnings(node).then((w) => w[0], () => undefined);
+    if (latest) parts.push(`${node}: ${latest.reason}: ${latest.message}`);
+  }
+  return parts.length > 0 ? `; ${parts.join('; ')}` : '';
 }

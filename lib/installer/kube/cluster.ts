@@ -9,6 +9,7 @@
  * bench`, target 64). The six calls are plain JSON over HTTPS.
  */
 import * as fs from 'fs';
+import { NODE_EVENT_NAMESPACE } from '../../catalog';
 import { InstallerError, oneLine } from '../errors';
 import { inClusterEndpoint, kubeconfigEndpoint, SERVICE_ACCOUNT_DIR } from './endpoint';
 import { KubeApiError, KubeHttp } from './http';
@@ -17,6 +18,17 @@ export interface NodeInfo {
   readonly labels: Readonly<Record<string, string>>;
   /** `status.nodeInfo.containerRuntimeVersion`, e.g. `containerd://1.7.22`. */
   readonly containerRuntimeVersion?: string;
+  /** Names in `status.runtimeHandlers` (Kubernetes 1.30+); undefined when the kubelet reports none. */
+  readonly runtimeHandlers?: readonly string[];
+}
+
+/** An Event about a Node, as `kubectl describe node` shows them. */
+export interface NodeEvent {
+  readonly type: 'Normal' | 'Warning';
+  /** CamelCase, e.g. `InstallFailed`. */
+  readonly reason: string;
+  /** One line. */
+  readonly message: string;
 }
 
 /** A ConfigMap key: `found` false when the ConfigMap itself does not exist (e.g. no Knative). */
@@ -24,8 +36,12 @@ export type ConfigMapKey = { readonly found: false } | { readonly found: true; r
 
 export interface ClusterApi {
   getNode(name: string): Promise<NodeInfo>;
-  /** Sets a node label, or removes it with `null` (JSON merge patch). */
-  setNodeLabel(name: string, key: string, value: string | null): Promise<void>;
+  /** Sets node labels, or removes them with `null`, in one JSON merge patch. */
+  setNodeLabels(name: string, labels: Readonly<Record<string, string | null>>): Promise<void>;
+  /** Records an Event on the Node (namespace `default`, as the kubelet's own node events). */
+  createNodeEvent(name: string, event: NodeEvent): Promise<void>;
+  /** The installer's Warning Events on the Node, newest first. */
+  nodeWarnings(name: string): Promise<NodeEvent[]>;
   getConfigMapKey(namespace: string, name: string, key: string): Promise<ConfigMapKey>;
   /** Sets one data key, or removes it with `null` (JSON merge patch). */
   setConfigMapKey(namespace: string, name: string, key: string, value: string | null): Promise<void>;
@@ -70,7 +86,13 @@ interface List<T> {
 
 interface Node {
   readonly metadata?: ObjectMeta;
-  readonly status?: { readonly nodeInfo?: { readonly containerRuntimeVersion?: string } };
+  readonly status?: { readonly nodeInfo?: { readonly containerRuntimeVersion?: string }; readonly runtimeHandlers?: ReadonlyArray<{ readonly name?: string }> };
+}
+
+interface NodeEventObject {
+  readonly reason?: string;
+  readonly message?: string;
+  readonly lastTimestamp?: string;
 }
 
 interface ConfigMap {
@@ -88,6 +110,7 @@ interface Pod {
 }
 
 const MERGE_PATCH = 'application/merge-patch+json';
+const EVENT_SOURCE = 'knawd-installer';
 /** Nodes as metadata only: a labelled-node poll on a large cluster need not download every node's status. */
 const METADATA_LIST = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1';
 
@@ -100,12 +123,40 @@ export class HttpCluster implements ClusterApi {
 
   async getNode(name: string): Promise<NodeInfo> {
     const node = await call(`read node ${name}`, () => this.http.request<Node>({ method: 'GET', path: `/api/v1/nodes/${enc(name)}` }));
-    return { labels: node.metadata?.labels ?? {}, containerRuntimeVersion: node.status?.nodeInfo?.containerRuntimeVersion };
+    const handlers = node.status?.runtimeHandlers?.map((h) => h.name ?? '');
+    return {
+      labels: node.metadata?.labels ?? {},
+      containerRuntimeVersion: node.status?.nodeInfo?.containerRuntimeVersion,
+      ...(handlers && handlers.length > 0 ? { runtimeHandlers: handlers } : {}),
+    };
   }
 
-  async setNodeLabel(name: string, key: string, value: string | null): Promise<void> {
-    const body = { metadata: { labels: { [key]: value } } };
+  async setNodeLabels(name: string, labels: Readonly<Record<string, string | null>>): Promise<void> {
+    const body = { metadata: { labels } };
     await call(`label node ${name}`, () => this.http.request({ method: 'PATCH', path: `/api/v1/nodes/${enc(name)}`, body, contentType: MERGE_PATCH }));
+  }
+
+  async createNodeEvent(name: string, event: NodeEvent): Promise<void> {
+    const now = new Date().toISOString();
+    const body = {
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { generateName: `${name}.knawd-`, namespace: NODE_EVENT_NAMESPACE },
+      // uid = the node's name: what the kubelet writes for its node events and `kubectl describe node` looks for.
+      involvedObject: { apiVersion: 'v1', kind: 'Node', name, uid: name },
+      type: event.type,
+      reason: event.reason,
+      message: event.message,
+      source: { component: EVENT_SOURCE, host: name },
+      reportingComponent: EVENT_SOURCE,
+      reportingInstance: name,
+      firstTimestamp: now,
+      lastTimestamp: now,
+      count: 1,
+    };
+    await call(`record an event on node ${name}`, () =>
+      this.http.request({ method: 'POST', path: `/api/v1/namespaces/${NODE_EVENT_NAMESPACE}/events`, body }),
+    );
   }
 
   async getConfigMapKey(namespace: string, name: string, key: string): Promise<ConfigMapKey> {
@@ -121,6 +172,16 @@ export class HttpCluster implements ClusterApi {
   async setConfigMapKey(namespace: string, name: string, key: string, value: string | null): Promise<void> {
     const body = { data: { [key]: value } };
     await call(`patch ConfigMap ${namespace}/${name}`, () => this.http.request({ method: 'PATCH', path: configMapPath(namespace, name), body, contentType: MERGE_PATCH }));
+  }
+
+  async nodeWarnings(name: string): Promise<NodeEvent[]> {
+    const fieldSelector = `involvedObject.kind=Node,involvedObject.name=${name},type=Warning,source=${EVENT_SOURCE}`;
+    const list = await call(`list events of node ${name}`, () =>
+      this.http.request<List<NodeEventObject>>({ method: 'GET', path: `/api/v1/namespaces/${NODE_EVENT_NAMESPACE}/events`, query: { fieldSelector } }),
+    );
+    return (list.items ?? [])
+      .sort((a, b) => String(b.lastTimestamp ?? '').localeCompare(String(a.lastTimestamp ?? '')))
+      .map((e) => ({ type: 'Warning', reason: e.reason ?? '', message: e.message ?? '' }));
   }
 
   async listNodes(labelSelector: string): Promise<string[]> {

@@ -19,7 +19,7 @@ export class KubeApiError extends Error {
 }
 
 export interface KubeRequest {
-  readonly method: 'GET' | 'PATCH';
+  readonly method: 'GET' | 'PATCH' | 'POST' | 'PUT' | 'DELETE';
   /** Absolute API path, e.g. `/api/v1/nodes/n1`; path segments already encoded. */
   readonly path: string;
   readonly query?: Readonly<Record<string, string | undefined>>;

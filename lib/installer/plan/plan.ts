@@ -8,6 +8,7 @@ import type { RuntimeSpec, TargetSpec } from '../../catalog';
 import { RUNTIMES, TARGETS } from '../../catalog';
 import { Artifact, Artifacts, sha256 } from '../artifacts';
 import { candidateConfigPaths, ConfigReader, desiredConfig, revertConfig } from '../runtime/config-edit';
+import type { RuntimeVersion } from '../runtime/version';
 import type { FileDigest } from '../host/fs';
 import { ConfigPatchError } from '../../toml';
 import { InstallerError } from '../errors';
@@ -66,7 +67,9 @@ export interface InstallInputs {
   readonly handler: string;
   readonly prefix: string;
   readonly artifacts: Artifacts;
-  readonly nodeContainerdMajor?: 1 | 2;
+  /** The node's runtime version, if known, and where it came from. */
+  readonly runtimeVersion?: RuntimeVersion;
+  readonly runtimeVersionSource?: string;
   /** SELinux is enabled on the node: the state records that our files were labelled. */
   readonly selinux?: boolean;
 }
@@ -122,7 +125,8 @@ export function planInstall(view: HostView, inputs: InstallInputs, previous: Ins
     {
       handler,
       binaryPath: l.wrapper,
-      nodeContainerdMajor: inputs.nodeContainerdMajor,
+      runtimeVersion: inputs.runtimeVersion,
+      runtimeVersionSource: inputs.runtimeVersionSource,
       previousHandler: previous?.handler,
     },
     view,

@@ -14,6 +14,7 @@ import {
   renderCrioDropIn,
 } from '../../toml';
 import type { FileRole } from '../plan/state';
+import { formatVersion, RuntimeVersion } from './version';
 
 export interface ConfigReader {
   /** A host file's text, or undefined when it does not exist. */
@@ -38,8 +39,10 @@ export interface HandlerSpec {
   readonly handler: string;
   /** Host path of the binary the runtime runs for the handler. */
   readonly binaryPath: string;
-  /** containerd major the node reports (`status.nodeInfo.containerRuntimeVersion`), if known. */
-  readonly nodeContainerdMajor?: 1 | 2;
+  /** The node's runtime version (Node object or host binary), if known. */
+  readonly runtimeVersion?: RuntimeVersion;
+  /** Where `runtimeVersion` came from, for the notes. */
+  readonly runtimeVersionSource?: string;
   /** A handler registered by an earlier install under another name; its block is taken out first. */
   readonly previousHandler?: string;
 }
@@ -55,21 +58,25 @@ export function desiredConfig(edit: ConfigEdit, spec: HandlerSpec, reader: Confi
   switch (edit.kind) {
     case 'containerd-config': {
       const current = reader.readText(edit.path);
+      const declared = current === undefined ? undefined : declaredVersion(current);
       let major: 1 | 2 = edit.defaultContainerdMajor;
-      if (spec.nodeContainerdMajor !== undefined) {
-        major = spec.nodeContainerdMajor;
-        notes.push(`containerd ${major}.x as reported by the node object`);
-      } else if (current !== undefined && declaredVersion(current) === 3) {
-        // Only containerd 2.x reads version 3; the file says so even when the API cannot be asked.
+      let minor: number | undefined;
+      if (spec.runtimeVersion !== undefined) {
+        major = spec.runtimeVersion.major >= 2 ? 2 : 1;
+        minor = spec.runtimeVersion.major === 2 ? spec.runtimeVersion.minor : undefined;
+        notes.push(`containerd ${formatVersion(spec.runtimeVersion)} ${spec.runtimeVersionSource ?? ''}`.trim());
+      } else if (declared !== undefined && declared >= 3) {
+        // Only containerd 2.x reads version 3 and 4; the file says so even when nothing else can be asked.
         major = 2;
-        notes.push('containerd 2.x (the config declares version = 3)');
+        notes.push(`containerd 2.x (the config declares version = ${declared})`);
       } else {
-        notes.push(`containerd ${major}.x (catalog default; the node object did not say)`);
+        notes.push(`containerd ${major}.x (catalog default; neither the node object nor a host binary said)`);
       }
       const result = addContainerdRuntime(stripPrevious(current, 'containerd-config'), {
         handler: spec.handler,
         binaryPath: spec.binaryPath,
         containerdMajor: major,
+        containerdMinor: minor,
         source: edit.path,
       });
       return { path: edit.path, role: 'containerd-config', current, text: result.text, notes };
@@ -154,12 +161,4 @@ export function declaredVersion(text: string): number | undefined {
     if (match) return Number(match[1]);
   }
   return undefined;
-}
-
-/** `containerd://2.0.1` → 2; undefined for other runtimes or unknown forms. */
-export function containerdMajorOf(containerRuntimeVersion: string | undefined): 1 | 2 | undefined {
-  const match = /^containerd:\/\/v?(\d+)\./.exec(containerRuntimeVersion ?? '');
-  if (!match) return undefined;
-  const major = Number(match[1]);
-  return major === 1 ? 1 : major >= 2 ? 2 : undefined;
 }

@@ -5,12 +5,37 @@
 import * as path from 'path';
 import { Cluster, REPO, runCommand, RunResult } from './api-server';
 
-/** Creates a Node object (no kubelet behind it) and sets its status.nodeInfo.containerRuntimeVersion. */
-export async function createNode(cluster: Cluster, name: string, containerRuntimeVersion: string, labels: Record<string, string> = {}): Promise<void> {
+/**
+ * Creates a Node object (no kubelet behind it) and sets its status.nodeInfo.containerRuntimeVersion, and, like
+ * a 1.30+ kubelet whose runtime reports them, status.runtimeHandlers when `runtimeHandlers` is given.
+ */
+export async function createNode(
+  cluster: Cluster,
+  name: string,
+  containerRuntimeVersion: string,
+  labels: Record<string, string> = {},
+  runtimeHandlers?: readonly string[],
+): Promise<void> {
   const node = { apiVersion: 'v1', kind: 'Node', metadata: { name, labels: { 'kubernetes.io/hostname': name, ...labels } } };
   await cluster.kubectlOk(['create', '-f', '-'], { input: JSON.stringify(node) });
   const status = { status: { nodeInfo: { containerRuntimeVersion } } };
   await cluster.kubectlOk(['patch', 'node', name, '--subresource=status', '--type=merge', '-p', JSON.stringify(status)]);
+  if (runtimeHandlers) await setRuntimeHandlers(cluster, name, runtimeHandlers);
+}
+
+/** What a kubelet writes into status.runtimeHandlers after its runtime reported these handlers. */
+export async function setRuntimeHandlers(cluster: Cluster, name: string, handlers: readonly string[]): Promise<void> {
+  const status = { status: { runtimeHandlers: handlers.map((h) => ({ name: h, features: { recursiveReadOnlyMounts: false, userNamespaces: false } })) } };
+  await cluster.kubectlOk(['patch', 'node', name, '--subresource=status', '--type=merge', '-p', JSON.stringify(status)]);
+}
+
+/** The Events recorded on a Node (in `default`), oldest first, as [type, reason, message]. */
+export async function nodeEvents(cluster: Cluster, name: string): Promise<Array<[string, string, string]>> {
+  const list = JSON.parse(await cluster.kubectlOk(['-n', 'default', 'get', 'events', '--field-selector', `involvedObject.kind=Node,involvedObject.name=${name}`, '-o', 'json']));
+  // resourceVersion orders writes (etcd's revision); timestamps have whole seconds only.
+  return (list.items as Array<{ type: string; reason: string; message: string; metadata: { resourceVersion: string } }>)
+    .sort((a, b) => Number(a.metadata.resourceVersion) - Number(b.metadata.resourceVersion))
+    .map((e) => [e.type, e.reason, e.message]);
 }
 
 export async function nodeLabels(cluster: Cluster, name: string): Promise<Record<string, string>> {
@@ -27,9 +52,10 @@ export async function configMapData(cluster: Cluster, namespace: string, name: s
  * The installer CLI from source, as a child process (`node -r ts-node/register/transpile-only
  * lib/installer/main.ts ...`), the way the uninstall Job runs the built one.
  */
-export function installerCli(args: readonly string[], options: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<RunResult> {
+export function installerCli(args: readonly string[], options: { timeoutMs?: number; env?: Record<string, string>; onStdout?: (text: string) => void } = {}): Promise<RunResult> {
   return runCommand(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(REPO, 'lib', 'installer', 'main.ts'), ...args], {
     timeoutMs: options.timeoutMs ?? 60_000,
+    onStdout: options.onStdout,
     // No in-cluster config: only --kubeconfig counts.
     env: { KUBERNETES_SERVICE_HOST: '', KUBECONFIG: '', ...options.env },
   });
@@ -39,4 +65,20 @@ export function installerCli(args: readonly string[], options: { timeoutMs?: num
 export async function serviceAccountKubeconfig(cluster: Cluster, namespace: string, name: string): Promise<string> {
   const token = (await cluster.kubectlOk(['-n', namespace, 'create', 'token', name, '--duration=30m'])).trim();
   return cluster.writeKubeconfig(`${namespace}-${name}`, token);
+}
+
+/**
+ * `wait-removed` started with debug logging, and a promise that resolves once it has polled at least once and
+ * seen `nodes` waiting (so a test knows it is really waiting, however slowly ts-node started under load).
+ */
+export function waitRemovedCli(args: readonly string[]): { done: Promise<RunResult>; polled: Promise<void> } {
+  let seen: () => void = () => undefined;
+  const polled = new Promise<void>((resolve) => (seen = resolve));
+  const done = installerCli(['wait-removed', '--log-level', 'debug', ...args], {
+    timeoutMs: 120_000,
+    onStdout: (text) => {
+      if (/"msg":"waiting for nodes"/.test(text)) seen();
+    },
+  });
+  return { done, polled: Promise.race([polled, done.then(() => undefined)]) };
 }

@@ -1,0 +1,172 @@
+/**
+ * The node's own runtime binary as the judge of a config, before anything is written or restarted: the host's
+ * containerd loads the candidate config (`containerd --config <candidate> config dump`), or the host's CRI-O
+ * merges the candidate drop-in directory (`crio --config <main> --config-dir <candidate dir> config`), in the
+ * host's mount namespace (through PID 1, as the restart runs), and what it prints must hold our handler.
+ * Our own reading of a file can differ from the runtime's (plugin names, migrations, imports, parser rules);
+ * the runtime's cannot.
+ *
+ * A containerd candidate lives next to the file it stands for (relative `imports` resolve the same way), under
+ * a name containerd never reads (`.<name>.knawd-preflight`); CRI-O's candidate drop-in directory is assembled
+ * in the host's /run. Both are removed right after, whatever the outcome.
+ */
+import * as TOML from '@iarna/toml';
+import type { TargetSpec } from '../../catalog';
+import { InstallerError, oneLine } from '../errors';
+import { CommandRunner, IN_HOST } from '../host/commands';
+import { HostFs } from '../host/fs';
+import { formatVersion, parseRuntimeVersion } from './version';
+
+/** Bound for one loader run; a config dump takes well under a second. */
+const LOADER_TIMEOUT_MS = 30_000;
+
+export interface RuntimeBinary {
+  /** Host path of the binary. */
+  readonly path: string;
+  /** Its version as it reports it, e.g. `2.2.9`; undefined when it would not say. */
+  readonly version?: string;
+}
+
+/** The first of the target's runtime binaries that exists on the node, with its version; undefined if none does. */
+export async function findRuntimeBinary(target: TargetSpec, fs: HostFs, runner: CommandRunner): Promise<RuntimeBinary | undefined> {
+  const path = target.runtimeBinaries.find((p) => fs.stat(p)?.kind === 'file');
+  if (path === undefined) return undefined;
+  const result = await runner.run([...IN_HOST, path, '--version'], LOADER_TIMEOUT_MS);
+  const version = result.code === 0 ? parseRuntimeVersion(result.stdout) : undefined;
+  return { path, ...(version ? { version: formatVersion(version) } : {}) };
+}
+
+/** What the runtime itself would run for our handler, from its own reading of the candidate. */
+export interface LoaderVerdict {
+  /** The loader could not be run (no binary, nsenter missing, no answer): nothing is known. */
+  readonly ran: boolean;
+  /** Our handler, as the runtime reads it; undefined when it does not see it. */
+  readonly handler?: Record<string, unknown>;
+  /** The handlers the runtime sees, and under which table, for the message when ours is missing. */
+  readonly seen: readonly string[];
+  /** Why the loader could not be run. */
+  readonly why?: string;
+}
+
+export interface Candidate {
+  /** Host path of the file the candidate stands for. */
+  readonly path: string;
+  readonly text: string;
+}
+
+/** Where containerd's dump lists runtime handlers: the 1.x name (1.x dumps version 2), the 2.x name. */
+const CONTAINERD_DUMP_RUNTIMES = [
+  ['plugins', 'io.containerd.grpc.v1.cri', 'containerd', 'runtimes'],
+  ['plugins', 'io.containerd.cri.v1.runtime', 'containerd', 'runtimes'],
+];
+
+/** `containerd --config <candidate> config dump` with the host's binary; throws when containerd rejects the file. */
+export async function containerdReads(fs: HostFs, runner: CommandRunner, binary: RuntimeBinary, candidate: Candidate, handler: string): Promise<LoaderVerdict> {
+  return withCandidateFile(fs, candidate, async (candidatePath) => {
+    const result = await runner.run([...IN_HOST, binary.path, '--config', candidatePath, 'config', 'dump'], LOADER_TIMEOUT_MS);
+    if (result.code === -1) return { ran: false, seen: [], why: oneLine(result.stderr).slice(0, 200) || 'it could not be started' };
+    if (result.code !== 0) {
+      throw new InstallerError(
+        `pre-flight: the node's containerd (${describe(binary)}) rejects the config that install would write to ${candidate.path}: ${loaderMessage(result.stderr)}; nothing was changed`,
+        'fix the file named above (containerd must load it as it is), then run install again',
+      );
+    }
+    return verdictFrom(parseDump(result.stdout, binary), CONTAINERD_DUMP_RUNTIMES, handler);
+  });
+}
+
+/** `crio --config <main> --config-dir <candidate dir> config`: CRI-O's merged view with our drop-in in the directory. */
+export async function crioReads(
+  fs: HostFs,
+  runner: CommandRunner,
+  binary: RuntimeBinary,
+  mainConfig: string,
+  dropInDir: string,
+  candidate: Candidate,
+  handler: string,
+): Promise<LoaderVerdict> {
+  // Not inside the drop-in directory: CRI-O reads everything there, and a candidate left by a crash must never be.
+  const dir = CRIO_CANDIDATE_DIR;
+  clearDir(fs, dir);
+  try {
+    fs.mkdir(dir, 0o700);
+    for (const name of fs.list(dropInDir) ?? []) {
+      const path = `${dropInDir}/${name}`;
+      if (name === baseName(candidate.path) || fs.stat(path)?.kind !== 'file') continue;
+      fs.writeFile(`${dir}/${name}`, fs.read(path) as Buffer, 0o600);
+    }
+    fs.writeFile(`${dir}/${baseName(candidate.path)}`, Buffer.from(candidate.text, 'utf8'), 0o600);
+    const main = fs.exists(mainConfig) ? mainConfig : '';
+    const result = await runner.run([...IN_HOST, binary.path, '--config', main, '--config-dir', dir, 'config'], LOADER_TIMEOUT_MS);
+    if (result.code === -1) return { ran: false, seen: [], why: oneLine(result.stderr).slice(0, 200) || 'it could not be started' };
+    if (result.code !== 0) {
+      throw new InstallerError(
+        `pre-flight: the node's CRI-O (${describe(binary)}) rejects its config with the drop-in install would write to ${candidate.path}: ${loaderMessage(result.stderr)}; nothing was changed`,
+        'fix the CRI-O config named above, then run install again',
+      );
+    }
+    return verdictFrom(parseDump(result.stdout, binary), [['crio', 'runtime', 'runtimes']], handler);
+  } finally {
+    clearDir(fs, dir);
+  }
+}
+
+/** Host directory the CRI-O candidate drop-ins are assembled in: tmpfs, emptied at boot, never read by CRI-O. */
+const CRIO_CANDIDATE_DIR = '/run/knawd-preflight-crio';
+
+function clearDir(fs: HostFs, dir: string): void {
+  if (fs.stat(dir)?.kind !== 'dir') return;
+  for (const name of fs.list(dir) ?? []) fs.removeFile(`${dir}/${name}`);
+  fs.removeDir(dir);
+}
+
+async function withCandidateFile<T>(fs: HostFs, candidate: Candidate, use: (candidatePath: string) => Promise<T>): Promise<T> {
+  const slash = candidate.path.lastIndexOf('/');
+  const candidatePath = `${candidate.path.slice(0, slash)}/.${candidate.path.slice(slash + 1)}.knawd-preflight`;
+  fs.writeFile(candidatePath, Buffer.from(candidate.text, 'utf8'), 0o600);
+  try {
+    return await use(candidatePath);
+  } finally {
+    fs.removeFile(candidatePath);
+  }
+}
+
+function parseDump(text: string, binary: RuntimeBinary): Record<string, unknown> {
+  try {
+    return TOML.parse(text) as Record<string, unknown>;
+  } catch (error) {
+    throw new InstallerError(
+      `pre-flight: what ${describe(binary)} printed for the candidate config is not TOML (${oneLine(error instanceof Error ? error.message : String(error)).slice(0, 120)})`,
+      'check that the binary named is the node\'s container runtime',
+    );
+  }
+}
+
+function verdictFrom(dump: Record<string, unknown>, tables: readonly (readonly string[])[], handler: string): LoaderVerdict {
+  const seen: string[] = [];
+  let found: Record<string, unknown> | undefined;
+  for (const path of tables) {
+    const runtimes = path.reduce<unknown>((node, key) => (node && typeof node === 'object' ? (node as Record<string, unknown>)[key] : undefined), dump);
+    if (!runtimes || typeof runtimes !== 'object') continue;
+    for (const [name, value] of Object.entries(runtimes as Record<string, unknown>)) {
+      seen.push(`${name} (under ${path.map((p) => (p.includes('.') ? JSON.stringify(p) : p)).join('.')})`);
+      if (name === handler && value && typeof value === 'object') found = value as Record<string, unknown>;
+    }
+  }
+  return { ran: true, handler: found, seen };
+}
+
+function describe(binary: RuntimeBinary): string {
+  return binary.version ? `${binary.path}, version ${binary.version}` : binary.path;
+}
+
+/** A runtime's error output, one line: the last line that says something (Go programs log a lot first). */
+function loaderMessage(stderr: string): string {
+  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  const last = lines.reverse().find((l) => !/level=(info|debug|warning)/.test(l)) ?? lines[0] ?? 'no message';
+  return oneLine(last).slice(0, 300);
+}
+
+function baseName(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
+}

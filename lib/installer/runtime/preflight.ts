@@ -1,0 +1,72 @@
+/**
+ * Before the first write: the node's own runtime binary loads the config install would write, and must see our
+ * handler there, pointing at our wrapper. A runtime that would read the file differently from us (other plugin
+ * names, a migration, an import) is caught here, with nothing changed.
+ */
+import type { TargetSpec } from '../../catalog';
+import { InstallerError } from '../errors';
+import { CommandRunner } from '../host/commands';
+import { HostFs } from '../host/fs';
+import { Logger } from '../log';
+import { Plan } from '../plan/plan';
+import { isConfigRole } from '../plan/state';
+import { containerdReads, crioReads, LoaderVerdict, RuntimeBinary } from './loader';
+
+export interface PreflightInputs {
+  readonly target: TargetSpec;
+  readonly plan: Plan;
+  readonly handler: string;
+  /** Host path the handler must run: our wrapper. */
+  readonly binaryPath: string;
+  /** The host's runtime binary, if one was found. */
+  readonly binary?: RuntimeBinary;
+}
+
+/** Resolves when the runtime sees the handler, or when it cannot be asked (said in the log); throws otherwise. */
+export async function preflight(inputs: PreflightInputs, fs: HostFs, runner: CommandRunner, log: Logger): Promise<void> {
+  const { target, plan, handler } = inputs;
+  const op = plan.ops.find((o) => isConfigRole(o.role) && Buffer.isBuffer(o.after));
+  if (!op || !Buffer.isBuffer(op.after)) return;
+  const edit = target.configEdit;
+  if (edit.kind === 'containerd-template') {
+    log.info(`pre-flight: ${op.path} is a template ${target.name} renders at start; the runtime is checked after the restart instead`);
+    return;
+  }
+  if (!inputs.binary) {
+    log.warn(`pre-flight skipped: none of ${target.runtimeBinaries.join(', ')} exists on the node to load ${op.path}; relying on the installer's own checks and the check after the restart`);
+    return;
+  }
+  const candidate = { path: op.path, text: op.after.toString('utf8') };
+  const verdict =
+    edit.kind === 'containerd-config'
+      ? await containerdReads(fs, runner, inputs.binary, candidate, handler)
+      : await crioReads(fs, runner, inputs.binary, edit.mainConfig, edit.dropInDir, candidate, handler);
+  if (!verdict.ran) {
+    log.warn(`pre-flight skipped: ${inputs.binary.path} could not be run (${verdict.why}); relying on the installer's own checks and the check after the restart`);
+    return;
+  }
+  const problem = handlerProblem(verdict, target, inputs.binaryPath);
+  if (problem) {
+    const seen = verdict.seen.length > 0 ? verdict.seen.join(', ') : 'none';
+    throw new InstallerError(
+      `pre-flight: the node's ${target.cri} (${inputs.binary.path}${inputs.binary.version ? ` ${inputs.binary.version}` : ''}) ${problem} in the config install would write to ${op.path}; it reads these runtime handlers instead: ${seen}; nothing was changed`,
+      `the installer and this ${target.cri} disagree about ${op.path}: check that --target matches the node and report the file`,
+    );
+  }
+  log.info(`pre-flight: ${inputs.binary.path} loads the new ${op.path} and sees handler ${handler}`);
+}
+
+/** What is wrong with the handler as the runtime read it; undefined when it is what we wrote. */
+function handlerProblem(verdict: LoaderVerdict, target: TargetSpec, binaryPath: string): string | undefined {
+  const h = verdict.handler;
+  if (!h) return 'would not see the handler';
+  if (target.cri === 'containerd') {
+    const options = h.options as Record<string, unknown> | undefined;
+    if (options?.BinaryName !== binaryPath) return `would run ${JSON.stringify(options?.BinaryName)} for the handler, not ${binaryPath}`;
+    const annotations = Array.isArray(h.pod_annotations) ? h.pod_annotations : [];
+    if (!annotations.includes('module.wasm.image/variant')) return 'would not pass the WASM pod annotations to the handler';
+    return undefined;
+  }
+  if (h.runtime_path !== binaryPath) return `would run ${JSON.stringify(h.runtime_path)} for the handler, not ${binaryPath}`;
+  return undefined;
+}
