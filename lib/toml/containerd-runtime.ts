@@ -6,7 +6,7 @@ import { ConfigPatchError } from './errors';
 import { RenderedValue, renderKey, renderTable } from './render';
 import { RuntimeSpec } from './runtime-spec';
 import { Statement } from './statements';
-import { getPath, pathStartsWith, TomlTable } from './tree';
+import { getPath, mergeFragment, pathStartsWith, TomlTable } from './tree';
 
 export type ContainerdConfigVersion = 1 | 2 | 3 | 4;
 
@@ -101,6 +101,12 @@ interface RuntimeTableOptions extends RuntimeSpec {
   readonly systemdCgroup?: boolean;
   /** Set when our block must also declare the config version (a file that had no settings at all). */
   readonly declareVersion?: boolean;
+  /**
+   * Set when our block must also define containerd's built-in `runc`: containerd 1.x decodes a file's
+   * `runtimes` table over its defaults as a whole, so the first runtime a file defines replaces the implicit
+   * `runc`, and the CRI plugin then refuses to load ("no corresponding runtime configured … runc").
+   */
+  readonly keepDefaultRunc?: boolean;
 }
 
 export function runtimeTables(options: RuntimeTableOptions): RuntimeTables {
@@ -113,14 +119,32 @@ export function runtimeTables(options: RuntimeTableOptions): RuntimeTables {
   const runtimeOptions: Array<[string, RenderedValue]> = [['BinaryName', options.binaryPath]];
   if (options.systemdCgroup !== undefined) runtimeOptions.push(['SystemdCgroup', options.systemdCgroup]);
 
+  const runcPath = [...runtimesPath(options.plugin), DEFAULT_RUNTIME];
   const lines = [
     ...(options.declareVersion ? [`version = ${options.version}`, ''] : []),
+    ...(options.keepDefaultRunc ? [...renderTable(runcPath, DEFAULT_RUNC), ''] : []),
     ...renderTable(handlerPath, runtime),
     '',
     ...renderTable([...handlerPath, 'options'], runtimeOptions),
   ];
-  const fragment = nest(handlerPath, { ...Object.fromEntries(runtime), options: Object.fromEntries(runtimeOptions) });
+  let fragment = nest(handlerPath, { ...Object.fromEntries(runtime), options: Object.fromEntries(runtimeOptions) });
+  if (options.keepDefaultRunc) fragment = mergeFragment(fragment, nest(runcPath, Object.fromEntries(DEFAULT_RUNC))) as TomlTable;
   return { lines, fragment: options.declareVersion ? { version: options.version, ...fragment } : fragment };
+}
+
+/** containerd 1.x's built-in default runtime, as its own default config defines it. */
+const DEFAULT_RUNTIME = 'runc';
+const DEFAULT_RUNC: Array<[string, RenderedValue]> = [['runtime_type', 'io.containerd.runc.v2']];
+
+/**
+ * Whether adding our handler to this document makes containerd 1.x lose its implicit `runc`: the file defines
+ * no runtime of its own and names no other default runtime (which would be broken already).
+ */
+export function losesDefaultRunc(parsed: TomlTable, plugin: CriPluginName): boolean {
+  const runtimes = runtimesPath(plugin);
+  const defined = getPath(parsed, runtimes);
+  const defaultName = getPath(parsed, [...runtimes.slice(0, -1), 'default_runtime_name']);
+  return defined === undefined && (defaultName === undefined || defaultName === DEFAULT_RUNTIME);
 }
 
 function nest(path: readonly string[], leaf: TomlTable): TomlTable {

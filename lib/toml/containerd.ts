@@ -14,6 +14,7 @@ import {
   CriPluginName,
   defaultPluginName,
   hostSystemdCgroup,
+  losesDefaultRunc,
   runtimeTables,
   usesPlugin,
 } from './containerd-runtime';
@@ -69,6 +70,7 @@ export function addContainerdRuntime(config: string | undefined, options: Contai
     version,
     systemdCgroup: hostSystemdCgroup(parsed, plugin),
     declareVersion: onDefaults,
+    keepDefaultRunc: options.containerdMajor === 1 && losesDefaultRunc(parsed, plugin),
   });
   const text = putBlock(original, options.handler, tables.lines);
   verifyAddition({ base, parsedBase: parsed, result: text, handler: options.handler, fragment: tables.fragment, source, read: tomlReader(source) });

@@ -6,7 +6,10 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { HostFs } from '../../lib/installer/host/fs';
 import { install } from '../../lib/installer/installer';
+import { containerdReads, findRuntimeBinary } from '../../lib/installer/runtime/loader';
+import { findTarget } from '../../lib/catalog';
 import { ChrootRunner, installHostBinary } from '../support/chroot-runner';
 import { containerdBinary, ContainerdReader } from '../support/containerd-binaries';
 import { effectsFor, fixture, makeArtifacts, makeRoot, RESTART, settingsFor, snapshot } from './support';
@@ -67,7 +70,7 @@ describe("pre-flight: the node's containerd loads the config before anything is 
     expect(calls[0]).toEqual(['nsenter', '-t', '1', '-m', '--', '/usr/bin/containerd', '--version']);
     expect(calls[1]).toEqual(['nsenter', '-t', '1', '-m', '--', '/usr/bin/containerd', '--config', '/etc/containerd/.config.toml.knawd-preflight', 'config', 'dump']);
     expect(runner.calls).toContainEqual(RESTART('containerd'));
-    expect(effects.log.records.map((r) => r.msg)).toContain('pre-flight: /usr/bin/containerd loads the new /etc/containerd/config.toml and sees handler crun-wasm');
+    expect(effects.log.records.map((r) => r.msg)).toContain('pre-flight: /usr/bin/containerd loads the new /etc/containerd/config.toml and sees handler crun-wasm, and nothing else changes');
     // The candidate is gone again.
     expect(fs.readdirSync(path.join(root, 'etc/containerd')).sort()).toEqual(['config.toml']);
   });
@@ -102,3 +105,34 @@ describe("pre-flight: the node's containerd loads the config before anything is 
     expect(snapshot(root)).toEqual(before);
   });
 });
+
+describe("pre-flight compares the runtime's reading before and after: only our handler may change", () => {
+  it('containerd 1.6 on its defaults: a block that defined only our handler would drop the implicit runc', async () => {
+    const { root, runner } = node('version = 2\n', 1);
+    const fs_ = new HostFs(root);
+    const binary = await findRuntimeBinary(findTarget(TARGET), fs_, runner);
+    const block = '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.crun-wasm]\n  runtime_type = "io.containerd.runc.v2"\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.crun-wasm.options]\n  BinaryName = "/opt/knawd/bin/crun-wasmtime"\n';
+    const verdict = await containerdReads(fs_, runner, binary!, { path: CONFIG, text: `version = 2\n${block}` }, 'version = 2\n', 'crun-wasm');
+    expect(verdict.handler).toBeDefined();
+    expect(verdict.sideEffects).toContainEqual(expect.stringMatching(/^plugins\."io\.containerd\.grpc\.v1\.cri"\.containerd\.runtimes\.runc\.runtime_type \("io\.containerd\.runc\.v2" → unset\)$/));
+  });
+
+  it('what install writes there keeps runc, so containerd 1.6 reads nothing else differently (and its CRI plugin loads: see test/e2e/cri-status)', async () => {
+    const { root, runner } = node('version = 2\n', 1);
+    const { error } = await runInstall(root, runner);
+    expect(error).toBeUndefined();
+    expect(fs.readFileSync(path.join(root, CONFIG), 'utf8')).toContain('[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]');
+  });
+
+  it('no config file at all: compared with containerd 2.2 on its defaults', async () => {
+    const root = makeRoot();
+    installHostBinary(root, '/usr/bin/containerd', containerdBinary(2));
+    const runner = new ChrootRunner(root, (argv) => (argv.includes('systemctl') ? { code: 0 } : undefined));
+    const { error } = await runInstall(root, runner);
+    expect(error).toBeUndefined();
+    const config = fs.readFileSync(path.join(root, CONFIG), 'utf8');
+    expect(config).toMatch(/^# BEGIN knawd-deployer managed block[^\n]*\nversion = 3\n/);
+    expect(config).not.toContain('runtimes.runc]');
+  });
+});
+

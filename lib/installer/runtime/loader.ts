@@ -44,6 +44,11 @@ export interface LoaderVerdict {
   readonly handler?: Record<string, unknown>;
   /** The handlers the runtime sees, and under which table, for the message when ours is missing. */
   readonly seen: readonly string[];
+  /**
+   * Settings outside our handler that the runtime reads differently with the candidate than with the file as
+   * it is now (dotted paths, at most a few): the change would do more than add the handler.
+   */
+  readonly sideEffects: readonly string[];
   /** Why the loader could not be run. */
   readonly why?: string;
 }
@@ -60,19 +65,37 @@ const CONTAINERD_DUMP_RUNTIMES = [
   ['plugins', 'io.containerd.cri.v1.runtime', 'containerd', 'runtimes'],
 ];
 
-/** `containerd --config <candidate> config dump` with the host's binary; throws when containerd rejects the file. */
-export async function containerdReads(fs: HostFs, runner: CommandRunner, binary: RuntimeBinary, candidate: Candidate, handler: string): Promise<LoaderVerdict> {
-  return withCandidateFile(fs, candidate, async (candidatePath) => {
-    const result = await runner.run([...IN_HOST, binary.path, '--config', candidatePath, 'config', 'dump'], LOADER_TIMEOUT_MS);
-    if (result.code === -1) return { ran: false, seen: [], why: oneLine(result.stderr).slice(0, 200) || 'it could not be started' };
-    if (result.code !== 0) {
-      throw new InstallerError(
-        `pre-flight: the node's containerd (${describe(binary)}) rejects the config that install would write to ${candidate.path}: ${loaderMessage(result.stderr)}; nothing was changed`,
-        'fix the file named above (containerd must load it as it is), then run install again',
-      );
-    }
-    return verdictFrom(parseDump(result.stdout, binary), CONTAINERD_DUMP_RUNTIMES, handler);
-  });
+/**
+ * `containerd --config <file> config dump` with the host's binary, for the candidate and for the file as it is
+ * now (an empty file when there is none: containerd's defaults); throws when containerd rejects the candidate.
+ */
+export async function containerdReads(
+  fs: HostFs,
+  runner: CommandRunner,
+  binary: RuntimeBinary,
+  candidate: Candidate,
+  current: string | undefined,
+  handler: string,
+): Promise<LoaderVerdict> {
+  const dump = (file: Candidate) =>
+    withCandidateFile(fs, file, (path) => runner.run([...IN_HOST, binary.path, '--config', path, 'config', 'dump'], LOADER_TIMEOUT_MS));
+  const result = await dump(candidate);
+  if (result.code === -1) return { ran: false, seen: [], sideEffects: [], why: oneLine(result.stderr).slice(0, 200) || 'it could not be started' };
+  if (result.code !== 0) {
+    throw new InstallerError(
+      `pre-flight: the node's containerd (${describe(binary)}) rejects the config that install would write to ${candidate.path}: ${loaderMessage(result.stderr)}; nothing was changed`,
+      'fix the file named above (containerd must load it as it is), then run install again',
+    );
+  }
+  const before = await dump({ path: candidate.path, text: current ?? '' });
+  if (before.code !== 0) {
+    throw new InstallerError(
+      `pre-flight: the node's containerd (${describe(binary)}) rejects ${candidate.path} as it is now: ${loaderMessage(before.stderr)}; nothing was changed`,
+      'fix that file first: containerd would not start with it either',
+    );
+  }
+  const after = parseDump(result.stdout, binary);
+  return { ...verdictFrom(after, CONTAINERD_DUMP_RUNTIMES, handler), sideEffects: differences(parseDump(before.stdout, binary), after, handler) };
 }
 
 /** `crio --config <main> --config-dir <candidate dir> config`: CRI-O's merged view with our drop-in in the directory. */
@@ -86,7 +109,7 @@ export async function crioReads(
   handler: string,
 ): Promise<LoaderVerdict> {
   // Not inside the drop-in directory: CRI-O reads everything there, and a candidate left by a crash must never be.
-  const dir = CRIO_CANDIDATE_DIR;
+  const dir = PREFLIGHT_DIR;
   clearDir(fs, dir);
   try {
     fs.mkdir(dir, 0o700);
@@ -98,21 +121,21 @@ export async function crioReads(
     fs.writeFile(`${dir}/${baseName(candidate.path)}`, Buffer.from(candidate.text, 'utf8'), 0o600);
     const main = fs.exists(mainConfig) ? mainConfig : '';
     const result = await runner.run([...IN_HOST, binary.path, '--config', main, '--config-dir', dir, 'config'], LOADER_TIMEOUT_MS);
-    if (result.code === -1) return { ran: false, seen: [], why: oneLine(result.stderr).slice(0, 200) || 'it could not be started' };
+    if (result.code === -1) return { ran: false, seen: [], sideEffects: [], why: oneLine(result.stderr).slice(0, 200) || 'it could not be started' };
     if (result.code !== 0) {
       throw new InstallerError(
         `pre-flight: the node's CRI-O (${describe(binary)}) rejects its config with the drop-in install would write to ${candidate.path}: ${loaderMessage(result.stderr)}; nothing was changed`,
         'fix the CRI-O config named above, then run install again',
       );
     }
-    return verdictFrom(parseDump(result.stdout, binary), [['crio', 'runtime', 'runtimes']], handler);
+    return { ...verdictFrom(parseDump(result.stdout, binary), [['crio', 'runtime', 'runtimes']], handler), sideEffects: [] };
   } finally {
     clearDir(fs, dir);
   }
 }
 
-/** Host directory the CRI-O candidate drop-ins are assembled in: tmpfs, emptied at boot, never read by CRI-O. */
-const CRIO_CANDIDATE_DIR = '/run/knawd-preflight-crio';
+/** Host directory for candidates that cannot sit beside their file: tmpfs, emptied at boot, read by no runtime. */
+const PREFLIGHT_DIR = '/run/knawd-preflight';
 
 function clearDir(fs: HostFs, dir: string): void {
   if (fs.stat(dir)?.kind !== 'dir') return;
@@ -122,12 +145,20 @@ function clearDir(fs: HostFs, dir: string): void {
 
 async function withCandidateFile<T>(fs: HostFs, candidate: Candidate, use: (candidatePath: string) => Promise<T>): Promise<T> {
   const slash = candidate.path.lastIndexOf('/');
-  const candidatePath = `${candidate.path.slice(0, slash)}/.${candidate.path.slice(slash + 1)}.knawd-preflight`;
-  fs.writeFile(candidatePath, Buffer.from(candidate.text, 'utf8'), 0o600);
+  const dir = candidate.path.slice(0, slash);
+  // Beside the file when its directory exists (relative imports resolve alike); else there is nothing to import.
+  const inPlace = fs.stat(dir)?.kind === 'dir';
+  const candidatePath = inPlace ? `${dir}/.${candidate.path.slice(slash + 1)}.knawd-preflight` : `${PREFLIGHT_DIR}/${candidate.path.slice(slash + 1)}`;
+  if (!inPlace) {
+    clearDir(fs, PREFLIGHT_DIR);
+    fs.mkdir(PREFLIGHT_DIR, 0o700);
+  }
   try {
+    fs.writeFile(candidatePath, Buffer.from(candidate.text, 'utf8'), 0o600);
     return await use(candidatePath);
   } finally {
     fs.removeFile(candidatePath);
+    if (!inPlace) clearDir(fs, PREFLIGHT_DIR);
   }
 }
 
@@ -142,7 +173,32 @@ function parseDump(text: string, binary: RuntimeBinary): Record<string, unknown>
   }
 }
 
-function verdictFrom(dump: Record<string, unknown>, tables: readonly (readonly string[])[], handler: string): LoaderVerdict {
+const ZERO = new Set(['""', '0', 'false', '[]', '{}']);
+
+/** Leaf paths whose values differ between two dumps, ignoring everything under a runtime named `handler`. */
+function differences(before: Record<string, unknown>, after: Record<string, unknown>, handler: string): string[] {
+  const leaves = (node: unknown, path: string[], out: Map<string, string>): Map<string, string> => {
+    if (node && typeof node === 'object' && !Array.isArray(node) && !(node instanceof Date)) {
+      const entries = Object.entries(node as Record<string, unknown>);
+      if (entries.length === 0) out.set(path.join('.'), '{}');
+      for (const [key, value] of entries) {
+        if (key === handler && path[path.length - 1] === 'runtimes') continue;
+        leaves(value, [...path, key.includes('.') ? JSON.stringify(key) : key], out);
+      }
+    } else {
+      out.set(path.join('.'), JSON.stringify(node));
+    }
+    return out;
+  };
+  const a = leaves(before, [], new Map());
+  const b = leaves(after, [], new Map());
+  // An unset setting is its Go zero value to the runtime: "" / 0 / false / [] / {} and absent are the same.
+  const same = (x: string | undefined, y: string | undefined): boolean => x === y || (x === undefined && ZERO.has(y as string)) || (y === undefined && ZERO.has(x as string));
+  const changed = [...new Set([...a.keys(), ...b.keys()])].filter((k) => !same(a.get(k), b.get(k)));
+  return changed.sort().map((k) => `${k} (${a.get(k) ?? 'unset'} → ${b.get(k) ?? 'unset'})`);
+}
+
+function verdictFrom(dump: Record<string, unknown>, tables: readonly (readonly string[])[], handler: string): Omit<LoaderVerdict, 'sideEffects'> {
   const seen: string[] = [];
   let found: Record<string, unknown> | undefined;
   for (const path of tables) {

@@ -37,9 +37,10 @@ export async function preflight(inputs: PreflightInputs, fs: HostFs, runner: Com
     return;
   }
   const candidate = { path: op.path, text: op.after.toString('utf8') };
+  const current = op.before === undefined || !Buffer.isBuffer(op.before) ? undefined : op.before.toString('utf8');
   const verdict =
     edit.kind === 'containerd-config'
-      ? await containerdReads(fs, runner, inputs.binary, candidate, handler)
+      ? await containerdReads(fs, runner, inputs.binary, candidate, current, handler)
       : await crioReads(fs, runner, inputs.binary, edit.mainConfig, edit.dropInDir, candidate, handler);
   if (!verdict.ran) {
     log.warn(`pre-flight skipped: ${inputs.binary.path} could not be run (${verdict.why}); relying on the installer's own checks and the check after the restart`);
@@ -53,7 +54,14 @@ export async function preflight(inputs: PreflightInputs, fs: HostFs, runner: Com
       `the installer and this ${target.cri} disagree about ${op.path}: check that --target matches the node and report the file`,
     );
   }
-  log.info(`pre-flight: ${inputs.binary.path} loads the new ${op.path} and sees handler ${handler}`);
+  if (verdict.sideEffects.length > 0) {
+    const shown = verdict.sideEffects.slice(0, 4).join('; ') + (verdict.sideEffects.length > 4 ? `; and ${verdict.sideEffects.length - 4} more` : '');
+    throw new InstallerError(
+      `pre-flight: with the config install would write to ${op.path}, the node's ${target.cri} (${inputs.binary.path}) would also read other settings differently: ${shown}; nothing was changed`,
+      `adding the handler must change nothing else: report the file; meanwhile define these settings explicitly in ${op.path}`,
+    );
+  }
+  log.info(`pre-flight: ${inputs.binary.path} loads the new ${op.path} and sees handler ${handler}, and nothing else changes`);
 }
 
 /** What is wrong with the handler as the runtime read it; undefined when it is what we wrote. */
