@@ -273,6 +273,10 @@ verify_kube_apiserver() {
 cached_build kube-apiserver "$K8S_VERSION" build_kube_apiserver verify_kube_apiserver
 link "$CACHED_DIR/kube-apiserver" "$BIN/kube-apiserver"
 
+# ---------------------------------------------------------------- CRI-O (end-to-end test)
+
+. "$TOOLS_DIR/crio.sh"
+
 # ---------------------------------------------------------------- crun with the wasmtime handler (end-to-end test)
 
 bash "$REPO/runtime-artifacts/local/build-crun-wasmtime.sh" || die "crun-wasmtime build failed (see its output above)"
