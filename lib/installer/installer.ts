@@ -22,7 +22,7 @@ import { Logger } from './log';
 import { hostView, loadPlanning, loadState, saveState } from './plan/host-view';
 import { artifactsToCopy, discoverState, FileOp, isBlobRole, layout, planInstall, planRemove, planSafely } from './plan/plan';
 import { FileRecord, InstallState, isConfigRole, statePath } from './plan/state';
-import { nodeContainerdMajor } from './runtime/detect';
+import { nodeContainerdMajor, nodeCrioVersion } from './runtime/detect';
 import { detectUnit, restartUnit } from './runtime/restart';
 import { SocketWaiter } from './runtime/socket';
 import { requireVariant, Settings } from './settings';
@@ -93,12 +93,13 @@ async function installLocked(settings: Settings, effects: Effects, target: Targe
   const { recorded, view } = loadPlanning(fs, settings.prefix);
   const previous = recorded ?? planSafely(() => discoverState(view, target, settings.handler, settings.prefix));
   const major = await nodeContainerdMajor(effects.cluster, settings.nodeName, log);
+  const crioVersion = target.cri === 'crio' ? await nodeCrioVersion(effects.cluster, settings.nodeName, effects.runner, log) : undefined;
   const selinux = selinuxEnabled(fs);
-  log.debug('detected', { target: target.name, previous: previous?.phase ?? 'none', containerdMajor: major, selinux });
+  log.debug('detected', { target: target.name, previous: previous?.phase ?? 'none', containerdMajor: major, crioVersion: crioVersion?.version.text, selinux });
 
   // plan
   const plan = planSafely(() =>
-    planInstall(view, { target, runtime, handler: settings.handler, prefix: settings.prefix, artifacts, nodeContainerdMajor: major, selinux }, previous),
+    planInstall(view, { target, runtime, handler: settings.handler, prefix: settings.prefix, artifacts, nodeContainerdMajor: major, crioVersion, selinux }, previous),
   );
   plan.notes.forEach((n) => log.info(n));
   plan.warnings.forEach((w) => log.warn(w));

@@ -5,7 +5,7 @@ import { selinuxEnabled } from '../host/selinux';
 import { Effects } from '../installer';
 import { loadPlanning } from '../plan/host-view';
 import { artifactsToCopy, discoverState, Plan, planInstall, planSafely, renderPlan } from '../plan/plan';
-import { nodeContainerdMajor } from '../runtime/detect';
+import { nodeContainerdMajor, nodeCrioVersion } from '../runtime/detect';
 import { requireVariant, Settings } from '../settings';
 
 export interface PlanOutput {
@@ -21,9 +21,10 @@ export async function planCommand(settings: Settings, effects: Effects): Promise
   const { recorded, view } = loadPlanning(effects.fs, settings.prefix);
   const previous = recorded ?? planSafely(() => discoverState(view, target, settings.handler, settings.prefix));
   const major = await nodeContainerdMajor(effects.cluster, settings.nodeName, effects.log);
+  const crioVersion = target.cri === 'crio' ? await nodeCrioVersion(effects.cluster, settings.nodeName, effects.runner, effects.log) : undefined;
   const selinux = selinuxEnabled(effects.fs);
   const plan = planSafely(() =>
-    planInstall(view, { target, runtime, handler: settings.handler, prefix: settings.prefix, artifacts, nodeContainerdMajor: major, selinux }, previous),
+    planInstall(view, { target, runtime, handler: settings.handler, prefix: settings.prefix, artifacts, nodeContainerdMajor: major, crioVersion, selinux }, previous),
   );
   // The plan shows what install would do, so it fails as install would on a damaged artifact.
   verifyArtifacts(artifactsToCopy(plan));

@@ -8,6 +8,7 @@ import type { RuntimeSpec, TargetSpec } from '../../catalog';
 import { RUNTIMES, TARGETS } from '../../catalog';
 import { Artifact, Artifacts, sha256 } from '../artifacts';
 import { candidateConfigPaths, ConfigReader, desiredConfig, revertConfig } from '../runtime/config-edit';
+import type { CrioVersionReport } from '../runtime/detect';
 import type { FileDigest } from '../host/fs';
 import { ConfigPatchError } from '../../toml';
 import { InstallerError } from '../errors';
@@ -67,6 +68,8 @@ export interface InstallInputs {
   readonly prefix: string;
   readonly artifacts: Artifacts;
   readonly nodeContainerdMajor?: 1 | 2;
+  /** CRI-O version of the node, if known (CRI-O targets). */
+  readonly crioVersion?: CrioVersionReport;
   /** SELinux is enabled on the node: the state records that our files were labelled. */
   readonly selinux?: boolean;
 }
@@ -124,9 +127,11 @@ export function planInstall(view: HostView, inputs: InstallInputs, previous: Ins
       binaryPath: l.wrapper,
       nodeContainerdMajor: inputs.nodeContainerdMajor,
       previousHandler: previous?.handler,
+      crioVersion: inputs.crioVersion,
     },
     view,
   );
+  warnings.push(...(config.warnings ?? []));
 
   const desired: Array<{ path: string; role: FileRole; data: Buffer | Artifact; mode?: number }> = [
     { path: l.binary, role: 'binary', data: artifacts.binary, mode: 0o755 },

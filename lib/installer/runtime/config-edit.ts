@@ -11,9 +11,11 @@ import {
   RemovalResult,
   removeContainerdRuntime,
   removeK3sTemplateRuntime,
+  crioAnnotationDecision,
   renderCrioDropIn,
 } from '../../toml';
 import type { FileRole } from '../plan/state';
+import type { CrioVersionReport } from './detect';
 
 export interface ConfigReader {
   /** A host file's text, or undefined when it does not exist. */
@@ -32,6 +34,8 @@ export interface DesiredConfig {
   readonly text: string;
   /** Notes for the log (e.g. where the containerd version came from). */
   readonly notes: readonly string[];
+  /** What the operator should check (e.g. WASM annotations a CRI-O of unknown version may filter). */
+  readonly warnings?: readonly string[];
 }
 
 export interface HandlerSpec {
@@ -42,6 +46,8 @@ export interface HandlerSpec {
   readonly nodeContainerdMajor?: 1 | 2;
   /** A handler registered by an earlier install under another name; its block is taken out first. */
   readonly previousHandler?: string;
+  /** CRI-O version of the node (Node object or host binary), if known: decides the handler's allowed_annotations. */
+  readonly crioVersion?: CrioVersionReport;
 }
 
 /** What the config file(s) of this target should look like with our handler in. */
@@ -95,20 +101,25 @@ export function desiredConfig(edit: ConfigEdit, spec: HandlerSpec, reader: Confi
     }
     case 'crio-dropin': {
       const ownName = crioDropInFileName(spec.handler);
-      const names = (reader.list(edit.dropInDir) ?? []).filter((n) => n.endsWith('.conf') && n !== ownName);
+      // CRI-O reads every file in the directory, not only *.conf (OpenShift's own is 00-default).
+      const names = (reader.list(edit.dropInDir) ?? []).filter((n) => n !== ownName && reader.list(`${edit.dropInDir}/${n}`) === undefined);
       const dropIns = names.flatMap((name) => {
         const text = reader.readText(`${edit.dropInDir}/${name}`);
         return text === undefined ? [] : [{ name, text }];
       });
       const main = reader.readText(edit.mainConfig);
+      const decision = crioAnnotationDecision(spec.crioVersion?.version, spec.crioVersion?.source ?? 'unknown');
+      notes.push(decision.note);
       const dropIn = renderCrioDropIn({
         handler: spec.handler,
         binaryPath: spec.binaryPath,
         hostConfig: main === undefined ? undefined : { name: edit.mainConfig, text: main },
         dropIns,
+        allowedAnnotations: decision.allowedAnnotations,
       });
       const path = `${edit.dropInDir}/${dropIn.fileName}`;
-      return { path, role: 'crio-dropin', current: reader.readText(path), text: dropIn.text, notes };
+      const warnings = decision.warning === undefined ? [] : [decision.warning];
+      return { path, role: 'crio-dropin', current: reader.readText(path), text: dropIn.text, notes, warnings };
     }
   }
 }
