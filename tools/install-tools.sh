@@ -248,6 +248,10 @@ verify_crictl() {
 cached_build crictl "$CRICTL_VERSION" build_crictl verify_crictl
 link "$CACHED_DIR/crictl" "$BIN/crictl"
 
+# ---------------------------------------------------------------- CRI-O (end-to-end test)
+
+. "$TOOLS_DIR/crio.sh"
+
 # ---------------------------------------------------------------- kube-apiserver
 
 KAS_MOD="$TOOLS_DIR/kube-apiserver"
@@ -272,10 +276,6 @@ verify_kube_apiserver() {
 }
 cached_build kube-apiserver "$K8S_VERSION" build_kube_apiserver verify_kube_apiserver
 link "$CACHED_DIR/kube-apiserver" "$BIN/kube-apiserver"
-
-# ---------------------------------------------------------------- CRI-O (end-to-end test)
-
-. "$TOOLS_DIR/crio.sh"
 
 # ---------------------------------------------------------------- crun with the wasmtime handler (end-to-end test)
 
