@@ -105,6 +105,12 @@ rootlist="$OUT/rootfs.libs"
 closure "$rootlist" "$ROOTFS/usr/bin/node" "$ROOTFS/usr/bin/nsenter"
 while IFS=$'\t' read -r soname file; do cp "$file" "$ROOTFS/usr/lib/x86_64-linux-gnu/$soname"; done <"$rootlist"
 ln -s ../lib/x86_64-linux-gnu/$LOADER "$ROOTFS/usr/lib64/$LOADER"
+# The JavaScript Debian's libnode loads from /usr/share/nodejs (it fails to start without cjs-module-lexer).
+strings "$ROOTFS/usr/lib/x86_64-linux-gnu/libnode.so.115" | grep '^/usr/share/nodejs/.*\.js$' | sort -u | while read -r js; do
+  [[ -f "$SYSROOT$js" ]] || die "libnode loads $js, which none of the packages of image.env ships"
+  mkdir -p "$ROOTFS$(dirname "$js")"
+  cp "$SYSROOT$js" "$ROOTFS$js"
+done
 cp "$BUNDLE" "$ROOTFS/usr/local/lib/knawd-installer.js"
 chmod 0644 "$ROOTFS/usr/local/lib/knawd-installer.js"
 
