@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { allVariants, findTarget, resolveVariant, RUNTIMES, TARGETS, TARGET_NAMES, OPENSHIFT_TARGETS } from '../../lib/catalog';
 
 test('the original targets keep their names, next to the new ones', () => {
