@@ -21,6 +21,7 @@ test.each([
   [{ namespace: 'Knawd_NS' }, /^namespace "Knawd_NS" is invalid; expected a DNS label/],
   [{ handler: 'crun wasm' }, /^handler "crun wasm" is invalid/],
   [{ hostPrefix: 'opt/knawd' }, /^hostPrefix "opt\/knawd" is invalid; expected an absolute directory at least two levels deep/],
+  [{ hostPrefix: `/opt/${'k'.repeat(60)}` }, /^hostPrefix "\/opt\/k+" is invalid; expected an absolute directory at least two levels deep and at most 64 characters long/],
 ])('%j is refused with one clear line', (props, message) => {
   expect(construct(props)).toThrow(message);
   try {
