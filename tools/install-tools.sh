@@ -277,8 +277,8 @@ verify_kube_apiserver() {
 cached_build kube-apiserver "$K8S_VERSION" build_kube_apiserver verify_kube_apiserver
 link "$CACHED_DIR/kube-apiserver" "$BIN/kube-apiserver"
 
-# ---------------------------------------------------------------- crun with the wasmtime handler (end-to-end test)
+# ---------------------------------------------------------------- the installer image (end-to-end tests install from it)
 
-bash "$REPO/runtime-artifacts/local/build-crun-wasmtime.sh" || die "crun-wasmtime build failed (see its output above)"
+bash "$REPO/runtime-artifacts/build-image.sh" || die "npm run image failed (see its output above)"
 
 say "tools ready in $REPO/.tools (cache: $CACHE)"

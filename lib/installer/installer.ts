@@ -20,7 +20,7 @@ import { enableKnative, restoreKnative } from './kube/knative';
 import { labelNode } from './kube/node-label';
 import { Logger } from './log';
 import { hostView, loadPlanning, loadState, saveState } from './plan/host-view';
-import { artifactsToCopy, discoverState, FileOp, isBlobRole, layout, planInstall, planRemove, planSafely } from './plan/plan';
+import { artifactsToCopy, discoverState, FileOp, isBlobRole, layout, planInstall, planRemove, planSafely, settleCopyDigests } from './plan/plan';
 import { FileRecord, InstallState, isConfigRole, statePath } from './plan/state';
 import { nodeContainerdMajor, nodeCrioVersion } from './runtime/detect';
 import { detectUnit, restartUnit } from './runtime/restart';
@@ -60,7 +60,7 @@ function applyOp(fs: HostFs, op: FileOp, log: Logger): void {
   log.debug(`${op.reason}: ${op.path}`, { path: op.path, role: op.role });
   if (op.after === null) fs.removeFile(op.path);
   else if (Buffer.isBuffer(op.after)) fs.writeFile(op.path, op.after, op.mode);
-  else fs.copyFile(op.path, op.after.file, op.after.sha256, op.mode);
+  else fs.copyFile(op.path, op.after.file, op.after.sha256, op.mode, op.after.rewrite);
 }
 
 /**
@@ -86,7 +86,7 @@ export function install(settings: Settings, effects: Effects): Promise<RunReport
 
 async function installLocked(settings: Settings, effects: Effects, target: TargetSpec, runtime: NonNullable<Settings['runtime']>): Promise<RunReport> {
   const { fs, log } = effects;
-  const artifacts = locateArtifacts(settings.artifacts, target, runtime);
+  const artifacts = locateArtifacts(settings.artifacts, target, runtime, settings.prefix);
 
   // detect
   // Without a state file, what an earlier install left (our block, our files) is recognised, never taken as original.
@@ -103,10 +103,10 @@ async function installLocked(settings: Settings, effects: Effects, target: Targe
   );
   plan.notes.forEach((n) => log.info(n));
   plan.warnings.forEach((w) => log.warn(w));
-  let next = plan.next as InstallState;
-  // Before the first write: every artifact this run copies hashes to its SHA256SUMS entry.
+  // Before the first write: every artifact this run copies hashes to its SHA256SUMS entry (and the digest of
+  // each copy whose prefix is rewritten is known, for the intent).
   const copies = artifactsToCopy(plan);
-  verifyArtifacts(copies);
+  let next = settleCopyDigests(plan.next as InstallState, plan, verifyArtifacts(copies));
   if (copies.length > 0) log.info('artifacts verified', { artifacts: copies.map((a) => a.name) });
 
   // apply

@@ -194,7 +194,7 @@ describe('host file system guard rails', () => {
     const report = await install(settingsFor(other), effectsFor(root));
     expect(report.restarts).toBe(1);
     expect(fs.readdirSync(path.join(root, 'opt/knawd/bin'))).toEqual(['crun-wasmedge']);
-    expect(fs.readdirSync(path.join(root, 'opt/knawd/lib'))).toEqual(['libwasmedge.so.0']);
+    expect(fs.readdirSync(path.join(root, 'opt/knawd/lib'))).toEqual(['ld-linux-x86-64.so.2', 'libc.so.6', 'libwasmedge.so.0']);
     expect(fs.readFileSync(path.join(root, CONTAINERD), 'utf8').match(/BEGIN knawd/g)).toHaveLength(1);
     await remove(settingsFor(['remove', '--node-root', root]), effectsFor(root));
     expect(snapshot(root)).toEqual(before);

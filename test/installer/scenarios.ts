@@ -58,7 +58,7 @@ export const SCENARIOS: readonly Scenario[] = [
   {
     name: 'containerd without a config file',
     target: 'ubuntu_20_04',
-    runtime: 'crun-wasm-nodejs',
+    runtime: 'crun-wasmedge',
     files: {},
     edited: '/etc/containerd/config.toml',
     unit: 'containerd',

@@ -16,7 +16,7 @@ export interface PlanOutput {
 
 export async function planCommand(settings: Settings, effects: Effects): Promise<PlanOutput> {
   const { target, runtime } = requireVariant(settings);
-  const artifacts = locateArtifacts(settings.artifacts, target, runtime);
+  const artifacts = locateArtifacts(settings.artifacts, target, runtime, settings.prefix);
   checkNodeRoot(effects.fs);
   const { recorded, view } = loadPlanning(effects.fs, settings.prefix);
   const previous = recorded ?? planSafely(() => discoverState(view, target, settings.handler, settings.prefix));
