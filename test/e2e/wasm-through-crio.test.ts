@@ -1,16 +1,18 @@
 /**
- * End to end through a real CRI-O, on every CRI-O version `npm run tools` builds (tools/versions.env), nothing
- * faked:
+ * End to end through a real CRI-O, on every CRI-O version `npm run tools` builds (tools/versions.env), from the
+ * installer image's own files (test/support/image.ts), nothing faked:
  *
  *   the node's crio.conf (every path inside the test's directory, runc the default runtime)
- *   → knawd-installer install --target crio | rhel8 (the real CLI, bundled as the image carries it) writes its
- *     drop-in into the node's crio.conf.d, with the allowed_annotations that CRI-O version needs (it asks the
- *     "host" crio binary: `nsenter -t 1 -m -- crio --version`, in a PID namespace of its own whose PID 1 is
- *     the installer, since this machine's PID 1 cannot be entered)
+ *   → knawd-installer install --target crio | rhel8 --runtime crun-wasmtime | crun-wasmedge (the image's own
+ *     installer bundle, --artifacts its /vendor) writes its drop-in into the node's crio.conf.d, with the
+ *     allowed_annotations that CRI-O version needs (it asks the "host" crio binary: `nsenter -t 1 -m -- crio
+ *     --version`, in a PID namespace of its own whose PID 1 is the installer, since this machine's PID 1 cannot
+ *     be entered), and the image's hermetic crun 1.21 under the prefix
  *   → CRI-O started with exactly those two files (the restart the installer leaves pending with --restart none)
  *   → crictl info: the handler is among the runtime handlers CRI-O loaded, with its allowed_annotations
- *   → a control pod under runc; a WASI pod with module.wasm.image/variant=compat-smart and a busybox container
- *     beside it; a WASI pod with run.oci.handler=wasm-smart; each through the installer's wrapper and crun
+ *   → a control pod under runc; the image's WASI test image in a pod with module.wasm.image/variant=compat-smart
+ *     and a busybox container beside it, and in a pod with run.oci.handler=wasm-smart; each through the
+ *     installer's wrapper and crun
  *   → knawd-installer remove; after a restart the handler is gone and the node root is byte-identical.
  *
  * It fails if the drop-in loses allowed_annotations (the annotation never reaches crun: asserted in the
@@ -21,21 +23,20 @@
  * the drop-in, while CRI-O runs on this host; P is a fresh /opt/knawd-crio-e2e-<hex>, a symlink to
  * <nodeRoot><P> for the test's duration.
  *
- * Needs root, `npm run tools` (crio, pinns, crictl, conmon, skopeo, runc, wabt, busybox-static) and the crun
- * build of test/e2e/support/crun-build.ts. Anything missing FAILS the test with the reason.
+ * Needs root and `npm run tools` (crio, pinns, crictl, conmon, skopeo, runc, busybox-static, the image). Anything
+ * missing FAILS the test with the reason.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_HANDLER, findTarget } from '../../lib/catalog';
+import { DEFAULT_HANDLER } from '../../lib/catalog';
 import { snapshot } from '../installer/support';
-import { bundleInstaller } from '../support/tools';
+import { BuiltImage, builtImage } from '../support/image';
 import { ensureCrunCgroupLayout, removeCgroupTree } from './support/cgroups';
 import { CrioDaemon, crioPaths, crioVersions, nodeCrioConf, requireCrioBinaries } from './support/crio-daemon';
 import { containerConfig, Crictl, podConfig } from './support/crictl';
-import { crunRelease, CrunBuild, localCrunWasmtime, stageArtifacts } from './support/crun-build';
-import { buildOciImage, BuiltImage } from './support/oci-image';
+import { buildOciImage } from './support/oci-image';
 import { describe as describeRun, exec, must, REPO, repoTool, requireExecutable, Result } from './support/process';
 
 jest.setTimeout(5 * 60_000);
@@ -43,12 +44,14 @@ jest.setTimeout(5 * 60_000);
 const HANDLER = DEFAULT_HANDLER;
 const WASM_LINE = 'hello from wasm via crun';
 const PLAIN_LINE = 'plain linux ok';
-const IMAGES = { pause: 'knawd.test/e2e/pause:1', wasm: 'knawd.test/e2e/hello-wasm:1', busybox: 'knawd.test/e2e/busybox:1' } as const;
+const FIXTURE_IMAGES = { pause: 'knawd.test/e2e/pause:1', busybox: 'knawd.test/e2e/busybox:1' } as const;
 const [NEWEST, PREVIOUS] = crioVersions();
-/** Both targets that write the CRI-O drop-in, each on one of the two CRI-O versions. */
+/** Each CRI-O version with both engines, and both targets that write the CRI-O drop-in, each twice. */
 const CASES = [
-  { version: NEWEST, target: 'crio' },
-  { version: PREVIOUS, target: 'rhel8' },
+  { version: NEWEST, target: 'crio', runtime: 'crun-wasmtime' },
+  { version: NEWEST, target: 'rhel8', runtime: 'crun-wasmedge' },
+  { version: PREVIOUS, target: 'rhel8', runtime: 'crun-wasmtime' },
+  { version: PREVIOUS, target: 'crio', runtime: 'crun-wasmedge' },
 ] as const;
 /** CRI NamespaceMode CONTAINER: a PID namespace per container, so CRI-O drops the infra container. */
 const PID_CONTAINER = 1;
@@ -57,9 +60,11 @@ const EXPECTED_ALLOWED = ['module.wasm.image/variant', 'run.oci.'];
 
 interface Shared {
   base: string;
-  crun: CrunBuild;
+  image: BuiltImage;
+  /** The installer bundle the image carries. */
   installer: string;
-  images: Record<keyof typeof IMAGES, BuiltImage>;
+  /** OCI archives and the docker-style names CRI-O knows them by. */
+  images: Record<'pause' | 'busybox' | 'wasm', { name: string; archive: string }>;
 }
 
 let shared: Shared | undefined;
@@ -79,30 +84,32 @@ beforeAll(async () => {
   if (process.getuid?.() !== 0) throw new Error('the CRI-O end-to-end test needs root (it starts CRI-O, mounts, and creates namespaces through crun)');
   for (const version of [NEWEST, PREVIOUS]) requireCrioBinaries(version);
   repoTool('crictl');
-  const wat2wasm = requireExecutable('/usr/bin/wat2wasm', "Debian's wabt package; `npm run tools` installs it");
   const busybox = requireExecutable('/bin/busybox', "Debian's busybox-static package; `npm run tools` installs it");
   requireExecutable('/usr/bin/unshare', "util-linux's unshare");
   const gcc = requireExecutable('/usr/bin/gcc', "Debian's gcc and libc6-dev, for the static pause binary");
 
-  const crun = await timed('crun build (cached)', () => localCrunWasmtime());
-  notes.push(`crun under test: ${crunRelease(crun)} (${crun.source})`, `  ${crun.version.split('\n').slice(1).join(' | ')}`);
+  const image = await timed('npm run image + extract', () => builtImage());
+  notes.push(`image ${image.name} ${image.digest}`);
   notes.push(ensureCrunCgroupLayout().summary);
   removeStalePrefixLinks();
 
   const base = mkdtempSync(join(tmpdir(), 'knawd-crio-e2e-'));
-  shared = { base, crun, installer: '', images: {} as Shared['images'] };
   const buildDir = join(base, 'build');
   mkdirSync(buildDir);
-  must(wat2wasm, [join(REPO, 'runtime-artifacts/local/hello.wat'), '-o', join(buildDir, 'hello.wasm')]);
   writeFileSync(join(buildDir, 'pause.c'), '#include <unistd.h>\nint main(void) { for (;;) pause(); }\n');
   must(gcc, ['-static', '-O2', '-o', join(buildDir, 'pause'), join(buildDir, 'pause.c')]);
-  shared.images = {
-    pause: buildOciImage({ name: IMAGES.pause, files: [{ path: '/pause', from: join(buildDir, 'pause') }], entrypoint: ['/pause'] }, buildDir),
-    wasm: buildOciImage({ name: IMAGES.wasm, files: [{ path: '/hello.wasm', from: join(buildDir, 'hello.wasm') }], entrypoint: ['/hello.wasm'] }, buildDir),
-    busybox: buildOciImage({ name: IMAGES.busybox, files: [{ path: '/bin/busybox', from: busybox }], entrypoint: ['/bin/busybox'], cmd: ['echo', PLAIN_LINE] }, buildDir),
+  if (!existsSync(join(image.rootfs, 'usr/local/lib/knawd-installer.js'))) throw new Error(`the image ${image.name} carries no /usr/local/lib/knawd-installer.js`);
+  shared = {
+    base,
+    image,
+    installer: join(image.rootfs, 'usr/local/lib/knawd-installer.js'),
+    images: {
+      pause: buildOciImage({ name: FIXTURE_IMAGES.pause, files: [{ path: '/pause', from: join(buildDir, 'pause') }], entrypoint: ['/pause'] }, buildDir),
+      busybox: buildOciImage({ name: FIXTURE_IMAGES.busybox, files: [{ path: '/bin/busybox', from: busybox }], entrypoint: ['/bin/busybox'], cmd: ['echo', PLAIN_LINE] }, buildDir),
+      wasm: { name: image.wasi.name, archive: image.wasi.archive },
+    },
   };
-  shared.installer = await timed('bundle installer', () => bundleInstaller(join(base, 'knawd-installer.js')));
-}, 45 * 60_000);
+}, 60 * 60_000);
 
 afterAll(() => {
   if (shared) rmSync(shared.base, { recursive: true, force: true });
@@ -122,15 +129,14 @@ function removeStalePrefixLinks(): void {
   }
 }
 
-describe.each(CASES)('CRI-O $version, knawd-installer --target $target', ({ version, target }) => {
-  const spec = findTarget(target);
+describe.each(CASES)('CRI-O $version, knawd-installer --target $target --runtime $runtime', ({ version, target, runtime }) => {
+  const engine = runtime.replace('crun-', '');
   interface Case {
     dir: string;
     nodeRoot: string;
     nodeBefore: Record<string, string>;
     crioConf: string;
     prefix: string;
-    artifacts: string;
     cgroupParent: string;
     daemon: CrioDaemon;
     crictl: Crictl;
@@ -157,7 +163,7 @@ describe.each(CASES)('CRI-O $version, knawd-installer --target $target', ({ vers
   const installerArgs = (command: 'install' | 'remove'): string[] => {
     const k = need();
     const common = ['--node-root', k.nodeRoot, '--target', target, '--prefix', k.prefix, '--restart', 'none', '--patch-knative', 'false'];
-    return command === 'install' ? ['install', ...common, '--runtime', (shared as Shared).crun.runtime, '--artifacts', k.artifacts] : ['remove', ...common];
+    return command === 'install' ? ['install', ...common, '--runtime', runtime, '--artifacts', (shared as Shared).image.vendor] : ['remove', ...common];
   };
 
   /** The crio log lines saying why a handler was dropped, for failure messages. */
@@ -178,9 +184,7 @@ describe.each(CASES)('CRI-O $version, knawd-installer --target $target', ({ vers
       const config = k.crictl.writeJson(`ctr-${name}-${ctr.name}.json`, { ...containerConfig(ctr.name, ctr.image, `${ctr.name}.log`), linux: namespaces });
       const created = k.crictl.run(['create', '--no-pull', podId, config, pod]);
       if (created.code !== 0) {
-        const old = /unknown version specified/.test(created.stderr)
-          ? `${crunRelease((shared as Shared).crun)} refuses the OCI runtime-spec version CRI-O ${version} writes (1.3.0); the installer image's crun (>= 1.21) accepts it. `
-          : '';
+        const old = /unknown version specified/.test(created.stderr) ? `the installed crun refuses the OCI runtime-spec version CRI-O ${version} writes (crun 1.8.1 did; 1.21 does not). ` : '';
         throw new Error(`${old}creating ${name}/${ctr.name} failed: ${describeRun(created)}`);
       }
       const id = created.stdout.trim();
@@ -189,10 +193,7 @@ describe.each(CASES)('CRI-O $version, knawd-installer --target $target', ({ vers
       const logFile = readIfThere(join(logDir, `${ctr.name}.log`));
       const inspect = JSON.parse(k.crictl.must(['inspect', '-o', 'json', id])) as { status: { reason: string; message: string }; info: { runtimeSpec: { annotations?: Record<string, string> } } };
       if (code !== 0) {
-        throw new Error(
-          `${name}/${ctr.name} exited ${code} (${inspect.status.reason}: ${inspect.status.message}) with ${crunRelease((shared as Shared).crun)}; ` +
-            `its log:\n${logFile}\ncrio log:\n${k.daemon.logTail(15)}`,
-        );
+        throw new Error(`${name}/${ctr.name} exited ${code} (${inspect.status.reason}: ${inspect.status.message}); its log:\n${logFile}\ncrio log:\n${k.daemon.logTail(15)}`);
       }
       results.push({ logs: k.crictl.must(['logs', id]), annotations: inspect.info.runtimeSpec.annotations ?? {} });
     }
@@ -209,7 +210,7 @@ describe.each(CASES)('CRI-O $version, knawd-installer --target $target', ({ vers
     const paths = crioPaths(join(dir, 'crio'));
     mkdirSync(paths.base);
     const binaries = requireCrioBinaries(version);
-    const crioConf = nodeCrioConf(paths, binaries.pinns, IMAGES.pause);
+    const crioConf = nodeCrioConf(paths, binaries.pinns, FIXTURE_IMAGES.pause);
     writeFileSync(join(nodeRoot, 'etc/crio/crio.conf'), crioConf);
     const daemon = new CrioDaemon(binaries, paths, join(nodeRoot, 'etc/crio/crio.conf'), join(nodeRoot, 'etc/crio/crio.conf.d'), ['/run/crun-wasm']);
     c = {
@@ -218,7 +219,6 @@ describe.each(CASES)('CRI-O $version, knawd-installer --target $target', ({ vers
       nodeBefore: snapshot(nodeRoot),
       crioConf,
       prefix: `/opt/knawd-crio-e2e-${runId}`,
-      artifacts: stageArtifacts(s.crun, join(dir, 'artifacts'), spec.artifactDir),
       cgroupParent: `/knawd-crio-e2e-${runId}`,
       daemon,
       crictl: new Crictl(paths.socket, dir),
@@ -250,17 +250,22 @@ describe.each(CASES)('CRI-O $version, knawd-installer --target $target', ({ vers
     const r = await timed(`${version} knawd-installer install`, () => installer(installerArgs('install')));
     if (r.code !== 0) throw new Error(`install failed: ${describeRun(r)}`);
     expect(r.stdout).toMatch(/"msg":"install complete"/);
-    // The version came from the host's crio binary, and decided the list.
-    expect(r.stdout).toContain(`CRI-O ${version.slice(1)} (host crio --version) filters annotations the handler does not allow`);
-    const dropIn = readFileSync(k.dropIn, 'utf8');
-    expect(dropIn).toContain(`[crio.runtime.runtimes.${HANDLER}]`);
-    expect(dropIn).toContain(`runtime_path = "${k.prefix}/bin/${(shared as Shared).crun.runtime}"`);
-    expect(dropIn).toContain('  allowed_annotations = ["module.wasm.image/variant", "run.oci."]\n');
-    expect(readFileSync(join(k.nodeRoot, 'etc/crio/crio.conf'), 'utf8')).toBe(k.crioConf); // only read, never written
     symlinkSync(join(k.nodeRoot, k.prefix), k.prefix);
     k.link = k.prefix;
-    notes.push(`CRI-O ${version} drop-in: ${dropIn.split('\n').filter((l) => l.includes('allowed_annotations'))[0].trim()}`);
+    // Installed: the later steps run even when the checks below fail, to show what CRI-O makes of the drop-in.
     done.add('install');
+    const dropIn = readFileSync(k.dropIn, 'utf8');
+    notes.push(`CRI-O ${version} drop-in: ${dropIn.split('\n').find((l) => l.includes('allowed_annotations'))?.trim() ?? 'no allowed_annotations'}`);
+    // The crun CRI-O will run: the image's build for this engine, through the installer's wrapper.
+    const crunVersion = must(`${k.prefix}/bin/${runtime}`, ['--version']).stdout;
+    notes.push(`${version} ${runtime}: ${crunVersion.split('\n')[0]}, ${crunVersion.trim().split('\n').pop()}`);
+    expect(crunVersion).toMatch(new RegExp(`^crun version 1\\.21\\n[^]*\\+WASM:${engine}`));
+    // The version came from the host's crio binary, and decided the list.
+    expect(r.stdout).toContain(`CRI-O ${version.slice(1)} (host crio --version) filters annotations the handler does not allow`);
+    expect(dropIn).toContain(`[crio.runtime.runtimes.${HANDLER}]`);
+    expect(dropIn).toContain(`runtime_path = "${k.prefix}/bin/${runtime}"`);
+    expect(dropIn).toContain('  allowed_annotations = ["module.wasm.image/variant", "run.oci."]\n');
+    expect(readFileSync(join(k.nodeRoot, 'etc/crio/crio.conf'), 'utf8')).toBe(k.crioConf); // only read, never written
   });
 
   test('after the restart CRI-O has loaded the handler with its allowed_annotations (crictl info)', async () => {
@@ -269,27 +274,27 @@ describe.each(CASES)('CRI-O $version, knawd-installer --target $target', ({ vers
     expect(k.crictl.must(['version'])).toContain(`RuntimeVersion:  ${version.slice(1)}`);
     const handlers = k.crictl.statusHandlers();
     if (!handlers.includes(HANDLER)) throw new Error(`CRI-O ${version} did not load ${HANDLER} (runtime handlers: ${JSON.stringify(handlers)}):\n${ignored(k)}`);
+    // Loaded: the pods below run even when the checks here fail, to show what reaches crun.
+    done.add('loaded');
     expect(handlers).toEqual(['', HANDLER, 'runc']);
     const runtimes = (k.crictl.info().config as { crio: { Runtimes: Record<string, { AllowedAnnotations?: string[]; RuntimePath?: string }> } }).crio.Runtimes;
-    expect(runtimes[HANDLER]).toMatchObject({ AllowedAnnotations: EXPECTED_ALLOWED, RuntimePath: `${k.prefix}/bin/${(shared as Shared).crun.runtime}` });
+    expect(runtimes[HANDLER]).toMatchObject({ AllowedAnnotations: EXPECTED_ALLOWED, RuntimePath: `${k.prefix}/bin/${runtime}` });
     expect(k.daemon.logSinceStart(new RegExp(`"${HANDLER}" is being ignored`))).toEqual([]);
-    done.add('loaded');
   });
 
   test('a control pod under the default runtime (runc) runs busybox: CRI-O, images and cgroups work', async () => {
     const k = need('loaded');
-    const [plain] = await runPod(k, 'control', 'runc', {}, [{ name: 'plain', image: IMAGES.busybox }]);
+    const [plain] = await runPod(k, 'control', 'runc', {}, [{ name: 'plain', image: FIXTURE_IMAGES.busybox }]);
     expect(plain.logs.trim()).toBe(PLAIN_LINE);
     done.add('control');
   });
 
   test(`a WASI pod with module.wasm.image/variant=compat-smart prints "${WASM_LINE}", a busybox container beside it still runs`, async () => {
     const k = need('loaded', 'control');
-    notes.push(`CRI-O ${version} WASI pods run with ${crunRelease((shared as Shared).crun)}`);
     const annotations = { 'module.wasm.image/variant': 'compat-smart' };
     const [wasm, plain] = await runPod(k, 'compat', HANDLER, annotations, [
-      { name: 'hello', image: IMAGES.wasm },
-      { name: 'plain', image: IMAGES.busybox },
+      { name: 'hello', image: (shared as Shared).images.wasm.name },
+      { name: 'plain', image: FIXTURE_IMAGES.busybox },
     ]);
     // CRI-O let the annotation through to crun (the drop-in's allowed_annotations), and crun ran the module.
     expect(wasm.annotations['module.wasm.image/variant']).toBe('compat-smart');
@@ -300,7 +305,7 @@ describe.each(CASES)('CRI-O $version, knawd-installer --target $target', ({ vers
 
   test(`a WASI pod with run.oci.handler=wasm-smart prints "${WASM_LINE}"`, async () => {
     const k = need('loaded', 'control');
-    const [wasm] = await runPod(k, 'handler', HANDLER, { 'run.oci.handler': 'wasm-smart' }, [{ name: 'hello', image: IMAGES.wasm }]);
+    const [wasm] = await runPod(k, 'handler', HANDLER, { 'run.oci.handler': 'wasm-smart' }, [{ name: 'hello', image: (shared as Shared).images.wasm.name }]);
     expect(wasm.annotations['run.oci.handler']).toBe('wasm-smart');
     expect(wasm.logs.trim()).toBe(WASM_LINE);
   });
