@@ -36,6 +36,7 @@ import { BuiltImage, builtImage } from '../support/image';
 import { ensureCrunCgroupLayout, removeCgroupTree } from './support/cgroups';
 import { CrioDaemon, crioPaths, crioVersions, nodeCrioConf, requireCrioBinaries } from './support/crio-daemon';
 import { containerConfig, Crictl, podConfig } from './support/crictl';
+import { criStatus } from './support/cri-status';
 import { buildOciImage } from './support/oci-image';
 import { describe as describeRun, exec, must, REPO, repoTool, requireExecutable, Result } from './support/process';
 
@@ -277,6 +278,10 @@ describe.each(CASES)('CRI-O $version, knawd-installer --target $target --runtime
     // Loaded: the pods below run even when the checks here fail, to show what reaches crun.
     done.add('loaded');
     expect(handlers).toEqual(['', HANDLER, 'runc']);
+    // The CRI socket itself, without crictl: what a post-restart check reads.
+    const status = await criStatus(k.crictl.socket, true);
+    expect([...status.handlers].sort()).toEqual(['', HANDLER, 'runc']);
+    expect(Object.keys(status.info)).toEqual(['config']);
     const runtimes = (k.crictl.info().config as { crio: { Runtimes: Record<string, { AllowedAnnotations?: string[]; RuntimePath?: string }> } }).crio.Runtimes;
     expect(runtimes[HANDLER]).toMatchObject({ AllowedAnnotations: EXPECTED_ALLOWED, RuntimePath: `${k.prefix}/bin/${runtime}` });
     expect(k.daemon.logSinceStart(new RegExp(`"${HANDLER}" is being ignored`))).toEqual([]);
@@ -321,6 +326,7 @@ describe.each(CASES)('CRI-O $version, knawd-installer --target $target --runtime
 
     await timed(`${version} crio restart (after remove)`, () => (k.daemon.running ? k.daemon.restart() : k.daemon.start()));
     expect(k.crictl.statusHandlers()).toEqual(['', 'runc']);
+    expect([...(await criStatus(k.crictl.socket, false)).handlers].sort()).toEqual(['', 'runc']);
     const logDir = join(k.dir, 'pod-logs', 'refused');
     mkdirSync(logDir, { recursive: true });
     const pod = k.crictl.writeJson('pod-refused.json', podConfig({ name: 'refused', uid: randomBytes(8).toString('hex'), logDirectory: logDir, cgroupParent: k.cgroupParent, pidNamespace: PID_CONTAINER }));
