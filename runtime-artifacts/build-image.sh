@@ -19,8 +19,8 @@
 # Every component build is cached in ${KNAWD_TOOLS_CACHE:-~/.cache/knawd-deployer}/<name>-<key>/ (a .complete
 # marker, a flock per entry, built in a .partial sibling), keyed by versions; the assembled images too, keyed by
 # a hash of every input. A warm run only re-bundles the installer, hashes the inputs and copies two archives.
-#   KNAWD_IMAGE_REBUILD=all|<entry name>   rebuild (e.g. crun-wasmedge); KNAWD_IMAGE_VERIFY=1 builds the images
-#   twice from the same context and fails unless the digests are equal.
+#   KNAWD_IMAGE_REBUILD=all|<entry name>   rebuild (e.g. crun-wasmedge); KNAWD_IMAGE_VERIFY=1 assembles the
+#   images a second time (not cached) from the same components and fails unless the digests are equal.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -221,15 +221,36 @@ build_images() {
 cached images "$INPUTS_KEY" build_images
 IMAGES="$ENTRY"
 
-# ---------------------------------------------------------------- 7. publish under build/image
-rm -rf "$OUT/vendor"
-cp -a "$IMAGES/context/rootfs/vendor" "$OUT/vendor"
-cp "$IMAGES/knawd-deployer.oci.tar" "$IMAGES/wasi-hello.oci.tar" "$IMAGES/image.json" "$OUT/"
-cp "$IMAGES/wasi-test-image.json" "$REPO/lib/catalog/wasi-test-image.json.new"
-if cmp -s "$REPO/lib/catalog/wasi-test-image.json.new" "$REPO/lib/catalog/wasi-test-image.json"; then
-  rm "$REPO/lib/catalog/wasi-test-image.json.new"
-else
-  mv "$REPO/lib/catalog/wasi-test-image.json.new" "$REPO/lib/catalog/wasi-test-image.json"
+# ---------------------------------------------------------------- 7. reproducibility check (on request)
+if [[ "${KNAWD_IMAGE_VERIFY:-0}" == 1 ]]; then
+  again="$(mktemp -d "${TMPDIR:-/tmp}/knawd-image-again.XXXXXX")"
+  say "assembling the images again into $again to compare digests ..."
+  build_images "$again" >"$CACHE/logs/images-verify.log" 2>&1 || die "the second assembly failed (log: $CACHE/logs/images-verify.log)"
+  digests() { grep -o '"digest": "sha256:[0-9a-f]*"' "$1/image.json"; }
+  if [[ "$(digests "$IMAGES")" != "$(digests "$again")" ]]; then
+    die "not reproducible: $(digests "$IMAGES" | tr '\n' ' ') then $(digests "$again" | tr '\n' ' ')"
+  fi
+  rm -rf "$again"
+  say "reproducible: the second assembly gave the same digests"
+fi
+
+# ---------------------------------------------------------------- 8. publish under build/image
+# Atomically, and only when it changed: tests in other processes may be reading the archives.
+publish() { # SRC DEST
+  cp -a "$1" "$2.tmp.$$"
+  rm -rf "$2.old.$$"
+  if [[ -e "$2" ]]; then mv "$2" "$2.old.$$"; fi
+  mv "$2.tmp.$$" "$2"
+  rm -rf "$2.old.$$"
+}
+if ! cmp -s "$IMAGES/image.json" "$OUT/image.json" || [[ ! -d "$OUT/vendor" ]]; then
+  publish "$IMAGES/context/rootfs/vendor" "$OUT/vendor"
+  publish "$IMAGES/knawd-deployer.oci.tar" "$OUT/knawd-deployer.oci.tar"
+  publish "$IMAGES/wasi-hello.oci.tar" "$OUT/wasi-hello.oci.tar"
+  publish "$IMAGES/image.json" "$OUT/image.json"
+fi
+if ! cmp -s "$IMAGES/wasi-test-image.json" "$REPO/lib/catalog/wasi-test-image.json"; then
+  cp "$IMAGES/wasi-test-image.json" "$REPO/lib/catalog/wasi-test-image.json"
   say "lib/catalog/wasi-test-image.json updated: commit it"
 fi
 say "$(sed -n 's/.*"digest": "\(sha256:[0-9a-f]*\)".*/\1/p' "$OUT/image.json" | head -n1) $OUT/knawd-deployer.oci.tar"
