@@ -111,15 +111,21 @@ fi
 
 # ---------------------------------------------------------------- 1. Debian trixie binary packages
 # The exact versions trixie's index offers now, with the sha256 the signed index gives for each .deb.
-DEB_LIST="$(
-  # One apt-cache call for all packages (each call reads the whole index: seconds apiece).
-  apt_cache_ship show $VENDOR_DEBS $ROOTFS_DEBS $BUILD_DEBS 2>/dev/null |
-    awk '/^Package: /{p=$2} /^Version: /{v=$2} /^SHA256: /{print p, v, $2}' | sort -u
-)"
-for p in $VENDOR_DEBS $ROOTFS_DEBS $BUILD_DEBS; do
-  awk -v p="$p" '$1 == p { found = 1 } END { exit !found }' <<<"$DEB_LIST" ||
-    die "$p is not in Debian $SHIP_SUITE's index"
-done
+# Resolved once per fetch of the lists (apt-cache reads the whole index: seconds on a busy machine).
+RESOLVED="$APT_DIR/resolved-$(hash_of <<<"$VENDOR_DEBS $ROOTFS_DEBS $BUILD_DEBS")"
+if [[ -f "$RESOLVED" && "$RESOLVED" -nt "$APT_DIR/lists/.updated" ]]; then
+  DEB_LIST="$(cat "$RESOLVED")"
+else
+  DEB_LIST="$(
+    apt_cache_ship show $VENDOR_DEBS $ROOTFS_DEBS $BUILD_DEBS 2>/dev/null |
+      awk '/^Package: /{p=$2} /^Version: /{v=$2} /^SHA256: /{print p, v, $2}' | sort -u
+  )"
+  for p in $VENDOR_DEBS $ROOTFS_DEBS $BUILD_DEBS; do
+    awk -v p="$p" '$1 == p { found = 1 } END { exit !found }' <<<"$DEB_LIST" ||
+      die "$p is not in Debian $SHIP_SUITE's index"
+  done
+  printf '%s\n' "$DEB_LIST" >"$RESOLVED"
+fi
 build_debs() {
   local out="$1" p v sum deb
   mkdir -p "$out/debs" "$out/root"
