@@ -19,8 +19,8 @@
 # Every component build is cached in ${KNAWD_TOOLS_CACHE:-~/.cache/knawd-deployer}/<name>-<key>/ (a .complete
 # marker, a flock per entry, built in a .partial sibling), keyed by versions; the assembled images too, keyed by
 # a hash of every input. A warm run only re-bundles the installer, hashes the inputs and copies two archives.
-#   KNAWD_IMAGE_REBUILD=all|<entry name>   rebuild (e.g. crun-wasmedge); KNAWD_IMAGE_VERIFY=1 builds the images
-#   twice from the same context and fails unless the digests are equal.
+#   KNAWD_IMAGE_REBUILD=all|<entry name>   rebuild (e.g. crun-wasmedge); KNAWD_IMAGE_VERIFY=1 assembles the
+#   images a second time (not cached) from the same components and fails unless the digests are equal.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -111,15 +111,21 @@ fi
 
 # ---------------------------------------------------------------- 1. Debian trixie binary packages
 # The exact versions trixie's index offers now, with the sha256 the signed index gives for each .deb.
-DEB_LIST="$(
-  # One apt-cache call for all packages (each call reads the whole index: seconds apiece).
-  apt_cache_ship show $VENDOR_DEBS $ROOTFS_DEBS $BUILD_DEBS 2>/dev/null |
-    awk '/^Package: /{p=$2} /^Version: /{v=$2} /^SHA256: /{print p, v, $2}' | sort -u
-)"
-for p in $VENDOR_DEBS $ROOTFS_DEBS $BUILD_DEBS; do
-  awk -v p="$p" '$1 == p { found = 1 } END { exit !found }' <<<"$DEB_LIST" ||
-    die "$p is not in Debian $SHIP_SUITE's index"
-done
+# Resolved once per fetch of the lists (apt-cache reads the whole index: seconds on a busy machine).
+RESOLVED="$APT_DIR/resolved-$(hash_of <<<"$VENDOR_DEBS $ROOTFS_DEBS $BUILD_DEBS")"
+if [[ -f "$RESOLVED" && "$RESOLVED" -nt "$APT_DIR/lists/.updated" ]]; then
+  DEB_LIST="$(cat "$RESOLVED")"
+else
+  DEB_LIST="$(
+    apt_cache_ship show $VENDOR_DEBS $ROOTFS_DEBS $BUILD_DEBS 2>/dev/null |
+      awk '/^Package: /{p=$2} /^Version: /{v=$2} /^SHA256: /{print p, v, $2}' | sort -u
+  )"
+  for p in $VENDOR_DEBS $ROOTFS_DEBS $BUILD_DEBS; do
+    awk -v p="$p" '$1 == p { found = 1 } END { exit !found }' <<<"$DEB_LIST" ||
+      die "$p is not in Debian $SHIP_SUITE's index"
+  done
+  printf '%s\n' "$DEB_LIST" >"$RESOLVED"
+fi
 build_debs() {
   local out="$1" p v sum deb
   mkdir -p "$out/debs" "$out/root"
@@ -221,15 +227,36 @@ build_images() {
 cached images "$INPUTS_KEY" build_images
 IMAGES="$ENTRY"
 
-# ---------------------------------------------------------------- 7. publish under build/image
-rm -rf "$OUT/vendor"
-cp -a "$IMAGES/context/rootfs/vendor" "$OUT/vendor"
-cp "$IMAGES/knawd-deployer.oci.tar" "$IMAGES/wasi-hello.oci.tar" "$IMAGES/image.json" "$OUT/"
-cp "$IMAGES/wasi-test-image.json" "$REPO/lib/catalog/wasi-test-image.json.new"
-if cmp -s "$REPO/lib/catalog/wasi-test-image.json.new" "$REPO/lib/catalog/wasi-test-image.json"; then
-  rm "$REPO/lib/catalog/wasi-test-image.json.new"
-else
-  mv "$REPO/lib/catalog/wasi-test-image.json.new" "$REPO/lib/catalog/wasi-test-image.json"
+# ---------------------------------------------------------------- 7. reproducibility check (on request)
+if [[ "${KNAWD_IMAGE_VERIFY:-0}" == 1 ]]; then
+  again="$(mktemp -d "${TMPDIR:-/tmp}/knawd-image-again.XXXXXX")"
+  say "assembling the images again into $again to compare digests ..."
+  build_images "$again" >"$CACHE/logs/images-verify.log" 2>&1 || die "the second assembly failed (log: $CACHE/logs/images-verify.log)"
+  digests() { grep -o '"digest": "sha256:[0-9a-f]*"' "$1/image.json"; }
+  if [[ "$(digests "$IMAGES")" != "$(digests "$again")" ]]; then
+    die "not reproducible: $(digests "$IMAGES" | tr '\n' ' ') then $(digests "$again" | tr '\n' ' ')"
+  fi
+  rm -rf "$again"
+  say "reproducible: the second assembly gave the same digests"
+fi
+
+# ---------------------------------------------------------------- 8. publish under build/image
+# Atomically, and only when it changed: tests in other processes may be reading the archives.
+publish() { # SRC DEST
+  cp -a "$1" "$2.tmp.$$"
+  rm -rf "$2.old.$$"
+  if [[ -e "$2" ]]; then mv "$2" "$2.old.$$"; fi
+  mv "$2.tmp.$$" "$2"
+  rm -rf "$2.old.$$"
+}
+if ! cmp -s "$IMAGES/image.json" "$OUT/image.json" || [[ ! -d "$OUT/vendor" ]]; then
+  publish "$IMAGES/context/rootfs/vendor" "$OUT/vendor"
+  publish "$IMAGES/knawd-deployer.oci.tar" "$OUT/knawd-deployer.oci.tar"
+  publish "$IMAGES/wasi-hello.oci.tar" "$OUT/wasi-hello.oci.tar"
+  publish "$IMAGES/image.json" "$OUT/image.json"
+fi
+if ! cmp -s "$IMAGES/wasi-test-image.json" "$REPO/lib/catalog/wasi-test-image.json"; then
+  cp "$IMAGES/wasi-test-image.json" "$REPO/lib/catalog/wasi-test-image.json"
   say "lib/catalog/wasi-test-image.json updated: commit it"
 fi
 say "$(sed -n 's/.*"digest": "\(sha256:[0-9a-f]*\)".*/\1/p' "$OUT/image.json" | head -n1) $OUT/knawd-deployer.oci.tar"

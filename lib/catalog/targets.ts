@@ -57,8 +57,6 @@ export interface TargetSpec {
   readonly criSocket: string;
   /** OpenShift clusters need a SecurityContextConstraints for the privileged agent. */
   readonly openshift: boolean;
-  /** Directory under the installer image's artifacts root holding this target's builds. */
-  readonly artifactDir: string;
   /** Platforms for the support matrix. */
   readonly platforms: string;
 }
@@ -75,7 +73,6 @@ function plainContainerd(name: string, description: string, platforms: string): 
     restartUnits: ['containerd'],
     criSocket: CONTAINERD_SOCKET,
     openshift: false,
-    artifactDir: name,
     platforms,
   };
 }
@@ -89,7 +86,6 @@ function openshiftCrio(name: string, description: string): TargetSpec {
     restartUnits: ['crio'],
     criSocket: '/var/run/crio/crio.sock',
     openshift: true,
-    artifactDir: name,
     platforms: 'OpenShift 4.10, 4.11 (RHCOS, CRI-O)',
   };
 }
@@ -111,7 +107,6 @@ function rancherContainerd(name: 'k3s' | 'rke2', units: readonly string[], platf
     restartUnits: units,
     criSocket: '/run/k3s/containerd/containerd.sock',
     openshift: false,
-    artifactDir: name,
     platforms,
   };
 }
@@ -135,7 +130,6 @@ export const TARGETS = [
     restartUnits: ['snap.microk8s.daemon-containerd'],
     criSocket: '/var/snap/microk8s/common/run/containerd.sock',
     openshift: false,
-    artifactDir: 'microk8s',
     platforms: 'microk8s 1.26+',
   },
   rancherContainerd('k3s', ['k3s', 'k3s-agent'], 'k3s (containerd 1.7 and 2.x releases)'),
@@ -149,7 +143,6 @@ export const TARGETS = [
     restartUnits: ['crio'],
     criSocket: '/var/run/crio/crio.sock',
     openshift: false,
-    artifactDir: 'crio',
     platforms: 'generic CRI-O 1.18+',
   },
 ] as const satisfies readonly TargetSpec[];

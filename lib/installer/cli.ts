@@ -11,6 +11,7 @@ import {
   findRuntime,
   findTarget,
   HANDLER_RULE,
+  HOST_PREFIX_MAX_LENGTH,
   HOST_PREFIX_RULE,
   INSTALLED_LABEL,
   INSTALLER_ENV,
@@ -41,10 +42,11 @@ Commands:
 Flags (environment fallback in brackets; flags win):
   --node-root DIR             where the host's / is mounted [NODE_ROOT] (default ${NODE_ROOT_MOUNT})
   --target T                  node target from the catalog [VENDOR]
-  --runtime R                 crun build: crun-wasmedge | crun-wasmtime | crun-wasm-nodejs [OCI_TYPE]
-  --artifacts DIR             artifacts root, <DIR>/<target>/{<runtime>,<library>,SHA256SUMS}
+  --runtime R                 crun build: crun-wasmedge | crun-wasmtime [OCI_TYPE] (crun-wasm-nodejs is not shipped)
+  --artifacts DIR             artifacts root: <DIR>/artifacts.json, <DIR>/SHA256SUMS and the builds they list
                               [KNAWD_ARTIFACTS] (default ${DEFAULT_ARTIFACTS_DIR})
-  --prefix DIR                host directory everything is installed under [KNAWD_PREFIX] (default ${DEFAULT_HOST_PREFIX})
+  --prefix DIR                host directory everything is installed under, at most ${HOST_PREFIX_MAX_LENGTH} characters
+                              [KNAWD_PREFIX] (default ${DEFAULT_HOST_PREFIX})
   --handler NAME              CRI runtime handler name [KNAWD_HANDLER] (default ${DEFAULT_HANDLER})
   --restart auto|none         restart the runtime after a config change [AUTO_RESTART=true|false] (default auto)
   --patch-knative true|false  enable Knative's runtimeClassName feature flag [PATCH_KNATIVE] (default true)

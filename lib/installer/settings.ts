@@ -23,7 +23,7 @@ export interface Settings {
   readonly target?: TargetSpec;
   /** The crun build, from the catalog; optional like `target`. */
   readonly runtime?: RuntimeSpec;
-  /** Root of the artifacts in the installer image (`<artifacts>/<target.artifactDir>/...`). @default /vendor */
+  /** Root of the artifacts in the installer image (artifacts.json, SHA256SUMS, the builds). @default /vendor */
   readonly artifacts: string;
   /** Host directory everything is installed under; the state file lives there too. @default /opt/knawd */
   readonly prefix: string;

@@ -87,8 +87,6 @@ export function layout(prefix: string, runtime: Pick<RuntimeSpec, 'name' | 'libr
     // ignoring the -smart annotations), which would break plain containers in WASM pods; as `crun` it
     // switches to WASM only for .wasm entrypoints of annotated pods.
     binary: `${prefix}/libexec/${runtime.name}/crun`,
-    /** The engine crun dlopen()s; the build's loader and other libraries sit beside it. */
-    library: `${prefix}/lib/${runtime.library}`,
     state: statePath(prefix),
   };
 }
