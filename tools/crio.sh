@@ -1,5 +1,6 @@
 # CRI-O for the end-to-end tests: crio and pinns built from the Go module proxy, one cache entry per
-# version, plus the Debian packages a CRI-O daemon and its image import need (conmon, skopeo).
+# version, plus the Debian package a CRI-O daemon needs (conmon; skopeo, which loads the test images, is
+# apt-checked by install-tools.sh itself).
 #
 # Sourced by tools/install-tools.sh (it uses that script's cached_build, link, go_env, die and say), so that
 # the tool additions of other areas stay one line each there. Versions: CRIO_VERSION and
@@ -17,9 +18,9 @@ for v in CRIO_VERSION CRIO_PREVIOUS_VERSION; do
 done
 
 CRIO_APT_MISSING=()
-# conmon: CRI-O's container monitor (Debian 2.1.6); skopeo: copies the tests' OCI archives into CRI-O's
-# containers-storage; libseccomp-dev and gcc/make/libc6-dev: the crio (cgo) and pinns (static C) builds.
-for p in conmon skopeo libseccomp-dev gcc make libc6-dev; do
+# conmon: CRI-O's container monitor (Debian 2.1.6); libseccomp-dev and gcc/make/libc6-dev: the crio (cgo) and
+# pinns (static C) builds.
+for p in conmon libseccomp-dev gcc make libc6-dev; do
   has_pkg "$p" || CRIO_APT_MISSING+=("$p")
 done
 if ((${#CRIO_APT_MISSING[@]})); then
@@ -33,7 +34,6 @@ if ((${#CRIO_APT_MISSING[@]})); then
   }
 fi
 report_apt conmon conmon /usr/bin/conmon
-report_apt skopeo skopeo /usr/bin/skopeo
 
 # `go install module@version` needs the module's version list, which the proxy refuses for CRI-O (403), so
 # the build goes through a throwaway wrapper module that requires the one version. Its go.sum starts as CRI-O's
