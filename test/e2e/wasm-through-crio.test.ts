@@ -69,6 +69,8 @@ interface Shared {
 }
 
 let shared: Shared | undefined;
+/** Removed in afterAll even when the setup fails after creating it. */
+let baseCreated: string | undefined;
 const notes: string[] = [];
 const timings: Array<[string, number]> = [];
 
@@ -95,6 +97,7 @@ beforeAll(async () => {
   removeStalePrefixLinks();
 
   const base = mkdtempSync(join(tmpdir(), 'knawd-crio-e2e-'));
+  baseCreated = base;
   const buildDir = join(base, 'build');
   mkdirSync(buildDir);
   writeFileSync(join(buildDir, 'pause.c'), '#include <unistd.h>\nint main(void) { for (;;) pause(); }\n');
@@ -113,7 +116,7 @@ beforeAll(async () => {
 }, 60 * 60_000);
 
 afterAll(() => {
-  if (shared) rmSync(shared.base, { recursive: true, force: true });
+  if (baseCreated) rmSync(baseCreated, { recursive: true, force: true });
   // eslint-disable-next-line no-console
   console.log(['CRI-O e2e summary', ...notes.map((n) => `  ${n}`), ...timings.map(([w, ms]) => `  ${w}: ${(ms / 1000).toFixed(2)} s`)].join('\n'));
 });
