@@ -125,6 +125,9 @@ apt_check wabt          has_cmd wat2wasm
 apt_check busybox-static has_pkg busybox-static
 apt_check kubernetes-client has_cmd kubectl
 apt_check openssl       has_cmd openssl
+apt_check skopeo        has_cmd skopeo
+# A registry on loopback for the image push test (its service is never started: see policy-rc.d below).
+apt_check docker-registry has_cmd docker-registry
 
 if ((${#APT_MISSING[@]})); then
   command -v apt-get >/dev/null 2>&1 || die "missing ${APT_MISSING[*]} and apt-get is not available (Debian/Ubuntu needed)"
@@ -172,6 +175,8 @@ report_apt yamllint       yamllint          "$(command -v yamllint)"
 report_apt wabt           wabt              "$(command -v wat2wasm)"
 report_apt busybox-static busybox-static    /bin/busybox
 report_apt kubernetes-client kubectl        "$(command -v kubectl)"
+report_apt skopeo         skopeo            "$(command -v skopeo)"
+report_apt docker-registry docker-registry  "$(command -v docker-registry)"
 
 # ---------------------------------------------------------------- helm
 
@@ -267,6 +272,10 @@ verify_crictl() {
 cached_build crictl "$CRICTL_VERSION" build_crictl verify_crictl
 link "$CACHED_DIR/crictl" "$BIN/crictl"
 
+# ---------------------------------------------------------------- CRI-O (end-to-end test)
+
+. "$TOOLS_DIR/crio.sh"
+
 # ---------------------------------------------------------------- kube-apiserver
 
 KAS_MOD="$TOOLS_DIR/kube-apiserver"
@@ -292,8 +301,8 @@ verify_kube_apiserver() {
 cached_build kube-apiserver "$K8S_VERSION" build_kube_apiserver verify_kube_apiserver
 link "$CACHED_DIR/kube-apiserver" "$BIN/kube-apiserver"
 
-# ---------------------------------------------------------------- crun with the wasmtime handler (end-to-end test)
+# ---------------------------------------------------------------- the installer image (end-to-end tests install from it)
 
-bash "$REPO/runtime-artifacts/local/build-crun-wasmtime.sh" || die "crun-wasmtime build failed (see its output above)"
+bash "$REPO/runtime-artifacts/build-image.sh" || die "npm run image failed (see its output above)"
 
 say "tools ready in $REPO/.tools (cache: $CACHE)"

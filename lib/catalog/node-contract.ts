@@ -15,6 +15,7 @@ export const INSTALLER_ENV = {
   handler: 'KNAWD_HANDLER',
   artifacts: 'KNAWD_ARTIFACTS',
   nodeName: 'NODE_NAME',
+  hostExec: 'KNAWD_HOST_EXEC',
 } as const;
 
 /** Where the installer pod mounts the host's `/`. */
@@ -33,7 +34,14 @@ export const DEFAULT_HOST_PREFIX = '/opt/knawd';
  * (so no `.` or `..`). No lookaround: Helm checks the schema with Go's RE2.
  */
 export const HOST_PREFIX_PATTERN = /^(\/[A-Za-z0-9_-][A-Za-z0-9._-]*){2,}$/;
-export const HOST_PREFIX_RULE = 'an absolute directory at least two levels deep, of letters, digits, ".", "_" and "-" (no part starting with "."), such as /opt/knawd';
+/**
+ * The longest prefix: every shipped ELF names its loader and libraries by absolute path (PT_INTERP, RUNPATH:
+ * crun re-executes itself from a memfd, where $ORIGIN means nothing), built as the default prefix padded with
+ * "/" to this length; the installer rewrites those bytes to the chosen prefix padded the same way, so a longer
+ * prefix cannot fit. Equal to HOST_PREFIX_PADDED_LENGTH in runtime-artifacts/image.env.
+ */
+export const HOST_PREFIX_MAX_LENGTH = 64;
+export const HOST_PREFIX_RULE = `an absolute directory at least two levels deep and at most ${HOST_PREFIX_MAX_LENGTH} characters long, of letters, digits, ".", "_" and "-" (no part starting with "."), such as /opt/knawd`;
 
 /** RuntimeClass handlers are DNS labels (Kubernetes requires it; it also keeps them bare TOML keys). */
 export const HANDLER_PATTERN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -41,7 +49,7 @@ export const MAX_HANDLER_LENGTH = 63;
 export const HANDLER_RULE = `a DNS label of 1-${MAX_HANDLER_LENGTH} lower-case letters, digits or "-", starting and ending with a letter or digit, such as crun-wasm`;
 
 export function isHostPrefix(value: string): boolean {
-  return HOST_PREFIX_PATTERN.test(value);
+  return value.length <= HOST_PREFIX_MAX_LENGTH && HOST_PREFIX_PATTERN.test(value);
 }
 
 export function isHandlerName(value: string): boolean {

@@ -5,28 +5,35 @@
 import { TARGET_NAMES, TargetName } from './targets';
 
 export interface RuntimeSpec {
-  /** Name accepted as ociType / OCI_TYPE / --runtime; also the crun binary's file name in the artifacts. */
+  /** Name accepted as ociType / OCI_TYPE / --runtime; also the name of its build in the image's artifacts. */
   readonly name: string;
   /** The WebAssembly engine crun's handler uses. */
   readonly engine: string;
-  /** File name of the engine library next to the binary in the artifacts. */
+  /** File name of the engine library crun dlopen()s. */
   readonly library: string;
-  /** Targets this build is shipped for. */
+  /** Targets this build is shipped for; empty for a runtime the image does not ship. */
   readonly targets: readonly TargetName[];
+  /** For a runtime the image does not ship: the one line that says so wherever it is chosen. */
+  readonly notShipped?: string;
 }
 
 const ALL_BUT_PLUGINS = TARGET_NAMES.filter((t) => t !== 'rhel8_plugins');
-// Current WasmEdge releases and libnode need glibc >= 2.28; Ubuntu 18.04 has 2.27, so only wasmtime ships there.
-const NEEDS_GLIBC_2_28 = TARGET_NAMES.filter((t) => t !== 'ubuntu_18_04');
 
+/**
+ * Which runtime ships for which target: the one place that says it (the image's artifacts.json records which build
+ * serves each pair, from this list). Both shipped builds are hermetic (their own loader and libraries under the
+ * host prefix), so they run on every target's userland, Ubuntu 18.04's glibc 2.27 included.
+ */
 export const RUNTIMES = [
-  { name: 'crun-wasmedge', engine: 'WasmEdge', library: 'libwasmedge.so.0', targets: NEEDS_GLIBC_2_28 },
+  { name: 'crun-wasmedge', engine: 'WasmEdge', library: 'libwasmedge.so.0', targets: TARGET_NAMES },
   { name: 'crun-wasmtime', engine: 'wasmtime', library: 'libwasmtime.so', targets: ALL_BUT_PLUGINS },
   {
     name: 'crun-wasm-nodejs',
     engine: 'Node.js (wasm-nodejs)',
     library: 'libnode.so',
-    targets: ALL_BUT_PLUGINS.filter((t) => NEEDS_GLIBC_2_28.includes(t)),
+    targets: [],
+    notShipped:
+      'this image ships no crun-wasm-nodejs: its handler lives in an experimental crun fork that needs Node-API functions of an unmerged Node.js branch, which no package registry serves; choose crun-wasmedge or crun-wasmtime (runtime-artifacts/README.md says how an image with it would be built)',
   },
 ] as const satisfies readonly RuntimeSpec[];
 

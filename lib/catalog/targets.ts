@@ -64,8 +64,6 @@ export interface TargetSpec {
   readonly runtimeBinaries: readonly string[];
   /** OpenShift clusters need a SecurityContextConstraints for the privileged agent. */
   readonly openshift: boolean;
-  /** Directory under the installer image's artifacts root holding this target's builds. */
-  readonly artifactDir: string;
   /** Platforms for the support matrix. */
   readonly platforms: string;
 }
@@ -85,7 +83,6 @@ function plainContainerd(name: string, description: string, platforms: string): 
     criSocket: CONTAINERD_SOCKET,
     runtimeBinaries: CONTAINERD_BINARIES,
     openshift: false,
-    artifactDir: name,
     platforms,
   };
 }
@@ -100,7 +97,6 @@ function openshiftCrio(name: string, description: string): TargetSpec {
     criSocket: '/var/run/crio/crio.sock',
     runtimeBinaries: CRIO_BINARIES,
     openshift: true,
-    artifactDir: name,
     platforms: 'OpenShift 4.10, 4.11 (RHCOS, CRI-O)',
   };
 }
@@ -123,7 +119,6 @@ function rancherContainerd(name: 'k3s' | 'rke2', units: readonly string[], platf
     criSocket: '/run/k3s/containerd/containerd.sock',
     runtimeBinaries: [],
     openshift: false,
-    artifactDir: name,
     platforms,
   };
 }
@@ -148,7 +143,6 @@ export const TARGETS = [
     criSocket: '/var/snap/microk8s/common/run/containerd.sock',
     runtimeBinaries: ['/snap/microk8s/current/bin/containerd'],
     openshift: false,
-    artifactDir: 'microk8s',
     platforms: 'microk8s 1.26+',
   },
   rancherContainerd('k3s', ['k3s', 'k3s-agent'], 'k3s (containerd 1.7 and 2.x releases)'),
@@ -163,7 +157,6 @@ export const TARGETS = [
     criSocket: '/var/run/crio/crio.sock',
     runtimeBinaries: CRIO_BINARIES,
     openshift: false,
-    artifactDir: 'crio',
     platforms: 'generic CRI-O 1.18+',
   },
 ] as const satisfies readonly TargetSpec[];

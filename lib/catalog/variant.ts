@@ -41,6 +41,7 @@ export function resolveVariant(targetName: string, runtimeName: string): Variant
   const target = findTarget(targetName);
   const runtime = findRuntime(runtimeName);
   const shipped = runtimesFor(target);
+  if (runtime.notShipped !== undefined) throw new InvalidVariantError(runtime.notShipped);
   if (!shipped.includes(runtime)) {
     const valid = shipped.map((r) => r.name);
     throw new InvalidVariantError(

@@ -11,6 +11,7 @@ import {
   findRuntime,
   findTarget,
   HANDLER_RULE,
+  HOST_PREFIX_MAX_LENGTH,
   HOST_PREFIX_RULE,
   HOST_CHANGED_LABEL,
   INSTALLER_ENV,
@@ -24,7 +25,7 @@ import {
 } from '../catalog';
 import { UsageError } from './errors';
 import { NODE_LOCK } from './host/lock';
-import { Command, COMMANDS, RestartMode, Settings } from './settings';
+import { Command, COMMANDS, HostExec, RestartMode, Settings } from './settings';
 
 export const USAGE = `Usage: knawd-installer <command> [flags]
 
@@ -41,12 +42,16 @@ Commands:
 Flags (environment fallback in brackets; flags win):
   --node-root DIR             where the host's / is mounted [NODE_ROOT] (default ${NODE_ROOT_MOUNT})
   --target T                  node target from the catalog [VENDOR]
-  --runtime R                 crun build: crun-wasmedge | crun-wasmtime | crun-wasm-nodejs [OCI_TYPE]
-  --artifacts DIR             artifacts root, <DIR>/<target>/{<runtime>,<library>,SHA256SUMS}
+  --runtime R                 crun build: crun-wasmedge | crun-wasmtime [OCI_TYPE] (crun-wasm-nodejs is not shipped)
+  --artifacts DIR             artifacts root: <DIR>/artifacts.json, <DIR>/SHA256SUMS and the builds they list
                               [KNAWD_ARTIFACTS] (default ${DEFAULT_ARTIFACTS_DIR})
-  --prefix DIR                host directory everything is installed under [KNAWD_PREFIX] (default ${DEFAULT_HOST_PREFIX})
+  --prefix DIR                host directory everything is installed under, at most ${HOST_PREFIX_MAX_LENGTH} characters
+                              [KNAWD_PREFIX] (default ${DEFAULT_HOST_PREFIX})
   --handler NAME              CRI runtime handler name [KNAWD_HANDLER] (default ${DEFAULT_HANDLER})
   --restart auto|none         restart the runtime after a config change [AUTO_RESTART=true|false] (default auto)
+  --host-exec nsenter|chroot  how host commands run: in PID 1's mount namespace (a node; needs hostPID), or
+                              chrooted into --node-root (a node root that is not this host's: an image, a test)
+                              [KNAWD_HOST_EXEC] (default nsenter)
   --patch-knative true|false  enable Knative's runtimeClassName feature flag [PATCH_KNATIVE] (default true)
   --log-level L               ${LOG_LEVELS.join(' | ')} [LOG_LEVEL] (default info)
   --node-name NAME            this node, for the installed label [NODE_NAME]
@@ -75,6 +80,7 @@ const VALUE_FLAGS = [
   'prefix',
   'handler',
   'restart',
+  'host-exec',
   'patch-knative',
   'log-level',
   'node-name',
@@ -168,6 +174,7 @@ export function parseCommandLine(argv: readonly string[], env: Env): ParseResult
       prefix,
       handler,
       restart: restartMode(flags.get('restart'), env[INSTALLER_ENV.autoRestart]),
+      hostExec: hostExec(pick('host-exec', INSTALLER_ENV.hostExec)),
       patchKnative: booleanValue(pick('patch-knative', INSTALLER_ENV.patchKnative), '--patch-knative / PATCH_KNATIVE', true),
       logLevel: logLevel(pick('log-level', INSTALLER_ENV.logLevel)),
       nodeName: pick('node-name', INSTALLER_ENV.nodeName),
@@ -189,6 +196,11 @@ function restartMode(flag: string | undefined, autoRestart: string | undefined):
   }
   if (autoRestart === undefined || autoRestart === '') return 'auto';
   return booleanValue(autoRestart, `${INSTALLER_ENV.autoRestart}`, true) ? 'auto' : 'none';
+}
+
+function hostExec(value: string | undefined): HostExec {
+  if (value === undefined || value === 'nsenter' || value === 'chroot') return value ?? 'nsenter';
+  throw new UsageError(`invalid --host-exec "${value}": use nsenter or chroot`);
 }
 
 function booleanValue(value: string | undefined, what: string, fallback: boolean): boolean {

@@ -24,7 +24,7 @@ import { enableKnative, restoreKnative } from './kube/knative';
 import { NodeStatus } from './kube/node-state';
 import { Logger } from './log';
 import { hostView, loadPlanning, loadState, saveState } from './plan/host-view';
-import { artifactsToCopy, discoverState, FileOp, isBlobRole, layout, planInstall, planRemove, planSafely } from './plan/plan';
+import { artifactsToCopy, discoverState, FileOp, isBlobRole, layout, planInstall, planRemove, planSafely, settleCopyDigests } from './plan/plan';
 import { FileRecord, InstallState, isConfigRole, statePath } from './plan/state';
 import { CriStatusReader } from './runtime/cri-status';
 import { detectRuntime, NodeRuntime } from './runtime/detect';
@@ -69,7 +69,7 @@ function applyOp(fs: HostFs, op: FileOp, log: Logger): void {
   log.debug(`${op.reason}: ${op.path}`, { path: op.path, role: op.role });
   if (op.after === null) fs.removeFile(op.path);
   else if (Buffer.isBuffer(op.after)) fs.writeFile(op.path, op.after, op.mode);
-  else fs.copyFile(op.path, op.after.file, op.after.sha256, op.mode);
+  else fs.copyFile(op.path, op.after.file, op.after.sha256, op.mode, op.after.rewrite);
 }
 
 /**
@@ -111,7 +111,7 @@ async function installLocked(
   status: NodeStatus,
 ): Promise<RunReport> {
   const { fs, log } = effects;
-  const artifacts = locateArtifacts(settings.artifacts, target, runtime);
+  const artifacts = locateArtifacts(settings.artifacts, target, runtime, settings.prefix);
 
   // detect
   // Without a state file, what an earlier install left (our block, our files) is recognised, never taken as original.
@@ -125,17 +125,27 @@ async function installLocked(
   const plan = planSafely(() =>
     planInstall(
       view,
-      { target, runtime, handler: settings.handler, prefix: settings.prefix, artifacts, runtimeVersion: node.version, runtimeVersionSource: node.versionSource, selinux },
+      {
+        target,
+        runtime,
+        handler: settings.handler,
+        prefix: settings.prefix,
+        artifacts,
+        runtimeVersion: node.version,
+        runtimeVersionText: node.versionText,
+        runtimeVersionSource: node.versionSource,
+        selinux,
+      },
       previous,
     ),
   );
   plan.notes.forEach((n) => log.info(n));
   plan.warnings.forEach((w) => log.warn(w));
-  let next = plan.next as InstallState;
-  // Before the first write: every artifact this run copies hashes to its SHA256SUMS entry, and the node's own
-  // runtime reads the new config as we mean it.
+  // Before the first write: every artifact this run copies hashes to its SHA256SUMS entry (and the digest of
+  // each copy whose prefix is rewritten is known, for the intent), and the node's own runtime reads the new
+  // config as we mean it.
   const copies = artifactsToCopy(plan);
-  verifyArtifacts(copies);
+  let next = settleCopyDigests(plan.next as InstallState, plan, verifyArtifacts(copies));
   if (copies.length > 0) log.info('artifacts verified', { artifacts: copies.map((a) => a.name) });
   if (plan.configChanged) await preflight({ target, plan, handler: settings.handler, binaryPath: l.wrapper, binary: node.binary }, fs, effects.runner, log);
 

@@ -12,7 +12,7 @@ import { planCommand } from './commands/plan';
 import { Effects, install, remove } from './installer';
 import { connectCluster } from './kube/cluster';
 import { JsonLogger, LineSink } from './log';
-import { ChildProcessRunner } from './host/commands';
+import { ChildProcessRunner, ChrootRunner } from './host/commands';
 import { status } from './commands/status';
 import { waitRemoved } from './commands/wait-removed';
 
@@ -48,7 +48,7 @@ export async function run(
     const cluster = 'cluster' in overrides ? overrides.cluster : connectCluster(settings.kubeconfig, env);
     const effects: Effects = {
       fs: overrides.fs ?? new HostFs(settings.nodeRoot),
-      runner: overrides.runner ?? new ChildProcessRunner(),
+      runner: overrides.runner ?? (settings.hostExec === 'chroot' ? new ChrootRunner(settings.nodeRoot) : new ChildProcessRunner()),
       waitForSocket: overrides.waitForSocket ?? waitForSocket,
       readCriStatus: overrides.readCriStatus ?? readCriStatus,
       cluster,

@@ -11,6 +11,9 @@ export type Command = (typeof COMMANDS)[number];
 /** How the container runtime is restarted after its configuration changed. */
 export type RestartMode = 'auto' | 'none';
 
+/** How commands reach the host: PID 1's mount namespace (a node), or a chroot into the node root (an image). */
+export type HostExec = 'nsenter' | 'chroot';
+
 export interface Settings {
   /** The subcommand. */
   readonly command: Command;
@@ -23,7 +26,7 @@ export interface Settings {
   readonly target?: TargetSpec;
   /** The crun build, from the catalog; optional like `target`. */
   readonly runtime?: RuntimeSpec;
-  /** Root of the artifacts in the installer image (`<artifacts>/<target.artifactDir>/...`). @default /vendor */
+  /** Root of the artifacts in the installer image (artifacts.json, SHA256SUMS, the builds). @default /vendor */
   readonly artifacts: string;
   /** Host directory everything is installed under; the state file lives there too. @default /opt/knawd */
   readonly prefix: string;
@@ -31,6 +34,8 @@ export interface Settings {
   readonly handler: string;
   /** Whether to restart the container runtime when its configuration changed. @default auto */
   readonly restart: RestartMode;
+  /** How host commands (systemctl, the runtime's own binary, chcon) are run. @default nsenter */
+  readonly hostExec: HostExec;
   /** Whether to enable Knative's runtimeClassName feature flag. @default true */
   readonly patchKnative: boolean;
   /** Least severe log level printed. @default info */

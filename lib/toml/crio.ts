@@ -24,6 +24,12 @@ export interface CrioDropInOptions extends RuntimeSpec {
   readonly dropIns?: readonly CrioConfigFile[];
   /** Sorts the file among the other drop-ins. @default 50 */
   readonly priority?: number;
+  /**
+   * The handler's `allowed_annotations`: what the node's CRI-O release needs for crun's WASM annotations
+   * (crioAnnotationDecision in crio-annotations.ts). Each entry once: older CRI-O drops a handler that repeats one.
+   * @default none: the key is left out
+   */
+  readonly allowedAnnotations?: readonly string[];
 }
 
 export interface CrioDropIn {
@@ -68,6 +74,7 @@ export function renderCrioDropIn(options: CrioDropInOptions): CrioDropIn {
     ['runtime_type', 'oci'],
     ['runtime_root', runtimeRoot],
     ...monitorSettings(effective, defaultRuntime),
+    ...allowedAnnotationsEntry(options.allowedAnnotations),
   ];
   const header = [
     `# Managed by knawd-deployer: adds the CRI-O runtime handler "${options.handler}" (crun with WebAssembly support).`,
@@ -134,16 +141,31 @@ function assertFreeHandler(handler: string, config: TomlTable, defaultRuntime: s
   }
 }
 
-/** The default runtime's monitor settings: its own, else the global conmon settings older hosts use. */
+/**
+ * The monitor settings the default runtime runs with: a global conmon setting where the host has one (CRI-O
+ * applies it to every handler over the handler's own, TranslateMonitorFieldsForHandler in
+ * pkg/config/config.go), else the default runtime's own.
+ */
 function monitorSettings(config: TomlTable, defaultRuntime: string | undefined): Array<[string, RenderedValue]> {
   const runtime = defaultRuntime === undefined ? undefined : getPath(config, ['crio', 'runtime', 'runtimes', defaultRuntime]);
   const settings: Array<[string, RenderedValue]> = [];
   for (const [key, legacyKey] of MONITOR_KEYS) {
-    const own = isTable(runtime) ? runtime[key] : undefined;
-    const value = own ?? getPath(config, ['crio', 'runtime', legacyKey]);
+    const global = getPath(config, ['crio', 'runtime', legacyKey]);
+    const value = isSetting(global) ? global : isTable(runtime) ? runtime[key] : undefined;
     if (isSetting(value)) settings.push([key, value]);
   }
   return settings;
+}
+
+function allowedAnnotationsEntry(annotations: readonly string[] | undefined): Array<[string, RenderedValue]> {
+  if (annotations === undefined) return [];
+  const bad = annotations.find((a, i) => !/^[A-Za-z0-9][A-Za-z0-9./_-]*$/.test(a) || annotations.indexOf(a) !== i);
+  if (annotations.length === 0 || bad !== undefined) {
+    throw new ConfigPatchError(
+      `invalid allowed_annotations ${JSON.stringify(annotations)}${bad === undefined ? '' : ` (${JSON.stringify(bad)})`}: give annotation keys or prefixes CRI-O knows, each once`,
+    );
+  }
+  return [['allowed_annotations', [...annotations]]];
 }
 
 function isSetting(value: unknown): value is RenderedValue {

@@ -8,3 +8,5 @@ export { addK3sTemplateRuntime, removeK3sTemplateRuntime, K3S_TEMPLATE_BASE } fr
 export type { K3sTemplateOptions } from './k3s-template';
 export { crioDropInFileName, renderCrioDropIn } from './crio';
 export type { CrioConfigFile, CrioDropIn, CrioDropInOptions } from './crio';
+export { CRUN_WASM_ANNOTATIONS, crioAnnotationDecision, parseCrioVersion, wasmAnnotationFilter } from './crio-annotations';
+export type { CrioAnnotationDecision, CrioVersion, WasmAnnotationFilter } from './crio-annotations';

@@ -15,7 +15,7 @@ test.each(allVariants().map((v) => [v.target.name, v.runtime.name]))('helm lint 
 });
 
 test.each([
-  [['--set', 'target=rhel8_plugins', '--set', 'ociType=crun-wasmtime'], "at '/ociType': value must be 'crun-wasmedge'"],
+  [['--set', 'target=rhel8_plugins', '--set', 'ociType=crun-wasmtime'], "at '/ociType': value must be one of 'crun-wasmedge', 'crun-wasm-nodejs'"],
   [['--set', 'target=ubuntu_16_04'], "at '/target': value must be one of"],
   [['--set', 'ociType=crun-wamr'], "at '/ociType': value must be one of"],
   [['--set', 'logLevel=verbose'], "at '/logLevel': value must be one of"],
@@ -28,6 +28,14 @@ test.each([
   expect(result.code).not.toBe(0);
   expect(result.stderr).toContain("values don't meet the specifications of the schema");
   expect(result.stderr).toContain(message);
+});
+
+test('helm template refuses crun-wasm-nodejs, for every target, with the catalog\'s one line', () => {
+  for (const target of ['rhel8', 'ubuntu_18_04', 'rhel8_plugins']) {
+    const result = run(toolPath('helm'), ['template', 'knawd', CHART, '--set', `target=${target}`, '--set', 'ociType=crun-wasm-nodejs']);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr.split('\n')[0]).toMatch(/^Error: execution error at \(knawd-deployer\/templates\/not-shipped.yaml:\d+:\d+\): this image ships no crun-wasm-nodejs: /);
+  }
 });
 
 test('yamllint passes on Chart.yaml and values.yaml', () => {

@@ -49,6 +49,9 @@ test.each<[string, boolean]>([
   ['/opt/a;b', false],
   ['/opt/a b', false],
   ['/opt/$(reboot)', false],
+  // The shipped binaries hold at most 64 bytes of prefix (PT_INTERP, RUNPATH; see HOST_PREFIX_MAX_LENGTH).
+  [`/opt/${'k'.repeat(59)}`, true],
+  [`/opt/${'k'.repeat(60)}`, false],
 ])('host prefix %j: accepted everywhere = %s', (prefix, accepted) => {
   expect({ constructs: constructs({ hostPrefix: prefix }), chart: chart('hostPrefix', prefix), installer: installer('--prefix', prefix) }).toEqual({
     constructs: accepted,

@@ -353,6 +353,29 @@ describe("the installer's Kubernetes steps against a real API server", () => {
         expect(await nodeLabels(cluster, node)).not.toHaveProperty([INSTALLED_LABEL.key]);
       });
     });
+    describe("the CRI-O version the node object reports decides the drop-in's allowed_annotations", () => {
+      const DROP_IN = 'etc/crio/crio.conf.d/50-knawd-crun-wasm.conf';
+      // The host's binary would say otherwise: the node object, when it answers, wins, and the host is not asked.
+      const hostSays = (argv: readonly string[]) => (argv.includes('--version') ? { stdout: 'crio version 1.24.6\n' } : undefined);
+      it.each<[string, string, string]>([
+        ['CRI-O 1.36 filters crun annotations: the handler allows them', 'node-c36', 'cri-o://1.36.3'],
+        ['OpenShift CRI-O 1.29.4 (with the CVE-2024-3154 fix): the handler allows them', 'node-c29', 'cri-o://1.29.4-2.rhaos4.16.git1234567.el9'],
+        ['CRI-O 1.29.3 would drop a handler listing them: none', 'node-c293', 'cri-o://1.29.3'],
+      ])('%s', async (_name, node, version) => {
+        await createNode(cluster, node, version);
+        const root = makeRoot({ '/etc/crio/crio.conf': fixture('crio.conf') });
+        const args = ['install', '--node-root', root, '--target', 'crio', '--runtime', 'crun-wasmtime', '--artifacts', makeArtifacts('crio'), '--node-name', node];
+        const effects = effectsFor(root, { cluster: api, answer: hostSays });
+        await install(settingsFor(args), effects);
+        const dropIn = fs.readFileSync(path.join(root, DROP_IN), 'utf8');
+        if (version === 'cri-o://1.29.3') expect(dropIn).not.toContain('allowed_annotations');
+        else expect(dropIn).toContain('  allowed_annotations = ["module.wasm.image/variant", "run.oci."]\n');
+        expect(effects.runner.calls.filter((c) => c.includes('--version'))).toEqual([]);
+        expect(effects.log.records.some((r) => r.msg.includes('(node object)'))).toBe(true);
+        await remove(settingsFor(['remove', ...args.slice(1)]), effectsFor(root, { cluster: api }));
+        expect(fs.existsSync(path.join(root, DROP_IN))).toBe(false);
+      });
+    });
   });
 
   describe('wait-removed (the uninstall Job), the installer CLI from source with the ServiceAccount token', () => {

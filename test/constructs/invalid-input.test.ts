@@ -8,6 +8,7 @@ function construct(props: Record<string, unknown>): () => void {
 test.each([
   [{ target: 'ubuntu_16_04' }, /^unknown target "ubuntu_16_04"; valid targets: ubuntu_18_04, ubuntu_20_04, .*rhel8_plugins.*crio$/],
   [{ ociType: 'crun-wamr' }, /^unknown ociType "crun-wamr"; valid ociTypes: crun-wasmedge, crun-wasmtime, crun-wasm-nodejs$/],
+  [{ ociType: 'crun-wasm-nodejs' }, /^this image ships no crun-wasm-nodejs: [^\n]*runtime-artifacts\/README.md[^\n]*$/],
   [
     { target: 'rhel8_plugins', ociType: 'crun-wasmtime' },
     /^ociType "crun-wasmtime" is not available for target "rhel8_plugins"; valid ociTypes for rhel8_plugins: crun-wasmedge$/,
@@ -20,6 +21,7 @@ test.each([
   [{ namespace: 'Knawd_NS' }, /^namespace "Knawd_NS" is invalid; expected a DNS label/],
   [{ handler: 'crun wasm' }, /^handler "crun wasm" is invalid/],
   [{ hostPrefix: 'opt/knawd' }, /^hostPrefix "opt\/knawd" is invalid; expected an absolute directory at least two levels deep/],
+  [{ hostPrefix: `/opt/${'k'.repeat(60)}` }, /^hostPrefix "\/opt\/k+" is invalid; expected an absolute directory at least two levels deep and at most 64 characters long/],
 ])('%j is refused with one clear line', (props, message) => {
   expect(construct(props)).toThrow(message);
   try {

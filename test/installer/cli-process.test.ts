@@ -38,6 +38,8 @@ const BAD: BadCase[] = [
   { name: 'unknown target', target: 'debian_13', code: 2, message: /unknown target "debian_13"; valid targets: .*ubuntu_22_04/ },
   { name: 'unknown runtime', runtime: 'crun-wasmer', code: 2, message: /unknown ociType "crun-wasmer"; valid ociTypes: crun-wasmedge/ },
   { name: 'pair not shipped', target: 'rhel8_plugins', runtime: 'crun-wasmtime', code: 2, message: /not available for target "rhel8_plugins"/ },
+  { name: 'runtime not shipped', runtime: 'crun-wasm-nodejs', code: 2, message: /this image ships no crun-wasm-nodejs: / },
+  { name: 'prefix too long', extra: ['--prefix', `/opt/${'k'.repeat(60)}`], code: 2, message: /invalid --prefix "\/opt\/k+": use .*at most 64 characters/ },
   { name: 'bad --restart', extra: ['--restart', 'later'], code: 2, message: /invalid --restart "later": use auto or none/ },
   { name: 'unknown flag', extra: ['--force'], code: 2, message: /unknown flag --force/ },
   { name: 'node root missing', nodeRoot: '/nonexistent/knawd-node-root', code: 1, message: /node root \/nonexistent\/knawd-node-root does not exist/ },
@@ -55,7 +57,7 @@ const BAD: BadCase[] = [
     message: /\/etc\/containerd\/config.toml disables containerd's CRI plugin \(disabled_plugins has "cri"\)/,
   },
   { name: 'checksum mismatch', files: { [CONTAINERD]: fixture('containerd-1.6-systemd-cgroup.toml') }, artifacts: { corrupt: 'libwasmtime.so' }, code: 1, message: /checksum mismatch for .*libwasmtime.so.*nothing was changed/ },
-  { name: 'artifact missing', files: { [CONTAINERD]: fixture('containerd-1.6-systemd-cgroup.toml') }, artifacts: { omit: 'crun-wasmtime' }, code: 1, message: /artifact .*crun-wasmtime is missing/ },
+  { name: 'artifact missing', files: { [CONTAINERD]: fixture('containerd-1.6-systemd-cgroup.toml') }, artifacts: { omit: 'crun-wasmtime' }, code: 1, message: /artifact .*crun-wasmtime\/crun is missing/ },
   {
     name: 'CRI-O built-in handler name',
     target: 'crio',

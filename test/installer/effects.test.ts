@@ -37,6 +37,26 @@ describe('SELinux', () => {
     ]);
   });
 
+  test('on a CRI-O node (OpenShift): the binaries get the host runc label, the new drop-in its policy label', async () => {
+    const root = makeRoot({ '/etc/crio/crio.conf': fixture('crio.conf'), '/etc/crio/crio.conf.d/00-default': '[crio.runtime]\nconmon = ""\n', '/sys/fs/selinux/enforce': '1' });
+    const effects = effectsFor(root, {
+      answer: (argv) => (argv.includes('sh') ? { stdout: '/usr/bin/runc\n' } : argv.includes('--version') ? { stdout: 'crio version 1.29.4\n' } : undefined),
+    });
+    const argv = ['install', '--node-root', root, '--target', 'rhel8', '--runtime', 'crun-wasmedge', '--artifacts', makeArtifacts('rhel8')];
+    await install(settingsFor(argv), effects);
+    expect(effects.runner.calls).toEqual([
+      ['nsenter', '-t', '1', '-m', '--', 'crio', '--version'],
+      ['nsenter', '-t', '1', '-m', '--', 'sh', '-c', 'command -v runc || command -v crun'],
+      ['nsenter', '-t', '1', '-m', '--', 'chcon', '--reference=/usr/bin/runc', '/opt/knawd/bin/crun-wasmedge'],
+      ['nsenter', '-t', '1', '-m', '--', 'chcon', '--reference=/usr/bin/runc', '/opt/knawd/libexec/crun-wasmedge/crun'],
+      ['nsenter', '-t', '1', '-m', '--', 'restorecon', '/etc/crio/crio.conf.d/50-knawd-crun-wasm.conf'],
+      RESTART('crio'),
+    ]);
+    expect(fs.readFileSync(path.join(root, 'etc/crio/crio.conf.d/50-knawd-crun-wasm.conf'), 'utf8')).toContain('allowed_annotations = ["module.wasm.image/variant", "run.oci."]');
+    // The library is only dlopen()ed by crun: it keeps the label the prefix directory gives it.
+    expect(effects.runner.calls.flat().filter((a) => a.endsWith('.so') || a.endsWith('.so.0'))).toEqual([]);
+  });
+
   test('/etc/selinux/config saying enforcing counts too; disabled does not', async () => {
     for (const [mode, labelled] of [
       ['enforcing', true],
@@ -47,6 +67,17 @@ describe('SELinux', () => {
       await install(settingsFor(args('install', root, makeArtifacts('ubuntu_22_04'))), effects);
       expect(effects.runner.calls.some((c) => c.includes('chcon'))).toBe(labelled);
     }
+  });
+});
+
+describe('CRI-O version detection', () => {
+  test('without a node object or a host crio binary, the drop-in gets no allowed_annotations and the run warns what to check', async () => {
+    const root = makeRoot({ '/etc/crio/crio.conf': fixture('crio.conf') });
+    const effects = effectsFor(root, { answer: (argv) => (argv.includes('--version') ? { code: 127, stderr: 'nsenter: failed to execute crio: No such file or directory' } : undefined) });
+    await install(settingsFor(['install', '--node-root', root, '--target', 'crio', '--runtime', 'crun-wasmtime', '--artifacts', makeArtifacts('crio')]), effects);
+    expect(fs.readFileSync(path.join(root, 'etc/crio/crio.conf.d/50-knawd-crun-wasm.conf'), 'utf8')).not.toContain('allowed_annotations');
+    const warnings = effects.log.records.filter((r) => r.level === 'warn').map((r) => r.msg);
+    expect(warnings).toContainEqual(expect.stringMatching(/^the CRI-O version is unknown .*exec format error/));
   });
 });
 
@@ -163,7 +194,7 @@ describe('host file system guard rails', () => {
     const report = await install(settingsFor(other), effectsFor(root));
     expect(report.restarts).toBe(1);
     expect(fs.readdirSync(path.join(root, 'opt/knawd/bin'))).toEqual(['crun-wasmedge']);
-    expect(fs.readdirSync(path.join(root, 'opt/knawd/lib'))).toEqual(['libwasmedge.so.0']);
+    expect(fs.readdirSync(path.join(root, 'opt/knawd/lib'))).toEqual(['ld-linux-x86-64.so.2', 'libc.so.6', 'libwasmedge.so.0']);
     expect(fs.readFileSync(path.join(root, CONTAINERD), 'utf8').match(/BEGIN knawd/g)).toHaveLength(1);
     await remove(settingsFor(['remove', '--node-root', root]), effectsFor(root));
     expect(snapshot(root)).toEqual(before);

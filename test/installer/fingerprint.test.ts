@@ -6,7 +6,6 @@
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { findTarget } from '../../lib/catalog';
 import { hashFile, loadArtifacts, locateArtifacts } from '../../lib/installer/artifacts';
 import { coarseTimestamps, FileDigest, HostFs } from '../../lib/installer/host/fs';
 import { planCommand } from '../../lib/installer/commands/plan';
@@ -20,6 +19,8 @@ const CONTAINERD = '/etc/containerd/config.toml';
 const BINARY = '/opt/knawd/libexec/crun-wasmtime/crun';
 const LIBRARY = '/opt/knawd/lib/libwasmtime.so';
 const WRAPPER = '/opt/knawd/bin/crun-wasmtime';
+/** Every file of the build: crun, the loader, libc and the engine (the fixture's crun-wasmtime build). */
+const BLOBS = [BINARY, '/opt/knawd/lib/ld-linux-x86-64.so.2', '/opt/knawd/lib/libc.so.6', LIBRARY];
 const STATE = 'opt/knawd/state.json';
 
 function args(command: string, root: string, artifacts: string, extra: string[] = []): string[] {
@@ -64,11 +65,11 @@ function tamperKeepingSizeAndMtime(local: string): void {
 }
 
 describe('stat fingerprints in the state', () => {
-  test('install records one for the binary and the library only, matching the files it wrote', async () => {
+  test('install records one for the build\'s files only (crun, loader, libraries), matching the files it wrote', async () => {
     const { root } = await installed();
     const files = readState(root).files;
     const byPath = new Map(files.map((f) => [f.path, f]));
-    for (const p of [BINARY, LIBRARY]) {
+    for (const p of BLOBS) {
       const st = fs.statSync(path.join(root, p));
       expect(byPath.get(p)?.stat).toEqual({ size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, mode: st.mode & 0o7777 });
       expect(byPath.get(p)?.sha256).toBe(hashFile(path.join(root, p)).sha256);
@@ -156,9 +157,9 @@ describe('stat fingerprints in the state', () => {
     const effects = effectsFor(root);
     const digests = countDigests(effects);
     const report = await install(settingsFor(args('install', root, artifacts)), effects);
-    expect(digests.sort()).toEqual([LIBRARY, BINARY].sort());
+    expect(digests.sort()).toEqual([...BLOBS].sort());
     expect(report).toMatchObject({ changed: [], restarts: 0, filesWritten: 1 });
-    expect(readState(root).files.filter((f) => f.stat !== undefined).map((f) => f.path).sort()).toEqual([LIBRARY, BINARY].sort());
+    expect(readState(root).files.filter((f) => f.stat !== undefined).map((f) => f.path).sort()).toEqual([...BLOBS].sort());
   });
 
   test('without a state file, each installed binary is hashed once (discovery), not again by the plan', async () => {
@@ -253,16 +254,17 @@ describe('artifacts are streamed and verified', () => {
   test('locateArtifacts reads no artifact: the digests are the SHA256SUMS entries', () => {
     const artifacts = makeArtifacts('ubuntu_22_04', { corrupt: 'libwasmtime.so' });
     const settings = settingsFor(args('install', makeRoot(), artifacts));
-    const located = locateArtifacts(settings.artifacts, settings.target!, settings.runtime!);
-    const listed = fs.readFileSync(path.join(artifacts, findTarget('ubuntu_22_04').artifactDir, 'SHA256SUMS'), 'utf8');
-    expect(listed).toContain(`${located.library.sha256}  libwasmtime.so`);
-    expect(located.library.sha256).not.toBe(hashFile(located.library.file).sha256);
-    expect(() => loadArtifacts(settings.artifacts, settings.target!, settings.runtime!)).toThrow(/^checksum mismatch for .*libwasmtime\.so: SHA256SUMS says [0-9a-f]{64}, the file is [0-9a-f]{64}; nothing was changed$/);
+    const located = locateArtifacts(settings.artifacts, settings.target!, settings.runtime!, settings.prefix);
+    const engine = located.files.find((f) => f.role === 'engine')!;
+    const listed = fs.readFileSync(path.join(artifacts, 'SHA256SUMS'), 'utf8');
+    expect(listed).toContain(`${engine.sha256}  lib/libwasmtime.so`);
+    expect(engine.sha256).not.toBe(hashFile(engine.file).sha256);
+    expect(() => loadArtifacts(settings.artifacts, settings.target!, settings.runtime!, settings.prefix)).toThrow(/^checksum mismatch for .*libwasmtime\.so: SHA256SUMS says [0-9a-f]{64}, the file is [0-9a-f]{64}; nothing was changed$/);
   });
 
   test('a re-install that copies nothing hashes no artifact; one that must copy verifies first and changes nothing on a mismatch', async () => {
     const { root, artifacts } = await installed();
-    const source = path.join(artifacts, findTarget('ubuntu_22_04').artifactDir, 'libwasmtime.so');
+    const source = path.join(artifacts, 'lib', 'libwasmtime.so');
     // The image's library is damaged, the node's copy is intact: nothing needs copying, so nothing is hashed
     // (hashing it would fail the run, as the second half shows).
     tamperKeepingSizeAndMtime(source);
@@ -279,10 +281,18 @@ describe('artifacts are streamed and verified', () => {
   test('loadArtifacts keeps digests and sizes, not bytes', () => {
     const artifacts = makeArtifacts('ubuntu_22_04');
     const settings = settingsFor(args('install', makeRoot(), artifacts));
-    const loaded = loadArtifacts(settings.artifacts, settings.target!, settings.runtime!);
-    expect(Object.keys(loaded.binary).sort()).toEqual(['file', 'name', 'sha256', 'size']);
-    expect(loaded.library.size).toBe(fs.statSync(loaded.library.file).size);
-    expect(loaded.library.sha256).toBe(hashFile(loaded.library.file).sha256);
+    const loaded = loadArtifacts(settings.artifacts, settings.target!, settings.runtime!, settings.prefix);
+    expect(loaded.files.map((f) => [f.role, f.name])).toEqual([
+      ['crun', 'crun-wasmtime/crun'],
+      ['loader', 'lib/ld-linux-x86-64.so.2'],
+      ['library', 'lib/libc.so.6'],
+      ['engine', 'lib/libwasmtime.so'],
+    ]);
+    for (const f of loaded.files) {
+      expect(Object.keys(f).sort()).toEqual(['file', 'name', 'role', 'sha256', 'size']); // the default prefix: no rewrite
+      expect(f.size).toBe(fs.statSync(f.file).size);
+      expect(f.sha256).toBe(hashFile(f.file).sha256);
+    }
   });
 
   test('HostFs.copyFile refuses bytes that are not the verified ones and leaves the target as it was', () => {
@@ -302,7 +312,7 @@ describe('artifacts are streamed and verified', () => {
   test('an artifact changed after it was verified is not installed; the next run converges', async () => {
     const root = makeRoot({ [CONTAINERD]: fixture('containerd-1.6-systemd-cgroup.toml') });
     const artifacts = makeArtifacts('ubuntu_22_04');
-    const source = path.join(artifacts, findTarget('ubuntu_22_04').artifactDir, 'libwasmtime.so');
+    const source = path.join(artifacts, 'lib', 'libwasmtime.so');
     const good = fs.readFileSync(source);
     const effects = effectsFor(root, {
       hook: (e) => {

@@ -49,6 +49,8 @@ describe.each(SCENARIOS)('$name', (scenario) => {
     expect(edited).toContain('crun-wasm');
     expect(edited).toContain(`/opt/knawd/bin/${scenario.runtime}`);
     if (scenario.keeps) expect(edited.startsWith(scenario.keeps)).toBe(true);
+    for (const line of scenario.has ?? []) expect(edited.split('\n')).toContain(line);
+    for (const text of scenario.lacks ?? []) expect(edited).not.toContain(text);
     const wrapper = fs.readFileSync(path.join(root, `opt/knawd/bin/${scenario.runtime}`), 'utf8');
     expect(wrapper).toContain(`exec '/opt/knawd/libexec/${scenario.runtime}/crun' "$@"`);
     expect(fs.statSync(path.join(root, `opt/knawd/libexec/${scenario.runtime}/crun`)).mode & 0o777).toBe(0o755);
@@ -62,7 +64,7 @@ describe.each(SCENARIOS)('$name', (scenario) => {
     const second = effectsFor(root, { answer: scenario.answer });
     const again = await install(settingsFor(args('install', root, artifacts)), second);
     expect(again).toMatchObject({ bytesWritten: 0, filesWritten: 0, restarts: 0, changed: [] });
-    expect(second.runner.calls).toEqual([]);
+    expect(second.runner.calls).toEqual(scenario.detects ?? []);
     expect(snapshot(root)).toEqual(after);
 
     const third = effectsFor(root, { answer: scenario.answer });
@@ -85,7 +87,7 @@ describe.each(SCENARIOS)('$name', (scenario) => {
     const effects = effectsFor(root, { answer: scenario.answer });
     const report = await install(settingsFor(args('install', root, artifacts, ['--restart', 'none'])), effects);
     expect(report).toMatchObject({ restarts: 0, restartPending: true });
-    expect(effects.runner.calls).toEqual([]);
+    expect(effects.runner.calls).toEqual(scenario.detects ?? []);
     expect(effects.log.records.some((r) => r.level === 'warn' && /restart pending/.test(r.msg))).toBe(true);
     expect(status(settingsFor(args('status', root, artifacts)), effects.fs)).toMatchObject({ exitCode: 0, restartPending: true });
 

@@ -20,7 +20,16 @@ export interface Scenario {
   readonly unit: string;
   /** Answers of the fake host (e.g. which k3s unit exists). */
   readonly answer?: (argv: readonly string[]) => Partial<CommandResult> | undefined;
+  /** Commands every install runs to learn about the node (the host's `crio --version` on CRI-O nodes). */
+  readonly detects?: ReadonlyArray<readonly string[]>;
+  /** Lines the edited file must have, and lines it must not have, after install. */
+  readonly has?: readonly string[];
+  readonly lacks?: readonly string[];
 }
+
+const CRIO_VERSION_QUERY = ['nsenter', '-t', '1', '-m', '--', 'crio', '--version'];
+/** A host whose crio binary prints `output` for `crio --version`. */
+const crioPrints = (output: string) => (argv: readonly string[]) => (argv.join(' ') === CRIO_VERSION_QUERY.join(' ') ? { stdout: output } : undefined);
 
 const K3S = '/var/lib/rancher/k3s/agent/etc/containerd';
 const RKE2 = '/var/lib/rancher/rke2/agent/etc/containerd';
@@ -49,7 +58,7 @@ export const SCENARIOS: readonly Scenario[] = [
   {
     name: 'containerd without a config file',
     target: 'ubuntu_20_04',
-    runtime: 'crun-wasm-nodejs',
+    runtime: 'crun-wasmedge',
     files: {},
     edited: '/etc/containerd/config.toml',
     unit: 'containerd',
@@ -99,6 +108,10 @@ export const SCENARIOS: readonly Scenario[] = [
     files: { '/etc/crio/crio.conf': fixture('crio.conf') },
     edited: '/etc/crio/crio.conf.d/50-knawd-crun-wasm.conf',
     unit: 'crio',
+    // CRI-O 1.30+ output of `crio --version`: the release filters crun's annotations unless allowed.
+    answer: crioPrints('crio version 1.36.3\n   GitCommit:      unknown\n   GoVersion:      go1.26.8\n'),
+    detects: [CRIO_VERSION_QUERY],
+    has: ['  allowed_annotations = ["module.wasm.image/variant", "run.oci."]'],
   },
   {
     name: 'OpenShift CRI-O with existing drop-ins',
@@ -110,6 +123,12 @@ export const SCENARIOS: readonly Scenario[] = [
     },
     edited: '/etc/crio/crio.conf.d/50-knawd-crun-wasm.conf',
     unit: 'crio',
+    // The pre-1.30 output format; 1.28.5 lacks the CVE-2024-3154 fix and would drop a handler listing crun's keys.
+    answer: crioPrints('crio version 1.28.5\nVersion:        1.28.5\nGitCommit:      abc\n'),
+    detects: [CRIO_VERSION_QUERY],
+    // OpenShift's 00-default (no .conf) is read like CRI-O reads it: its conmon_cgroup wins over crio.conf's.
+    has: ['  monitor_cgroup = "pod"'],
+    lacks: ['allowed_annotations'],
   },
 ];
 

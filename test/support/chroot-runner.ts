@@ -1,46 +1,59 @@
 /**
- * Runs the installer's host commands (`nsenter -t 1 -m -- <argv>`) inside a temp node root with chroot, so that
- * the node's own binaries resolve every path exactly as they would on the node: the test's stand-in for
- * entering PID 1's mount namespace, which a temp directory does not have. Every call is recorded; commands that
- * are not host commands, and host commands `answer` takes, are answered like a RecordingRunner.
+ * The installer's host commands against a temp node root: lib's {@link LibChrootRunner} (what `--host-exec
+ * chroot` uses) with every call recorded, and host commands that cannot run on a node root (systemctl: no
+ * systemd there) answered by `answer` instead. {@link installHostBinary} puts a real binary, with the shared
+ * libraries it needs, into the node root, so the node's own binaries resolve every path as on a node.
  */
-import { copyFileSync, linkSync, mkdirSync, realpathSync } from 'fs';
+import { execFileSync } from 'child_process';
+import { copyFileSync, existsSync, linkSync, mkdirSync, realpathSync } from 'fs';
 import { dirname, join } from 'path';
-import { ChildProcessRunner, CommandResult, CommandRunner, IN_HOST } from '../../lib/installer/host/commands';
+import { ChildProcessRunner, ChrootRunner as LibChrootRunner, CommandResult, CommandRunner, IN_HOST } from '../../lib/installer/host/commands';
 
 export class ChrootRunner implements CommandRunner {
   readonly calls: string[][] = [];
-  private readonly real = new ChildProcessRunner();
+  private readonly chroot: LibChrootRunner;
 
   constructor(
-    private readonly nodeRoot: string,
+    nodeRoot: string,
     /** Answers for host commands that are not to be run (systemctl on a node root without systemd). */
     private readonly answer: (argv: readonly string[]) => Partial<CommandResult> | undefined = () => undefined,
-  ) {}
+  ) {
+    this.chroot = new LibChrootRunner(nodeRoot, new ChildProcessRunner());
+  }
 
   async run(argv: readonly string[], timeoutMs: number): Promise<CommandResult> {
     this.calls.push([...argv]);
     const inHost = IN_HOST.every((part, i) => argv[i] === part);
     const canned = this.answer(argv);
     if (!inHost || canned) return { code: 0, stdout: '', stderr: '', ...canned };
-    return this.real.run(['chroot', this.nodeRoot, ...argv.slice(IN_HOST.length)], timeoutMs);
+    return this.chroot.run(argv, timeoutMs);
   }
 }
 
 /**
- * Puts a copy of `binary` (a hard link when on the same file system) at `hostPath` in the node root, with the
- * dynamic loader and libc it needs when it is not static: enough for the binary to run under chroot.
+ * Puts `binary` at `hostPath` in the node root (a hard link when on the same file system), with every shared
+ * library `ldd` names and the dynamic loader: enough for it to run under chroot.
  */
 export function installHostBinary(nodeRoot: string, hostPath: string, binary: string): void {
   const place = (from: string, to: string): void => {
     const source = realpathSync(from);
-    mkdirSync(dirname(join(nodeRoot, to)), { recursive: true });
+    const target = join(nodeRoot, to);
+    if (existsSync(target)) return;
+    mkdirSync(dirname(target), { recursive: true });
     try {
-      linkSync(source, join(nodeRoot, to));
+      linkSync(source, target);
     } catch {
-      copyFileSync(source, join(nodeRoot, to));
+      copyFileSync(source, target);
     }
   };
   place(binary, hostPath);
-  for (const lib of ['/lib64/ld-linux-x86-64.so.2', '/lib/x86_64-linux-gnu/libc.so.6']) place(lib, lib);
+  let ldd = '';
+  try {
+    ldd = execFileSync('ldd', [binary], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch {
+    return; // "not a dynamic executable": static
+  }
+  for (const match of ldd.matchAll(/(?:=>\s*)?(\/\S+)\s+\(0x/g)) {
+    place(match[1], match[1]);
+  }
 }

@@ -16,7 +16,7 @@ export interface PlanOutput {
 
 export async function planCommand(settings: Settings, effects: Effects): Promise<PlanOutput> {
   const { target, runtime } = requireVariant(settings);
-  const artifacts = locateArtifacts(settings.artifacts, target, runtime);
+  const artifacts = locateArtifacts(settings.artifacts, target, runtime, settings.prefix);
   checkNodeRoot(effects.fs);
   const { recorded, view } = loadPlanning(effects.fs, settings.prefix);
   const previous = recorded ?? planSafely(() => discoverState(view, target, settings.handler, settings.prefix));
@@ -25,7 +25,17 @@ export async function planCommand(settings: Settings, effects: Effects): Promise
   const plan = planSafely(() =>
     planInstall(
       view,
-      { target, runtime, handler: settings.handler, prefix: settings.prefix, artifacts, runtimeVersion: node.version, runtimeVersionSource: node.versionSource, selinux },
+      {
+        target,
+        runtime,
+        handler: settings.handler,
+        prefix: settings.prefix,
+        artifacts,
+        runtimeVersion: node.version,
+        runtimeVersionText: node.versionText,
+        runtimeVersionSource: node.versionSource,
+        selinux,
+      },
       previous,
     ),
   );

@@ -13,7 +13,7 @@
  */
 import { loadArtifacts } from '../artifacts';
 import { HostFs } from '../host/fs';
-import { layout } from '../plan/plan';
+import { installedPath } from '../plan/plan';
 import { Settings } from '../settings';
 import { loadState } from '../plan/host-view';
 import { messageOf } from '../errors';
@@ -50,11 +50,16 @@ export function status(settings: Settings, fs: HostFs): StatusReport {
       drift.push(`installed ${state.runtime} for ${state.target}, not ${settings.runtime.name} for ${settings.target.name}`);
     } else {
       try {
-        const artifacts = loadArtifacts(settings.artifacts, settings.target, settings.runtime);
-        const l = layout(state.prefix, settings.runtime);
-        const installed = (p: string) => state.files.find((f) => f.path === p)?.sha256;
-        artifactsMatch = installed(l.binary) === artifacts.binary.sha256 && installed(l.library) === artifacts.library.sha256;
-        if (!artifactsMatch) drift.push('the installed binary or library differs from this image\'s artifacts: run install to update');
+        const artifacts = loadArtifacts(settings.artifacts, settings.target, settings.runtime, state.prefix);
+        const runtime = settings.runtime;
+        // A copy whose prefix was rewritten records the artifact it came from; any other copy is the artifact.
+        const copiedFrom = (p: string) => {
+          const record = state.files.find((f) => f.path === p);
+          return record && (record.source ?? record.sha256);
+        };
+        const differ = artifacts.files.filter((a) => copiedFrom(installedPath(state.prefix, runtime, a)) !== a.sha256);
+        artifactsMatch = differ.length === 0;
+        if (!artifactsMatch) drift.push(`${differ.map((a) => installedPath(state.prefix, runtime, a)).join(', ')} differ(s) from this image's artifacts: run install to update`);
       } catch (error) {
         drift.push(`artifacts not checked: ${messageOf(error)}`);
         artifactsMatch = undefined;

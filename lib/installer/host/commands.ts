@@ -4,6 +4,8 @@
  * All of it goes through a small {@link CommandRunner} so tests can record the exact command lines.
  */
 import { spawn } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
 
 export interface CommandResult {
   /** Exit status; -1 when the command could not be started or was killed at its timeout. */
@@ -43,6 +45,26 @@ export class ChildProcessRunner implements CommandRunner {
       child.on('error', (error) => finish({ code: -1, stdout, stderr: error.message }));
       child.on('close', (code) => finish({ code: code ?? -1, stdout, stderr }));
     });
+  }
+}
+
+/**
+ * Runs host commands (`nsenter -t 1 -m -- <argv>`) as `chroot <node root> <argv>` instead: for a node root
+ * that is not the running host's (a mounted disk image, a test's temp root), so that the node's own binaries
+ * resolve every path in it. Where the node root has a /proc directory, a proc file system is mounted there
+ * for the command only (in a mount namespace of its own: runtimes read /proc/sys). Other commands run unchanged.
+ */
+export class ChrootRunner implements CommandRunner {
+  constructor(
+    private readonly nodeRoot: string,
+    private readonly inner: CommandRunner = new ChildProcessRunner(),
+  ) {}
+
+  run(argv: readonly string[], timeoutMs: number): Promise<CommandResult> {
+    if (!IN_HOST.every((part, i) => argv[i] === part)) return this.inner.run(argv, timeoutMs);
+    const proc = path.join(this.nodeRoot, 'proc');
+    const withProc = fs.statSync(proc, { throwIfNoEntry: false })?.isDirectory() ? ['unshare', `--mount-proc=${proc}`] : [];
+    return this.inner.run([...withProc, 'chroot', this.nodeRoot, ...argv.slice(IN_HOST.length)], timeoutMs);
   }
 }
 

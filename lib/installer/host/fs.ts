@@ -10,7 +10,7 @@
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { hashFd, ioBuffer } from '../artifacts';
+import { hashFd, ioBuffer, PrefixRewrite, PrefixRewriter } from '../artifacts';
 import { InstallerError } from '../errors';
 import type { Fingerprint } from '../plan/state';
 
@@ -167,26 +167,31 @@ export class HostFs {
 
   /**
    * Replaces (or creates) the file atomically with a copy of `source` (a file in this process's file system),
-   * streamed through a fixed buffer. The copied bytes are hashed as they are written: when they are not
-   * `expectedSha256` (the source changed since it was verified), the temp file is removed, nothing is
-   * replaced, and this throws.
+   * streamed through a fixed buffer, with `rewrite` applied to the bytes written when given. The bytes read are
+   * hashed as they are copied: when they are not `expectedSha256` (the source changed since it was verified),
+   * the temp file is removed, nothing is replaced, and this throws.
    */
-  copyFile(hostPath: string, source: string, expectedSha256: string, mode?: number): void {
+  copyFile(hostPath: string, source: string, expectedSha256: string, mode?: number, rewrite?: PrefixRewrite): void {
     this.step('write', hostPath, () => {
       this.atomicWrite(hostPath, mode, (fd) => {
         const hash = createHash('sha256');
+        const rewriter = rewrite ? new PrefixRewriter(rewrite) : undefined;
         const buf = ioBuffer();
         const src = fs.openSync(source, 'r');
         let total = 0;
+        const put = (data: Buffer): void => {
+          let offset = 0;
+          while (offset < data.length) offset += fs.writeSync(fd, data, offset, data.length - offset);
+          total += data.length;
+        };
         try {
           for (;;) {
             const n = fs.readSync(src, buf, 0, buf.length, null);
             if (n === 0) break;
             hash.update(buf.subarray(0, n));
-            let offset = 0;
-            while (offset < n) offset += fs.writeSync(fd, buf, offset, n - offset);
-            total += n;
+            put(rewriter ? rewriter.push(buf.subarray(0, n)) : buf.subarray(0, n));
           }
+          if (rewriter) put(rewriter.end());
         } finally {
           fs.closeSync(src);
         }

@@ -12,7 +12,7 @@ import type { RuntimeVersion } from '../runtime/version';
 import type { FileDigest } from '../host/fs';
 import { ConfigPatchError } from '../../toml';
 import { InstallerError } from '../errors';
-import { FileRecord, FileRole, InstallState, isConfigRole, loadBytes, statePath, storeBytes, withoutStat } from './state';
+import { FileRecord, FileRole, InstallState, isConfigRole, loadBytes, statePath, storeBytes, withoutSource, withoutStat } from './state';
 
 /** Read-only view of the host (host paths). {@link HostFs} provides one (host-view.ts `hostView`). */
 export interface HostView extends ConfigReader {
@@ -67,8 +67,9 @@ export interface InstallInputs {
   readonly handler: string;
   readonly prefix: string;
   readonly artifacts: Artifacts;
-  /** The node's runtime version, if known, and where it came from. */
+  /** The node's runtime version, if known, as reported (for CRI-O's pre-release rules) and where it came from. */
   readonly runtimeVersion?: RuntimeVersion;
+  readonly runtimeVersionText?: string;
   readonly runtimeVersionSource?: string;
   /** SELinux is enabled on the node: the state records that our files were labelled. */
   readonly selinux?: boolean;
@@ -87,17 +88,22 @@ export function layout(prefix: string, runtime: Pick<RuntimeSpec, 'name' | 'libr
     // ignoring the -smart annotations), which would break plain containers in WASM pods; as `crun` it
     // switches to WASM only for .wasm entrypoints of annotated pods.
     binary: `${prefix}/libexec/${runtime.name}/crun`,
-    library: `${prefix}/lib/${runtime.library}`,
     state: statePath(prefix),
   };
 }
 
+/** Where an artifact of the build goes: crun to {@link layout}'s `binary`, everything else into `<prefix>/lib`. */
+export function installedPath(prefix: string, runtime: Pick<RuntimeSpec, 'name' | 'library'>, artifact: Pick<Artifact, 'name' | 'role'>): string {
+  const l = layout(prefix, runtime);
+  return artifact.role === 'crun' ? l.binary : `${l.lib}/${artifact.name.slice(artifact.name.lastIndexOf('/') + 1)}`;
+}
+
 /**
- * The wrapper the runtime config points at. Why a wrapper and not only an rpath: crun dlopen()s its engine
- * (libwasmtime.so, libwasmedge.so.0, libnode.so) by name, and an rpath baked into the build only works for
- * the prefix it was built for; the wrapper puts `<prefix>/lib` on the loader path for any prefix and any
- * build, and `exec` keeps crun's arguments, pid and exit status. LD_LIBRARY_PATH does not reach containers:
- * crun gives the container process the environment from the OCI spec, not its own.
+ * The wrapper the runtime config points at. Why a wrapper: the config names one stable path per runtime, and
+ * crun must not run under a `crun-<handler>` name (see {@link layout}); `exec` keeps crun's arguments, pid and
+ * exit status. The builds are hermetic (their loader and RUNPATH name `<prefix>/lib`, rewritten to the chosen
+ * prefix on copy), so LD_LIBRARY_PATH only covers what glibc itself dlopen()s by name; it does not reach
+ * containers: crun gives the container process the environment from the OCI spec, not its own.
  */
 export function wrapperScript(prefix: string, runtime: Pick<RuntimeSpec, 'name' | 'library'>): Buffer {
   const l = layout(prefix, runtime);
@@ -128,13 +134,22 @@ export function planInstall(view: HostView, inputs: InstallInputs, previous: Ins
       runtimeVersion: inputs.runtimeVersion,
       runtimeVersionSource: inputs.runtimeVersionSource,
       previousHandler: previous?.handler,
+      runtimeVersionText: inputs.runtimeVersionText,
     },
     view,
   );
+  warnings.push(...(config.warnings ?? []));
 
+  // The build's libraries (loader, engine) before its crun: crun is complete the moment it appears.
+  const blobs = [...artifacts.files].sort((a, b) => Number(a.role === 'crun') - Number(b.role === 'crun'));
   const desired: Array<{ path: string; role: FileRole; data: Buffer | Artifact; mode?: number }> = [
-    { path: l.binary, role: 'binary', data: artifacts.binary, mode: 0o755 },
-    { path: l.library, role: 'library', data: artifacts.library, mode: 0o644 },
+    ...blobs.map((a) => ({
+      path: installedPath(prefix, runtime, a),
+      role: (a.role === 'crun' ? 'binary' : 'library') as FileRole,
+      data: a,
+      // The kernel maps the loader (PT_INTERP) only when it is executable.
+      mode: a.role === 'crun' || a.role === 'loader' ? 0o755 : 0o644,
+    })),
     { path: l.wrapper, role: 'wrapper', data: wrapperScript(prefix, runtime), mode: 0o755 },
     // Last: the runtime must not be pointed at a binary that is not there yet.
     { path: config.path, role: config.role, data: Buffer.from(config.text, 'utf8') },
@@ -153,14 +168,21 @@ export function planInstall(view: HostView, inputs: InstallInputs, previous: Ins
       before = view.read(want.path);
       current = before !== undefined && before.equals(want.data);
       wantSha = sha256(want.data);
-    } else {
+    } else if (want.data.rewrite === undefined) {
       before = view.digest(want.path, prior);
       current = before !== undefined && before.sha256 === want.data.sha256;
       wantSha = want.data.sha256;
+    } else {
+      // A copy with the prefix rewritten: its digest is known without reading the artifact only from the record
+      // of an earlier copy of the same artifact; a new copy's digest is settled once the artifact is verified.
+      before = view.digest(want.path, prior);
+      current = before !== undefined && prior?.source === want.data.sha256 && before.sha256 === prior.sha256;
+      wantSha = current && prior ? prior.sha256 : want.data.sha256;
     }
     const modeDiffers = want.mode !== undefined && before !== undefined && view.mode(want.path) !== want.mode;
     const write = before === undefined || !current || modeDiffers;
-    const record = prior ? { ...withoutStat(prior), role: want.role, sha256: wantSha } : firstRecord(want.path, want.role, before, wantSha, view, handler);
+    const fresh = prior ? { ...withoutStat(prior), role: want.role, sha256: wantSha } : firstRecord(want.path, want.role, before, wantSha, view, handler);
+    const record = !Buffer.isBuffer(want.data) && want.data.rewrite ? { ...fresh, source: want.data.sha256 } : withoutSource(fresh);
     // The fingerprint is kept only for a file that holds what the record says; a file we write gets a new one after.
     const fingerprint = !write && before !== undefined && !Buffer.isBuffer(before) ? before.fingerprint : undefined;
     records.push(fingerprint ? { ...record, stat: fingerprint } : record);
@@ -235,13 +257,12 @@ export function discoverState(view: HostView, target: TargetSpec | undefined, ha
     if (!reverted.changed) continue;
     files.push(firstRecord(candidate.path, candidate.role, current, sha256(current), view, handler));
   }
+  // Every file in <prefix>/lib is one we put there: the prefix is ours.
+  const libDir = layout(prefix, RUNTIMES[0]).lib;
+  const libraries = (view.list(libDir) ?? []).map((name) => [`${libDir}/${name}`, 'library'] as const);
   for (const runtime of RUNTIMES) {
     const l = layout(prefix, runtime);
-    for (const [path, role] of [
-      [l.wrapper, 'wrapper'],
-      [l.binary, 'binary'],
-      [l.library, 'library'],
-    ] as const) {
+    for (const [path, role] of [[l.wrapper, 'wrapper'] as const, [l.binary, 'binary'] as const, ...libraries]) {
       if (files.some((f) => f.path === path)) continue;
       // Streamed; the fingerprint lets the plan that follows in this run take the hash without reading again.
       const current = view.digest(path);
@@ -392,6 +413,22 @@ export function planSafely<T>(fn: () => T): T {
     }
     throw error;
   }
+}
+
+/**
+ * The state with the digest of each copy whose prefix is rewritten, known once {@link verifyArtifacts} hashed
+ * its artifact (before the first write, so the intent records what will be written).
+ */
+export function settleCopyDigests(state: InstallState, plan: Plan, copies: ReadonlyMap<Artifact, string>): InstallState {
+  const settled = new Map<string, string>();
+  for (const op of plan.ops) {
+    if (op.after === null || Buffer.isBuffer(op.after) || !op.after.rewrite) continue;
+    const digest = copies.get(op.after);
+    if (digest === undefined) throw new Error(`internal error: ${op.after.file} was not verified`);
+    settled.set(op.path, digest);
+  }
+  if (settled.size === 0) return state;
+  return { ...state, files: state.files.map((f) => (settled.has(f.path) ? { ...f, sha256: settled.get(f.path) as string } : f)) };
 }
 
 /** The artifacts a plan copies onto the node. */

@@ -64,6 +64,11 @@ export interface FileRecord {
   readonly originalMode?: number;
   /** Fingerprint of the file holding `sha256` (binary and library only); see the header. */
   readonly stat?: Fingerprint;
+  /**
+   * sha256 of the artifact this file was copied from, when the copy differs from it (its prefix bytes rewritten
+   * for a prefix other than the default); absent when the file is the artifact itself.
+   */
+  readonly source?: string;
 }
 
 export interface KnativeRecord {
@@ -135,6 +140,13 @@ export function parseState(data: Buffer, hostPath: string): InstallState {
   // A fingerprint that is not one is only a lost shortcut: drop it, and the file is hashed.
   const files = s.files.map((f) => (f.stat === undefined || isFingerprint(f.stat) ? f : withoutStat(f)));
   return { ...(s as InstallState), files };
+}
+
+export function withoutSource(record: FileRecord): FileRecord {
+  if (record.source === undefined) return record;
+  const { source: _dropped, ...rest } = record;
+  void _dropped;
+  return rest;
 }
 
 export function withoutStat(record: FileRecord): FileRecord {

@@ -12,6 +12,8 @@ import {
   removeContainerdRuntime,
   removeK3sTemplateRuntime,
   renderCrioDropIn,
+  crioAnnotationDecision,
+  parseCrioVersion,
 } from '../../toml';
 import type { FileRole } from '../plan/state';
 import { formatVersion, RuntimeVersion } from './version';
@@ -33,6 +35,8 @@ export interface DesiredConfig {
   readonly text: string;
   /** Notes for the log (e.g. where the containerd version came from). */
   readonly notes: readonly string[];
+  /** What the operator should check (e.g. WASM annotations a CRI-O of unknown version may filter). */
+  readonly warnings?: readonly string[];
 }
 
 export interface HandlerSpec {
@@ -41,6 +45,8 @@ export interface HandlerSpec {
   readonly binaryPath: string;
   /** The node's runtime version (Node object or host binary), if known. */
   readonly runtimeVersion?: RuntimeVersion;
+  /** The version as the Node object or the binary printed it (CRI-O's rules tell pre-releases apart). */
+  readonly runtimeVersionText?: string;
   /** Where `runtimeVersion` came from, for the notes. */
   readonly runtimeVersionSource?: string;
   /** A handler registered by an earlier install under another name; its block is taken out first. */
@@ -102,20 +108,26 @@ export function desiredConfig(edit: ConfigEdit, spec: HandlerSpec, reader: Confi
     }
     case 'crio-dropin': {
       const ownName = crioDropInFileName(spec.handler);
-      const names = (reader.list(edit.dropInDir) ?? []).filter((n) => n.endsWith('.conf') && n !== ownName);
+      // CRI-O reads every file in the directory, not only *.conf (OpenShift's own is 00-default).
+      const names = (reader.list(edit.dropInDir) ?? []).filter((n) => n !== ownName && reader.list(`${edit.dropInDir}/${n}`) === undefined);
       const dropIns = names.flatMap((name) => {
         const text = reader.readText(`${edit.dropInDir}/${name}`);
         return text === undefined ? [] : [{ name, text }];
       });
       const main = reader.readText(edit.mainConfig);
+      const crio = parseCrioVersion(spec.runtimeVersionText);
+      const decision = crioAnnotationDecision(crio, crio ? (spec.runtimeVersionSource ?? 'unknown') : 'unknown');
+      notes.push(decision.note);
       const dropIn = renderCrioDropIn({
         handler: spec.handler,
         binaryPath: spec.binaryPath,
         hostConfig: main === undefined ? undefined : { name: edit.mainConfig, text: main },
         dropIns,
+        allowedAnnotations: decision.allowedAnnotations,
       });
       const path = `${edit.dropInDir}/${dropIn.fileName}`;
-      return { path, role: 'crio-dropin', current: reader.readText(path), text: dropIn.text, notes };
+      const warnings = decision.warning === undefined ? [] : [decision.warning];
+      return { path, role: 'crio-dropin', current: reader.readText(path), text: dropIn.text, notes, warnings };
     }
   }
 }

@@ -15,6 +15,8 @@ import { formatVersion, parseRuntimeVersion, RuntimeVersion } from './version';
 export interface NodeRuntime {
   /** The runtime's version, when the Node object or the host binary said. */
   readonly version?: RuntimeVersion;
+  /** The version as it was printed (`cri-o://1.30.0-dev`): CRI-O's rules tell pre-releases apart. */
+  readonly versionText?: string;
   /** Where `version` came from, for humans. */
   readonly versionSource: string;
   /** The host binary that loads candidate configs; undefined when none of the target's was found. */
@@ -40,6 +42,7 @@ export async function detectRuntime(
   log: Logger,
 ): Promise<NodeRuntime> {
   let fromNode: RuntimeVersion | undefined;
+  let nodeText: string | undefined;
   let nodeHandlers: readonly string[] | undefined;
   let nodeLabels: Readonly<Record<string, string>> | undefined;
   if (cluster && nodeName) {
@@ -47,7 +50,10 @@ export async function detectRuntime(
       const node = await cluster.getNode(nodeName);
       nodeLabels = node.labels;
       const reported = node.containerRuntimeVersion ?? '';
-      if (reported.startsWith(VERSION_SCHEME[target.cri])) fromNode = parseRuntimeVersion(reported);
+      if (reported.startsWith(VERSION_SCHEME[target.cri])) {
+        fromNode = parseRuntimeVersion(reported);
+        nodeText = reported;
+      }
       else if (reported !== '') log.warn(`the node reports runtime ${reported}, but target ${target.name} configures ${target.cri}`);
       if (node.runtimeHandlers && node.runtimeHandlers.length > 0) nodeHandlers = node.runtimeHandlers;
     } catch (error) {
@@ -60,6 +66,7 @@ export async function detectRuntime(
     log.warn(`the node reports ${target.cri} ${formatVersion(fromNode)} but ${binary?.path} is ${formatVersion(fromBinary)}: the kubelet talks to another ${target.cri} than that binary`);
   }
   const version = fromNode ?? fromBinary;
+  const versionText = fromNode ? nodeText : binary?.versionText;
   const versionSource = fromNode ? 'as reported by the node object' : fromBinary ? `as ${binary?.path} --version reports` : 'unknown';
-  return { version, versionSource, binary, nodeHandlers, nodeLabels };
+  return { version, versionText, versionSource, binary, nodeHandlers, nodeLabels };
 }

@@ -21,19 +21,28 @@ import { formatVersion, parseRuntimeVersion } from './version';
 const LOADER_TIMEOUT_MS = 30_000;
 
 export interface RuntimeBinary {
-  /** Host path of the binary. */
+  /** Host path of the binary, or its bare name when it was found on the host's PATH. */
   readonly path: string;
   /** Its version as it reports it, e.g. `2.2.9`; undefined when it would not say. */
   readonly version?: string;
+  /** Its `--version` output, one line. */
+  readonly versionText?: string;
 }
 
-/** The first of the target's runtime binaries that exists on the node, with its version; undefined if none does. */
+/**
+ * The first of the target's runtime binaries that exists on the node, with its version; else the binary of that
+ * name on the host's PATH, if it answers `--version` with a version (installs under another prefix, e.g.
+ * /usr/local/sbin). Undefined when neither.
+ */
 export async function findRuntimeBinary(target: TargetSpec, fs: HostFs, runner: CommandRunner): Promise<RuntimeBinary | undefined> {
+  if (target.runtimeBinaries.length === 0) return undefined;
   const path = target.runtimeBinaries.find((p) => fs.stat(p)?.kind === 'file');
-  if (path === undefined) return undefined;
-  const result = await runner.run([...IN_HOST, path, '--version'], LOADER_TIMEOUT_MS);
-  const version = result.code === 0 ? parseRuntimeVersion(result.stdout) : undefined;
-  return { path, ...(version ? { version: formatVersion(version) } : {}) };
+  const argv0 = path ?? baseName(target.runtimeBinaries[0]);
+  const result = await runner.run([...IN_HOST, argv0, '--version'], LOADER_TIMEOUT_MS);
+  const versionText = result.code === 0 ? oneLine(result.stdout).slice(0, 200) : undefined;
+  const version = parseRuntimeVersion(versionText);
+  if (path === undefined && version === undefined) return undefined;
+  return { path: argv0, ...(version ? { version: formatVersion(version), versionText } : {}) };
 }
 
 /** What the runtime itself would run for our handler, from its own reading of the candidate. */

@@ -3,6 +3,7 @@ import {
   DEFAULT_HOST_PREFIX,
   DEFAULT_RUNTIME_CLASS,
   HANDLER_PATTERN,
+  HOST_PREFIX_MAX_LENGTH,
   HOST_PREFIX_PATTERN,
   LOG_LEVELS,
   MAX_HANDLER_LENGTH,
@@ -129,7 +130,7 @@ export const VALUES: readonly ValueEntry[] = [
     default: DEFAULT_HANDLER,
     schema: { type: 'string', pattern: HANDLER_PATTERN.source, maxLength: MAX_HANDLER_LENGTH },
   },
-  { path: 'hostPrefix', description: 'Host directory everything is installed under.', default: DEFAULT_HOST_PREFIX, schema: { type: 'string', pattern: HOST_PREFIX_PATTERN.source } },
+  { path: 'hostPrefix', description: 'Host directory everything is installed under.', default: DEFAULT_HOST_PREFIX, schema: { type: 'string', pattern: HOST_PREFIX_PATTERN.source, maxLength: HOST_PREFIX_MAX_LENGTH } },
 ];
 
 /** The values as a nested object. */
@@ -156,11 +157,14 @@ export function valuesSchema(): Record<string, unknown> {
     }
     node.properties[keys[keys.length - 1]] = { description: v.description, ...v.schema };
   }
+  // A runtime the image ships nowhere passes here and is refused by templates/not-shipped.yaml with the
+  // catalog's one line; a pair that is not shipped is refused here.
+  const unshipped = RUNTIMES.filter((r) => r.targets.length === 0).map((r) => r.name);
   root.allOf = TARGETS.map((t) => ({ target: t.name, shipped: runtimesFor(t).map((r) => r.name) }))
-    .filter(({ shipped }) => shipped.length < RUNTIMES.length)
+    .filter(({ shipped }) => shipped.length + unshipped.length < RUNTIMES.length)
     .map(({ target, shipped }) => ({
       if: { properties: { target: { const: target } }, required: ['target'] },
-      then: { properties: { ociType: { description: `target ${target} ships only: ${shipped.join(', ')}`, enum: shipped } } },
+      then: { properties: { ociType: { description: `target ${target} ships only: ${shipped.join(', ')}`, enum: [...shipped, ...unshipped] } } },
     }));
   return root;
 }

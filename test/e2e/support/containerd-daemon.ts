@@ -9,11 +9,10 @@
  * container is deleted). {@link ContainerdDaemon.cleanup} removes those directories again when they are
  * empty and did not exist before the test.
  */
-import { ChildProcess, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe as describeRun, exec, mounts, must, requireExecutable, sleep } from './process';
+import { DaemonProcess, removeNewEmptyDirs, socketAnswers, unmountUnder } from './daemon-process';
+import { exec, must, requireExecutable, sleep } from './process';
 
 export const CONTAINERD = '/usr/bin/containerd';
 export const CONTAINERD_SHIM = '/usr/bin/containerd-shim-runc-v2';
@@ -109,74 +108,41 @@ const RUN_CONTAINERD = '/run/containerd';
 const HOST_SIDE_DIRS = [`${RUN_CONTAINERD}/runc/k8s.io`, `${RUN_CONTAINERD}/runc`, `${RUN_CONTAINERD}/s`, RUN_CONTAINERD];
 
 export class ContainerdDaemon {
-  private child?: ChildProcess;
-  private exited?: Promise<void>;
-  private exitInfo?: string;
+  private readonly process: DaemonProcess;
   private readonly preexisting: ReadonlySet<string>;
-  readonly starts: number[] = [];
 
   constructor(
     readonly paths: DaemonPaths,
     readonly configFile: string,
   ) {
     this.preexisting = new Set(HOST_SIDE_DIRS.filter((d) => existsSync(d)));
+    this.process = new DaemonProcess('containerd', [CONTAINERD, '--config', configFile, '--log-level', 'info'], paths.log, paths.base);
   }
 
   get running(): boolean {
-    return this.child !== undefined && this.exitInfo === undefined;
+    return this.process.running;
+  }
+
+  get starts(): readonly number[] {
+    return this.process.starts;
   }
 
   /** Starts containerd and resolves once its gRPC socket answers `ctr version`; throws with its log otherwise. */
   async start(timeoutMs = 30_000): Promise<void> {
-    if (this.running) throw new Error('containerd is already running');
-    const started = Date.now();
     mkdirSync(this.paths.base, { recursive: true });
-    const logFd = openSync(this.paths.log, 'a');
-    this.exitInfo = undefined;
-    const child = spawn(CONTAINERD, ['--config', this.configFile, '--log-level', 'info'], { stdio: ['ignore', logFd, logFd], cwd: this.paths.base });
-    closeSync(logFd);
-    this.child = child;
-    this.exited = new Promise((resolve) => {
-      child.once('exit', (code, signal) => {
-        this.exitInfo = `exited with ${code === null ? `signal ${signal}` : `code ${code}`}`;
-        resolve();
-      });
-      child.once('error', (e) => {
-        this.exitInfo = `could not start: ${e.message}`;
-        resolve();
-      });
-    });
-    while (Date.now() - started < timeoutMs) {
-      if (this.exitInfo !== undefined) throw new Error(`containerd ${this.exitInfo} during start-up; its log:\n${this.logTail()}`);
-      if ((await socketAnswers(this.paths.socket)) && exec(CTR, ['--address', this.paths.socket, 'version'], { timeoutMs: 5000 }).code === 0) {
-        this.starts.push(Date.now() - started);
-        return;
-      }
-      await sleep(100);
-    }
-    throw new Error(`containerd did not answer on ${this.paths.socket} within ${timeoutMs} ms; its log:\n${this.logTail()}`);
+    const answers = async (): Promise<boolean> =>
+      (await socketAnswers(this.paths.socket)) && exec(CTR, ['--address', this.paths.socket, 'version'], { timeoutMs: 5000 }).code === 0;
+    await this.process.start(answers, timeoutMs);
   }
 
   /** SIGTERM, then SIGKILL after `graceMs`; resolves when it has exited. Shims keep running (by design). */
-  async stop(graceMs = 10_000): Promise<void> {
-    const child = this.child;
-    if (!child || this.exitInfo !== undefined) return;
-    child.kill('SIGTERM');
-    const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), graceMs).unref());
-    if ((await Promise.race([this.exited, timer])) === 'timeout') {
-      child.kill('SIGKILL');
-      await this.exited;
-    }
-    this.child = undefined;
+  stop(graceMs = 10_000): Promise<void> {
+    return this.process.stop(graceMs);
   }
 
   /** The last lines of the daemon's log, for failure messages. */
   logTail(lines = 60): string {
-    try {
-      return readFileSync(this.paths.log, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-    } catch {
-      return '(no log)';
-    }
+    return this.process.logTail(lines);
   }
 
   /** Log lines mentioning `needle`, for failure messages. */
@@ -215,31 +181,14 @@ export class ContainerdDaemon {
     }
     // Give killed shims' children (container processes in their own pid namespaces) a moment to go.
     if (this.shimPids().length > 0) await sleep(500);
-    const ours = (p: string): boolean => [this.paths.root, this.paths.state, this.paths.base].some((d) => p === d || p.startsWith(d + '/'));
-    const mounted = mounts()
-      .filter((m) => ours(m.mountPoint))
-      .map((m) => m.mountPoint)
-      .reverse();
-    for (const mp of mounted) {
-      const r = exec('umount', [mp]);
-      if (r.code !== 0) {
-        const lazy = exec('umount', ['-l', mp]);
-        if (lazy.code !== 0) problems.push(`unmounting ${mp}: ${describeRun(r)}`);
-      }
-    }
+    problems.push(...unmountUnder([this.paths.root, this.paths.state, this.paths.base]));
     try {
       rmSync(this.paths.base, { recursive: true, force: true });
     } catch (e) {
       problems.push(`removing ${this.paths.base}: ${String(e)}`);
     }
-    for (const dir of HOST_SIDE_DIRS) {
-      if (this.preexisting.has(dir) || !existsSync(dir)) continue;
-      try {
-        if (readdirSync(dir).length === 0) rmdirSync(dir);
-      } catch {
-        // Someone else's entry appeared meanwhile: leave it.
-      }
-    }
+    // A directory still holding someone else's entry is theirs to keep.
+    removeNewEmptyDirs(HOST_SIDE_DIRS, this.preexisting);
     return problems;
   }
 
@@ -260,16 +209,4 @@ export class ContainerdDaemon {
     }
     return pids;
   }
-}
-
-function socketAnswers(path: string): Promise<boolean> {
-  if (!existsSync(path)) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const s = connect(path);
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 }

@@ -40,6 +40,12 @@ export class Crictl {
     return Object.keys(this.info().config?.containerd?.runtimes ?? {}).sort();
   }
 
+  /** Names in the CRI Status answer's runtime_handlers (what the runtime really loaded; '' is the default). */
+  statusHandlers(): string[] {
+    const handlers = (this.info().runtimeHandlers ?? []) as Array<{ name?: string }>;
+    return handlers.map((h) => h.name ?? '').sort();
+  }
+
   /** Writes `obj` as JSON to `<workDir>/<name>` and returns the path. */
   writeJson(name: string, obj: unknown): string {
     const file = join(this.workDir, name);
@@ -85,6 +91,8 @@ export interface PodOptions {
   readonly annotations?: Record<string, string>;
   /** cgroupfs parent of the pod's cgroups (containerd: <parent>/<container id>); one of the test's own. */
   readonly cgroupParent: string;
+  /** CRI NamespaceMode of the pod's PID namespace. @default 0 (POD) */
+  readonly pidNamespace?: 0 | 1 | 2;
 }
 
 /** A CRI PodSandboxConfig in the host network namespace (NamespaceMode NODE = 2), so no CNI is involved. */
@@ -93,7 +101,7 @@ export function podConfig(o: PodOptions): Record<string, unknown> {
     metadata: { name: o.name, namespace: 'knawd-e2e', uid: o.uid, attempt: 0 },
     log_directory: o.logDirectory,
     annotations: o.annotations ?? {},
-    linux: { cgroup_parent: o.cgroupParent, security_context: { namespace_options: { network: 2 } } },
+    linux: { cgroup_parent: o.cgroupParent, security_context: { namespace_options: { network: 2, ...(o.pidNamespace === undefined ? {} : { pid: o.pidNamespace }) } } },
   };
 }
 

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Lays out the build context of both images and builds them with buildah (step 6 of build-image.sh, which passes
+# the cached components). Separate so that its whole output is one cache entry keyed by every input.
+#
+#   assemble.sh OUT SYSROOT CRUN_WASMTIME CRUN_WASMEDGE LIBWASMTIME BUNDLE PACKAGES
+#
+# OUT/context/rootfs/        the installer image's file system:
+#   usr/bin/node, usr/bin/nsenter, usr/lib/x86_64-linux-gnu/*   the image's own userland (trixie, unpatched)
+#   usr/local/lib/knawd-installer.js                             the installer bundle
+#   vendor/                                                      what the installer copies to hosts:
+#     lib/<soname>           one hermetic host userland: trixie's loader and libraries, libwasmtime.so, libwasmedge.so.0
+#     crun-wasmtime/crun     crun-wasmedge/crun
+#     artifacts.json         builds (their files and roles) and which target uses which build
+#     SHA256SUMS             every file above
+# OUT/knawd-deployer.oci.tar, OUT/wasi-hello.oci.tar, OUT/image.json, OUT/wasi-test-image.json
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/.." && pwd)"
+OUT="$1" SYSROOT="$2" CRUN_WT="$3" CRUN_WE="$4" LIBWASMTIME="$5" BUNDLE="$6" PACKAGES="$7"
+# shellcheck source=runtime-artifacts/image.env
+. "$HERE/image.env"
+export SOURCE_DATE_EPOCH
+
+die() { echo "assemble: error: $*" >&2; exit 1; }
+
+# The prefix as it is written into every shipped ELF: the default, padded with "/" to a fixed length.
+PADDED="$HOST_PREFIX"
+while ((${#PADDED} < HOST_PREFIX_PADDED_LENGTH)); do PADDED+=/; done
+LOADER=ld-linux-x86-64.so.2
+LIBDIRS=("$SYSROOT/usr/lib/x86_64-linux-gnu" "$SYSROOT/lib/x86_64-linux-gnu" "$SYSROOT/usr/lib64")
+
+CTX="$OUT/context"
+ROOTFS="$CTX/rootfs"
+VENDOR="$ROOTFS/vendor"
+mkdir -p "$VENDOR/lib" "$VENDOR/crun-wasmtime" "$VENDOR/crun-wasmedge"
+
+needed() { readelf -d "$1" 2>/dev/null | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; }
+find_lib() { # SONAME: the real file in the sysroot
+  local d
+  for d in "${LIBDIRS[@]}"; do
+    if [[ -e "$d/$1" ]]; then readlink -f "$d/$1"; return 0; fi
+  done
+  return 1
+}
+
+# closure LIST_FILE ELF...: appends "soname<TAB>file" for every library the ELFs need, transitively.
+closure() {
+  local list="$1"; shift
+  local queue=("$@") f n file
+  while ((${#queue[@]})); do
+    f="${queue[0]}"; queue=("${queue[@]:1}")
+    while read -r n; do
+      [[ -n "$n" ]] || continue
+      awk -F'\t' -v n="$n" '$1 == n { found = 1 } END { exit !found }' "$list" && continue
+      file="$(find_lib "$n")" || die "$n (needed by $(basename "$f")) is in none of the packages of image.env"
+      printf '%s\t%s\n' "$n" "$file" >>"$list"
+      queue+=("$file")
+    done < <(needed "$f")
+  done
+}
+
+# ---------------------------------------------------------------- /vendor: the hermetic host userland
+WASMEDGE_LIB="$(find_lib libwasmedge.so.0)" || die "libwasmedge.so.0 is not in the packages"
+cp "$CRUN_WT" "$VENDOR/crun-wasmtime/crun"
+cp "$CRUN_WE" "$VENDOR/crun-wasmedge/crun"
+cp "$LIBWASMTIME" "$VENDOR/lib/libwasmtime.so"
+cp "$WASMEDGE_LIB" "$VENDOR/lib/libwasmedge.so.0"
+for build in crun-wasmtime crun-wasmedge; do
+  engine=libwasmtime.so; [[ $build == crun-wasmedge ]] && engine=libwasmedge.so.0
+  list="$OUT/$build.libs"
+  : >"$list"
+  # crun dlopen()s its engine: not a DT_NEEDED, so it is named here.
+  closure "$list" "$VENDOR/$build/crun" "$VENDOR/lib/$engine"
+  printf '%s\t%s\n' "$engine" "$VENDOR/lib/$engine" >>"$list"
+  cut -f1 "$list" | grep -qxF "$LOADER" || die "$build: no $LOADER in the closure"
+done
+sort -u "$OUT"/crun-*.libs | while IFS=$'\t' read -r soname file; do
+  [[ -e "$VENDOR/lib/$soname" ]] || cp "$file" "$VENDOR/lib/$soname"
+done
+chmod 0755 "$VENDOR"/crun-*/crun
+chmod 0644 "$VENDOR"/lib/*
+chmod 0755 "$VENDOR/lib/$LOADER"
+
+# Every ELF but the loader: RUNPATH = <padded prefix>/lib when it needs anything (so every DT_NEEDED, and every
+# dlopen() by name from it, resolves there and never through the host's ld.so.cache); executables also get
+# PT_INTERP = <padded prefix>/lib/ld-linux-x86-64.so.2. Absolute, because crun re-executes itself from a sealed
+# memfd in a constructor (src/libcrun/linux.c libcrun_rexec), where $ORIGIN is "/".
+for f in "$VENDOR"/crun-*/crun "$VENDOR"/lib/*; do
+  [[ "$(basename "$f")" == "$LOADER" ]] && continue
+  if [[ -n "$(needed "$f")" ]]; then patchelf --set-rpath "$PADDED/lib" "$f"; fi
+  if readelf -l "$f" | grep -q 'Requesting program interpreter'; then patchelf --set-interpreter "$PADDED/lib/$LOADER" "$f"; fi
+done
+
+# ---------------------------------------------------------------- the image's own userland
+mkdir -p "$ROOTFS/usr/bin" "$ROOTFS/usr/lib/x86_64-linux-gnu" "$ROOTFS/usr/lib64" "$ROOTFS/usr/local/lib" "$ROOTFS/tmp"
+chmod 1777 "$ROOTFS/tmp"
+ln -s usr/lib "$ROOTFS/lib"
+ln -s usr/lib64 "$ROOTFS/lib64"
+ln -s usr/bin "$ROOTFS/bin"
+cp "$SYSROOT/usr/bin/nsenter" "$ROOTFS/usr/bin/nsenter"
+cp "$(readlink -f "$SYSROOT/usr/bin/node")" "$ROOTFS/usr/bin/node"
+rootlist="$OUT/rootfs.libs"
+: >"$rootlist"
+closure "$rootlist" "$ROOTFS/usr/bin/node" "$ROOTFS/usr/bin/nsenter"
+while IFS=$'\t' read -r soname file; do cp "$file" "$ROOTFS/usr/lib/x86_64-linux-gnu/$soname"; done <"$rootlist"
+ln -s ../lib/x86_64-linux-gnu/$LOADER "$ROOTFS/usr/lib64/$LOADER"
+# The JavaScript Debian's libnode loads from /usr/share/nodejs (it fails to start without cjs-module-lexer).
+strings "$ROOTFS/usr/lib/x86_64-linux-gnu/libnode.so.115" | grep '^/usr/share/nodejs/.*\.js$' | sort -u | while read -r js; do
+  [[ -f "$SYSROOT$js" ]] || die "libnode loads $js, which none of the packages of image.env ships"
+  mkdir -p "$ROOTFS$(dirname "$js")"
+  cp "$SYSROOT$js" "$ROOTFS$js"
+done
+cp "$BUNDLE" "$ROOTFS/usr/local/lib/knawd-installer.js"
+chmod 0644 "$ROOTFS/usr/local/lib/knawd-installer.js"
+
+# ---------------------------------------------------------------- manifest and checksums
+(cd "$REPO" && CRUN_VERSION="$CRUN_VERSION" WASMTIME_VERSION="$WASMTIME_VERSION" node_modules/.bin/ts-node --transpile-only runtime-artifacts/vendor-manifest.ts \
+  "$VENDOR" "$OUT/crun-wasmtime.libs" "$OUT/crun-wasmedge.libs" "$PACKAGES" "$PADDED")
+(cd "$VENDOR" && find . -type f ! -name SHA256SUMS | sed 's|^\./||' | LC_ALL=C sort | xargs sha256sum >SHA256SUMS)
+(cd "$VENDOR" && sha256sum --quiet -c SHA256SUMS) || die "SHA256SUMS does not check"
+
+# ---------------------------------------------------------------- images
+mkdir -p "$OUT/wasi/rootfs"
+wat2wasm "$HERE/local/hello.wat" -o "$OUT/wasi/rootfs/hello.wasm"
+chmod 0755 "$OUT/wasi/rootfs/hello.wasm"
+# Fixed mtimes on everything that goes into a layer (buildah --timestamp sets the image dates).
+find "$CTX" "$OUT/wasi" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+
+bash "$HERE/buildah-build.sh" "$HERE/Containerfile" "$CTX" "$IMAGE_NAME" "$OUT/knawd-deployer.oci.tar"
+bash "$HERE/buildah-build.sh" "$HERE/Containerfile.wasi-hello" "$OUT/wasi" "$WASI_TEST_IMAGE_NAME" "$OUT/wasi-hello.oci.tar"
+
+(cd "$REPO" && node_modules/.bin/ts-node --transpile-only runtime-artifacts/image-record.ts "$OUT" "$PACKAGES")

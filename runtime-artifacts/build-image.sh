@@ -1,0 +1,263 @@
+#!/usr/bin/env bash
+# Builds the installer image and the WASI test image (entry point of `npm run image`), for linux/amd64, as OCI
+# archives under build/image/, from nothing but the package registries:
+#
+#   crun 1.21 (trixie's source package) ─┬─ built twice on bookworm: --with-wasmtime, --with-wasmedge
+#   wasmtime C API 26.0.1 (crates.io) ───┤
+#   libwasmedge0 0.14.1 (trixie .deb) ───┤
+#   trixie's shared objects (.debs) ─────┴─ /vendor: one hermetic host userland (own loader and libraries),
+#                                           every ELF's PT_INTERP and RUNPATH under the padded host prefix
+#   Node.js 20, nsenter (trixie .debs), the installer bundle ── the image's own userland
+#   runtime-artifacts/Containerfile (FROM scratch + COPY) ── buildah, --timestamp $SOURCE_DATE_EPOCH
+#
+# Output (build/image/, or $KNAWD_IMAGE_OUT):
+#   knawd-deployer.oci.tar   the installer image     wasi-hello.oci.tar   the WASI test image
+#   image.json               digests, names, versions, where the extracted /vendor is
+#   vendor/                  the image's /vendor as built (what the e2e tests install from is extracted anew)
+# and lib/catalog/wasi-test-image.json (the test image's digest, read by the constructs).
+#
+# Every component build is cached in ${KNAWD_TOOLS_CACHE:-~/.cache/knawd-deployer}/<name>-<key>/ (a .complete
+# marker, a flock per entry, built in a .partial sibling), keyed by versions; the assembled images too, keyed by
+# a hash of every input. A warm run only re-bundles the installer, hashes the inputs and copies two archives.
+#   KNAWD_IMAGE_REBUILD=all|<entry name>   rebuild (e.g. crun-wasmedge); KNAWD_IMAGE_VERIFY=1 assembles the
+#   images a second time (not cached) from the same components and fails unless the digests are equal.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/.." && pwd)"
+CACHE="${KNAWD_TOOLS_CACHE:-$HOME/.cache/knawd-deployer}"
+OUT="${KNAWD_IMAGE_OUT:-$REPO/build/image}"
+REBUILD=" ${KNAWD_IMAGE_REBUILD:-} "
+START=$SECONDS
+
+say() { echo "image: $*"; }
+die() { echo "image: error: $*" >&2; exit 1; }
+
+# shellcheck source=runtime-artifacts/image.env
+. "$HERE/image.env"
+export SOURCE_DATE_EPOCH
+[[ "$(uname -m)" == x86_64 ]] || die "this build makes linux/amd64 images and needs an x86_64 Debian machine"
+command -v apt-get >/dev/null || die "apt-get is missing: the build takes its packages from Debian"
+mkdir -p "$CACHE/logs" "$OUT"
+
+# ---------------------------------------------------------------- helpers
+
+want_rebuild() { [[ "$REBUILD" == *" all "* || "$REBUILD" == *" $1 "* ]]; }
+
+# cached NAME KEY BUILD_FUNCTION: the entry $CACHE/NAME-KEY, built by BUILD_FUNCTION DIR into a .partial sibling
+# that is renamed into place once complete. Sets ENTRY.
+cached() {
+  local name="$1" key="$2" build="$3"
+  local dir="$CACHE/$name-$key" log="$CACHE/logs/$name-$key.log" lockfd
+  ENTRY="$dir"
+  if [[ -f "$dir/.complete" ]] && ! want_rebuild "$name"; then say "$name $key: cached"; return 0; fi
+  exec {lockfd}>"$CACHE/.$name-$key.lock"
+  flock -n "$lockfd" || { say "$name $key: another run is building it, waiting..."; flock "$lockfd"; }
+  if [[ -f "$dir/.complete" ]] && ! want_rebuild "$name"; then exec {lockfd}>&-; say "$name $key: cached"; return 0; fi
+  local tmp="$dir.partial" t0=$SECONDS
+  rm -rf "$tmp" && mkdir -p "$tmp"
+  say "$name $key: building (log: $log) ..."
+  # Not in a condition: errexit must stay on inside the build function.
+  local rc=0
+  set +e
+  (set -e; "$build" "$tmp") >"$log" 2>&1
+  rc=$?
+  set -e
+  if ((rc != 0)); then
+    tail -n 30 "$log" | sed 's/^/    /' >&2
+    die "$name $key: build failed (full log: $log)"
+  fi
+  touch "$tmp/.complete"
+  rm -rf "$dir" && mv "$tmp" "$dir"
+  exec {lockfd}>&-
+  say "$name $key: built in $((SECONDS - t0))s"
+}
+
+apt_install_missing() { # PACKAGE...: bookworm packages the build runs
+  local missing=() p
+  for p in "$@"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
+  ((${#missing[@]} == 0)) && return 0
+  [[ $(id -u) -eq 0 ]] || die "missing Debian packages ${missing[*]}: run as root"
+  say "apt: installing ${missing[*]}"
+  apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+hash_of() { sha256sum | cut -c1-16; }
+
+# ---------------------------------------------------------------- 0. build machine
+apt_install_missing gcc make pkg-config gperf python3 libsystemd-dev libseccomp-dev libcap-dev libyajl-dev \
+  dpkg-dev cmake patchelf buildah wabt binutils file
+command -v cargo >/dev/null || die "cargo is missing (rustup's cargo >= 1.78; bookworm's own is too old)"
+
+# trixie through an apt configuration of its own (sources, lists, cache under the cache root): nothing of the
+# machine's apt setup is read or changed, so nothing can ever be installed from it. Its lists are fetched once
+# (versions then stay as resolved; KNAWD_IMAGE_APT_UPDATE=1 refreshes them).
+APT_DIR="$CACHE/apt-$SHIP_SUITE"
+APT_OPTS=(-o "Dir::Etc::SourceList=$APT_DIR/sources.list" -o "Dir::Etc::SourceParts=$APT_DIR/none"
+  -o "Dir::Etc::Preferences=$APT_DIR/none" -o "Dir::Etc::PreferencesParts=$APT_DIR/none"
+  -o "Dir::State::Lists=$APT_DIR/lists" -o "Dir::Cache=$APT_DIR/cache" -o "APT::Architecture=amd64"
+  -o "Debug::NoLocking=1" -o "APT::Sandbox::User=root")
+apt_ship() { apt-get "${APT_OPTS[@]}" "$@"; }
+apt_cache_ship() { apt-cache "${APT_OPTS[@]}" "$@"; }
+mkdir -p "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial" "$APT_DIR/none"
+printf '%s\n' "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $SHIP_SUITE main" \
+  "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $SHIP_SUITE main" >"$APT_DIR/sources.list"
+if [[ ! -f "$APT_DIR/lists/.updated" || "${KNAWD_IMAGE_APT_UPDATE:-0}" == 1 ]]; then
+  say "apt: fetching Debian $SHIP_SUITE's lists into $APT_DIR"
+  (exec {lk}>"$APT_DIR/.lock"; flock "$lk"; apt_ship -q update >"$CACHE/logs/apt-$SHIP_SUITE.log" 2>&1 && touch "$APT_DIR/lists/.updated") ||
+    die "apt-get update for $SHIP_SUITE failed (log: $CACHE/logs/apt-$SHIP_SUITE.log)"
+fi
+
+# ---------------------------------------------------------------- 1. Debian trixie binary packages
+# The exact versions trixie's index offers now, with the sha256 the signed index gives for each .deb.
+# Resolved once per fetch of the lists (apt-cache reads the whole index: seconds on a busy machine).
+RESOLVED="$APT_DIR/resolved-$(hash_of <<<"$VENDOR_DEBS $ROOTFS_DEBS $BUILD_DEBS")"
+if [[ -f "$RESOLVED" && "$RESOLVED" -nt "$APT_DIR/lists/.updated" ]]; then
+  DEB_LIST="$(cat "$RESOLVED")"
+else
+  DEB_LIST="$(
+    apt_cache_ship show $VENDOR_DEBS $ROOTFS_DEBS $BUILD_DEBS 2>/dev/null |
+      awk '/^Package: /{p=$2} /^Version: /{v=$2} /^SHA256: /{print p, v, $2}' | sort -u
+  )"
+  for p in $VENDOR_DEBS $ROOTFS_DEBS $BUILD_DEBS; do
+    awk -v p="$p" '$1 == p { found = 1 } END { exit !found }' <<<"$DEB_LIST" ||
+      die "$p is not in Debian $SHIP_SUITE's index"
+  done
+  printf '%s\n' "$DEB_LIST" >"$RESOLVED"
+fi
+build_debs() {
+  local out="$1" p v sum deb
+  mkdir -p "$out/debs" "$out/root"
+  while read -r p v sum; do
+    (cd "$out/debs" && apt_ship download -q "$p=$v")
+    deb="$(ls "$out/debs/${p}_"*.deb)"
+    [[ "$(sha256sum <"$deb" | cut -d' ' -f1)" == "$sum" ]] || { echo "$deb: sha256 differs from Debian's index"; return 1; }
+    dpkg-deb -x "$deb" "$out/root"
+  done <<<"$DEB_LIST"
+  printf '%s\n' "$DEB_LIST" >"$out/PACKAGES"
+}
+cached "debs-$SHIP_SUITE" "$(hash_of <<<"$DEB_LIST")" build_debs
+DEBS="$ENTRY"
+SYSROOT="$DEBS/root"
+deb_version() { awk -v p="$1" '$1 == p { print $2 }' "$DEBS/PACKAGES"; }
+
+# ---------------------------------------------------------------- 2. crun source (trixie's source package)
+build_crun_src() {
+  local out="$1" want tarball="crun_${CRUN_VERSION}.orig.tar.gz"
+  # showsrc lists every suite's record; the tarball's name carries the version.
+  want="$(apt_cache_ship showsrc crun | awk -v f="$tarball" '/^Checksums-Sha256:/{s=1; next} /^[^ ]/{s=0} s && $3 == f {print $1; exit}')"
+  [[ -n "$want" ]] || { echo "Debian $SHIP_SUITE's Sources index has no $tarball"; return 1; }
+  # The upstream tarball is what we build; apt fetches the Debian packaging too, which the registry may not serve.
+  (cd "$out" && apt_ship source -q --download-only crun) || true
+  [[ -f "$out/$tarball" ]] || { echo "apt-get source did not fetch $tarball"; return 1; }
+  [[ "$(sha256sum <"$out/$tarball" | cut -d' ' -f1)" == "$want" ]] || { echo "$tarball: sha256 differs from Debian's Sources index"; return 1; }
+  tar -xzf "$out/$tarball" -C "$out"
+  [[ -d "$out/crun-$CRUN_VERSION" ]] || { echo "$tarball has no crun-$CRUN_VERSION/"; return 1; }
+  find "$out" -maxdepth 1 -type f ! -name "$tarball" -delete
+}
+cached crun-src "$CRUN_VERSION" build_crun_src
+CRUN_SRC="$ENTRY/crun-$CRUN_VERSION"
+
+# ---------------------------------------------------------------- 3. crun, once per engine
+# configure_crun OUT ENGINE CPPFLAGS: crun's own binary only (no man pages, no python), without debug info, with
+# paths of the build directory mapped away so that a rebuild gives the same bytes.
+build_crun_with() {
+  local out="$1" engine="$2" cppflags="$3" src="$1/src"
+  cp -a "$CRUN_SRC" "$src"
+  (
+    cd "$src"
+    ./configure -q --disable-dependency-tracking --with-"$engine" --disable-criu \
+      CPPFLAGS="$cppflags" CFLAGS="-O2 -g0 -ffile-prefix-map=$src=. -fno-record-gcc-switches"
+    make -s git-version.h
+    # libocispec first: its generated headers are not ordered before crun's objects under -j.
+    make -s -j"$(nproc)" -C libocispec
+    make -s -j"$(nproc)" crun LDFLAGS="-Wl,-O1 -Wl,--build-id=sha1"
+  )
+  mkdir -p "$out/bin"
+  cp "$src/crun" "$out/bin/crun"
+  strip "$out/bin/crun"
+  rm -rf "$src"
+  "$out/bin/crun" --version | tee "$out/VERSION" | grep -q "+WASM:$engine" || { echo "crun lacks +WASM:$engine"; return 1; }
+}
+build_crun_wasmtime() { build_crun_with "$1" wasmtime "-I$WASMTIME/include"; }
+build_crun_wasmedge() { build_crun_with "$1" wasmedge "-I$SYSROOT/usr/include"; }
+
+cached crun-wasmedge "$CRUN_VERSION-wasmedge-$(deb_version libwasmedge-dev)" build_crun_wasmedge
+CRUN_WASMEDGE="$ENTRY"
+
+# ---------------------------------------------------------------- 4. wasmtime C API (crates.io)
+build_wasmtime() {
+  local out="$1" target="$CACHE/work/wasmtime-capi-$WASMTIME_VERSION/target" inc
+  grep -q "\"=$WASMTIME_VERSION\"" "$HERE/wasmtime-capi/Cargo.toml" || { echo "wasmtime-capi/Cargo.toml does not pin $WASMTIME_VERSION"; return 1; }
+  # The target dir is kept per version: a rebuild of this entry does not recompile wasmtime.
+  CARGO_TARGET_DIR="$target" cargo build --release --locked --manifest-path "$HERE/wasmtime-capi/Cargo.toml"
+  mkdir -p "$out/lib" "$out/include"
+  cp "$target/release/libwasmtime.so" "$out/lib/"
+  inc="$(ls -1dt "$target"/release/build/wasmtime-c-api-impl-*/out/include | head -n1)"
+  cp -r "$inc/." "$out/include/"
+  # build.rs knows no WAT feature flag although the `wat` feature is on (wasmtime_wat2wasm is exported).
+  sed -i 's|^/\* #undef WASMTIME_FEATURE_WAT \*/|#define WASMTIME_FEATURE_WAT|' "$out/include/wasmtime/conf.h"
+  cargo --version >"$out/TOOLCHAIN"
+}
+cached wasmtime-capi "$WASMTIME_VERSION" build_wasmtime
+WASMTIME="$ENTRY"
+
+cached crun-wasmtime "$CRUN_VERSION-wasmtime-$WASMTIME_VERSION" build_crun_wasmtime
+CRUN_WASMTIME="$ENTRY"
+
+# ---------------------------------------------------------------- 5. the installer bundle
+(cd "$REPO" && npm run -s bundle:installer) || die "npm run bundle:installer failed"
+BUNDLE="$REPO/build/installer/knawd-installer.js"
+
+# ---------------------------------------------------------------- 6. assemble (cached by every input)
+INPUTS_KEY="$(
+  {
+    echo "$DEBS $CRUN_WASMTIME $CRUN_WASMEDGE $WASMTIME"
+    sha256sum "$BUNDLE" "$HERE/build-image.sh" "$HERE/image.env" "$HERE/Containerfile" "$HERE/Containerfile.wasi-hello" \
+      "$HERE/assemble.sh" "$HERE/vendor-manifest.ts" "$HERE/local/hello.wat" "$REPO"/lib/catalog/*.ts |
+      sed "s|$REPO/||"
+    buildah --version
+  } | hash_of
+)"
+build_images() {
+  local out="$1"
+  bash "$HERE/assemble.sh" "$out" "$SYSROOT" "$CRUN_WASMTIME/bin/crun" "$CRUN_WASMEDGE/bin/crun" "$WASMTIME/lib/libwasmtime.so" "$BUNDLE" "$DEBS/PACKAGES"
+}
+cached images "$INPUTS_KEY" build_images
+IMAGES="$ENTRY"
+
+# ---------------------------------------------------------------- 7. reproducibility check (on request)
+if [[ "${KNAWD_IMAGE_VERIFY:-0}" == 1 ]]; then
+  again="$(mktemp -d "${TMPDIR:-/tmp}/knawd-image-again.XXXXXX")"
+  say "assembling the images again into $again to compare digests ..."
+  build_images "$again" >"$CACHE/logs/images-verify.log" 2>&1 || die "the second assembly failed (log: $CACHE/logs/images-verify.log)"
+  digests() { grep -o '"digest": "sha256:[0-9a-f]*"' "$1/image.json"; }
+  if [[ "$(digests "$IMAGES")" != "$(digests "$again")" ]]; then
+    die "not reproducible: $(digests "$IMAGES" | tr '\n' ' ') then $(digests "$again" | tr '\n' ' ')"
+  fi
+  rm -rf "$again"
+  say "reproducible: the second assembly gave the same digests"
+fi
+
+# ---------------------------------------------------------------- 8. publish under build/image
+# Atomically, and only when it changed: tests in other processes may be reading the archives.
+publish() { # SRC DEST
+  cp -a "$1" "$2.tmp.$$"
+  rm -rf "$2.old.$$"
+  if [[ -e "$2" ]]; then mv "$2" "$2.old.$$"; fi
+  mv "$2.tmp.$$" "$2"
+  rm -rf "$2.old.$$"
+}
+if ! cmp -s "$IMAGES/image.json" "$OUT/image.json" || [[ ! -d "$OUT/vendor" ]]; then
+  publish "$IMAGES/context/rootfs/vendor" "$OUT/vendor"
+  publish "$IMAGES/knawd-deployer.oci.tar" "$OUT/knawd-deployer.oci.tar"
+  publish "$IMAGES/wasi-hello.oci.tar" "$OUT/wasi-hello.oci.tar"
+  publish "$IMAGES/image.json" "$OUT/image.json"
+fi
+if ! cmp -s "$IMAGES/wasi-test-image.json" "$REPO/lib/catalog/wasi-test-image.json"; then
+  cp "$IMAGES/wasi-test-image.json" "$REPO/lib/catalog/wasi-test-image.json"
+  say "lib/catalog/wasi-test-image.json updated: commit it"
+fi
+say "$(sed -n 's/.*"digest": "\(sha256:[0-9a-f]*\)".*/\1/p' "$OUT/image.json" | head -n1) $OUT/knawd-deployer.oci.tar"
+say "done in $((SECONDS - START))s"

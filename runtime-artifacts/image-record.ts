@@ -1,0 +1,53 @@
+/**
+ * Records what assemble.sh built (called by it): OUT/image.json (both images' names, manifest digests and
+ * sizes, the component versions) and OUT/wasi-test-image.json (the WASI test image's name and digest, which
+ * build-image.sh copies to lib/catalog/wasi-test-image.json for the constructs).
+ *
+ *   image-record.ts OUT PACKAGES
+ */
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+
+const [out, packagesFile] = process.argv.slice(2);
+if (!packagesFile) throw new Error('usage: image-record.ts OUT PACKAGES');
+
+interface Descriptor {
+  readonly digest: string;
+  readonly size: number;
+  readonly annotations?: Record<string, string>;
+}
+
+function member(archive: string, name: string): Buffer {
+  return execFileSync('tar', ['-xOf', archive, name], { maxBuffer: 1 << 30 });
+}
+
+/** Name, digest and sizes of the one image in an OCI archive. */
+function describe(file: string) {
+  const archive = path.join(out, file);
+  const index = JSON.parse(member(archive, 'index.json').toString('utf8')) as { manifests: Descriptor[] };
+  if (index.manifests.length !== 1) throw new Error(`${archive}: expected one manifest, found ${index.manifests.length}`);
+  const [desc] = index.manifests;
+  const blob = (d: string) => member(archive, `blobs/sha256/${d.replace(/^sha256:/, '')}`);
+  const manifest = JSON.parse(blob(desc.digest).toString('utf8')) as { config: Descriptor; layers: Descriptor[] };
+  const compressed = manifest.config.size + manifest.layers.reduce((n, l) => n + l.size, 0) + desc.size;
+  const uncompressed = manifest.layers.reduce((n, l) => n + Number(execFileSync('sh', ['-c', `tar -xOf "$0" "$1" | gzip -dc | wc -c`, archive, `blobs/sha256/${l.digest.replace(/^sha256:/, '')}`]).toString().trim()), 0);
+  return {
+    name: desc.annotations?.['org.opencontainers.image.ref.name'] ?? '',
+    archive: file,
+    digest: desc.digest,
+    config: manifest.config.digest,
+    layers: manifest.layers.length,
+    compressedBytes: compressed,
+    uncompressedBytes: uncompressed,
+  };
+}
+
+const image = describe('knawd-deployer.oci.tar');
+const wasi = describe('wasi-hello.oci.tar');
+const packages = fs.readFileSync(packagesFile, 'utf8').trim().split('\n').map((l) => l.split(' ').slice(0, 2).join('='));
+fs.writeFileSync(path.join(out, 'image.json'), JSON.stringify({ image, wasiTestImage: wasi, packages }, null, 2) + '\n');
+fs.writeFileSync(
+  path.join(out, 'wasi-test-image.json'),
+  JSON.stringify({ $comment: 'Written by npm run image (runtime-artifacts/build-image.sh): the WASI test image it builds.', name: wasi.name, digest: wasi.digest }, null, 2) + '\n',
+);

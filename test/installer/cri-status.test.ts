@@ -1,0 +1,31 @@
+/**
+ * The installer's CRI Status decoding (lib/installer/runtime/cri-status.ts) against the answers real CRI-O
+ * daemons gave (test/fixtures/cri, captured with one handler CRI-O loaded and one it ignored).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { decodeStatusResponse, servedHandlers } from '../../lib/installer/runtime/cri-status';
+
+const REPO = join(__dirname, '..', '..');
+
+const FIXTURES = join(REPO, 'test', 'fixtures', 'cri');
+
+describe.each(['v1.36.3', 'v1.34.0'])('CRI-O %s Status answer', (version) => {
+  const status = decodeStatusResponse(readFileSync(join(FIXTURES, `crio-${version}-status-verbose.pb`)));
+  const crictl = JSON.parse(readFileSync(join(FIXTURES, `crio-${version}-crictl-info.json`), 'utf8')) as { runtimeHandlers: Array<{ name?: string }>; config: unknown };
+
+  test('runtime_handlers: the loaded handler and runc (and the default as ""), not the ignored one', () => {
+    expect([...status.runtimeHandlers].sort()).toEqual(['', 'crun-ok', 'runc']);
+    expect(crictl.runtimeHandlers.map((h) => h.name ?? '').sort()).toEqual([...status.runtimeHandlers].sort());
+    expect(servedHandlers(status)).not.toContain('crun-bad');
+    expect(status.conditions.find((c) => c.type === 'RuntimeReady')?.status).toBe(true);
+  });
+
+  test('verbose info has one key, config: its crio.Runtimes are the loaded handlers only', () => {
+    expect(Object.keys(status.info)).toEqual(['config']);
+    const config = JSON.parse(status.info.config) as { crio: { Runtimes: Record<string, { AllowedAnnotations?: string[] }> } };
+    expect(Object.keys(config.crio.Runtimes).sort()).toEqual(['crun-ok', 'runc']);
+    expect(config.crio.Runtimes['crun-ok'].AllowedAnnotations).toEqual(['module.wasm.image/variant', 'run.oci.']);
+    expect(config).toEqual(crictl.config);
+  });
+});

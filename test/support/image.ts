@@ -1,0 +1,101 @@
+/**
+ * The installer image as `npm run image` builds it, for any suite that installs from it (the containerd and
+ * CRI-O e2e tests, a real-kubelet harness): {@link builtImage} runs the build (every component and the images
+ * themselves are cached by their inputs, so a warm call takes seconds), then extracts the image's own layer from
+ * the OCI archive — what a node would pull — into a cache directory keyed by the image digest, and hands back
+ * the extracted `/vendor` (what the installer copies to hosts) and the image's root. It throws with the reason
+ * when the build fails or the archive is not what image.json says.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { REPO } from './tools';
+
+export interface ImageArchive {
+  /** Name in the archive's index (`org.opencontainers.image.ref.name`): what `ctr images import` calls it. */
+  readonly name: string;
+  /** The OCI archive (`oci-archive:` for skopeo, `ctr images import` reads it). */
+  readonly archive: string;
+  /** Manifest digest, `sha256:…`. */
+  readonly digest: string;
+  /** Config digest, `sha256:…` (the image id CRI reports). */
+  readonly config: string;
+  readonly compressedBytes: number;
+  readonly uncompressedBytes: number;
+}
+
+export interface BuiltImage extends ImageArchive {
+  /** The image's root file system, extracted from the archive's layer. */
+  readonly rootfs: string;
+  /** `<rootfs>/vendor`: artifacts.json, SHA256SUMS and the builds; pass it as `--artifacts`. */
+  readonly vendor: string;
+  /** The WASI test image (entrypoint /hello.wasm, prints "hello from wasm via crun"). */
+  readonly wasi: ImageArchive;
+  /** build/image/image.json as the build wrote it. */
+  readonly record: ImageRecord;
+}
+
+export interface ImageRecord {
+  readonly image: ImageArchive & { archive: string };
+  readonly wasiTestImage: ImageArchive & { archive: string };
+  readonly packages: readonly string[];
+}
+
+export const IMAGE_OUT = join(REPO, 'build', 'image');
+export const CACHE = process.env.KNAWD_TOOLS_CACHE ?? join(homedir(), '.cache', 'knawd-deployer');
+
+let built: BuiltImage | undefined;
+
+/** Builds (or reuses) the image and returns it with its extracted layer; cached per process. */
+export function builtImage(): BuiltImage {
+  if (built) return built;
+  const run = spawnSync('bash', [join(REPO, 'runtime-artifacts', 'build-image.sh')], { cwd: REPO, encoding: 'utf8', timeout: 60 * 60_000, maxBuffer: 64 << 20 });
+  if (run.status !== 0) {
+    throw new Error(`npm run image (runtime-artifacts/build-image.sh) failed with exit ${run.status ?? run.signal ?? run.error?.message}:\n${(run.stdout ?? '').slice(-3000)}\n${(run.stderr ?? '').slice(-3000)}`);
+  }
+  const record = JSON.parse(readFileSync(join(IMAGE_OUT, 'image.json'), 'utf8')) as ImageRecord;
+  const archive = join(IMAGE_OUT, record.image.archive);
+  const wasi = { ...record.wasiTestImage, archive: join(IMAGE_OUT, record.wasiTestImage.archive) };
+  const rootfs = extractImage(archive, record.image.digest);
+  built = { ...record.image, archive, rootfs, vendor: join(rootfs, 'vendor'), wasi, record };
+  return built;
+}
+
+/** The image config (architecture, os, Entrypoint, …) of the one image in an OCI archive. */
+export function imageConfig(archive: string): Record<string, unknown> {
+  const member = (name: string): Buffer => execFileSync('tar', ['-xOf', archive, name], { maxBuffer: 1 << 30 });
+  const index = JSON.parse(member('index.json').toString('utf8')) as { manifests: Array<{ digest: string }> };
+  const manifest = JSON.parse(member(`blobs/sha256/${index.manifests[0].digest.replace(/^sha256:/, '')}`).toString('utf8')) as { config: { digest: string } };
+  return JSON.parse(member(`blobs/sha256/${manifest.config.digest.replace(/^sha256:/, '')}`).toString('utf8')) as Record<string, unknown>;
+}
+
+/** The one layer of the image whose manifest is `digest`, unpacked into a cache directory (once per digest). */
+export function extractImage(archive: string, digest: string): string {
+  const dir = join(CACHE, `image-rootfs-${digest.replace(/^sha256:/, '').slice(0, 16)}`);
+  if (existsSync(join(dir, '.complete'))) return dir;
+  const member = (name: string): Buffer => execFileSync('tar', ['-xOf', archive, name], { maxBuffer: 1 << 30 });
+  const index = JSON.parse(member('index.json').toString('utf8')) as { manifests: Array<{ digest: string }> };
+  if (index.manifests.length !== 1 || index.manifests[0].digest !== digest) {
+    throw new Error(`${archive} does not hold the one manifest ${digest} that build/image/image.json names`);
+  }
+  const blob = (d: string): Buffer => {
+    const data = member(`blobs/sha256/${d.replace(/^sha256:/, '')}`);
+    if (`sha256:${createHash('sha256').update(data).digest('hex')}` !== d) throw new Error(`${archive}: blob ${d} does not match its digest`);
+    return data;
+  };
+  const manifest = JSON.parse(blob(digest).toString('utf8')) as { layers: Array<{ digest: string; mediaType: string }> };
+  if (manifest.layers.length !== 1) throw new Error(`${archive}: expected one layer, found ${manifest.layers.length}`);
+  const tmp = `${dir}.partial`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  const layer = join(tmp, '.layer');
+  writeFileSync(layer, blob(manifest.layers[0].digest));
+  execFileSync('tar', ['-xzf', layer, '-C', tmp, '--numeric-owner', '--same-permissions']);
+  rmSync(layer);
+  writeFileSync(join(tmp, '.complete'), '');
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(tmp, dir);
+  return dir;
+}
