@@ -62,6 +62,8 @@ export interface RunOptions {
   readonly kubeconfig?: string;
   /** Working directory. @default the repository */
   readonly cwd?: string;
+  /** Called with each piece of stdout as it arrives (to act on a line before the command ends). */
+  readonly onStdout?: (chunk: string) => void;
 }
 
 export interface Cluster {
@@ -113,7 +115,10 @@ export function runCommand(file: string, args: readonly string[], options: RunOp
       child.kill('SIGKILL');
       finish({ code: -1, stdout, stderr: `${stderr}\n[killed after ${timeoutMs} ms]` });
     }, timeoutMs);
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString('utf8');
+      options.onStdout?.(d.toString('utf8'));
+    });
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
     child.on('error', (error) => finish({ code: -1, stdout, stderr: `${stderr}${error.message}` }));
     child.on('close', (code, signal) => finish({ code: code ?? -1, stdout, stderr: signal ? `${stderr}\n[signal ${signal}]` : stderr }));
