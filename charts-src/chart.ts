@@ -11,6 +11,8 @@ const METADATA = {
     { kind: 'added', description: 'Targets ubuntu_22_04, ubuntu_24_04, k3s, rke2, containerd, crio; containerd 2.x configs' },
     { kind: 'fixed', description: 'Uninstall restores every node before the release is deleted' },
     { kind: 'security', description: 'RBAC limited to config-features and node labels; SCC for every OpenShift target' },
+    { kind: 'changed', description: 'patchKnative defaults to auto: Knative is wired up only where the cluster serves it, so a first install works without Knative' },
+    { kind: 'added', description: 'knative.runtimeClassName: crun as the default RuntimeClass of labelled Knative Services (config-deployment runtime-class-name)' },
   ],
 };
 

@@ -2,3 +2,4 @@ export * from './targets';
 export * from './runtimes';
 export * from './variant';
 export * from './node-contract';
+export * from './knative';

@@ -2,6 +2,8 @@ export * from './props';
 export * from './k8s-types';
 export * from './knawd-deployer';
 export * from './installer-rbac';
+export * from './knative-rbac';
+export * from './knawd-knative-access';
 export * from './openshift-scc';
 export * from './node-agent-daemonset';
 export * from './privileged-namespace';

@@ -1,8 +1,6 @@
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
-import { KNATIVE_FEATURE } from '../catalog';
 import * as k8s from '../imports/k8s';
-import { includePart } from './conditions';
 import { standardLabels } from './labels';
 import { DeployerSettings } from './settings';
 
@@ -15,9 +13,8 @@ export interface InstallerRbacProps {
 
 /**
  * The installer's identity and the least it may do: read, list and label nodes (the installed-state label, and
- * the uninstall wait), list RuntimeClasses and pods (remove waits for the pods of its node that use the handler), and — only with patchKnative — read and patch the one Knative ConfigMap it changes, in
- * Knative's namespace only.
- * No delete verbs, no Secrets.
+ * the uninstall wait), list RuntimeClasses and pods (remove waits for the pods of its node that use the handler).
+ * Knative's ConfigMaps are {@link KnativeRbac}'s. No delete verbs, no Secrets.
  */
 export class InstallerRbac extends Construct {
   public readonly serviceAccount: kplus.ServiceAccount;
@@ -48,27 +45,5 @@ export class InstallerRbac extends Construct {
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: nodes.name },
       subjects: [subject],
     });
-
-    const knative = includePart(s.knative, () => new Construct(this, 'Knative'));
-    if (knative) {
-      const role = new k8s.KubeClusterRole(knative, 'Role', {
-        metadata: { name: 'knawd-installer-knative-features', labels },
-        rules: [
-          {
-            apiGroups: [''],
-            resources: ['configmaps'],
-            resourceNames: [KNATIVE_FEATURE.configMap],
-            verbs: ['get', 'patch'],
-          },
-        ],
-      });
-      // A RoleBinding, not a ClusterRoleBinding: bound cluster-wide, the rule would also cover a ConfigMap named
-      // config-features in every other namespace. The price: Knative's namespace must exist at install time.
-      new k8s.KubeRoleBinding(knative, 'Binding', {
-        metadata: { name: 'knawd-installer-knative-features', namespace: KNATIVE_FEATURE.namespace, labels },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role.name },
-        subjects: [subject],
-      });
-    }
   }
 }

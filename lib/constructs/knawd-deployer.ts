@@ -2,6 +2,7 @@ import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { includePart } from './conditions';
 import { InstallerRbac, INSTALLER_SERVICE_ACCOUNT } from './installer-rbac';
+import { KnativeRbac } from './knative-rbac';
 import { NodeAgentDaemonSet } from './node-agent-daemonset';
 import { OpenShiftScc } from './openshift-scc';
 import { PrivilegedNamespace } from './privileged-namespace';
@@ -15,7 +16,8 @@ export const REMOVER_DAEMONSET = 'knawd-remover';
 
 /**
  * Everything that puts crun with a WebAssembly handler onto the nodes: namespace, identity and least-privilege
- * RBAC, the OpenShift SCC where needed, the installer DaemonSet and the RuntimeClass `crun`.
+ * RBAC, the OpenShift SCC where needed, the Knative RBAC with `patchKnative: true`, the installer DaemonSet and
+ * the RuntimeClass `crun`.
  */
 export class KnawdDeployer extends Construct {
   /** The props with defaults applied and checked. */
@@ -29,6 +31,7 @@ export class KnawdDeployer extends Construct {
     if (s.createNamespace) new PrivilegedNamespace(this, 'Namespace', { settings: s });
     const rbac = new InstallerRbac(this, 'Rbac', { settings: s });
     includePart(s.openshift, () => new OpenShiftScc(this, 'OpenShift', { settings: s, serviceAccountName: INSTALLER_SERVICE_ACCOUNT }));
+    includePart(s.knativeRbac, () => new KnativeRbac(this, 'Knative', { settings: s }));
     new NodeAgentDaemonSet(this, 'Installer', {
       settings: s,
       name: INSTALLER_DAEMONSET,

@@ -16,7 +16,7 @@ import { NODE_LOCK, withNodeLock } from './host/lock';
 import { checkNodeRoot } from './host/node-root';
 import { findReferenceBinary, labelLike, restoreLabels, selinuxEnabled } from './host/selinux';
 import { ClusterApi } from './kube/cluster';
-import { enableKnative, restoreKnative } from './kube/knative';
+import { mergeKnativeRecord, restoreKnative, wireKnative } from './kube/knative';
 import { labelNode } from './kube/node-label';
 import { Logger } from './log';
 import { hostView, loadPlanning, loadState, saveState } from './plan/host-view';
@@ -156,10 +156,10 @@ async function installLocked(settings: Settings, effects: Effects, target: Targe
 
   // label + Knative
   if (!restartPending) await labelNode(effects.cluster, settings.nodeName, effects.log, 'set');
-  if (settings.patchKnative && effects.cluster) {
-    await enableKnative(effects.cluster, log, (knative) => {
+  if (effects.cluster) {
+    await wireKnative(effects.cluster, log, settings, (knative) => {
       const state = loadState(fs, settings.prefix);
-      if (state && !state.knative) saveState(fs, { ...state, knative });
+      if (state) saveState(fs, { ...state, knative: mergeKnativeRecord(state.knative, knative) });
     });
   }
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { allVariants, RuntimeName, TargetName } from '../../lib/catalog';
+import { allVariants, KNATIVE_SERVING_API, RuntimeName, TargetName } from '../../lib/catalog';
 import { KnawdDeployerProps } from '../../lib/constructs';
 import { installObjects, uninstallObjects } from '../../lib/render/manifests';
 import { REPO, run, toolPath } from '../support/tools';
@@ -40,7 +40,7 @@ function template(sets: string[]): any[] {
 
 const variants = allVariants().map((v) => [v.target.name as TargetName, v.runtime.name as RuntimeName] as const);
 
-describe('helm template yields exactly the objects of dist/manifests', () => {
+describe('helm template yields exactly the objects of dist/manifests (no Knative: patchKnative auto renders none of it)', () => {
   test.each(variants)('%s / %s', (target, ociType) => {
     const rendered = template(['--set', `target=${target}`, '--set', `ociType=${ociType}`]);
     const dist = parse(readFileSync(join(REPO, 'dist', 'manifests', target, `${ociType}.yaml`), 'utf8')).filter((o) => o.kind !== 'Namespace');
@@ -67,6 +67,25 @@ describe('non-default values render the same objects as the constructs given the
       { nodeSelector: { 'kubernetes.io/arch': 'arm64', pool: 'wasm' } },
     ],
     ['patchKnative=false', ['--set', 'patchKnative=false'], { patchKnative: false }],
+    ['patchKnative=true', ['--set', 'patchKnative=true'], { patchKnative: true }],
+    // "auto" on a cluster that serves Knative Serving wires it up: what true does.
+    ['patchKnative=auto where Knative Serving is served', ['--api-versions', KNATIVE_SERVING_API], { patchKnative: true }],
+    ['patchKnative=false where Knative Serving is served', ['--api-versions', KNATIVE_SERVING_API, '--set', 'patchKnative=false'], { patchKnative: false }],
+    [
+      'knative.runtimeClassName where Knative Serving is served',
+      ['--api-versions', KNATIVE_SERVING_API, '--set', 'knative.runtimeClassName.enabled=true', '--set', 'runtimeClass.name=wasm'],
+      { patchKnative: true, runtimeClassName: 'wasm', knative: { runtimeClassName: {} } },
+    ],
+    [
+      'knative.runtimeClassName with its own selector (--set true is the label value "true")',
+      ['--set', 'patchKnative=true', '--set', 'knative.runtimeClassName.enabled=true', '--set', 'knative.runtimeClassName.selector.app=fn', '--set', 'knative.runtimeClassName.selector.example\\.com/wasm=true'],
+      { patchKnative: true, knative: { runtimeClassName: { selector: { 'knawd.dev/wasm': 'true', app: 'fn', 'example.com/wasm': 'true' } } } },
+    ],
+    [
+      'knative.runtimeClassName without Knative Serving: only the installer learns the selector',
+      ['--set', 'knative.runtimeClassName.enabled=true'],
+      { knative: { runtimeClassName: {} } },
+    ],
     ['autoRestart=false', ['--set', 'autoRestart=false'], { autoRestart: false }],
     [
       'everything else',

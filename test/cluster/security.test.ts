@@ -1,10 +1,11 @@
 /**
- * What the installer's ServiceAccount may do (RBAC, asked of the real API server by impersonation), and what
+ * What the installer's ServiceAccount may do (RBAC, asked of the real API server by impersonation; the raw
+ * manifest with dist/manifests/knative.yaml, the installer's Knative permission), and what
  * PodSecurity admission says about the installer's pod: rejected in a `baseline` namespace, accepted in the
  * project's privileged namespace. The uninstall Job's pod runs unprivileged and passes `restricted`.
  */
 import { Cluster, startCluster } from '../support/cluster/api-server';
-import { installSccCrd, json, K8sObject, loadObjects, manifestPath } from '../support/cluster/objects';
+import { installSccCrd, json, K8sObject, KNATIVE_MANIFEST, loadObjects, manifestPath } from '../support/cluster/objects';
 
 jest.setTimeout(120_000);
 
@@ -53,7 +54,7 @@ describe('security of the installer on a real API server', () => {
     const objects = (): K8sObject[] => loadObjects(install);
 
     beforeAll(async () => {
-      await cluster.kubectlOk(['apply', '--server-side', '--field-manager=knawd-test', '-f', install]);
+      await cluster.kubectlOk(['apply', '--server-side', '--field-manager=knawd-test', '-f', install, '-f', KNATIVE_MANIFEST]);
     });
 
     async function can(verbResource: string[], namespace?: string): Promise<string> {
@@ -82,6 +83,8 @@ describe('security of the installer on a real API server', () => {
       [['delete', 'configmaps'], 'kube-system'],
       [['deletecollection', 'configmaps'], 'knative-serving'],
       [['patch', 'configmaps/config-network'], 'knative-serving'],
+      // config-deployment only when knative.runtimeClassName is set (test/cluster/knative.test.ts).
+      [['patch', 'configmaps/config-deployment'], 'knative-serving'],
       [['patch', 'configmaps'], 'knative-serving'],
       [['update', 'configmaps/config-features'], 'knative-serving'],
       [['patch', 'configmaps/kube-proxy'], 'kube-system'],

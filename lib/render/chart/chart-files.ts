@@ -1,7 +1,7 @@
 import { ApiObject, App, Chart } from 'cdk8s';
 import { IConstruct } from 'constructs';
 import { stringify } from 'yaml';
-import { OPENSHIFT_TARGETS } from '../../catalog';
+import { KNATIVE_SERVING_API, OPENSHIFT_TARGETS } from '../../catalog';
 import { conditionsOf } from '../../constructs/conditions';
 import { KnawdDeployer, KnawdUninstaller } from '../../constructs/knawd-deployer';
 import { DEFAULT_IMAGE_REPOSITORY, DEFAULT_IMAGE_TAG } from '../../constructs/settings';
@@ -66,6 +66,38 @@ function helpersTemplate(): string {
 {{/* Non-empty when the selected target is an OpenShift target. */}}
 {{- define "knawd-deployer.isOpenShift" -}}
 {{- if has .Values.target (list ${targets}) }}true{{ end }}
+{{- end }}
+
+{{/*
+Non-empty when the installer works with Knative Serving: patchKnative true, or "auto" on a cluster that serves
+${KNATIVE_SERVING_API} (so a first install without Knative needs nothing from Knative's namespace).
+*/}}
+{{- define "knawd-deployer.knative" -}}
+{{- $mode := toString .Values.patchKnative }}
+{{- if or (eq $mode "true") (and (eq $mode "auto") (.Capabilities.APIVersions.Has "${KNATIVE_SERVING_API}")) }}true{{ end }}
+{{- end }}
+
+{{/*
+The installer's PATCH_KNATIVE: "true" where the chart wired Knative up, else "auto" or "false" as given. It
+changes when Knative appears, so a helm upgrade after installing Knative rolls the installer pods, which then
+wire it up.
+*/}}
+{{- define "knawd-deployer.patchKnative" -}}
+{{- if include "knawd-deployer.knative" . }}true{{ else }}{{ toString .Values.patchKnative }}{{ end }}
+{{- end }}
+
+{{/* The installer's runtime-class-name selector, key=value,… in key order; empty when not enabled. */}}
+{{- define "knawd-deployer.knativeRuntimeClassSelector" -}}
+{{- if and .Values.knative.runtimeClassName.enabled (eq (toString .Values.patchKnative) "false") }}
+{{- fail "knative.runtimeClassName.enabled=true needs patchKnative auto or true: patchKnative=false leaves Knative alone" }}
+{{- end }}
+{{- if .Values.knative.runtimeClassName.enabled }}
+{{- $pairs := list }}
+{{- range $key, $value := .Values.knative.runtimeClassName.selector }}
+{{- $pairs = append $pairs (printf "%s=%s" $key (toString $value)) }}
+{{- end }}
+{{- join "," $pairs }}
+{{- end }}
 {{- end }}
 
 {{/* The installer image: the digest pins it and wins over the tag. */}}

@@ -14,7 +14,8 @@ export interface ChartObject {
 
 const CONDITION_EXPRESSIONS: Record<RenderCondition, string> = {
   openshift: 'include "knawd-deployer.isOpenShift" $',
-  patchKnative: expressionFor('patchKnative').expr,
+  knative: 'include "knawd-deployer.knative" $',
+  knativeRuntimeClass: '$.Values.knative.runtimeClassName.enabled',
 };
 
 const PLACEHOLDER_LINE = new RegExp(`^(\\s*)(- )?([^\\s:#][^:]*): ${VALUE_REF_SOURCE}$`);

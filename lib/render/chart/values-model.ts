@@ -1,4 +1,11 @@
 import {
+  DEFAULT_KNATIVE_SELECTOR,
+  DEFAULT_PATCH_KNATIVE,
+  KNATIVE_DEPLOYMENT,
+  KNATIVE_SERVING_API,
+  LABEL_KEY_PATTERN,
+  LABEL_VALUE_PATTERN,
+  PATCH_KNATIVE_MODES,
   DEFAULT_HANDLER,
   DEFAULT_HOST_PREFIX,
   DEFAULT_RUNTIME_CLASS,
@@ -63,9 +70,26 @@ export const VALUES: readonly ValueEntry[] = [
   {
     path: 'patchKnative',
     description:
-      "Enable Knative's kubernetes.podspec-runtimeclassname feature flag (restored on uninstall if it was ours); needs Knative Serving installed, since the permission is bound in its namespace.",
-    default: true,
+      `Wire Knative Serving up: enable its kubernetes.podspec-runtimeclassname feature flag (restored on uninstall while still ours), with the installer's permission bound in Knative's namespace. "auto": only where the cluster serves ${KNATIVE_SERVING_API} (helm upgrade after installing Knative wires it up); true: always (Knative must be installed first); false: leave Knative alone.`,
+    default: DEFAULT_PATCH_KNATIVE,
+    schema: { enum: PATCH_KNATIVE_MODES.map((m) => (m === 'auto' ? m : m === 'true')) },
+  },
+  {
+    path: 'knative.runtimeClassName.enabled',
+    description: `Make runtimeClass.name the default RuntimeClass of Knative Services whose revisions carry the selector's labels, through ${KNATIVE_DEPLOYMENT.namespace}/${KNATIVE_DEPLOYMENT.configMap} ${KNATIVE_DEPLOYMENT.key} (Knative 1.15+; other entries kept, ours removed on uninstall while still ours). Needs patchKnative auto or true.`,
+    default: false,
     schema: { type: 'boolean' },
+  },
+  {
+    path: 'knative.runtimeClassName.selector',
+    description: "Revision labels that select the RuntimeClass: set them in a Knative Service's spec.template.metadata.labels.",
+    default: DEFAULT_KNATIVE_SELECTOR,
+    schema: {
+      type: 'object',
+      propertyNames: { pattern: LABEL_KEY_PATTERN.source, maxLength: 317 },
+      // `--set` turns true into a boolean; it renders as the label value "true".
+      additionalProperties: { anyOf: [{ type: 'string', pattern: LABEL_VALUE_PATTERN.source }, { type: 'boolean' }] },
+    },
   },
   { path: 'image.repository', description: 'Installer image repository.', default: DEFAULT_IMAGE_REPOSITORY, schema: { type: 'string', minLength: 1 } },
   {
@@ -156,11 +180,27 @@ export function valuesSchema(): Record<string, unknown> {
     }
     node.properties[keys[keys.length - 1]] = { description: v.description, ...v.schema };
   }
-  root.allOf = TARGETS.map((t) => ({ target: t.name, shipped: runtimesFor(t).map((r) => r.name) }))
+  root.allOf = [...variantRules(), ...knativeRules()];
+  return root;
+}
+
+/** Knative's runtime-class-name needs a selector to match on (that it needs patchKnative is the template's check: its message says why). */
+function knativeRules(): Record<string, unknown>[] {
+  const enabled = { properties: { knative: { properties: { runtimeClassName: { properties: { enabled: { const: true } }, required: ['enabled'] } }, required: ['runtimeClassName'] } }, required: ['knative'] };
+  return [
+    {
+      if: enabled,
+      then: { properties: { knative: { properties: { runtimeClassName: { properties: { selector: { description: 'knative.runtimeClassName.selector needs at least one label', minProperties: 1 } } } } } } },
+    },
+  ];
+}
+
+/** Pairs that are not shipped are refused. */
+function variantRules(): Record<string, unknown>[] {
+  return TARGETS.map((t) => ({ target: t.name, shipped: runtimesFor(t).map((r) => r.name) }))
     .filter(({ shipped }) => shipped.length < RUNTIMES.length)
     .map(({ target, shipped }) => ({
       if: { properties: { target: { const: target } }, required: ['target'] },
       then: { properties: { ociType: { description: `target ${target} ships only: ${shipped.join(', ')}`, enum: shipped } } },
     }));
-  return root;
 }
