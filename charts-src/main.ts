@@ -6,9 +6,9 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { allVariants, RuntimeName, TargetName } from '../lib/catalog';
-import { renderInstallManifest, renderKnativeManifest, renderUninstallManifest } from '../lib/render/manifests';
+import { renderInstallManifest, renderKnativeManifest, renderNodeRestrictionManifest, renderUninstallManifest } from '../lib/render/manifests';
 import { synthChart } from './chart';
-import { knativeManifestHeader, manifestHeader } from './manifest-header';
+import { knativeManifestHeader, manifestHeader, nodeRestrictionManifestHeader } from './manifest-header';
 import { withSupportMatrix } from './support-matrix';
 
 /** Writes everything under `dist`; `chartStatic` holds the chart's hand-written parts. */
@@ -29,6 +29,7 @@ export function synthManifests(dist: string): void {
   rmSync(root, { recursive: true, force: true });
   mkdirSync(root, { recursive: true });
   writeFileSync(join(root, 'knative.yaml'), knativeManifestHeader() + renderKnativeManifest({}));
+  writeFileSync(join(root, 'node-restriction.yaml'), nodeRestrictionManifestHeader() + renderNodeRestrictionManifest({}));
   for (const { target, runtime } of allVariants()) {
     const props = { target: target.name as TargetName, ociType: runtime.name as RuntimeName };
     const dir = join(root, target.name);

@@ -3,6 +3,8 @@ import { DEFAULT_NAMESPACE, INSTALLER_DAEMONSET, UNINSTALL_WAIT_JOB } from '../l
 
 /** Where the raw manifests keep the installer's Knative permission: one file, the same for every variant. */
 export const KNATIVE_MANIFEST = 'dist/manifests/knative.yaml';
+/** The node-restriction admission policy, a file of its own (it needs Kubernetes 1.30+). */
+export const NODE_RESTRICTION_MANIFEST = 'dist/manifests/node-restriction.yaml';
 
 /** The comment on top of each dist manifest: where it came from and how to use it. */
 export function manifestHeader(kind: 'install' | 'uninstall', props: { target: TargetName; ociType: RuntimeName }): string {
@@ -13,6 +15,7 @@ export function manifestHeader(kind: 'install' | 'uninstall', props: { target: T
           `knawd-deployer: install ${props.ociType} on ${props.target} nodes.`,
           `Apply: kubectl apply --server-side -f ${file}.yaml`,
           `Knative Serving: where it runs (now or later), also apply ${KNATIVE_MANIFEST} (see its header).`,
+          `Kubernetes 1.30+: also apply ${NODE_RESTRICTION_MANIFEST}, so a node's installer token can change only that node.`,
           `Uninstall: see ${file}.uninstall.yaml`,
         ]
       : [
@@ -20,7 +23,7 @@ export function manifestHeader(kind: 'install' | 'uninstall', props: { target: T
           `1. kubectl -n ${DEFAULT_NAMESPACE} delete daemonset ${INSTALLER_DAEMONSET}`,
           `2. kubectl apply --server-side -f ${file}.uninstall.yaml`,
           `3. kubectl -n ${DEFAULT_NAMESPACE} wait --for=condition=complete --timeout=5m job/${UNINSTALL_WAIT_JOB}`,
-          `4. kubectl delete --ignore-not-found -f ${file}.uninstall.yaml -f ${file}.yaml -f ${KNATIVE_MANIFEST}`,
+          `4. kubectl delete --ignore-not-found -f ${file}.uninstall.yaml -f ${file}.yaml -f ${KNATIVE_MANIFEST} -f ${NODE_RESTRICTION_MANIFEST}`,
         ];
   return comment(lines);
 }
@@ -33,6 +36,16 @@ export function knativeManifestHeader(): string {
     `Knative installed later: apply it, then kubectl -n ${DEFAULT_NAMESPACE} rollout restart daemonset ${INSTALLER_DAEMONSET}`,
     'Without it the installer logs that Knative is not wired up and how to do it, and installs all the same.',
     'Uninstall: deleted in step 4 of the uninstall manifest, after the remover has restored config-features.',
+  ]);
+}
+
+/** The comment on top of the node-restriction manifest. */
+export function nodeRestrictionManifestHeader(): string {
+  return comment([
+    'knawd-deployer: a ValidatingAdmissionPolicy and its binding (Kubernetes 1.30+): the installer ServiceAccount may',
+    "change only the Node named in its token (its pod's node), and there only the knawd.dev/crun-wasm* labels.",
+    `Apply next to an install manifest: kubectl apply --server-side -f ${NODE_RESTRICTION_MANIFEST}`,
+    'Uninstall: deleted in step 4 of the uninstall manifest.',
   ]);
 }
 

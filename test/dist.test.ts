@@ -41,7 +41,7 @@ test('there is an install and an uninstall manifest for every shipped pair, the 
   const files = Object.keys(readTree(join(DIST, 'manifests'))).sort();
   const expected = allVariants()
     .flatMap(({ target, runtime }) => [`${target.name}/${runtime.name}.yaml`, `${target.name}/${runtime.name}.uninstall.yaml`])
-    .concat('knative.yaml')
+    .concat('knative.yaml', 'node-restriction.yaml')
     .sort();
   expect(files).toEqual(expected);
 });

@@ -3,3 +3,4 @@ export * from './runtimes';
 export * from './variant';
 export * from './node-contract';
 export * from './knative';
+export * from './test-image';

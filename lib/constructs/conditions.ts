@@ -10,7 +10,9 @@ export type RenderCondition =
   /** The installer works with Knative Serving (patchKnative true, or auto on a cluster that serves it). */
   | 'knative'
   /** config-deployment's runtime-class-name is managed too (nested inside `knative`). */
-  | 'knativeRuntimeClass';
+  | 'knativeRuntimeClass'
+  /** The node-restriction admission policy is installed (true, or auto where the cluster serves it). */
+  | 'nodeRestriction';
 
 const METADATA_TYPE = 'knawd:condition';
 

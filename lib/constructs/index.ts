@@ -4,6 +4,8 @@ export * from './knawd-deployer';
 export * from './installer-rbac';
 export * from './knative-rbac';
 export * from './knawd-knative-access';
+export * from './knawd-node-restriction';
+export * from './node-restriction-policy';
 export * from './openshift-scc';
 export * from './node-agent-daemonset';
 export * from './privileged-namespace';

@@ -67,6 +67,7 @@ export class NodeAgentDaemonSet extends Construct {
             allowPrivilegeEscalation: true,
             ensureNonRoot: false,
             user: 0,
+            group: 0,
             readOnlyRootFilesystem: true,
           },
         },

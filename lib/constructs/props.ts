@@ -88,6 +88,13 @@ export interface KnawdDeployerProps {
    */
   readonly patchKnative?: boolean | 'auto';
   /**
+   * Install the ValidatingAdmissionPolicy that lets the installer change only its own Node, and only the node
+   * contract's labels (Kubernetes 1.30+). `"auto"` leaves it out of this construct, since a synth cannot see the
+   * cluster's version (add {@link KnawdNodeRestriction} where it is 1.30+; the chart decides by itself).
+   * @default "auto"
+   */
+  readonly nodeRestrictionPolicy?: boolean | 'auto';
+  /**
    * Knative Serving settings beyond the feature flag.
    * @default - none: config-deployment is left alone
    */

@@ -54,6 +54,8 @@ export interface DeployerSettings {
   readonly knativeRbac: Inclusion;
   /** Whether the Knative RBAC covers config-deployment too. */
   readonly knativeRuntimeClass: Inclusion;
+  /** Whether {@link KnawdDeployer} carries the node-restriction policy (with "auto" it is {@link KnawdNodeRestriction}'s). */
+  readonly nodeRestriction: Inclusion;
   readonly version: string;
 }
 
@@ -108,6 +110,12 @@ function imageReference(props: KnawdDeployerProps): string {
 /** Which optional part an Inclusion-deciding prop leads to: a value reference defers the decision to the renderer. */
 function openshiftInclusion(target: string): Inclusion {
   return isValueRef(target) ? 'openshift' : findTarget(target).openshift;
+}
+
+function nodeRestrictionInclusion(mode: boolean | 'auto'): Inclusion {
+  if (isValueRef(mode)) return 'nodeRestriction';
+  if (mode !== true && mode !== false && mode !== 'auto') fail(`nodeRestrictionPolicy ${JSON.stringify(mode)} is invalid; expected true, false or "auto"`);
+  return mode === true;
 }
 
 type KnativeSettings = Pick<DeployerSettings, 'patchKnative' | 'knativeRuntimeClassSelector' | 'knativeRbac' | 'knativeRuntimeClass'>;
@@ -174,6 +182,7 @@ export function resolveSettings(props: KnawdDeployerProps): DeployerSettings {
     logLevel,
     autoRestart: String(props.autoRestart ?? true),
     ...knativeSettings(props),
+    nodeRestriction: nodeRestrictionInclusion(props.nodeRestrictionPolicy ?? 'auto'),
     namespace: checked(props.namespace ?? DEFAULT_NAMESPACE, 'namespace', DNS_LABEL, 'a DNS label (lower-case letters, digits, "-")'),
     createNamespace: props.createNamespace ?? true,
     nodeSelector: unlessEmpty(props.nodeSelector, (m) => Object.keys(m).length),

@@ -1,6 +1,6 @@
 import { App, Chart } from 'cdk8s';
 import { Construct } from 'constructs';
-import { KnawdDeployer, KnawdDeployerProps, KnawdKnativeAccess, KnawdUninstaller } from '../constructs';
+import { KnawdDeployer, KnawdDeployerProps, KnawdKnativeAccess, KnawdNodeRestriction, KnawdUninstaller } from '../constructs';
 
 /** The construct id every renderer uses, so objects come out the same wherever they are rendered. */
 export const CHART_ID = 'knawd-deployer';
@@ -16,6 +16,7 @@ function appWith(build: (chart: Chart) => Construct): { app: App; chart: Chart }
 const deployer = (props: KnawdDeployerProps) => (chart: Chart) => new KnawdDeployer(chart, 'Deployer', props);
 const uninstaller = (props: KnawdDeployerProps) => (chart: Chart) => new KnawdUninstaller(chart, 'Uninstaller', props);
 const knativeAccess = (props: KnawdDeployerProps) => (chart: Chart) => new KnawdKnativeAccess(chart, 'Knative', props);
+const nodeRestriction = (props: KnawdDeployerProps) => (chart: Chart) => new KnawdNodeRestriction(chart, 'NodeRestriction', props);
 
 /** The Kubernetes objects of a {@link KnawdDeployer}, as plain JSON. */
 export function installObjects(props: KnawdDeployerProps): any[] {
@@ -42,4 +43,13 @@ export function renderUninstallManifest(props: KnawdDeployerProps): string {
 
 export function renderKnativeManifest(props: KnawdDeployerProps): string {
   return appWith(knativeAccess(props)).app.synthYaml();
+}
+
+/** The Kubernetes objects of a {@link KnawdNodeRestriction}, as plain JSON. */
+export function nodeRestrictionObjects(props: KnawdDeployerProps): any[] {
+  return appWith(nodeRestriction(props)).chart.toJson();
+}
+
+export function renderNodeRestrictionManifest(props: KnawdDeployerProps): string {
+  return appWith(nodeRestriction(props)).app.synthYaml();
 }

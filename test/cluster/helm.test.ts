@@ -158,7 +158,6 @@ describe('the Helm chart on a real API server', () => {
 
     if (uninstall === 'hooks') {
       it('helm uninstall runs the pre-delete hooks, waits for the nodes to be restored, and succeeds', async () => {
-        const saKubeconfig = await serviceAccountKubeconfig(cluster, NS, 'knawd-installer');
         await cluster.kubectlOk(['label', 'node', 'wasm-node-1', LABEL, '--overwrite']);
         const uninstalling = cluster.helm(['uninstall', RELEASE, '-n', NS, '--timeout', '90s']);
         // helm uninstall is awaited whatever happens here, and a failure here is the one reported.
@@ -184,8 +183,10 @@ describe('the Helm chart on a real API server', () => {
           expect(wait.args.slice(0, 1)).toEqual(['wait-removed']);
           expect(wait.args).toEqual(expect.arrayContaining(['--label', LABEL]));
           expect(wait.image).toBe('quay.io/knawd/deployer:v9.9.9');
-          expect(job.spec.template.spec.serviceAccountName).toBe('knawd-installer');
+          expect(job.spec.template.spec.serviceAccountName).toBe('knawd-uninstall-wait');
           expect(job.spec.backoffLimit).toBe(0);
+          // The Job's own identity, a hook created before it: its token is what the wait below runs with.
+          const saKubeconfig = await serviceAccountKubeconfig(cluster, NS, 'knawd-uninstall-wait');
 
           // The Job's wait logic, for real: it keeps waiting while a node is labelled...
           const timeoutArg = wait.args[wait.args.indexOf('--timeout-seconds') + 1];
@@ -211,6 +212,8 @@ describe('the Helm chart on a real API server', () => {
         // hook-succeeded: Helm deleted both hooks; the release's objects are gone too.
         expect(await exists(['-n', NS, 'daemonset', 'knawd-remover'])).toBe(false);
         expect(await exists(['-n', NS, 'job', 'knawd-uninstall-wait'])).toBe(false);
+        expect(await exists(['-n', NS, 'serviceaccount', 'knawd-uninstall-wait'])).toBe(false);
+        expect(await exists(['clusterrole', 'knawd-uninstall-wait'])).toBe(false);
         expect(await exists(['-n', NS, 'daemonset', 'knawd-installer'])).toBe(false);
         expect(await exists(['runtimeclass', 'crun'])).toBe(false);
         expect(await exists(['clusterrole', 'knawd-installer-nodes'])).toBe(false);

@@ -120,6 +120,17 @@ describe('security of the installer on a real API server', () => {
       expect(await can(['patch', 'configmaps/config-features'], namespace)).toMatch(/: no$/);
     });
 
+    it("the uninstall wait Job's own ServiceAccount may only get, list and watch nodes", async () => {
+      await cluster.kubectlOk(['apply', '--server-side', '--field-manager=knawd-test', '-f', manifestPath(target, ociType, true)]);
+      const job = 'system:serviceaccount:knawd:knawd-uninstall-wait';
+      const ask = async (args: string[]) => (await cluster.kubectl(['auth', 'can-i', ...args, '--as', job])).stdout.trim();
+      for (const verb of ['get', 'list', 'watch']) expect(`${verb}: ${await ask([verb, 'nodes'])}`).toBe(`${verb}: yes`);
+      for (const args of [['patch', 'nodes'], ['list', 'pods'], ['get', 'configmaps', '-n', 'knative-serving'], ['list', 'secrets', '-n', 'knawd'], ['use', 'securitycontextconstraints.security.openshift.io/knawd-installer', '-n', 'knawd']]) {
+        expect(`${args.join(' ')}: ${await ask(args)}`).toBe(`${args.join(' ')}: no`);
+      }
+      await cluster.kubectlOk(['-n', 'knawd', 'delete', 'daemonset', 'knawd-remover', '--ignore-not-found', '--wait=false']);
+    });
+
     if (target === 'rhel8') {
       it('the ServiceAccount may use its own SecurityContextConstraints, and no other', async () => {
         expect(await can(['use', 'securitycontextconstraints.security.openshift.io/knawd-installer'], 'knawd')).toMatch(/: yes$/);
@@ -161,7 +172,7 @@ describe('security of the installer on a real API server', () => {
       const ns = `psa-restricted-${target.replace(/_/g, '-')}`;
       await cluster.kubectlOk(['create', 'namespace', ns]);
       await cluster.kubectlOk(['label', 'namespace', ns, 'pod-security.kubernetes.io/enforce=restricted', 'pod-security.kubernetes.io/warn=restricted']);
-      await cluster.kubectlOk(['-n', ns, 'create', 'serviceaccount', 'knawd-installer']);
+      await cluster.kubectlOk(['-n', ns, 'create', 'serviceaccount', 'knawd-uninstall-wait']);
       const job = find(loadObjects(manifestPath(target, ociType, true)), 'Job', 'knawd-uninstall-wait');
       const pod = podFrom(job, ns, 'uninstall-wait');
       const r = await cluster.kubectl(['create', '--dry-run=server', '-f', '-'], { input: json(pod) });

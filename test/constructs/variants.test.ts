@@ -92,6 +92,8 @@ describe.each(variants)('%s / %s', (target, ociType) => {
     expect(sccs.length).toBe(openshift ? 1 : 0);
     if (openshift) {
       expect(sccs[0]).toMatchObject({ allowPrivilegedContainer: true, allowHostPID: true, allowHostDirVolumePlugin: true, priority: 0 });
+      // The node's root and the ServiceAccount token: no other volume type.
+      expect(sccs[0].volumes).toEqual(['hostPath', 'projected']);
       const binding = one(install, 'RoleBinding', 'knawd-installer-scc');
       expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: 'knawd-installer', namespace: 'knawd' }]);
     }
@@ -118,8 +120,27 @@ describe.each(variants)('%s / %s', (target, ociType) => {
     expect(container.args).toEqual(['wait-removed', '--timeout-seconds', '240', '--label', 'knawd.dev/crun-wasm=installed']);
     expect(job.spec.backoffLimit).toBe(0);
     expect(job.spec.activeDeadlineSeconds).toBeGreaterThan(240);
-    expect(job.spec.template.spec.serviceAccountName).toBe('knawd-installer');
     expect(container.securityContext.privileged).toBeUndefined();
+    // Its own identity, which may only watch nodes; a fixed non-root user with its group.
+    expect(job.spec.template.spec.serviceAccountName).toBe('knawd-uninstall-wait');
+    expect(job.spec.template.spec.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65534, runAsGroup: 65534 });
+    expect(one(uninstall, 'ServiceAccount', 'knawd-uninstall-wait').metadata.namespace).toBe('knawd');
+    expect(one(uninstall, 'ClusterRole', 'knawd-uninstall-wait').rules).toEqual([{ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] }]);
+    expect(one(uninstall, 'ClusterRoleBinding', 'knawd-uninstall-wait')).toMatchObject({
+      roleRef: { kind: 'ClusterRole', name: 'knawd-uninstall-wait' },
+      subjects: [{ kind: 'ServiceAccount', name: 'knawd-uninstall-wait', namespace: 'knawd' }],
+    });
+    // On OpenShift it may use the built-in SCCs that admit a fixed non-root user (restricted-v2 would not).
+    const scc = byKind(uninstall, 'Role').map((r) => r.rules);
+    expect(scc).toEqual(openshift ? [[{ apiGroups: ['security.openshift.io'], resources: ['securitycontextconstraints'], resourceNames: ['nonroot-v2', 'nonroot'], verbs: ['use'] }]] : []);
+  });
+
+  test('runAsGroup is set wherever runAsUser is', () => {
+    for (const { owner, spec } of podSpecs([...install, ...uninstall])) {
+      for (const ctx of [spec.securityContext, ...spec.containers.map((c: any) => c.securityContext)]) {
+        if (ctx?.runAsUser !== undefined) expect({ owner: owner.metadata.name, runAsGroup: ctx.runAsGroup }).toEqual({ owner: owner.metadata.name, runAsGroup: ctx.runAsUser });
+      }
+    }
   });
 
   test('names and labels follow app.kubernetes.io conventions', () => {

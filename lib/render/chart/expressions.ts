@@ -24,6 +24,7 @@ export const VALUE_EXPRESSIONS: Readonly<Record<string, ValueExpression>> = {
   runtimeClassName: { kind: 'scalar', expr: '$.Values.runtimeClass.name' },
   handler: { kind: 'scalar', expr: '$.Values.runtimeClass.handler' },
   hostPrefix: { kind: 'scalar', expr: '$.Values.hostPrefix' },
+  testImage: { kind: 'scalar', expr: '$.Values.test.image' },
   nodeSelector: { kind: 'structured', expr: '$.Values.nodeSelector' },
   tolerations: { kind: 'structured', expr: '$.Values.tolerations' },
   resources: { kind: 'structured', expr: '$.Values.resources' },

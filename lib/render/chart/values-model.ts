@@ -15,6 +15,7 @@ import {
   MAX_HANDLER_LENGTH,
   RUNTIMES,
   RUNTIME_NAMES,
+  WASM_TEST_IMAGE,
   runtimesFor,
   TARGETS,
   TARGET_NAMES,
@@ -73,6 +74,13 @@ export const VALUES: readonly ValueEntry[] = [
       `Wire Knative Serving up: enable its kubernetes.podspec-runtimeclassname feature flag (restored on uninstall while still ours), with the installer's permission bound in Knative's namespace. "auto": only where the cluster serves ${KNATIVE_SERVING_API} (helm upgrade after installing Knative wires it up); true: always (Knative must be installed first); false: leave Knative alone.`,
     default: DEFAULT_PATCH_KNATIVE,
     schema: { enum: PATCH_KNATIVE_MODES.map((m) => (m === 'auto' ? m : m === 'true')) },
+  },
+  {
+    path: 'nodeRestrictionPolicy',
+    description:
+      'Install the ValidatingAdmissionPolicy that lets the installer change only the Node its pod runs on, and only its own labels there. "auto": where the cluster serves admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy (Kubernetes 1.30+); true: always; false: never.',
+    default: 'auto',
+    schema: { enum: ['auto', true, false] },
   },
   {
     path: 'knative.runtimeClassName.enabled',
@@ -154,6 +162,12 @@ export const VALUES: readonly ValueEntry[] = [
     schema: { type: 'string', pattern: HANDLER_PATTERN.source, maxLength: MAX_HANDLER_LENGTH },
   },
   { path: 'hostPrefix', description: 'Host directory everything is installed under.', default: DEFAULT_HOST_PREFIX, schema: { type: 'string', pattern: HOST_PREFIX_PATTERN.source } },
+  {
+    path: 'test.image',
+    description: 'Image helm test runs through the RuntimeClass: a WASI program (.wasm entry point, numeric non-root user), best pinned by digest.',
+    default: WASM_TEST_IMAGE,
+    schema: { type: 'string', minLength: 1 },
+  },
 ];
 
 /** The values as a nested object. */

@@ -37,6 +37,12 @@ wire it up.
 {{- end }}
 {{- end }}
 
+{{/* Non-empty when the node-restriction policy is installed: true, or "auto" where the cluster serves it (1.30+). */}}
+{{- define "knawd-deployer.nodeRestriction" -}}
+{{- $mode := toString .Values.nodeRestrictionPolicy }}
+{{- if or (eq $mode "true") (and (eq $mode "auto") (.Capabilities.APIVersions.Has "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy")) }}true{{ end }}
+{{- end }}
+
 {{/* The installer image: the digest pins it and wins over the tag. */}}
 {{- define "knawd-deployer.image" -}}
 {{- if .Values.image.digest }}{{ .Values.image.repository }}@{{ .Values.image.digest }}{{ else }}{{ .Values.image.repository }}:{{ .Values.tag }}{{ end }}
