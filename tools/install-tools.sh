@@ -26,7 +26,7 @@ CACHE="${KNAWD_TOOLS_CACHE:-$HOME/.cache/knawd-deployer}"
 
 # shellcheck source=tools/versions.env
 . "$TOOLS_DIR/versions.env" || die "cannot read $TOOLS_DIR/versions.env"
-for v in HELM_VERSION HELM4_VERSION CONTAINERD_VERSION CRICTL_VERSION K8S_VERSION KNATIVE_SERVING_OLDEST KNATIVE_SERVING_NEWEST; do
+for v in HELM_VERSION HELM4_VERSION CONTAINERD_VERSION CRICTL_VERSION K8S_VERSION KNATIVE_SERVING_OLDEST KNATIVE_SERVING_NEWEST KUBE_SCORE_VERSION CHECKOV_VERSION; do
   [[ -n "${!v:-}" ]] || die "$v is not set in tools/versions.env"
 done
 
@@ -304,6 +304,34 @@ for kv in "$KNATIVE_SERVING_OLDEST" "$KNATIVE_SERVING_NEWEST"; do
   cached_build knative-serving "$kv-$kn_hash" build_knative_serving verify_knative_serving
   ln -sfn "$CACHED_DIR" "$REPO/.tools/knative-serving/$kv"
 done
+
+# ---------------------------------------------------------------- lint gate: kube-score, checkov
+
+build_kube_score() {
+  go_env GOBIN="$1" go install -trimpath -ldflags "-s -w -X main.version=$2" "github.com/zegl/kube-score/cmd/kube-score@$2"
+}
+verify_kube_score() {
+  local v; v="$("$1/kube-score" version)" || return 1
+  [[ "$v" == *"${KUBE_SCORE_VERSION#v}"* ]] || { echo "kube-score reports '$v', expected $KUBE_SCORE_VERSION"; return 1; }
+  echo "$v"
+}
+cached_build kube-score "$KUBE_SCORE_VERSION" build_kube_score verify_kube_score
+link "$CACHED_DIR/kube-score" "$BIN/kube-score"
+
+# checkov is Python: a venv of its own in the cache. The entry is built in a temporary directory and then
+# renamed, which breaks the absolute shebangs of the venv's scripts: the wrapper runs the venv's python instead.
+build_checkov() {
+  python3 -m venv "$1/venv" && "$1/venv/bin/pip" install --quiet --disable-pip-version-check "checkov==$2" || return 1
+  printf '%s\n' '#!/bin/sh' 'here="$(dirname "$(readlink -f "$0")")"' 'exec "$here/venv/bin/python3" -W ignore::SyntaxWarning -m checkov.main "$@"' >"$1/checkov"
+  chmod 755 "$1/checkov"
+}
+verify_checkov() {
+  local v; v="$("$1/checkov" --version)" || return 1
+  [[ "$v" == "$CHECKOV_VERSION" ]] || { echo "checkov reports '$v', expected $CHECKOV_VERSION"; return 1; }
+  echo "checkov $v"
+}
+cached_build checkov "$CHECKOV_VERSION" build_checkov verify_checkov
+link "$CACHED_DIR/checkov" "$BIN/checkov"
 
 # ---------------------------------------------------------------- crun with the wasmtime handler (end-to-end test)
 

@@ -81,8 +81,8 @@ export class UninstallWaitJob extends Construct {
                 command: [...INSTALLER_ENTRYPOINT],
                 args: ['wait-removed', '--timeout-seconds', String(timeout), '--label', `${INSTALLED_LABEL.key}=${INSTALLED_LABEL.value}`],
                 resources: {
-                  requests: { cpu: k8s.Quantity.fromString('10m'), memory: k8s.Quantity.fromString('64Mi') },
-                  limits: { cpu: k8s.Quantity.fromString('100m'), memory: k8s.Quantity.fromString('128Mi') },
+                  requests: { 'cpu': k8s.Quantity.fromString('10m'), 'memory': k8s.Quantity.fromString('64Mi'), 'ephemeral-storage': k8s.Quantity.fromString('1Mi') },
+                  limits: { 'cpu': k8s.Quantity.fromString('100m'), 'memory': k8s.Quantity.fromString('128Mi'), 'ephemeral-storage': k8s.Quantity.fromString('16Mi') },
                 },
                 securityContext: {
                   allowPrivilegeEscalation: false,

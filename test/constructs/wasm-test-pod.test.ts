@@ -20,7 +20,10 @@ test('it runs the WASM handler through the RuntimeClass, with small bounded reso
   const pod = testPod();
   expect(pod.metadata.annotations).toEqual({ 'module.wasm.image/variant': 'compat-smart' });
   expect(pod.spec).toMatchObject({ runtimeClassName: 'wasm', restartPolicy: 'Never', automountServiceAccountToken: false });
-  expect(pod.spec.containers[0].resources).toEqual({ requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '100m', memory: '64Mi' } });
+  expect(pod.spec.containers[0].resources).toEqual({
+    requests: { 'cpu': '10m', 'memory': '16Mi', 'ephemeral-storage': '1Mi' },
+    limits: { 'cpu': '100m', 'memory': '64Mi', 'ephemeral-storage': '16Mi' },
+  });
   expect(validateObject(pod)).toEqual([]);
 });
 
