@@ -19,7 +19,7 @@ import { RecordingRunner } from '../../lib/installer/host/commands';
 import { run } from '../../lib/installer/run';
 import { makeArtifacts, makeRoot, fixture } from '../installer/support';
 import { Cluster, startCluster } from '../support/cluster/api-server';
-import { createNode, nodeLabels, serviceAccountKubeconfig } from '../support/cluster/node';
+import { createNode, nodeLabels } from '../support/cluster/node';
 import { CHART } from '../support/cluster/objects';
 import { applyShipped, KNATIVE_VERSIONS, knativeParse, serveKnativeApi, shippedConfigMap, stopServingKnativeApi } from '../support/knative';
 
@@ -39,7 +39,6 @@ type ConfigMapJson = { metadata: { labels?: Record<string, string>; annotations?
 
 describe('Knative Serving as it ships, with the chart and the installer', () => {
   let cluster: Cluster;
-  let saKubeconfig: string;
 
   beforeAll(async () => {
     cluster = await startCluster();
@@ -69,12 +68,28 @@ describe('Knative Serving as it ships, with the chart and the installer', () => 
     return Object.fromEntries(env.filter((e) => e.valueFrom === undefined).map((e) => [e.name, e.value ?? '']));
   }
 
+  const tokens = new Map<string, string>();
+  /**
+   * A kubeconfig with the installer ServiceAccount's token bound to a pod on `node`, as the kubelet gets it
+   * for the DaemonSet's pod: the chart's node-restriction policy lets that token label that node only.
+   */
+  async function kubeconfigOn(node: string): Promise<string> {
+    const known = tokens.get(node);
+    if (known) return known;
+    const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: `installer-${node}`, namespace: NS }, spec: { nodeName: node, serviceAccountName: 'knawd-installer', containers: [{ name: 'installer', image: 'example.test/knawd-installer:1' }] } };
+    const uid = JSON.parse(await cluster.kubectlOk(['create', '-o', 'json', '-f', '-'], { input: JSON.stringify(pod) })).metadata.uid as string;
+    const token = (await cluster.kubectlOk(['-n', NS, 'create', 'token', 'knawd-installer', '--bound-object-kind', 'Pod', '--bound-object-name', pod.metadata.name, '--bound-object-uid', uid, '--duration=30m'])).trim();
+    const file = cluster.writeKubeconfig(`installer-${node}`, token);
+    tokens.set(node, file);
+    return file;
+  }
+
   /** The installer as that DaemonSet runs it on `node`, against a temp node root, as its ServiceAccount. */
   async function installer(command: 'install' | 'remove', node: string, root: string, artifacts: string) {
     const out: string[] = [];
     const err: string[] = [];
     const code = await run(
-      [command, '--node-root', root, '--artifacts', artifacts, '--node-name', node, '--kubeconfig', saKubeconfig],
+      [command, '--node-root', root, '--artifacts', artifacts, '--node-name', node, '--kubeconfig', await kubeconfigOn(node)],
       await daemonSetEnv(),
       { stdout: (l) => out.push(l), stderr: (l) => err.push(l) },
       { runner: new RecordingRunner(), waitForSocket: async () => true },
@@ -99,7 +114,6 @@ describe('Knative Serving as it ships, with the chart and the installer', () => 
     expect(await exists(['clusterrole', 'knawd-installer-knative-deployment'])).toBe(false);
     expect(await daemonSetEnv()).toMatchObject({ PATCH_KNATIVE: 'auto', KNAWD_RUNTIME_CLASS: 'crun', KNAWD_KNATIVE_RUNTIME_CLASS_SELECTOR: 'knawd.dev/wasm=true' });
 
-    saKubeconfig = await serviceAccountKubeconfig(cluster, NS, 'knawd-installer');
     await createNode(cluster, 'node-0', 'containerd://1.7.22');
     const { root, artifacts } = freshNode();
     const installed = await installer('install', 'node-0', root, artifacts);
