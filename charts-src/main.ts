@@ -1,13 +1,14 @@
 /**
  * The cdk8s app that renders dist/: for every shipped (target, ociType) pair an install and an uninstall
- * manifest. Output is written fresh each time, so a file for a pair that is no longer shipped disappears.
+ * manifest, and the installer's Knative permission as a file of its own (patchKnative "auto" leaves it out of
+ * the install manifests, so that they apply on a cluster without Knative). Output is written fresh each time, so a file for a pair that is no longer shipped disappears.
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { allVariants, RuntimeName, TargetName } from '../lib/catalog';
-import { renderInstallManifest, renderUninstallManifest } from '../lib/render/manifests';
+import { renderInstallManifest, renderKnativeManifest, renderNodeRestrictionManifest, renderUninstallManifest } from '../lib/render/manifests';
 import { synthChart } from './chart';
-import { manifestHeader } from './manifest-header';
+import { knativeManifestHeader, manifestHeader, nodeRestrictionManifestHeader } from './manifest-header';
 import { withSupportMatrix } from './support-matrix';
 
 /** Writes everything under `dist`; `chartStatic` holds the chart's hand-written parts. */
@@ -26,6 +27,9 @@ export function synthReadme(readmePath: string): void {
 export function synthManifests(dist: string): void {
   const root = join(dist, 'manifests');
   rmSync(root, { recursive: true, force: true });
+  mkdirSync(root, { recursive: true });
+  writeFileSync(join(root, 'knative.yaml'), knativeManifestHeader() + renderKnativeManifest({}));
+  writeFileSync(join(root, 'node-restriction.yaml'), nodeRestrictionManifestHeader() + renderNodeRestrictionManifest({}));
   for (const { target, runtime } of allVariants()) {
     const props = { target: target.name as TargetName, ociType: runtime.name as RuntimeName };
     const dir = join(root, target.name);

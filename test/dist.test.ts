@@ -37,10 +37,11 @@ test('synth is deterministic byte for byte', () => {
   }
 });
 
-test('there is an install and an uninstall manifest for every shipped pair, and nothing else', () => {
+test('there is an install and an uninstall manifest for every shipped pair, the Knative file, and nothing else', () => {
   const files = Object.keys(readTree(join(DIST, 'manifests'))).sort();
   const expected = allVariants()
     .flatMap(({ target, runtime }) => [`${target.name}/${runtime.name}.yaml`, `${target.name}/${runtime.name}.uninstall.yaml`])
+    .concat('knative.yaml', 'node-restriction.yaml')
     .sort();
   expect(files).toEqual(expected);
 });

@@ -26,7 +26,7 @@ CACHE="${KNAWD_TOOLS_CACHE:-$HOME/.cache/knawd-deployer}"
 
 # shellcheck source=tools/versions.env
 . "$TOOLS_DIR/versions.env" || die "cannot read $TOOLS_DIR/versions.env"
-for v in HELM_VERSION HELM4_VERSION CONTAINERD_VERSION CONTAINERD_V4_VERSION CRICTL_VERSION K8S_VERSION; do
+for v in HELM_VERSION HELM4_VERSION CONTAINERD_VERSION CONTAINERD_V4_VERSION CRICTL_VERSION K8S_VERSION KNATIVE_SERVING_OLDEST KNATIVE_SERVING_NEWEST KUBE_SCORE_VERSION CHECKOV_VERSION; do
   [[ -n "${!v:-}" ]] || die "$v is not set in tools/versions.env"
 done
 
@@ -300,6 +300,66 @@ verify_kube_apiserver() {
 }
 cached_build kube-apiserver "$K8S_VERSION" build_kube_apiserver verify_kube_apiserver
 link "$CACHED_DIR/kube-apiserver" "$BIN/kube-apiserver"
+
+# ---------------------------------------------------------------- Knative Serving's configs and parser
+
+# Knative's own files, not copies in this repository: the module proxy serves them checked against go.sum's
+# checksum database, and each entry keeps Knative's LICENSE beside them. The entry is keyed by the serving
+# version and by a hash of the checker's source, so editing tools/knative-serving rebuilds it.
+KN_MOD="$TOOLS_DIR/knative-serving"
+build_knative_serving() {
+  local out="$1" v="${2%%-*}" dir
+  dir="$(go_env go mod download -json "knative.dev/serving@$v" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')"
+  [[ -d "$dir/config/core" ]] || { echo "knative.dev/serving@$v has no config/core (Dir: '$dir')"; return 1; }
+  mkdir -p "$out/config" "$out/bin"
+  cp "$dir/config/core/configmaps/features.yaml" "$dir/config/core/configmaps/deployment.yaml" \
+    "$dir/config/core/300-resources/service.yaml" "$dir/LICENSE" "$out/config/"
+  (cd "$KN_MOD" && go_env GOFLAGS="-buildvcs=false -mod=readonly" \
+    go build -modfile="$v.mod" -trimpath -ldflags "-s -w" -o "$out/bin/knative-config-check" .)
+}
+verify_knative_serving() {
+  local d="$1" out
+  grep -q '^  name: config-deployment$' "$d/config/deployment.yaml" || { echo "no config-deployment in deployment.yaml"; return 1; }
+  grep -q '^  name: config-features$' "$d/config/features.yaml" || { echo "no config-features in features.yaml"; return 1; }
+  out="$(printf '%s' '{"data":{"queue-sidecar-image":"q","runtime-class-name":"\"crun\": {\"selector\": {\"a\": \"b\"}}"},"labels":[{"a":"b"}]}' | "$d/bin/knative-config-check")" || return 1
+  [[ "$out" == *'"picks":["crun"]'* ]] || { echo "knative-config-check answered: $out"; return 1; }
+  echo "knative-config-check: $out"
+}
+mkdir -p "$REPO/.tools/knative-serving"
+for kv in "$KNATIVE_SERVING_OLDEST" "$KNATIVE_SERVING_NEWEST"; do
+  [[ -f "$KN_MOD/$kv.mod" ]] || die "tools/knative-serving/$kv.mod is missing (see tools/README.md)"
+  kn_hash="$(cat "$KN_MOD/main.go" "$KN_MOD/$kv.mod" "$KN_MOD/$kv.sum" | sha256sum | cut -c1-12)"
+  cached_build knative-serving "$kv-$kn_hash" build_knative_serving verify_knative_serving
+  ln -sfn "$CACHED_DIR" "$REPO/.tools/knative-serving/$kv"
+done
+
+# ---------------------------------------------------------------- lint gate: kube-score, checkov
+
+build_kube_score() {
+  go_env GOBIN="$1" go install -trimpath -ldflags "-s -w -X main.version=$2" "github.com/zegl/kube-score/cmd/kube-score@$2"
+}
+verify_kube_score() {
+  local v; v="$("$1/kube-score" version)" || return 1
+  [[ "$v" == *"${KUBE_SCORE_VERSION#v}"* ]] || { echo "kube-score reports '$v', expected $KUBE_SCORE_VERSION"; return 1; }
+  echo "$v"
+}
+cached_build kube-score "$KUBE_SCORE_VERSION" build_kube_score verify_kube_score
+link "$CACHED_DIR/kube-score" "$BIN/kube-score"
+
+# checkov is Python: a venv of its own in the cache. The entry is built in a temporary directory and then
+# renamed, which breaks the absolute shebangs of the venv's scripts: the wrapper runs the venv's python instead.
+build_checkov() {
+  python3 -m venv "$1/venv" && "$1/venv/bin/pip" install --quiet --disable-pip-version-check "checkov==$2" || return 1
+  printf '%s\n' '#!/bin/sh' 'here="$(dirname "$(readlink -f "$0")")"' 'exec "$here/venv/bin/python3" -W ignore::SyntaxWarning -m checkov.main "$@"' >"$1/checkov"
+  chmod 755 "$1/checkov"
+}
+verify_checkov() {
+  local v; v="$("$1/checkov" --version)" || return 1
+  [[ "$v" == "$CHECKOV_VERSION" ]] || { echo "checkov reports '$v', expected $CHECKOV_VERSION"; return 1; }
+  echo "checkov $v"
+}
+cached_build checkov "$CHECKOV_VERSION" build_checkov verify_checkov
+link "$CACHED_DIR/checkov" "$BIN/checkov"
 
 # ---------------------------------------------------------------- the installer image (end-to-end tests install from it)
 

@@ -13,6 +13,8 @@ export const INSTALLER_ENV = {
   patchKnative: 'PATCH_KNATIVE',
   prefix: 'KNAWD_PREFIX',
   handler: 'KNAWD_HANDLER',
+  runtimeClass: 'KNAWD_RUNTIME_CLASS',
+  knativeRuntimeClassSelector: 'KNAWD_KNATIVE_RUNTIME_CLASS_SELECTOR',
   artifacts: 'KNAWD_ARTIFACTS',
   nodeName: 'NODE_NAME',
   hostExec: 'KNAWD_HOST_EXEC',

@@ -4,7 +4,15 @@ import { IConstruct } from 'constructs';
  * Objects that exist only under a condition. With concrete props the constructs decide on their own; when the
  * deciding prop is a value reference they create the objects and mark them, and a renderer wraps them.
  */
-export type RenderCondition = 'openshift' | 'patchKnative';
+export type RenderCondition =
+  /** The target is an OpenShift one. */
+  | 'openshift'
+  /** The installer works with Knative Serving (patchKnative true, or auto on a cluster that serves it). */
+  | 'knative'
+  /** config-deployment's runtime-class-name is managed too (nested inside `knative`). */
+  | 'knativeRuntimeClass'
+  /** The node-restriction admission policy is installed (true, or auto where the cluster serves it). */
+  | 'nodeRestriction';
 
 const METADATA_TYPE = 'knawd:condition';
 

@@ -2,6 +2,8 @@ import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { includePart } from './conditions';
 import { InstallerRbac, INSTALLER_SERVICE_ACCOUNT } from './installer-rbac';
+import { KnativeRbac } from './knative-rbac';
+import { NodeRestrictionPolicy } from './node-restriction-policy';
 import { NodeAgentDaemonSet } from './node-agent-daemonset';
 import { OpenShiftScc } from './openshift-scc';
 import { PrivilegedNamespace } from './privileged-namespace';
@@ -15,7 +17,8 @@ export const REMOVER_DAEMONSET = 'knawd-remover';
 
 /**
  * Everything that puts crun with a WebAssembly handler onto the nodes: namespace, identity and least-privilege
- * RBAC, the OpenShift SCC where needed, the installer DaemonSet and the RuntimeClass `crun`.
+ * RBAC, the OpenShift SCC where needed, the Knative RBAC with `patchKnative: true`, the node-restriction
+ * policy with `nodeRestrictionPolicy: true`, the installer DaemonSet and the RuntimeClass `crun`.
  */
 export class KnawdDeployer extends Construct {
   /** The props with defaults applied and checked. */
@@ -29,6 +32,8 @@ export class KnawdDeployer extends Construct {
     if (s.createNamespace) new PrivilegedNamespace(this, 'Namespace', { settings: s });
     const rbac = new InstallerRbac(this, 'Rbac', { settings: s });
     includePart(s.openshift, () => new OpenShiftScc(this, 'OpenShift', { settings: s, serviceAccountName: INSTALLER_SERVICE_ACCOUNT }));
+    includePart(s.knativeRbac, () => new KnativeRbac(this, 'Knative', { settings: s }));
+    includePart(s.nodeRestriction, () => new NodeRestrictionPolicy(this, 'NodeRestriction', { settings: s }));
     new NodeAgentDaemonSet(this, 'Installer', {
       settings: s,
       name: INSTALLER_DAEMONSET,
@@ -41,8 +46,9 @@ export class KnawdDeployer extends Construct {
 }
 
 /**
- * The uninstall path: a DaemonSet that runs the installer's `remove` on every node, and a Job that completes
- * once no node is labelled as installed. It relies on the ServiceAccount and RBAC of {@link KnawdDeployer}.
+ * The uninstall path: a DaemonSet that runs the installer's `remove` on every node (with the ServiceAccount and
+ * RBAC of {@link KnawdDeployer}), and a Job, with an identity of its own that may only watch nodes, that
+ * completes once no node is labelled as installed.
  */
 export class KnawdUninstaller extends Construct {
   public readonly settings: DeployerSettings;
@@ -58,6 +64,6 @@ export class KnawdUninstaller extends Construct {
       args: ['remove', '--stay'],
       serviceAccount: kplus.ServiceAccount.fromServiceAccountName(this, 'ServiceAccount', INSTALLER_SERVICE_ACCOUNT),
     });
-    new UninstallWaitJob(this, 'Wait', { settings: s, serviceAccountName: INSTALLER_SERVICE_ACCOUNT });
+    new UninstallWaitJob(this, 'Wait', { settings: s });
   }
 }

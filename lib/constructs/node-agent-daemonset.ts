@@ -57,6 +57,8 @@ export class NodeAgentDaemonSet extends Construct {
             [INSTALLER_ENV.patchKnative]: kplus.EnvValue.fromValue(s.patchKnative),
             [INSTALLER_ENV.prefix]: kplus.EnvValue.fromValue(s.hostPrefix),
             [INSTALLER_ENV.handler]: kplus.EnvValue.fromValue(s.handler),
+            [INSTALLER_ENV.runtimeClass]: kplus.EnvValue.fromValue(s.runtimeClassName),
+            [INSTALLER_ENV.knativeRuntimeClassSelector]: kplus.EnvValue.fromValue(s.knativeRuntimeClassSelector),
             [INSTALLER_ENV.nodeName]: kplus.EnvValue.fromFieldRef(kplus.EnvFieldPaths.NODE_NAME),
           },
           // privileged=true is rejected together with allowPrivilegeEscalation=false, cdk8s-plus's default.
@@ -65,6 +67,7 @@ export class NodeAgentDaemonSet extends Construct {
             allowPrivilegeEscalation: true,
             ensureNonRoot: false,
             user: 0,
+            group: 0,
             readOnlyRootFilesystem: true,
           },
         },

@@ -43,7 +43,8 @@ export class OpenShiftScc extends Construct {
       fsGroup: { type: 'RunAsAny' },
       supplementalGroups: { type: 'RunAsAny' },
       seccompProfiles: ['*'],
-      volumes: ['configMap', 'downwardAPI', 'emptyDir', 'hostPath', 'projected', 'secret'],
+      // The node's root (hostPath) and the ServiceAccount token (projected): nothing else is mounted.
+      volumes: ['hostPath', 'projected'],
       users: [],
       groups: [],
     });

@@ -30,6 +30,27 @@ export interface InstallerImage {
   readonly pullPolicy?: ImagePullPolicy;
 }
 
+/** The RuntimeClass as the default for chosen Knative Services. */
+export interface KnativeRuntimeClassProps {
+  /**
+   * Revision labels that select the RuntimeClass (set them in a Knative Service's
+   * `spec.template.metadata.labels`); Knative picks the most specific matching entry of `runtime-class-name`.
+   * @default {"knawd.dev/wasm": "true"}
+   */
+  readonly selector?: Record<string, string>;
+}
+
+/** Knative Serving settings. */
+export interface KnativeProps {
+  /**
+   * Make the RuntimeClass the default for Knative Services whose revisions match a label selector, through
+   * `knative-serving/config-deployment`'s `runtime-class-name` (Knative 1.15+): our entry is merged with the
+   * others there, and uninstall takes it out again while it is still ours. Needs `patchKnative` true or "auto".
+   * @default - not set
+   */
+  readonly runtimeClassName?: KnativeRuntimeClassProps;
+}
+
 /** Props of {@link KnawdDeployer} and {@link KnawdUninstaller}: how the runtime is put on the nodes. */
 export interface KnawdDeployerProps {
   /**
@@ -58,10 +79,26 @@ export interface KnawdDeployerProps {
    */
   readonly autoRestart?: boolean;
   /**
-   * Enable Knative's `kubernetes.podspec-runtimeclassname` feature flag (and grant the installer access to it).
-   * @default true
+   * Wire Knative Serving up: enable its `kubernetes.podspec-runtimeclassname` feature flag (restored on
+   * uninstall while it is still ours) and grant the installer that, in Knative's namespace. `true` includes the
+   * Knative RBAC (Knative Serving must be installed first); `"auto"` leaves it out of this construct, since a
+   * synth cannot see the cluster (add {@link KnawdKnativeAccess} where Knative Serving runs; the chart decides
+   * by itself), and the installer then treats a missing Knative as normal; `false` leaves Knative alone.
+   * @default "auto"
    */
-  readonly patchKnative?: boolean;
+  readonly patchKnative?: boolean | 'auto';
+  /**
+   * Install the ValidatingAdmissionPolicy that lets the installer change only its own Node, and only the node
+   * contract's labels (Kubernetes 1.30+). `"auto"` leaves it out of this construct, since a synth cannot see the
+   * cluster's version (add {@link KnawdNodeRestriction} where it is 1.30+; the chart decides by itself).
+   * @default "auto"
+   */
+  readonly nodeRestrictionPolicy?: boolean | 'auto';
+  /**
+   * Knative Serving settings beyond the feature flag.
+   * @default - none: config-deployment is left alone
+   */
+  readonly knative?: KnativeProps;
   /**
    * Namespace of the installer's namespaced objects.
    * @default "knawd"

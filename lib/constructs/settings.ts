@@ -1,4 +1,9 @@
 import {
+  DEFAULT_KNATIVE_SELECTOR,
+  DEFAULT_PATCH_KNATIVE,
+  formatSelector,
+  SELECTOR_RULE,
+  selectorProblem,
   DEFAULT_HANDLER,
   DEFAULT_HOST_PREFIX,
   DEFAULT_RUNTIME_CLASS,
@@ -29,7 +34,10 @@ export interface DeployerSettings {
   readonly imagePullPolicy: ImagePullPolicy;
   readonly logLevel: string;
   readonly autoRestart: string;
+  /** The installer's PATCH_KNATIVE: auto, true or false. */
   readonly patchKnative: string;
+  /** The installer's Knative runtime-class-name selector (`key=value,…`); empty when that is not managed. */
+  readonly knativeRuntimeClassSelector: string;
   readonly namespace: string;
   readonly createNamespace: boolean;
   readonly nodeSelector?: Record<string, string>;
@@ -42,7 +50,12 @@ export interface DeployerSettings {
   readonly handler: string;
   readonly hostPrefix: string;
   readonly openshift: Inclusion;
-  readonly knative: Inclusion;
+  /** Whether {@link KnawdDeployer} carries the Knative RBAC (with "auto" it is {@link KnawdKnativeAccess}'s). */
+  readonly knativeRbac: Inclusion;
+  /** Whether the Knative RBAC covers config-deployment too. */
+  readonly knativeRuntimeClass: Inclusion;
+  /** Whether {@link KnawdDeployer} carries the node-restriction policy (with "auto" it is {@link KnawdNodeRestriction}'s). */
+  readonly nodeRestriction: Inclusion;
   readonly version: string;
 }
 
@@ -99,8 +112,39 @@ function openshiftInclusion(target: string): Inclusion {
   return isValueRef(target) ? 'openshift' : findTarget(target).openshift;
 }
 
-function knativeInclusion(patchKnative: boolean): Inclusion {
-  return isValueRef(patchKnative) ? 'patchKnative' : patchKnative;
+function nodeRestrictionInclusion(mode: boolean | 'auto'): Inclusion {
+  if (isValueRef(mode)) return 'nodeRestriction';
+  if (mode !== true && mode !== false && mode !== 'auto') fail(`nodeRestrictionPolicy ${JSON.stringify(mode)} is invalid; expected true, false or "auto"`);
+  return mode === true;
+}
+
+type KnativeSettings = Pick<DeployerSettings, 'patchKnative' | 'knativeRuntimeClassSelector' | 'knativeRbac' | 'knativeRuntimeClass'>;
+
+function knativeSettings(props: KnawdDeployerProps): KnativeSettings {
+  const mode = props.patchKnative ?? (DEFAULT_PATCH_KNATIVE as 'auto');
+  const runtimeClass = props.knative?.runtimeClassName;
+  const selector = runtimeClass && (runtimeClass.selector ?? DEFAULT_KNATIVE_SELECTOR);
+  if (selector !== undefined && !isValueRef(selector)) {
+    const problem = selectorProblem(selector);
+    if (problem) fail(`knative.runtimeClassName.selector is invalid (${problem}); expected ${SELECTOR_RULE}`);
+  }
+  const selectorText = selector === undefined ? '' : isValueRef(selector) ? (selector as unknown as string) : formatSelector(selector);
+  if (isValueRef(mode)) {
+    return {
+      patchKnative: mode as unknown as string,
+      knativeRuntimeClassSelector: selectorText,
+      knativeRbac: 'knative',
+      knativeRuntimeClass: selector === undefined ? false : isValueRef(selector) ? 'knativeRuntimeClass' : true,
+    };
+  }
+  if (mode !== true && mode !== false && mode !== 'auto') fail(`patchKnative ${JSON.stringify(mode)} is invalid; expected true, false or "auto"`);
+  if (mode === false && selector !== undefined) fail('knative.runtimeClassName needs patchKnative true or "auto"; false leaves Knative alone');
+  return {
+    patchKnative: String(mode),
+    knativeRuntimeClassSelector: selectorText,
+    knativeRbac: mode === true,
+    knativeRuntimeClass: selector !== undefined,
+  };
 }
 
 /** An empty map or list means "none" and is left out; a value reference is kept for the renderer. */
@@ -126,7 +170,6 @@ export function resolveSettings(props: KnawdDeployerProps): DeployerSettings {
   if (!isValueRef(logLevel) && !(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     fail(`logLevel "${logLevel}" is invalid; valid levels: ${LOG_LEVELS.join(', ')}`);
   }
-  const patchKnative = props.patchKnative ?? true;
   const hostPrefix = props.hostPrefix ?? DEFAULT_HOST_PREFIX;
   if (!isValueRef(hostPrefix) && !isHostPrefix(hostPrefix)) fail(`hostPrefix "${hostPrefix}" is invalid; expected ${HOST_PREFIX_RULE}`);
   const handler = props.handler ?? DEFAULT_HANDLER;
@@ -138,7 +181,8 @@ export function resolveSettings(props: KnawdDeployerProps): DeployerSettings {
     imagePullPolicy: props.image?.pullPolicy ?? DEFAULT_PULL_POLICY,
     logLevel,
     autoRestart: String(props.autoRestart ?? true),
-    patchKnative: String(patchKnative),
+    ...knativeSettings(props),
+    nodeRestriction: nodeRestrictionInclusion(props.nodeRestrictionPolicy ?? 'auto'),
     namespace: checked(props.namespace ?? DEFAULT_NAMESPACE, 'namespace', DNS_LABEL, 'a DNS label (lower-case letters, digits, "-")'),
     createNamespace: props.createNamespace ?? true,
     nodeSelector: unlessEmpty(props.nodeSelector, (m) => Object.keys(m).length),
@@ -151,7 +195,6 @@ export function resolveSettings(props: KnawdDeployerProps): DeployerSettings {
     handler,
     hostPrefix,
     openshift: openshiftInclusion(target),
-    knative: knativeInclusion(patchKnative),
     version: PACKAGE_VERSION,
   };
 }

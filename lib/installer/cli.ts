@@ -1,12 +1,20 @@
 /**
  * Command line and environment → {@link Settings}. Flags win over env; env names are those of the original
  * knawd deployer (VENDOR, OCI_TYPE, NODE_ROOT, AUTO_RESTART, LOG_LEVEL, PATCH_KNATIVE) plus KNAWD_PREFIX,
- * KNAWD_HANDLER, KNAWD_ARTIFACTS, NODE_NAME and KUBECONFIG. Any bad value is a {@link UsageError}.
+ * KNAWD_HANDLER, KNAWD_RUNTIME_CLASS, KNAWD_KNATIVE_RUNTIME_CLASS_SELECTOR, KNAWD_ARTIFACTS, NODE_NAME and
+ * KUBECONFIG. Any bad value is a {@link UsageError}.
  */
 import * as path from 'path';
 import {
   DEFAULT_ARTIFACTS_DIR,
   DEFAULT_HANDLER,
+  DEFAULT_PATCH_KNATIVE,
+  DEFAULT_RUNTIME_CLASS,
+  PATCH_KNATIVE_MODES,
+  PatchKnativeMode,
+  parseSelector,
+  SELECTOR_RULE,
+  selectorProblem,
   DEFAULT_HOST_PREFIX,
   findRuntime,
   findTarget,
@@ -52,7 +60,14 @@ Flags (environment fallback in brackets; flags win):
   --host-exec nsenter|chroot  how host commands run: in PID 1's mount namespace (a node; needs hostPID), or
                               chrooted into --node-root (a node root that is not this host's: an image, a test)
                               [KNAWD_HOST_EXEC] (default nsenter)
-  --patch-knative true|false  enable Knative's runtimeClassName feature flag [PATCH_KNATIVE] (default true)
+  --patch-knative auto|true|false
+                              wire Knative Serving up (its runtimeClassName feature flag): auto where it is
+                              installed, true always, false never [PATCH_KNATIVE] (default auto)
+  --runtime-class NAME        the RuntimeClass of the handler [KNAWD_RUNTIME_CLASS] (default ${DEFAULT_RUNTIME_CLASS})
+  --knative-runtime-class-selector KEY=VALUE[,KEY=VALUE...]
+                              make that RuntimeClass Knative's default for revisions with these labels
+                              (config-deployment runtime-class-name) [KNAWD_KNATIVE_RUNTIME_CLASS_SELECTOR]
+                              (default: none, config-deployment is left alone)
   --log-level L               ${LOG_LEVELS.join(' | ')} [LOG_LEVEL] (default info)
   --node-name NAME            this node, for the installed label [NODE_NAME]
   --kubeconfig FILE           kubeconfig for the API steps [KUBECONFIG] (default: in-cluster config if any)
@@ -82,6 +97,8 @@ const VALUE_FLAGS = [
   'restart',
   'host-exec',
   'patch-knative',
+  'runtime-class',
+  'knative-runtime-class-selector',
   'log-level',
   'node-name',
   'kubeconfig',
@@ -175,7 +192,7 @@ export function parseCommandLine(argv: readonly string[], env: Env): ParseResult
       handler,
       restart: restartMode(flags.get('restart'), env[INSTALLER_ENV.autoRestart]),
       hostExec: hostExec(pick('host-exec', INSTALLER_ENV.hostExec)),
-      patchKnative: booleanValue(pick('patch-knative', INSTALLER_ENV.patchKnative), '--patch-knative / PATCH_KNATIVE', true),
+      ...knativeSettings(pick('patch-knative', INSTALLER_ENV.patchKnative), pick('runtime-class', INSTALLER_ENV.runtimeClass), pick('knative-runtime-class-selector', INSTALLER_ENV.knativeRuntimeClassSelector)),
       logLevel: logLevel(pick('log-level', INSTALLER_ENV.logLevel)),
       nodeName: pick('node-name', INSTALLER_ENV.nodeName),
       kubeconfig: pick('kubeconfig', 'KUBECONFIG'),
@@ -187,6 +204,24 @@ export function parseCommandLine(argv: readonly string[], env: Env): ParseResult
       label: label(pick('label')),
     },
   };
+}
+
+function knativeSettings(mode: string | undefined, runtimeClass: string | undefined, selectorText: string | undefined): Pick<Settings, 'patchKnative' | 'runtimeClassName' | 'knativeRuntimeClassSelector'> {
+  const patchKnative = (mode ?? DEFAULT_PATCH_KNATIVE).trim().toLowerCase();
+  if (!(PATCH_KNATIVE_MODES as readonly string[]).includes(patchKnative)) {
+    throw new UsageError(`invalid --patch-knative / ${INSTALLER_ENV.patchKnative} "${mode}": use ${PATCH_KNATIVE_MODES.join(', ')}`);
+  }
+  const runtimeClassName = runtimeClass ?? DEFAULT_RUNTIME_CLASS;
+  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(runtimeClassName) || runtimeClassName.length > 253) {
+    throw new UsageError(`invalid --runtime-class / ${INSTALLER_ENV.runtimeClass} "${runtimeClassName}": use a DNS subdomain name such as ${DEFAULT_RUNTIME_CLASS}`);
+  }
+  if (selectorText === undefined) return { patchKnative: patchKnative as PatchKnativeMode, runtimeClassName };
+  const what = `--knative-runtime-class-selector / ${INSTALLER_ENV.knativeRuntimeClassSelector}`;
+  const selector = parseSelector(selectorText);
+  const problem = selector ? selectorProblem(selector) : 'it is not KEY=VALUE[,KEY=VALUE...] with distinct keys';
+  if (!selector || problem) throw new UsageError(`invalid ${what} "${selectorText}" (${problem}): use ${SELECTOR_RULE}`);
+  if (patchKnative === 'false') throw new UsageError(`${what} needs --patch-knative auto or true: false leaves Knative alone`);
+  return { patchKnative: patchKnative as PatchKnativeMode, runtimeClassName, knativeRuntimeClassSelector: selector };
 }
 
 function restartMode(flag: string | undefined, autoRestart: string | undefined): RestartMode {

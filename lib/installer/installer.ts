@@ -11,7 +11,7 @@
  * (plan/); everything that touches the node goes through {@link Effects}. `plan`, `status` and `wait-removed`
  * live in commands/.
  */
-import { HOST_CHANGED_LABEL, TargetSpec, findTarget } from '../catalog';
+import { HOST_CHANGED_LABEL, TargetSpec, TARGETS, findTarget } from '../catalog';
 import { locateArtifacts, verifyArtifacts } from './artifacts';
 import { InstallerError, messageOf } from './errors';
 import { CommandRunner } from './host/commands';
@@ -20,7 +20,7 @@ import { NODE_LOCK, withNodeLock } from './host/lock';
 import { checkNodeRoot } from './host/node-root';
 import { findReferenceBinary, labelLike, restoreLabels, selinuxEnabled } from './host/selinux';
 import { ClusterApi } from './kube/cluster';
-import { enableKnative, restoreKnative } from './kube/knative';
+import { mergeKnativeRecord, restoreKnative, wireKnative } from './kube/knative';
 import { NodeStatus } from './kube/node-state';
 import { Logger } from './log';
 import { hostView, loadPlanning, loadState, saveState } from './plan/host-view';
@@ -28,6 +28,7 @@ import { artifactsToCopy, discoverState, FileOp, isBlobRole, layout, planInstall
 import { FileRecord, InstallState, isConfigRole, statePath } from './plan/state';
 import { CriStatusReader } from './runtime/cri-status';
 import { detectRuntime, NodeRuntime } from './runtime/detect';
+import { clearPreflightLeftovers } from './runtime/loader';
 import { preflight } from './runtime/preflight';
 import { detectUnit, restartUnit } from './runtime/restart';
 import { SocketWaiter } from './runtime/socket';
@@ -112,6 +113,7 @@ async function installLocked(
 ): Promise<RunReport> {
   const { fs, log } = effects;
   const artifacts = locateArtifacts(settings.artifacts, target, runtime, settings.prefix);
+  clearPreflightLeftovers(fs, target);
 
   // detect
   // Without a state file, what an earlier install left (our block, our files) is recognised, never taken as original.
@@ -216,10 +218,10 @@ async function installLocked(
       event: became ? { type: 'Normal', reason: 'Installed', message: `${target.cri} serves handler ${settings.handler} (${runtime.name}, target ${target.name})` } : undefined,
     });
   }
-  if (settings.patchKnative && effects.cluster) {
-    await enableKnative(effects.cluster, log, (knative) => {
+  if (effects.cluster) {
+    await wireKnative(effects.cluster, log, settings, (knative) => {
       const state = loadState(fs, settings.prefix);
-      if (state && !state.knative) saveState(fs, { ...state, knative });
+      if (state) saveState(fs, { ...state, knative: mergeKnativeRecord(state.knative, knative) });
     });
   }
 
@@ -327,6 +329,7 @@ async function nodeLabels(settings: Settings, effects: Effects): Promise<Readonl
 
 async function removeLocked(settings: Settings, effects: Effects, status: NodeStatus): Promise<RunReport> {
   const { fs, log } = effects;
+  for (const t of settings.target ? [settings.target] : TARGETS) clearPreflightLeftovers(fs, t);
   const recorded = loadState(fs, settings.prefix);
   const state = recorded ?? planSafely(() => discoverState(hostView(fs), settings.target, settings.handler, settings.prefix));
   // Unlabel first: the RuntimeClass stops scheduling pods here before the handler goes away.

@@ -2,7 +2,7 @@
  * Everything one installer run is configured with, after the command line and the environment have been
  * parsed and checked (see cli.ts). Every path here is a host path unless its name says otherwise.
  */
-import type { RuntimeSpec, TargetSpec, LogLevel } from '../catalog';
+import type { RuntimeSpec, TargetSpec, LogLevel, PatchKnativeMode } from '../catalog';
 import { InstallerError } from './errors';
 
 export const COMMANDS = ['plan', 'install', 'remove', 'status', 'wait-removed'] as const;
@@ -36,8 +36,18 @@ export interface Settings {
   readonly restart: RestartMode;
   /** How host commands (systemctl, the runtime's own binary, chcon) are run. @default nsenter */
   readonly hostExec: HostExec;
-  /** Whether to enable Knative's runtimeClassName feature flag. @default true */
-  readonly patchKnative: boolean;
+  /**
+   * Whether to wire Knative Serving up: `true` expects it, `auto` tries and takes its absence as normal, `false`
+   * leaves Knative alone. @default auto
+   */
+  readonly patchKnative: PatchKnativeMode;
+  /** Name of the RuntimeClass that refers to the handler (for Knative's runtime-class-name). @default crun */
+  readonly runtimeClassName: string;
+  /**
+   * Revision labels that make Knative give new revisions the RuntimeClass (config-deployment's
+   * runtime-class-name). @default none: config-deployment is left alone
+   */
+  readonly knativeRuntimeClassSelector?: Readonly<Record<string, string>>;
   /** Least severe log level printed. @default info */
   readonly logLevel: LogLevel;
   /** Name of this node, for the installed label; from NODE_NAME in the DaemonSet. @default none: no label */

@@ -1,6 +1,6 @@
 import { App, Chart } from 'cdk8s';
 import { Construct } from 'constructs';
-import { KnawdDeployer, KnawdDeployerProps, KnawdUninstaller } from '../constructs';
+import { KnawdDeployer, KnawdDeployerProps, KnawdKnativeAccess, KnawdNodeRestriction, KnawdUninstaller } from '../constructs';
 
 /** The construct id every renderer uses, so objects come out the same wherever they are rendered. */
 export const CHART_ID = 'knawd-deployer';
@@ -15,6 +15,8 @@ function appWith(build: (chart: Chart) => Construct): { app: App; chart: Chart }
 
 const deployer = (props: KnawdDeployerProps) => (chart: Chart) => new KnawdDeployer(chart, 'Deployer', props);
 const uninstaller = (props: KnawdDeployerProps) => (chart: Chart) => new KnawdUninstaller(chart, 'Uninstaller', props);
+const knativeAccess = (props: KnawdDeployerProps) => (chart: Chart) => new KnawdKnativeAccess(chart, 'Knative', props);
+const nodeRestriction = (props: KnawdDeployerProps) => (chart: Chart) => new KnawdNodeRestriction(chart, 'NodeRestriction', props);
 
 /** The Kubernetes objects of a {@link KnawdDeployer}, as plain JSON. */
 export function installObjects(props: KnawdDeployerProps): any[] {
@@ -26,10 +28,28 @@ export function uninstallObjects(props: KnawdDeployerProps): any[] {
   return appWith(uninstaller(props)).chart.toJson();
 }
 
+/** The Kubernetes objects of a {@link KnawdKnativeAccess}, as plain JSON. */
+export function knativeObjects(props: KnawdDeployerProps): any[] {
+  return appWith(knativeAccess(props)).chart.toJson();
+}
+
 export function renderInstallManifest(props: KnawdDeployerProps): string {
   return appWith(deployer(props)).app.synthYaml();
 }
 
 export function renderUninstallManifest(props: KnawdDeployerProps): string {
   return appWith(uninstaller(props)).app.synthYaml();
+}
+
+export function renderKnativeManifest(props: KnawdDeployerProps): string {
+  return appWith(knativeAccess(props)).app.synthYaml();
+}
+
+/** The Kubernetes objects of a {@link KnawdNodeRestriction}, as plain JSON. */
+export function nodeRestrictionObjects(props: KnawdDeployerProps): any[] {
+  return appWith(nodeRestriction(props)).chart.toJson();
+}
+
+export function renderNodeRestrictionManifest(props: KnawdDeployerProps): string {
+  return appWith(nodeRestriction(props)).app.synthYaml();
 }

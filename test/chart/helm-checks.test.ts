@@ -23,6 +23,10 @@ test.each([
   [['--set', 'image.digest=sha256:abc'], "at '/image/digest'"],
   [['--set', 'autoRestart=maybe'], "at '/autoRestart': got string, want boolean"],
   [['--set', 'runtimeClass.handler=Crun_Wasm'], "at '/runtimeClass/handler'"],
+  [['--set', 'patchKnative=maybe'], "at '/patchKnative': value must be one of 'auto', true, false"],
+  [['--set', 'knative.runtimeClassName.selector.bad\\ key=x'], "invalid propertyName 'bad key'"],
+  [['--set', 'knative.runtimeClassName.selector.app=a\\ b'], "at '/knative/runtimeClassName/selector/app'"],
+  [['--set', 'knative.runtimeClassName.enabled=true', '--set', 'knative.runtimeClassName.selector.knawd\\.dev/wasm=null'], "at '/knative/runtimeClassName/selector': minProperties: got 0, want 1"],
 ])('helm template refuses bad values %j with the schema error', (sets, message) => {
   const result = run(toolPath('helm'), ['template', 'knawd', CHART, ...sets]);
   expect(result.code).not.toBe(0);
@@ -73,4 +77,10 @@ test('helm package is reproducible: the same bytes twice (Helm 4, SOURCE_DATE_EP
     }
   });
   expect(digests[0]).toBe(digests[1]);
+});
+
+test('knative.runtimeClassName with patchKnative=false is refused with one line saying why', () => {
+  const result = run(toolPath('helm'), ['template', 'knawd', CHART, '--set', 'patchKnative=false', '--set', 'knative.runtimeClassName.enabled=true']);
+  expect(result.code).not.toBe(0);
+  expect(result.stderr).toContain('knative.runtimeClassName.enabled=true needs patchKnative auto or true: patchKnative=false leaves Knative alone');
 });

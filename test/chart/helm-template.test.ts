@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { allVariants, RuntimeName, TargetName } from '../../lib/catalog';
+import { allVariants, KNATIVE_SERVING_API, RuntimeName, TargetName, WASM_TEST_IMAGE } from '../../lib/catalog';
 import { KnawdDeployerProps } from '../../lib/constructs';
 import { installObjects, uninstallObjects } from '../../lib/render/manifests';
 import { REPO, run, toolPath } from '../support/tools';
@@ -40,7 +40,7 @@ function template(sets: string[]): any[] {
 
 const variants = allVariants().map((v) => [v.target.name as TargetName, v.runtime.name as RuntimeName] as const);
 
-describe('helm template yields exactly the objects of dist/manifests', () => {
+describe('helm template yields exactly the objects of dist/manifests (no Knative: patchKnative auto renders none of it)', () => {
   test.each(variants)('%s / %s', (target, ociType) => {
     const rendered = template(['--set', `target=${target}`, '--set', `ociType=${ociType}`]);
     const dist = parse(readFileSync(join(REPO, 'dist', 'manifests', target, `${ociType}.yaml`), 'utf8')).filter((o) => o.kind !== 'Namespace');
@@ -67,6 +67,28 @@ describe('non-default values render the same objects as the constructs given the
       { nodeSelector: { 'kubernetes.io/arch': 'arm64', pool: 'wasm' } },
     ],
     ['patchKnative=false', ['--set', 'patchKnative=false'], { patchKnative: false }],
+    ['patchKnative=true', ['--set', 'patchKnative=true'], { patchKnative: true }],
+    // "auto" on a cluster that serves Knative Serving wires it up: what true does.
+    ['patchKnative=auto where Knative Serving is served', ['--api-versions', KNATIVE_SERVING_API], { patchKnative: true }],
+    ['patchKnative=false where Knative Serving is served', ['--api-versions', KNATIVE_SERVING_API, '--set', 'patchKnative=false'], { patchKnative: false }],
+    [
+      'knative.runtimeClassName where Knative Serving is served',
+      ['--api-versions', KNATIVE_SERVING_API, '--set', 'knative.runtimeClassName.enabled=true', '--set', 'runtimeClass.name=wasm'],
+      { patchKnative: true, runtimeClassName: 'wasm', knative: { runtimeClassName: {} } },
+    ],
+    [
+      'knative.runtimeClassName with its own selector (--set true is the label value "true")',
+      ['--set', 'patchKnative=true', '--set', 'knative.runtimeClassName.enabled=true', '--set', 'knative.runtimeClassName.selector.app=fn', '--set', 'knative.runtimeClassName.selector.example\\.com/wasm=true'],
+      { patchKnative: true, knative: { runtimeClassName: { selector: { 'knawd.dev/wasm': 'true', app: 'fn', 'example.com/wasm': 'true' } } } },
+    ],
+    ['nodeRestrictionPolicy=auto where the cluster serves ValidatingAdmissionPolicy', ['--api-versions', 'admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy'], { nodeRestrictionPolicy: true }],
+    ['nodeRestrictionPolicy=true', ['--set', 'nodeRestrictionPolicy=true'], { nodeRestrictionPolicy: true }],
+    ['nodeRestrictionPolicy=false where the cluster serves it', ['--api-versions', 'admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy', '--set', 'nodeRestrictionPolicy=false'], { nodeRestrictionPolicy: false }],
+    [
+      'knative.runtimeClassName without Knative Serving: only the installer learns the selector',
+      ['--set', 'knative.runtimeClassName.enabled=true'],
+      { knative: { runtimeClassName: {} } },
+    ],
     ['autoRestart=false', ['--set', 'autoRestart=false'], { autoRestart: false }],
     [
       'everything else',
@@ -103,14 +125,23 @@ describe('non-default values render the same objects as the constructs given the
 test('the uninstall hooks: remover first, then the Job Helm waits for; deleted only after success', () => {
   const hooks = template([]).filter(isHook);
   const annotations = Object.fromEntries(hooks.map((o) => [`${o.kind}/${o.metadata.name}`, o.metadata.annotations]));
+  const preDelete = (weight: string) => ({ 'helm.sh/hook': 'pre-delete', 'helm.sh/hook-weight': weight, 'helm.sh/hook-delete-policy': 'before-hook-creation,hook-succeeded' });
   expect(annotations).toEqual({
-    'DaemonSet/knawd-remover': { 'helm.sh/hook': 'pre-delete', 'helm.sh/hook-weight': '0', 'helm.sh/hook-delete-policy': 'before-hook-creation,hook-succeeded' },
-    'Job/knawd-uninstall-wait': { 'helm.sh/hook': 'pre-delete', 'helm.sh/hook-weight': '1', 'helm.sh/hook-delete-policy': 'before-hook-creation,hook-succeeded' },
+    'ServiceAccount/knawd-uninstall-wait': preDelete('-1'),
+    'ClusterRole/knawd-uninstall-wait': preDelete('-1'),
+    'ClusterRoleBinding/knawd-uninstall-wait': preDelete('-1'),
+    'Role/knawd-uninstall-wait-node-events': preDelete('-1'),
+    'RoleBinding/knawd-uninstall-wait-node-events': preDelete('-1'),
+    'Role/knawd-uninstall-wait-scc': preDelete('-1'),
+    'RoleBinding/knawd-uninstall-wait-scc': preDelete('-1'),
+    'DaemonSet/knawd-remover': preDelete('0'),
+    'Job/knawd-uninstall-wait': preDelete('1'),
     'Pod/knawd-wasm-test': { 'helm.sh/hook': 'test', 'helm.sh/hook-delete-policy': 'before-hook-creation', 'module.wasm.image/variant': 'compat-smart' },
   });
   const testPod = hooks.find((o) => o.kind === 'Pod');
   expect(testPod.spec.runtimeClassName).toBe('crun');
-  expect(testPod.spec.containers[0].image).toBe('wasmedge/example-wasi:latest');
+  expect(testPod.spec.containers[0].image).toBe(WASM_TEST_IMAGE);
+  expect(template(['--set', 'test.image=registry.example/wasi:1']).find((o) => o.kind === 'Pod').spec.containers[0].image).toBe('registry.example/wasi:1');
 });
 
 test("the original chart's values file works unchanged", () => {

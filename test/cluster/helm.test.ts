@@ -21,7 +21,7 @@ import * as path from 'path';
 import { HOST_CHANGED_LABEL, OPENSHIFT_TARGETS } from '../../lib/catalog';
 import { Cluster, REPO, startCluster } from '../support/cluster/api-server';
 import { CHART, installSccCrd, K8sObject, loadObjects, manifestPath, subsetDifferences, describeObject } from '../support/cluster/objects';
-import { createNode, nodeLabels, serviceAccountKubeconfig, waitRemovedCli } from '../support/cluster/node';
+import { createNode, installerCliUntil, nodeLabels, serviceAccountKubeconfig } from '../support/cluster/node';
 
 jest.setTimeout(180_000);
 
@@ -95,8 +95,7 @@ describe('the Helm chart on a real API server', () => {
     // The release namespace, labelled as the raw manifests label theirs (the chart does not own it).
     await cluster.kubectlOk(['create', 'namespace', NS]);
     await cluster.kubectlOk(['label', 'namespace', NS, 'pod-security.kubernetes.io/enforce=privileged']);
-    // patchKnative (the default) binds the installer's Knative rule in Knative's namespace, which must exist.
-    await cluster.kubectlOk(['create', 'namespace', 'knative-serving']);
+    // No knative-serving namespace: patchKnative "auto" (the default) must install on a cluster without Knative.
     await createNode(cluster, 'wasm-node-1', 'containerd://1.7.22');
   }, 120_000);
 
@@ -159,7 +158,6 @@ describe('the Helm chart on a real API server', () => {
 
     if (uninstall === 'hooks') {
       it('helm uninstall runs the pre-delete hooks, waits for the nodes to be restored, and succeeds', async () => {
-        const saKubeconfig = await serviceAccountKubeconfig(cluster, NS, 'knawd-installer');
         await cluster.kubectlOk(['label', 'node', 'wasm-node-1', LABEL, '--overwrite']);
         const uninstalling = cluster.helm(['uninstall', RELEASE, '-n', NS, '--timeout', '90s']);
         // helm uninstall is awaited whatever happens here, and a failure here is the one reported.
@@ -185,22 +183,20 @@ describe('the Helm chart on a real API server', () => {
           expect(wait.args.slice(0, 1)).toEqual(['wait-removed']);
           expect(wait.args).toEqual(expect.arrayContaining(['--label', LABEL]));
           expect(wait.image).toBe('quay.io/knawd/deployer:v9.9.9');
-          expect(job.spec.template.spec.serviceAccountName).toBe('knawd-installer');
+          expect(job.spec.template.spec.serviceAccountName).toBe('knawd-uninstall-wait');
           expect(job.spec.backoffLimit).toBe(0);
+          // The Job's own identity, a hook created before it: its token is what the wait below runs with.
+          const saKubeconfig = await serviceAccountKubeconfig(cluster, NS, 'knawd-uninstall-wait');
 
           // The Job's wait logic, for real: it keeps waiting while a node is labelled...
           const timeoutArg = wait.args[wait.args.indexOf('--timeout-seconds') + 1];
           expect(Number(timeoutArg)).toBeGreaterThan(0);
-          let settled = false;
-          const waiter = waitRemovedCli(['--timeout-seconds', '60', '--label', LABEL, '--kubeconfig', saKubeconfig]);
-          const waiting = waiter.done.finally(() => (settled = true));
-          await waiter.polled;
-          await sleep(2000);
-          expect(settled).toBe(false);
+          const waiting = installerCliUntil(['wait-removed', '--timeout-seconds', '60', '--label', LABEL, '--kubeconfig', saKubeconfig, '--log-level', 'debug'], /"msg":"waiting for nodes"/);
+          await waiting.reached;
           expect(await releases()).toEqual([expect.objectContaining({ name: RELEASE, status: 'uninstalling' })]);
           // ...the remover restores the node and drops the label...
           await cluster.kubectlOk(['label', 'node', 'wasm-node-1', `${HOST_CHANGED_LABEL.key}-`]);
-          const waited = await waiting;
+          const waited = await waiting.done;
           expect({ code: waited.code, stderr: waited.stderr }).toEqual({ code: 0, stderr: '' });
           // It really saw the labelled node (not merely slow to start).
           expect(waited.stdout).toMatch(/"msg":"waiting for nodes".*"nodes":\["wasm-node-1"\]/);
@@ -216,6 +212,8 @@ describe('the Helm chart on a real API server', () => {
         // hook-succeeded: Helm deleted both hooks; the release's objects are gone too.
         expect(await exists(['-n', NS, 'daemonset', 'knawd-remover'])).toBe(false);
         expect(await exists(['-n', NS, 'job', 'knawd-uninstall-wait'])).toBe(false);
+        expect(await exists(['-n', NS, 'serviceaccount', 'knawd-uninstall-wait'])).toBe(false);
+        expect(await exists(['clusterrole', 'knawd-uninstall-wait'])).toBe(false);
         expect(await exists(['-n', NS, 'daemonset', 'knawd-installer'])).toBe(false);
         expect(await exists(['runtimeclass', 'crun'])).toBe(false);
         expect(await exists(['clusterrole', 'knawd-installer-nodes'])).toBe(false);
@@ -257,6 +255,8 @@ describe('the Helm chart on a real API server', () => {
 
   it("helm install with the original chart's values file, unchanged, works", async () => {
     await ensureSccCrd('rhel8');
+    // Its patchKnative: true keeps the original's meaning: the binding goes into Knative's namespace.
+    await cluster.kubectlOk(['create', 'namespace', 'knative-serving']);
     await cluster.helmOk(['install', RELEASE, CHART, '-n', NS, '-f', ORIGINAL_VALUES, '--timeout', '30s']);
     const ds = await getJson(['-n', NS, 'get', 'daemonset', 'knawd-installer']);
     const spec = ds.spec.template.spec;

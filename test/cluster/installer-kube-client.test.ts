@@ -9,7 +9,7 @@ import * as path from 'path';
 import { connectCluster, HttpCluster } from '../../lib/installer/kube/cluster';
 import { KubeHttp } from '../../lib/installer/kube/http';
 import { Cluster, freePort, startCluster } from '../support/cluster/api-server';
-import { manifestPath } from '../support/cluster/objects';
+import { KNATIVE_MANIFEST, manifestPath } from '../support/cluster/objects';
 import { createNode, nodeLabels } from '../support/cluster/node';
 import { tempDir } from '../installer/support';
 import { openssl } from '../support/tools';
@@ -45,7 +45,7 @@ describe("the installer's API client against a real API server", () => {
     port = new URL(cluster.server).port;
     work = tempDir('knawd-kube-client-');
     await cluster.kubectlOk(['create', 'namespace', 'knative-serving']);
-    await cluster.kubectlOk(['apply', '--server-side', '-f', manifestPath('ubuntu_22_04', 'crun-wasmtime')]);
+    await cluster.kubectlOk(['apply', '--server-side', '-f', manifestPath('ubuntu_22_04', 'crun-wasmtime'), '-f', KNATIVE_MANIFEST]);
     await createNode(cluster, NODE, 'containerd://1.7.22');
     installerToken = async () => (await cluster.kubectlOk(['-n', 'knawd', 'create', 'token', 'knawd-installer', '--duration=30m'])).trim();
   }, 180_000);
@@ -139,7 +139,31 @@ describe("the installer's API client against a real API server", () => {
 
     const installer = connectCluster(kubeconfig(work, 'installer', { server: cluster.server, 'certificate-authority': cluster.caFile }, { token: await installerToken() }), {})!;
     await expect(installer.getNode('no-such-node')).rejects.toThrow('Kubernetes API: cannot read node no-such-node (HTTP 404): nodes "no-such-node" not found');
-    expect(await installer.getConfigMapKey('knative-serving', 'config-features', 'x')).toEqual({ found: false });
+    expect(await installer.getConfigMap('knative-serving', 'config-features')).toEqual({ state: 'missing' });
+    // Without a RoleBinding in its namespace, Knative's ConfigMap is "not granted": a state, not an error.
+    expect(await installer.getConfigMap('knative-serving', 'config-deployment')).toEqual({
+      state: 'forbidden',
+      message: 'configmaps "config-deployment" is forbidden: User "system:serviceaccount:knawd:knawd-installer" cannot get resource "configmaps" in API group "" in the namespace "knative-serving"',
+    });
+    expect(await installer.servesApi('serving.knative.dev/v1')).toBe(false);
+    expect(await installer.servesApi('node.k8s.io/v1')).toBe(true);
+  });
+
+  it('patches a ConfigMap only while it is at the resourceVersion it was read at', async () => {
+    await cluster.kubectlOk(['-n', 'knative-serving', 'create', 'configmap', 'config-features', '--from-literal=keep=me', '--from-literal=flag=off']);
+    const installer = connectCluster(kubeconfig(work, 'installer-rv', { server: cluster.server, 'certificate-authority': cluster.caFile }, { token: await installerToken() }), {})!;
+    const read = await installer.getConfigMap('knative-serving', 'config-features');
+    if (read.state !== 'found') throw new Error(`config-features: ${read.state}`);
+    expect(read.data).toEqual({ keep: 'me', flag: 'off' });
+    // Someone else writes in between: our patch from the old version is refused and changes nothing.
+    await cluster.kubectlOk(['-n', 'knative-serving', 'patch', 'configmap', 'config-features', '--type=merge', '-p', '{"data":{"other":"edit"}}']);
+    expect(await installer.patchConfigMap('knative-serving', 'config-features', { flag: 'on' }, read.resourceVersion)).toBe('conflict');
+    const again = await installer.getConfigMap('knative-serving', 'config-features');
+    if (again.state !== 'found') throw new Error(`config-features: ${again.state}`);
+    expect(again.data).toEqual({ keep: 'me', flag: 'off', other: 'edit' });
+    expect(await installer.patchConfigMap('knative-serving', 'config-features', { flag: 'on', other: null }, again.resourceVersion)).toBe('patched');
+    expect(await installer.getConfigMap('knative-serving', 'config-features')).toMatchObject({ state: 'found', data: { keep: 'me', flag: 'on' } });
+    await cluster.kubectlOk(['-n', 'knative-serving', 'delete', 'configmap', 'config-features']);
   });
 
   it('an API server that does not answer is a clear error, not a hang', async () => {

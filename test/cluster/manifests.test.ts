@@ -1,6 +1,7 @@
 /**
  * Every shipped (target, ociType) manifest, applied to a real kube-apiserver (with etcd) with
- * `kubectl apply --server-side`: accepted, stored as sent (after defaulting), and its uninstall manifest too.
+ * `kubectl apply --server-side`: accepted, stored as sent (after defaulting), and its uninstall manifest too,
+ * on a cluster without Knative (no knative-serving namespace); then the separate Knative file.
  *
  * One API server for all variants. The variants share fixed names (namespace `knawd`, cluster-scoped RBAC and
  * RuntimeClass), so they run one after another: apply install → compare → apply uninstall → compare → delete
@@ -9,7 +10,7 @@
  */
 import { allVariants, OPENSHIFT_TARGETS } from '../../lib/catalog';
 import { Cluster, startCluster } from '../support/cluster/api-server';
-import { deleteExceptNamespaces, installSccCrd, loadObjects, manifestPath, readBack, storedDifferences, subsetDifferences } from '../support/cluster/objects';
+import { deleteExceptNamespaces, installSccCrd, KNATIVE_MANIFEST, loadObjects, manifestPath, readBack, storedDifferences, subsetDifferences } from '../support/cluster/objects';
 
 jest.setTimeout(120_000);
 
@@ -20,10 +21,9 @@ describe('raw manifests on a real API server', () => {
   let cluster: Cluster;
   let sccCrdInstalled = false;
 
+  // No knative-serving namespace: the install manifests must apply on a cluster without Knative.
   beforeAll(async () => {
     cluster = await startCluster();
-    // patchKnative (the default) binds the installer's Knative rule in Knative's namespace, which must exist.
-    await cluster.kubectlOk(['create', 'namespace', 'knative-serving']);
   }, 120_000);
 
   afterAll(async () => {
@@ -81,6 +81,22 @@ describe('raw manifests on a real API server', () => {
       const left = await cluster.kubectl(['get', '-f', install, '-o', 'name', '--ignore-not-found']);
       expect(left.stdout.split('\n').filter((l) => l && !l.startsWith('namespace/'))).toEqual([]);
     });
+  });
+
+  it("the Knative file is refused without Knative's namespace, applies once it exists, and deletes again", async () => {
+    const refused = await cluster.kubectl(['apply', '--server-side', '--field-manager=knawd-test', '-f', KNATIVE_MANIFEST]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('namespaces "knative-serving" not found');
+    await cluster.kubectlOk(['create', 'namespace', 'knative-serving']);
+    await cluster.kubectlOk(['apply', '--server-side', '--field-manager=knawd-test', '-f', KNATIVE_MANIFEST]);
+    expect(await storedDifferences(cluster, KNATIVE_MANIFEST)).toEqual([]);
+    expect(loadObjects(KNATIVE_MANIFEST).map((o) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`)).toEqual([
+      'ClusterRole//knawd-installer-knative-features',
+      'RoleBinding/knative-serving/knawd-installer-knative-features',
+    ]);
+    await deleteExceptNamespaces(cluster, KNATIVE_MANIFEST);
+    const left = await cluster.kubectl(['get', '-f', KNATIVE_MANIFEST, '-o', 'name', '--ignore-not-found']);
+    expect(left.stdout.trim()).toBe('');
   });
 
   it('one variant can be upgraded in place to another (server-side apply over the previous one)', async () => {

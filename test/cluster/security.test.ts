@@ -1,10 +1,11 @@
 /**
- * What the installer's ServiceAccount may do (RBAC, asked of the real API server by impersonation), and what
+ * What the installer's ServiceAccount may do (RBAC, asked of the real API server by impersonation; the raw
+ * manifest with dist/manifests/knative.yaml, the installer's Knative permission), and what
  * PodSecurity admission says about the installer's pod: rejected in a `baseline` namespace, accepted in the
  * project's privileged namespace. The uninstall Job's pod runs unprivileged and passes `restricted`.
  */
 import { Cluster, startCluster } from '../support/cluster/api-server';
-import { installSccCrd, json, K8sObject, loadObjects, manifestPath } from '../support/cluster/objects';
+import { installSccCrd, json, K8sObject, KNATIVE_MANIFEST, loadObjects, manifestPath } from '../support/cluster/objects';
 
 jest.setTimeout(120_000);
 
@@ -53,7 +54,7 @@ describe('security of the installer on a real API server', () => {
     const objects = (): K8sObject[] => loadObjects(install);
 
     beforeAll(async () => {
-      await cluster.kubectlOk(['apply', '--server-side', '--field-manager=knawd-test', '-f', install]);
+      await cluster.kubectlOk(['apply', '--server-side', '--field-manager=knawd-test', '-f', install, '-f', KNATIVE_MANIFEST]);
     });
 
     async function can(verbResource: string[], namespace?: string): Promise<string> {
@@ -82,6 +83,8 @@ describe('security of the installer on a real API server', () => {
       [['delete', 'configmaps'], 'kube-system'],
       [['deletecollection', 'configmaps'], 'knative-serving'],
       [['patch', 'configmaps/config-network'], 'knative-serving'],
+      // config-deployment only when knative.runtimeClassName is set (test/cluster/knative.test.ts).
+      [['patch', 'configmaps/config-deployment'], 'knative-serving'],
       [['patch', 'configmaps'], 'knative-serving'],
       [['update', 'configmaps/config-features'], 'knative-serving'],
       [['patch', 'configmaps/kube-proxy'], 'kube-system'],
@@ -115,6 +118,17 @@ describe('security of the installer on a real API server', () => {
     // another namespace: the installer only ever needs knative-serving's.
     it.each(['kube-system', 'default', 'knawd'])('the ServiceAccount can NOT patch a ConfigMap named config-features in %s', async (namespace) => {
       expect(await can(['patch', 'configmaps/config-features'], namespace)).toMatch(/: no$/);
+    });
+
+    it("the uninstall wait Job's own ServiceAccount may only get, list and watch nodes", async () => {
+      await cluster.kubectlOk(['apply', '--server-side', '--field-manager=knawd-test', '-f', manifestPath(target, ociType, true)]);
+      const job = 'system:serviceaccount:knawd:knawd-uninstall-wait';
+      const ask = async (args: string[]) => (await cluster.kubectl(['auth', 'can-i', ...args, '--as', job])).stdout.trim();
+      for (const verb of ['get', 'list', 'watch']) expect(`${verb}: ${await ask([verb, 'nodes'])}`).toBe(`${verb}: yes`);
+      for (const args of [['patch', 'nodes'], ['list', 'pods'], ['get', 'configmaps', '-n', 'knative-serving'], ['list', 'secrets', '-n', 'knawd'], ['use', 'securitycontextconstraints.security.openshift.io/knawd-installer', '-n', 'knawd']]) {
+        expect(`${args.join(' ')}: ${await ask(args)}`).toBe(`${args.join(' ')}: no`);
+      }
+      await cluster.kubectlOk(['-n', 'knawd', 'delete', 'daemonset', 'knawd-remover', '--ignore-not-found', '--wait=false']);
     });
 
     if (target === 'rhel8') {
@@ -158,7 +172,7 @@ describe('security of the installer on a real API server', () => {
       const ns = `psa-restricted-${target.replace(/_/g, '-')}`;
       await cluster.kubectlOk(['create', 'namespace', ns]);
       await cluster.kubectlOk(['label', 'namespace', ns, 'pod-security.kubernetes.io/enforce=restricted', 'pod-security.kubernetes.io/warn=restricted']);
-      await cluster.kubectlOk(['-n', ns, 'create', 'serviceaccount', 'knawd-installer']);
+      await cluster.kubectlOk(['-n', ns, 'create', 'serviceaccount', 'knawd-uninstall-wait']);
       const job = find(loadObjects(manifestPath(target, ociType, true)), 'Job', 'knawd-uninstall-wait');
       const pod = podFrom(job, ns, 'uninstall-wait');
       const r = await cluster.kubectl(['create', '--dry-run=server', '-f', '-'], { input: json(pod) });

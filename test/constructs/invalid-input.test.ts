@@ -22,6 +22,11 @@ test.each([
   [{ handler: 'crun wasm' }, /^handler "crun wasm" is invalid/],
   [{ hostPrefix: 'opt/knawd' }, /^hostPrefix "opt\/knawd" is invalid; expected an absolute directory at least two levels deep/],
   [{ hostPrefix: `/opt/${'k'.repeat(60)}` }, /^hostPrefix "\/opt\/k+" is invalid; expected an absolute directory at least two levels deep and at most 64 characters long/],
+  [{ patchKnative: 'yes' }, /^patchKnative "yes" is invalid; expected true, false or "auto"$/],
+  [{ patchKnative: false, knative: { runtimeClassName: {} } }, /^knative.runtimeClassName needs patchKnative true or "auto"; false leaves Knative alone$/],
+  [{ knative: { runtimeClassName: { selector: {} } } }, /^knative.runtimeClassName.selector is invalid \(it is empty\); expected one or more label=value pairs/],
+  [{ knative: { runtimeClassName: { selector: { 'bad key!': 'x' } } } }, /^knative.runtimeClassName.selector is invalid \("bad key!" is not a label key\)/],
+  [{ knative: { runtimeClassName: { selector: { app: 'a b' } } } }, /^knative.runtimeClassName.selector is invalid \("a b" \(of app\) is not a label value\)/],
 ])('%j is refused with one clear line', (props, message) => {
   expect(construct(props)).toThrow(message);
   try {

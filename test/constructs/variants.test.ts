@@ -1,5 +1,5 @@
-import { allVariants, INSTALLED_LABEL, KNATIVE_FEATURE, OPENSHIFT_TARGETS, TargetName, RuntimeName } from '../../lib/catalog';
-import { installObjects, uninstallObjects } from '../../lib/render/manifests';
+import { allVariants, INSTALLED_LABEL, KNATIVE_DEPLOYMENT, KNATIVE_FEATURE, OPENSHIFT_TARGETS, TargetName, RuntimeName } from '../../lib/catalog';
+import { installObjects, knativeObjects, uninstallObjects } from '../../lib/render/manifests';
 import { validateObject } from '../support/k8s-schema';
 import { byKind, one, podSpecs } from '../support/objects';
 
@@ -34,9 +34,11 @@ describe.each(variants)('%s / %s', (target, ociType) => {
       NODE_ROOT: '/mnt/node-root',
       AUTO_RESTART: 'true',
       LOG_LEVEL: 'info',
-      PATCH_KNATIVE: 'true',
+      PATCH_KNATIVE: 'auto',
       KNAWD_PREFIX: '/opt/knawd',
       KNAWD_HANDLER: 'crun-wasm',
+      KNAWD_RUNTIME_CLASS: 'crun',
+      KNAWD_KNATIVE_RUNTIME_CLASS_SELECTOR: '',
       NODE_NAME: { fieldRef: { fieldPath: 'spec.nodeName' } },
     });
     expect(pod.containers[0].args).toEqual(['install', '--stay']);
@@ -52,7 +54,7 @@ describe.each(variants)('%s / %s', (target, ociType) => {
     ]);
   });
 
-  test('RBAC is exactly: nodes get/list/patch, node events create/list in default, config-features get/patch, and SCC use on OpenShift', () => {
+  test('RBAC is exactly: nodes get/list/patch, node events create in default, and SCC use on OpenShift; Knative is not touched by default', () => {
     const rules = [...byKind(install, 'ClusterRole'), ...byKind(install, 'Role')].map((r) => ({
       kind: r.kind,
       name: r.metadata.name,
@@ -69,14 +71,9 @@ describe.each(variants)('%s / %s', (target, ociType) => {
         ],
       },
       {
-        kind: 'ClusterRole',
-        name: 'knawd-installer-knative-features',
-        rules: [{ apiGroups: [''], resources: ['configmaps'], resourceNames: [KNATIVE_FEATURE.configMap], verbs: ['get', 'patch'] }],
-      },
-      {
         kind: 'Role',
         name: 'knawd-installer-node-events',
-        rules: [{ apiGroups: [''], resources: ['events'], verbs: ['create', 'list'] }],
+        rules: [{ apiGroups: [''], resources: ['events'], verbs: ['create'] }],
       },
     ];
     if (openshift) {
@@ -87,13 +84,9 @@ describe.each(variants)('%s / %s', (target, ociType) => {
       });
     }
     expect(rules).toEqual(expected);
-    // Bound only in Knative's namespace: a cluster-wide binding would cover config-features everywhere.
     expect(byKind(install, 'ClusterRoleBinding').map((b) => b.metadata.name)).toEqual(['knawd-installer-nodes']);
-    expect(one(install, 'RoleBinding', 'knawd-installer-knative-features')).toMatchObject({
-      metadata: { namespace: 'knative-serving' },
-      roleRef: { kind: 'ClusterRole', name: 'knawd-installer-knative-features' },
-      subjects: [{ kind: 'ServiceAccount', name: 'knawd-installer', namespace: 'knawd' }],
-    });
+    // patchKnative "auto" (the default): nothing in Knative's namespace, so the manifest applies without Knative.
+    expect(install.filter((o) => o.metadata.namespace === KNATIVE_FEATURE.namespace)).toEqual([]);
     const verbs = rules.flatMap((r) => r.rules.flatMap((x: any) => x.verbs));
     expect(verbs).not.toContain('delete');
     expect(rules.flatMap((r) => r.rules.flatMap((x: any) => x.resources))).not.toContain('secrets');
@@ -104,6 +97,8 @@ describe.each(variants)('%s / %s', (target, ociType) => {
     expect(sccs.length).toBe(openshift ? 1 : 0);
     if (openshift) {
       expect(sccs[0]).toMatchObject({ allowPrivilegedContainer: true, allowHostPID: true, allowHostDirVolumePlugin: true, priority: 0 });
+      // The node's root and the ServiceAccount token: no other volume type.
+      expect(sccs[0].volumes).toEqual(['hostPath', 'projected']);
       const binding = one(install, 'RoleBinding', 'knawd-installer-scc');
       expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: 'knawd-installer', namespace: 'knawd' }]);
     }
@@ -130,8 +125,27 @@ describe.each(variants)('%s / %s', (target, ociType) => {
     expect(container.args).toEqual(['wait-removed', '--timeout-seconds', '240', '--label', 'knawd.dev/crun-wasm-host=changed']);
     expect(job.spec.backoffLimit).toBe(0);
     expect(job.spec.activeDeadlineSeconds).toBeGreaterThan(240);
-    expect(job.spec.template.spec.serviceAccountName).toBe('knawd-installer');
     expect(container.securityContext.privileged).toBeUndefined();
+    // Its own identity, which may only watch nodes; a fixed non-root user with its group.
+    expect(job.spec.template.spec.serviceAccountName).toBe('knawd-uninstall-wait');
+    expect(job.spec.template.spec.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65534, runAsGroup: 65534 });
+    expect(one(uninstall, 'ServiceAccount', 'knawd-uninstall-wait').metadata.namespace).toBe('knawd');
+    expect(one(uninstall, 'ClusterRole', 'knawd-uninstall-wait').rules).toEqual([{ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] }]);
+    expect(one(uninstall, 'ClusterRoleBinding', 'knawd-uninstall-wait')).toMatchObject({
+      roleRef: { kind: 'ClusterRole', name: 'knawd-uninstall-wait' },
+      subjects: [{ kind: 'ServiceAccount', name: 'knawd-uninstall-wait', namespace: 'knawd' }],
+    });
+    // On OpenShift it may use the built-in SCCs that admit a fixed non-root user (restricted-v2 would not).
+    const scc = byKind(uninstall, 'Role').filter((r) => r.metadata.name.endsWith('-scc')).map((r) => r.rules);
+    expect(scc).toEqual(openshift ? [[{ apiGroups: ['security.openshift.io'], resources: ['securitycontextconstraints'], resourceNames: ['nonroot-v2', 'nonroot'], verbs: ['use'] }]] : []);
+  });
+
+  test('runAsGroup is set wherever runAsUser is', () => {
+    for (const { owner, spec } of podSpecs([...install, ...uninstall])) {
+      for (const ctx of [spec.securityContext, ...spec.containers.map((c: any) => c.securityContext)]) {
+        if (ctx?.runAsUser !== undefined) expect({ owner: owner.metadata.name, runAsGroup: ctx.runAsGroup }).toEqual({ owner: owner.metadata.name, runAsGroup: ctx.runAsUser });
+      }
+    }
   });
 
   test('names and labels follow app.kubernetes.io conventions', () => {
@@ -141,11 +155,59 @@ describe.each(variants)('%s / %s', (target, ociType) => {
   });
 });
 
-test('patchKnative=false drops the Knative RBAC and tells the installer', () => {
-  const objects = installObjects({ target: 'ubuntu_22_04', ociType: 'crun-wasmtime', patchKnative: false });
-  expect(objects.filter((o) => o.metadata.name === 'knawd-installer-knative-features')).toEqual([]);
-  const env = one(objects, 'DaemonSet').spec.template.spec.containers[0].env;
-  expect(env).toContainEqual({ name: 'PATCH_KNATIVE', value: 'false' });
+const envOf = (objects: any[]): Record<string, string> =>
+  Object.fromEntries(one(objects, 'DaemonSet').spec.template.spec.containers[0].env.map((e: any) => [e.name, e.value]));
+
+/** The Knative RoleBinding/ClusterRole pairs, by name, with the one rule of each. */
+function knativeGrants(objects: any[]): Record<string, { configMaps: string[]; verbs: string[]; boundIn: string }> {
+  return Object.fromEntries(
+    byKind(objects, 'RoleBinding')
+      .filter((b) => b.metadata.namespace === KNATIVE_FEATURE.namespace)
+      .map((b) => {
+        const role = one(objects, 'ClusterRole', b.roleRef.name);
+        expect(role.rules).toHaveLength(1);
+        expect(b.subjects).toEqual([{ kind: 'ServiceAccount', name: 'knawd-installer', namespace: 'knawd' }]);
+        return [b.metadata.name, { configMaps: role.rules[0].resourceNames, verbs: role.rules[0].verbs, boundIn: b.metadata.namespace }];
+      }),
+  );
+}
+
+describe('patchKnative and knative.runtimeClassName', () => {
+  const variant = { target: 'ubuntu_22_04', ociType: 'crun-wasmtime' } as const;
+  const features = { configMaps: [KNATIVE_FEATURE.configMap], verbs: ['get', 'patch'], boundIn: 'knative-serving' };
+  const deployment = { configMaps: [KNATIVE_DEPLOYMENT.configMap], verbs: ['get', 'patch'], boundIn: 'knative-serving' };
+
+  test('"auto" (the default): no Knative RBAC in the deployer; KnawdKnativeAccess carries it, get/patch on exactly config-features', () => {
+    const objects = installObjects(variant);
+    expect(knativeGrants(objects)).toEqual({});
+    expect(envOf(objects)).toMatchObject({ PATCH_KNATIVE: 'auto', KNAWD_KNATIVE_RUNTIME_CLASS_SELECTOR: '' });
+    expect(knativeGrants(knativeObjects(variant))).toEqual({ 'knawd-installer-knative-features': features });
+  });
+
+  test('true: the deployer carries the Knative RBAC itself, as the original did', () => {
+    const objects = installObjects({ ...variant, patchKnative: true });
+    expect(knativeGrants(objects)).toEqual({ 'knawd-installer-knative-features': features });
+    expect(envOf(objects)).toMatchObject({ PATCH_KNATIVE: 'true' });
+  });
+
+  test('false drops the Knative RBAC and tells the installer', () => {
+    const objects = installObjects({ ...variant, patchKnative: false });
+    expect(knativeGrants(objects)).toEqual({});
+    expect(envOf(objects)).toMatchObject({ PATCH_KNATIVE: 'false' });
+    expect(() => knativeObjects({ ...variant, patchKnative: false })).toThrow('KnawdKnativeAccess with patchKnative false grants nothing the installer uses');
+  });
+
+  test('runtimeClassName adds get/patch on exactly config-deployment and gives the installer the selector', () => {
+    const props = { ...variant, patchKnative: true, runtimeClassName: 'wasm', knative: { runtimeClassName: { selector: { 'example.com/wasm': 'yes', app: 'fn' } } } };
+    const objects = installObjects(props);
+    expect(knativeGrants(objects)).toEqual({ 'knawd-installer-knative-features': features, 'knawd-installer-knative-deployment': deployment });
+    expect(envOf(objects)).toMatchObject({ PATCH_KNATIVE: 'true', KNAWD_RUNTIME_CLASS: 'wasm', KNAWD_KNATIVE_RUNTIME_CLASS_SELECTOR: 'app=fn,example.com/wasm=yes' });
+    expect(objects.flatMap(validateObject)).toEqual([]);
+    // With "auto" the same grants come from KnawdKnativeAccess; the default selector is knawd.dev/wasm=true.
+    const auto = { ...variant, knative: { runtimeClassName: {} } };
+    expect(knativeGrants(knativeObjects(auto))).toEqual({ 'knawd-installer-knative-features': features, 'knawd-installer-knative-deployment': deployment });
+    expect(envOf(installObjects(auto))).toMatchObject({ PATCH_KNATIVE: 'auto', KNAWD_KNATIVE_RUNTIME_CLASS_SELECTOR: 'knawd.dev/wasm=true' });
+  });
 });
 
 test('props reach the objects', () => {
@@ -180,7 +242,7 @@ test('props reach the objects', () => {
   expect(pod.imagePullSecrets).toEqual([{ name: 'pull' }]);
   expect(ds.spec.updateStrategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: '25%' } });
   const env = Object.fromEntries(pod.containers[0].env.map((e: any) => [e.name, e.value]));
-  expect(env).toMatchObject({ AUTO_RESTART: 'false', LOG_LEVEL: 'debug', KNAWD_PREFIX: '/var/opt/knawd', KNAWD_HANDLER: 'knawd-wasm' });
+  expect(env).toMatchObject({ AUTO_RESTART: 'false', LOG_LEVEL: 'debug', KNAWD_PREFIX: '/var/opt/knawd', KNAWD_HANDLER: 'knawd-wasm', KNAWD_RUNTIME_CLASS: 'wasm' });
   expect(one(objects, 'RuntimeClass')).toMatchObject({ metadata: { name: 'wasm' }, handler: 'knawd-wasm' });
   expect(one(objects, 'ClusterRoleBinding', 'knawd-installer-nodes').subjects[0].namespace).toBe('wasm-system');
   expect(objects.flatMap(validateObject)).toEqual([]);

@@ -14,7 +14,7 @@ describe('command line and environment', () => {
       prefix: '/var/opt/knawd',
       handler: 'wasm',
       restart: 'none',
-      patchKnative: false,
+      patchKnative: 'false',
       logLevel: 'warn',
       nodeName: 'n1',
       stay: false,
@@ -25,13 +25,21 @@ describe('command line and environment', () => {
 
   test('flags win over env', () => {
     const s = parse(['install', '--target=k3s', '--runtime', 'crun-wasmtime', '--restart', 'auto', '--log-level', 'debug', '--patch-knative', 'true', '--stay'], ORIGINAL_ENV);
-    expect(s).toMatchObject({ restart: 'auto', logLevel: 'debug', patchKnative: true, stay: true });
+    expect(s).toMatchObject({ restart: 'auto', logLevel: 'debug', patchKnative: 'true', stay: true });
     expect(s.target?.name).toBe('k3s');
+  });
+
+  test('Knative: PATCH_KNATIVE auto|true|false, the RuntimeClass and the runtime-class-name selector', () => {
+    const env = { ...ORIGINAL_ENV, PATCH_KNATIVE: 'AUTO', KNAWD_RUNTIME_CLASS: 'wasm', KNAWD_KNATIVE_RUNTIME_CLASS_SELECTOR: 'knawd.dev/wasm=true,app=fn' };
+    expect(parse(['install'], env)).toMatchObject({ patchKnative: 'auto', runtimeClassName: 'wasm', knativeRuntimeClassSelector: { 'knawd.dev/wasm': 'true', app: 'fn' } });
+    // The DaemonSet always sets the selector variable; empty means config-deployment is left alone.
+    expect(parse(['install'], { ...env, KNAWD_KNATIVE_RUNTIME_CLASS_SELECTOR: '' }).knativeRuntimeClassSelector).toBeUndefined();
+    expect(parse(['install', '--patch-knative', 'true', '--knative-runtime-class-selector', 'a=b'], ORIGINAL_ENV)).toMatchObject({ patchKnative: 'true', knativeRuntimeClassSelector: { a: 'b' } });
   });
 
   test('defaults', () => {
     const s = parse(['install', '--target', 'crio', '--runtime', 'crun-wasmedge']);
-    expect(s).toMatchObject({ nodeRoot: '/mnt/node-root', artifacts: '/vendor', prefix: '/opt/knawd', handler: 'crun-wasm', restart: 'auto', patchKnative: true, logLevel: 'info', label: 'knawd.dev/crun-wasm-host=changed', timeoutSeconds: 240, socketTimeoutSeconds: 60 });
+    expect(s).toMatchObject({ nodeRoot: '/mnt/node-root', artifacts: '/vendor', prefix: '/opt/knawd', handler: 'crun-wasm', restart: 'auto', hostExec: 'nsenter', patchKnative: 'auto', runtimeClassName: 'crun', logLevel: 'info', label: 'knawd.dev/crun-wasm-host=changed', timeoutSeconds: 240, socketTimeoutSeconds: 60 });
   });
 
   test('remove, status and wait-removed do not need a target', () => {
@@ -48,7 +56,12 @@ describe('command line and environment', () => {
     [['install', '--target', 'k3s', '--runtime', 'crun-wasmtime', '--prefix', 'opt/knawd'], /invalid --prefix/],
     [['install', '--target', 'k3s', '--runtime', 'crun-wasmtime', '--handler', 'Crun_Wasm'], /invalid handler "Crun_Wasm"/],
     [['install', '--target', 'k3s', '--runtime', 'crun-wasmtime', '--log-level', 'trace'], /invalid log level "trace"/],
-    [['install', '--target', 'k3s', '--runtime', 'crun-wasmtime', '--patch-knative', 'yes'], /invalid --patch-knative \/ PATCH_KNATIVE "yes": use true or false/],
+    [['install', '--target', 'k3s', '--runtime', 'crun-wasmtime', '--patch-knative', 'yes'], /^invalid --patch-knative \/ PATCH_KNATIVE "yes": use auto, true, false$/],
+    [['install', '--target', 'k3s', '--runtime', 'crun-wasmtime', '--runtime-class', 'Crun'], /^invalid --runtime-class \/ KNAWD_RUNTIME_CLASS "Crun": use a DNS subdomain name such as crun$/],
+    [['install', '--target', 'k3s', '--runtime', 'crun-wasmtime', '--knative-runtime-class-selector', 'a'], /^invalid --knative-runtime-class-selector \/ KNAWD_KNATIVE_RUNTIME_CLASS_SELECTOR "a" \(it is not KEY=VALUE\[,KEY=VALUE...\] with distinct keys\): use one or more label=value pairs/],
+    [['install', '--target', 'k3s', '--runtime', 'crun-wasmtime', '--knative-runtime-class-selector', 'a=b,a=c'], /\(it is not KEY=VALUE\[,KEY=VALUE...\] with distinct keys\)/],
+    [['install', '--target', 'k3s', '--runtime', 'crun-wasmtime', '--knative-runtime-class-selector', 'a=b c'], /\("b c" \(of a\) is not a label value\)/],
+    [['install', '--target', 'k3s', '--runtime', 'crun-wasmtime', '--knative-runtime-class-selector', 'a=b', '--patch-knative', 'false'], /^--knative-runtime-class-selector \/ KNAWD_KNATIVE_RUNTIME_CLASS_SELECTOR needs --patch-knative auto or true: false leaves Knative alone$/],
     [['wait-removed', '--timeout-seconds', '0'], /invalid --timeout-seconds "0"/],
     [['install', '--target'], /flag --target needs a value/],
   ])('%j is refused', (args, message) => {

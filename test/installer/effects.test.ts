@@ -38,14 +38,22 @@ describe('SELinux', () => {
   });
 
   test('on a CRI-O node (OpenShift): the binaries get the host runc label, the new drop-in its policy label', async () => {
-    const root = makeRoot({ '/etc/crio/crio.conf': fixture('crio.conf'), '/etc/crio/crio.conf.d/00-default': '[crio.runtime]\nconmon = ""\n', '/sys/fs/selinux/enforce': '1' });
+    const root = makeRoot({
+      '/etc/crio/crio.conf': fixture('crio.conf'),
+      '/etc/crio/crio.conf.d/00-default': '[crio.runtime]\nconmon = ""\n',
+      '/sys/fs/selinux/enforce': '1',
+      '/usr/bin/crio': '#!/bin/false stand-in for the host crio\n',
+    });
+    // The host's crio answers its version; loading a config cannot be faked (the real one is in test/e2e).
     const effects = effectsFor(root, {
-      answer: (argv) => (argv.includes('sh') ? { stdout: '/usr/bin/runc\n' } : argv.includes('--version') ? { stdout: 'crio version 1.29.4\n' } : undefined),
+      answer: (argv) =>
+        argv.includes('sh') ? { stdout: '/usr/bin/runc\n' } : argv.includes('--version') ? { stdout: 'crio version 1.29.4\n' } : argv.includes('config') ? { code: -1, stderr: 'not here' } : undefined,
     });
     const argv = ['install', '--node-root', root, '--target', 'rhel8', '--runtime', 'crun-wasmedge', '--artifacts', makeArtifacts('rhel8')];
     await install(settingsFor(argv), effects);
     expect(effects.runner.calls).toEqual([
-      ['nsenter', '-t', '1', '-m', '--', 'crio', '--version'],
+      ['nsenter', '-t', '1', '-m', '--', '/usr/bin/crio', '--version'],
+      ['nsenter', '-t', '1', '-m', '--', '/usr/bin/crio', '--config', '/etc/crio/crio.conf', '--config-dir', '/run/knawd-preflight', 'config'],
       ['nsenter', '-t', '1', '-m', '--', 'sh', '-c', 'command -v runc || command -v crun'],
       ['nsenter', '-t', '1', '-m', '--', 'chcon', '--reference=/usr/bin/runc', '/opt/knawd/bin/crun-wasmedge'],
       ['nsenter', '-t', '1', '-m', '--', 'chcon', '--reference=/usr/bin/runc', '/opt/knawd/libexec/crun-wasmedge/crun'],

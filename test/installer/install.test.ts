@@ -87,7 +87,7 @@ describe.each(SCENARIOS)('$name', (scenario) => {
     const effects = effectsFor(root, { answer: scenario.answer });
     const report = await install(settingsFor(args('install', root, artifacts, ['--restart', 'none'])), effects);
     expect(report).toMatchObject({ restarts: 0, restartPending: true });
-    expect(effects.runner.calls).toEqual(scenario.detects ?? []);
+    expect(effects.runner.calls).toEqual([...(scenario.detects ?? []), ...(scenario.preflights ?? [])]);
     expect(effects.log.records.some((r) => r.level === 'warn' && /restart pending/.test(r.msg))).toBe(true);
     expect(status(settingsFor(args('status', root, artifacts)), effects.fs)).toMatchObject({ exitCode: 0, restartPending: true });
 

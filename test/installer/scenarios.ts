@@ -22,14 +22,24 @@ export interface Scenario {
   readonly answer?: (argv: readonly string[]) => Partial<CommandResult> | undefined;
   /** Commands every install runs to learn about the node (the host's `crio --version` on CRI-O nodes). */
   readonly detects?: ReadonlyArray<readonly string[]>;
+  /** Commands an install that changes the config runs before writing (the host runtime loading it). */
+  readonly preflights?: ReadonlyArray<readonly string[]>;
   /** Lines the edited file must have, and lines it must not have, after install. */
   readonly has?: readonly string[];
   readonly lacks?: readonly string[];
 }
 
-const CRIO_VERSION_QUERY = ['nsenter', '-t', '1', '-m', '--', 'crio', '--version'];
-/** A host whose crio binary prints `output` for `crio --version`. */
-const crioPrints = (output: string) => (argv: readonly string[]) => (argv.join(' ') === CRIO_VERSION_QUERY.join(' ') ? { stdout: output } : undefined);
+const CRIO_VERSION_QUERY = ['nsenter', '-t', '1', '-m', '--', '/usr/bin/crio', '--version'];
+const CRIO_PREFLIGHT = ['nsenter', '-t', '1', '-m', '--', '/usr/bin/crio', '--config', '/etc/crio/crio.conf', '--config-dir', '/run/knawd-preflight', 'config'];
+/** Stands in for the host's crio binary: the installer finds it at its catalog path; its answers are canned. */
+const CRIO_BINARY = { '/usr/bin/crio': '#!/bin/false stand-in for the host crio\n' };
+/**
+ * A host whose crio binary prints `output` for `crio --version`. Loading a config (`crio … config`, the
+ * pre-flight) cannot be answered by a fake: that call fails to start here, and the pre-flight says it skipped
+ * (the real CRI-O binaries judge real configs in test/e2e).
+ */
+const crioPrints = (output: string) => (argv: readonly string[]) =>
+  argv.join(' ') === CRIO_VERSION_QUERY.join(' ') ? { stdout: output } : argv.includes('/usr/bin/crio') && argv.includes('config') ? { code: -1, stderr: 'no crio to run on this test node root' } : undefined;
 
 const K3S = '/var/lib/rancher/k3s/agent/etc/containerd';
 const RKE2 = '/var/lib/rancher/rke2/agent/etc/containerd';
@@ -105,12 +115,13 @@ export const SCENARIOS: readonly Scenario[] = [
     name: 'CRI-O with a commented crio.conf and no drop-in directory',
     target: 'crio',
     runtime: 'crun-wasmedge',
-    files: { '/etc/crio/crio.conf': fixture('crio.conf') },
+    files: { '/etc/crio/crio.conf': fixture('crio.conf'), ...CRIO_BINARY },
     edited: '/etc/crio/crio.conf.d/50-knawd-crun-wasm.conf',
     unit: 'crio',
     // CRI-O 1.30+ output of `crio --version`: the release filters crun's annotations unless allowed.
     answer: crioPrints('crio version 1.36.3\n   GitCommit:      unknown\n   GoVersion:      go1.26.8\n'),
     detects: [CRIO_VERSION_QUERY],
+    preflights: [CRIO_PREFLIGHT],
     has: ['  allowed_annotations = ["module.wasm.image/variant", "run.oci."]'],
   },
   {
@@ -120,12 +131,14 @@ export const SCENARIOS: readonly Scenario[] = [
     files: {
       '/etc/crio/crio.conf': fixture('crio.conf'),
       '/etc/crio/crio.conf.d/00-default': '[crio.runtime]\nconmon_cgroup = "pod"\n',
+      ...CRIO_BINARY,
     },
     edited: '/etc/crio/crio.conf.d/50-knawd-crun-wasm.conf',
     unit: 'crio',
     // The pre-1.30 output format; 1.28.5 lacks the CVE-2024-3154 fix and would drop a handler listing crun's keys.
     answer: crioPrints('crio version 1.28.5\nVersion:        1.28.5\nGitCommit:      abc\n'),
     detects: [CRIO_VERSION_QUERY],
+    preflights: [CRIO_PREFLIGHT],
     // OpenShift's 00-default (no .conf) is read like CRI-O reads it: its conmon_cgroup wins over crio.conf's.
     has: ['  monitor_cgroup = "pod"'],
     lacks: ['allowed_annotations'],

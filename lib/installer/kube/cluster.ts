@@ -1,12 +1,13 @@
 /**
  * The few Kubernetes API calls the installer makes, behind {@link ClusterApi}: read the node (containerd
- * version, labels), set/remove the installed label, read/patch one key of Knative's feature ConfigMap, list
- * labelled nodes, find pods still using the handler. Tests use a fake; the real one is {@link HttpCluster}.
+ * version, labels), set/remove the installed label, ask discovery whether Knative Serving is served, read and
+ * patch (with a resourceVersion precondition) Knative's ConfigMaps, list labelled nodes, find pods still using
+ * the handler. The one implementation is {@link HttpCluster}; tests run it against a real kube-apiserver.
  *
  * Why not @kubernetes/client-node: the installer stays resident on every node, and client-node loads its whole
  * generated API (1,200 model classes and `request`) for any call. Bundled, one call through it peaks at 82 MiB
  * RSS by itself; the whole install through {@link KubeHttp}, API steps included, peaks at 57 MiB (`npm run
- * bench`, target 64). The six calls are plain JSON over HTTPS.
+ * bench`, target 64). The seven calls are plain JSON over HTTPS.
  */
 import * as fs from 'fs';
 import { NODE_EVENT_NAMESPACE } from '../../catalog';
@@ -31,8 +32,14 @@ export interface NodeEvent {
   readonly message: string;
 }
 
-/** A ConfigMap key: `found` false when the ConfigMap itself does not exist (e.g. no Knative). */
-export type ConfigMapKey = { readonly found: false } | { readonly found: true; readonly value: string | undefined };
+/**
+ * A ConfigMap as the installer may see it: absent (e.g. no Knative), not readable with its permissions (e.g.
+ * Knative installed after the installer's RBAC), or its data at a resourceVersion.
+ */
+export type ConfigMapRead =
+  | { readonly state: 'missing' }
+  | { readonly state: 'forbidden'; readonly message: string }
+  | { readonly state: 'found'; readonly data: Readonly<Record<string, string>>; readonly resourceVersion: string };
 
 export interface ClusterApi {
   getNode(name: string): Promise<NodeInfo>;
@@ -42,9 +49,14 @@ export interface ClusterApi {
   createNodeEvent(name: string, event: NodeEvent): Promise<void>;
   /** The installer's Warning Events on the Node, newest first. */
   nodeWarnings(name: string): Promise<NodeEvent[]>;
-  getConfigMapKey(namespace: string, name: string, key: string): Promise<ConfigMapKey>;
-  /** Sets one data key, or removes it with `null` (JSON merge patch). */
-  setConfigMapKey(namespace: string, name: string, key: string, value: string | null): Promise<void>;
+  /** Whether the API server serves `groupVersion` (e.g. `serving.knative.dev/v1`), from discovery. */
+  servesApi(groupVersion: string): Promise<boolean>;
+  getConfigMap(namespace: string, name: string): Promise<ConfigMapRead>;
+  /**
+   * Sets data keys, or removes them with `null` (JSON merge patch), only while the ConfigMap is still at
+   * `resourceVersion`: `conflict` when someone changed it since it was read (read again and redo).
+   */
+  patchConfigMap(namespace: string, name: string, data: Readonly<Record<string, string | null>>, resourceVersion: string): Promise<'patched' | 'conflict'>;
   /** Names of the nodes matching a label selector. */
   listNodes(labelSelector: string): Promise<string[]>;
   /**
@@ -96,6 +108,7 @@ interface NodeEventObject {
 }
 
 interface ConfigMap {
+  readonly metadata?: { readonly resourceVersion?: string };
   readonly data?: Record<string, string>;
 }
 
@@ -159,19 +172,37 @@ export class HttpCluster implements ClusterApi {
     );
   }
 
-  async getConfigMapKey(namespace: string, name: string, key: string): Promise<ConfigMapKey> {
+  async servesApi(groupVersion: string): Promise<boolean> {
+    try {
+      await this.http.request({ method: 'GET', path: `/apis/${groupVersion.split('/').map(enc).join('/')}` });
+      return true;
+    } catch (error) {
+      if (error instanceof KubeApiError && error.status === 404) return false;
+      throw apiError(`discover ${groupVersion}`, error);
+    }
+  }
+
+  async getConfigMap(namespace: string, name: string): Promise<ConfigMapRead> {
     try {
       const cm = await this.http.request<ConfigMap>({ method: 'GET', path: configMapPath(namespace, name) });
-      return { found: true, value: cm.data?.[key] };
+      return { state: 'found', data: cm.data ?? {}, resourceVersion: cm.metadata?.resourceVersion ?? '' };
     } catch (error) {
-      if (error instanceof KubeApiError && error.status === 404) return { found: false };
+      if (error instanceof KubeApiError && error.status === 404) return { state: 'missing' };
+      if (error instanceof KubeApiError && error.status === 403) return { state: 'forbidden', message: oneLine(error.message) };
       throw apiError(`read ConfigMap ${namespace}/${name}`, error);
     }
   }
 
-  async setConfigMapKey(namespace: string, name: string, key: string, value: string | null): Promise<void> {
-    const body = { data: { [key]: value } };
-    await call(`patch ConfigMap ${namespace}/${name}`, () => this.http.request({ method: 'PATCH', path: configMapPath(namespace, name), body, contentType: MERGE_PATCH }));
+  async patchConfigMap(namespace: string, name: string, data: Readonly<Record<string, string | null>>, resourceVersion: string): Promise<'patched' | 'conflict'> {
+    // A resourceVersion in a merge patch is a precondition: the API server answers 409 if the object moved on.
+    const body = { metadata: { resourceVersion }, data };
+    try {
+      await this.http.request({ method: 'PATCH', path: configMapPath(namespace, name), body, contentType: MERGE_PATCH });
+      return 'patched';
+    } catch (error) {
+      if (error instanceof KubeApiError && error.status === 409) return 'conflict';
+      throw apiError(`patch ConfigMap ${namespace}/${name}`, error);
+    }
   }
 
   async nodeWarnings(name: string): Promise<NodeEvent[]> {

@@ -8,7 +8,8 @@
  * - `createdDirs` lists directories we created, parents first; they are removed (when empty) on remove.
  * - `restartPending` is set before a config write and cleared only after the runtime came back.
  * - `selinuxLabelled` is set once SELinux labels were applied (relabelling only when something changed).
- * - `knative` is present only when we changed Knative's feature flag, with the value it had before.
+ * - `knative` is present only when we changed Knative's config: the feature flag's value before we set it, and
+ *   config-deployment's runtime-class-name before we added our entry (with the entry, to recognise it as ours).
  * - `stat` (binary and library records only) is the stat fingerprint of the file as we left it, taken after
  *   we wrote (and labelled) it or after we hashed it. While the file's stat still matches it, install and
  *   plan take `sha256` as the file's hash without reading 40 MB again (like git's index); anything that
@@ -72,8 +73,19 @@ export interface FileRecord {
 }
 
 export interface KnativeRecord {
-  /** The feature flag's value before we set it; null when the key was absent. */
+  /** The feature flag's value before we set it; null when the key was absent; undefined: we did not set it. */
+  readonly previous?: string | null;
+  /** Our entry in config-deployment's runtime-class-name; undefined: we did not add one. */
+  readonly runtimeClassName?: RuntimeClassNameRecord;
+}
+
+export interface RuntimeClassNameRecord {
+  /** The key's whole value before our first change; null when the key was absent. */
   readonly previous: string | null;
+  /** The RuntimeClass our entry names. */
+  readonly name: string;
+  /** The selector we last wrote: while the entry still holds it, it is ours. */
+  readonly selector: Readonly<Record<string, string>>;
 }
 
 export interface InstallState {

@@ -21,7 +21,7 @@ import { formatVersion, parseRuntimeVersion } from './version';
 const LOADER_TIMEOUT_MS = 30_000;
 
 export interface RuntimeBinary {
-  /** Host path of the binary, or its bare name when it was found on the host's PATH. */
+  /** Host path of the binary. */
   readonly path: string;
   /** Its version as it reports it, e.g. `2.2.9`; undefined when it would not say. */
   readonly version?: string;
@@ -30,19 +30,17 @@ export interface RuntimeBinary {
 }
 
 /**
- * The first of the target's runtime binaries that exists on the node, with its version; else the binary of that
- * name on the host's PATH, if it answers `--version` with a version (installs under another prefix, e.g.
- * /usr/local/sbin). Undefined when neither.
+ * The first of the target's runtime binaries (catalog paths) that exists on the node, with its version;
+ * undefined if none does. Never a binary found on the host's PATH: a node may carry several containerds
+ * (Docker's beside Kubernetes'), and the wrong one would judge the config.
  */
 export async function findRuntimeBinary(target: TargetSpec, fs: HostFs, runner: CommandRunner): Promise<RuntimeBinary | undefined> {
-  if (target.runtimeBinaries.length === 0) return undefined;
   const path = target.runtimeBinaries.find((p) => fs.stat(p)?.kind === 'file');
-  const argv0 = path ?? baseName(target.runtimeBinaries[0]);
-  const result = await runner.run([...IN_HOST, argv0, '--version'], LOADER_TIMEOUT_MS);
+  if (path === undefined) return undefined;
+  const result = await runner.run([...IN_HOST, path, '--version'], LOADER_TIMEOUT_MS);
   const versionText = result.code === 0 ? oneLine(result.stdout).slice(0, 200) : undefined;
   const version = parseRuntimeVersion(versionText);
-  if (path === undefined && version === undefined) return undefined;
-  return { path: argv0, ...(version ? { version: formatVersion(version), versionText } : {}) };
+  return { path, ...(version ? { version: formatVersion(version), versionText } : {}) };
 }
 
 /** What the runtime itself would run for our handler, from its own reading of the candidate. */
@@ -152,12 +150,26 @@ function clearDir(fs: HostFs, dir: string): void {
   fs.removeDir(dir);
 }
 
+/**
+ * Takes away what a pre-flight that was interrupted (the pod killed) left: the candidate beside the target's
+ * config, and the candidate directory in /run. Nothing reads them, but the node must end as it began.
+ */
+export function clearPreflightLeftovers(fs: HostFs, target: TargetSpec): void {
+  if (target.configEdit.kind === 'containerd-config') fs.removeFile(candidatePathBeside(target.configEdit.path));
+  clearDir(fs, PREFLIGHT_DIR);
+}
+
+function candidatePathBeside(path: string): string {
+  const slash = path.lastIndexOf('/');
+  return `${path.slice(0, slash)}/.${path.slice(slash + 1)}.knawd-preflight`;
+}
+
 async function withCandidateFile<T>(fs: HostFs, candidate: Candidate, use: (candidatePath: string) => Promise<T>): Promise<T> {
   const slash = candidate.path.lastIndexOf('/');
   const dir = candidate.path.slice(0, slash);
   // Beside the file when its directory exists (relative imports resolve alike); else there is nothing to import.
   const inPlace = fs.stat(dir)?.kind === 'dir';
-  const candidatePath = inPlace ? `${dir}/.${candidate.path.slice(slash + 1)}.knawd-preflight` : `${PREFLIGHT_DIR}/${candidate.path.slice(slash + 1)}`;
+  const candidatePath = inPlace ? candidatePathBeside(candidate.path) : `${PREFLIGHT_DIR}/${candidate.path.slice(slash + 1)}`;
   if (!inPlace) {
     clearDir(fs, PREFLIGHT_DIR);
     fs.mkdir(PREFLIGHT_DIR, 0o700);

@@ -1,30 +1,38 @@
 import { ApiObject, App, Chart } from 'cdk8s';
 import { IConstruct } from 'constructs';
 import { stringify } from 'yaml';
-import { OPENSHIFT_TARGETS, RUNTIMES } from '../../catalog';
+import { KNATIVE_SERVING_API, OPENSHIFT_TARGETS, RUNTIMES, WASM_TEST_IMAGE } from '../../catalog';
 import { conditionsOf } from '../../constructs/conditions';
 import { KnawdDeployer, KnawdUninstaller } from '../../constructs/knawd-deployer';
 import { DEFAULT_IMAGE_REPOSITORY, DEFAULT_IMAGE_TAG } from '../../constructs/settings';
 import { replaceValueRefs, valueFieldsOf } from '../../constructs/value-ref';
 import { PACKAGE_VERSION } from '../../constructs/version';
-import { WASM_TEST_IMAGE, WasmTestPod } from '../../constructs/wasm-test-pod';
+import { WasmTestPod } from '../../constructs/wasm-test-pod';
+import { valueRef } from '../../constructs/value-ref';
 import { CHART_ID } from '../manifests';
 import { chartProps } from './chart-props';
 import { ChartObject, objectTemplate } from './object-template';
 import { defaultValues, VALUES, valuesSchema } from './values-model';
 
 export const CHART_NAME = 'knawd-deployer';
+/** The API the node-restriction policy needs, as `.Capabilities.APIVersions.Has` takes it. */
+const VAP_API = 'admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy';
 
 /** Metadata for Chart.yaml that is not derived from code. */
 export interface ChartMetadata {
   readonly description: string;
   readonly home: string;
+  readonly icon: string;
+  readonly maintainers: readonly { name: string; url?: string; email?: string }[];
   readonly sources: readonly string[];
   readonly changes: readonly { kind: string; description: string }[];
 }
 
-/** Hooks run in weight order and Helm waits only for Jobs: the remover starts first, then the Job waits for it. */
-const PRE_DELETE_WEIGHTS: Record<string, string> = { DaemonSet: '0', Job: '1' };
+/**
+ * Hooks run in weight order and Helm waits only for Jobs: the Job's identity first, then the remover, then the
+ * Job that waits for it. Hooks are deleted only once all of them succeeded.
+ */
+const PRE_DELETE_WEIGHTS: Record<string, string> = { ServiceAccount: '-1', ClusterRole: '-1', ClusterRoleBinding: '-1', Role: '-1', RoleBinding: '-1', DaemonSet: '0', Job: '1' };
 // Deleted only after success, so a failed uninstall leaves the remover running and the Job's log to read.
 const DELETE_POLICY = 'before-hook-creation,hook-succeeded';
 
@@ -37,7 +45,7 @@ function chartObjects(): ChartObject[] {
   const props = chartProps();
   const install = new KnawdDeployer(chart, 'Deployer', props);
   const uninstall = new KnawdUninstaller(chart, 'Uninstaller', props);
-  const test = new WasmTestPod(chart, 'Test', { settings: install.settings });
+  const test = new WasmTestPod(chart, 'Test', { settings: install.settings, image: valueRef('testImage') });
   const describe = (o: ApiObject, hook?: Record<string, string>): ChartObject => ({
     json: o.toJson(),
     conditions: conditionsOf(o),
@@ -66,6 +74,44 @@ function helpersTemplate(): string {
 {{/* Non-empty when the selected target is an OpenShift target. */}}
 {{- define "knawd-deployer.isOpenShift" -}}
 {{- if has .Values.target (list ${targets}) }}true{{ end }}
+{{- end }}
+
+{{/*
+Non-empty when the installer works with Knative Serving: patchKnative true, or "auto" on a cluster that serves
+${KNATIVE_SERVING_API} (so a first install without Knative needs nothing from Knative's namespace).
+*/}}
+{{- define "knawd-deployer.knative" -}}
+{{- $mode := toString .Values.patchKnative }}
+{{- if or (eq $mode "true") (and (eq $mode "auto") (.Capabilities.APIVersions.Has "${KNATIVE_SERVING_API}")) }}true{{ end }}
+{{- end }}
+
+{{/*
+The installer's PATCH_KNATIVE: "true" where the chart wired Knative up, else "auto" or "false" as given. It
+changes when Knative appears, so a helm upgrade after installing Knative rolls the installer pods, which then
+wire it up.
+*/}}
+{{- define "knawd-deployer.patchKnative" -}}
+{{- if include "knawd-deployer.knative" . }}true{{ else }}{{ toString .Values.patchKnative }}{{ end }}
+{{- end }}
+
+{{/* The installer's runtime-class-name selector, key=value,… in key order; empty when not enabled. */}}
+{{- define "knawd-deployer.knativeRuntimeClassSelector" -}}
+{{- if and .Values.knative.runtimeClassName.enabled (eq (toString .Values.patchKnative) "false") }}
+{{- fail "knative.runtimeClassName.enabled=true needs patchKnative auto or true: patchKnative=false leaves Knative alone" }}
+{{- end }}
+{{- if .Values.knative.runtimeClassName.enabled }}
+{{- $pairs := list }}
+{{- range $key, $value := .Values.knative.runtimeClassName.selector }}
+{{- $pairs = append $pairs (printf "%s=%s" $key (toString $value)) }}
+{{- end }}
+{{- join "," $pairs }}
+{{- end }}
+{{- end }}
+
+{{/* Non-empty when the node-restriction policy is installed: true, or "auto" where the cluster serves it (1.30+). */}}
+{{- define "knawd-deployer.nodeRestriction" -}}
+{{- $mode := toString .Values.nodeRestrictionPolicy }}
+{{- if or (eq $mode "true") (and (eq $mode "auto") (.Capabilities.APIVersions.Has "${VAP_API}")) }}true{{ end }}
 {{- end }}
 
 {{/* The installer image: the digest pins it and wins over the tag. */}}
@@ -129,11 +175,15 @@ function chartYaml(meta: ChartMetadata, images: string[]): string {
       kubeVersion: '>=1.25.0-0',
       keywords: ['wasm', 'wasi', 'webassembly', 'crun', 'containerd', 'cri-o', 'runtimeclass'],
       home: meta.home,
+      icon: meta.icon,
       sources: [...meta.sources],
+      maintainers: meta.maintainers.map((m) => ({ ...m })),
       annotations: {
-        'artifacthub.io/images': stringify(images.map((image) => ({ name: image.split('/').pop()!.split(':')[0], image })), { lineWidth: 0 }),
+        'artifacthub.io/images': stringify(images.map((image) => ({ name: image.split('/').pop()!.split(/[:@]/)[0], image })), { lineWidth: 0 }),
         'artifacthub.io/changes': stringify(meta.changes, { lineWidth: 0 }),
         'artifacthub.io/license': 'Apache-2.0',
+        'artifacthub.io/links': stringify([{ name: 'source', url: meta.sources[0] }], { lineWidth: 0 }),
+        'artifacthub.io/operator': 'false',
       },
     },
     { lineWidth: 0 },

@@ -10,6 +10,8 @@ export function chartProps(): KnawdDeployerProps {
     logLevel: valueRef('logLevel'),
     autoRestart: valueRef('autoRestart'),
     patchKnative: valueRef('patchKnative'),
+    nodeRestrictionPolicy: valueRef('nodeRestrictionPolicy'),
+    knative: { runtimeClassName: { selector: valueRef('knativeRuntimeClassSelector') } },
     namespace: valueRef('namespace'),
     createNamespace: false,
     nodeSelector: valueRef('nodeSelector'),

@@ -14,7 +14,9 @@ export interface ChartObject {
 
 const CONDITION_EXPRESSIONS: Record<RenderCondition, string> = {
   openshift: 'include "knawd-deployer.isOpenShift" $',
-  patchKnative: expressionFor('patchKnative').expr,
+  knative: 'include "knawd-deployer.knative" $',
+  knativeRuntimeClass: '$.Values.knative.runtimeClassName.enabled',
+  nodeRestriction: 'include "knawd-deployer.nodeRestriction" $',
 };
 
 const PLACEHOLDER_LINE = new RegExp(`^(\\s*)(- )?([^\\s:#][^:]*): ${VALUE_REF_SOURCE}$`);
@@ -31,12 +33,11 @@ function renderLine(line: string): string[] {
   const field = PLACEHOLDER_LINE.exec(line);
   if (field) {
     const [, indent, dash, key, path] = field;
-    if (dash) throw new Error(`chart renderer: a value reference cannot start a list item (${line.trim()})`);
     const e = expressionFor(path);
+    if (e.kind === 'scalar') return [`${indent}${dash ?? ''}${key}: {{ ${e.expr} | quote }}`];
+    if (dash) throw new Error(`chart renderer: a structured value reference cannot start a list item (${line.trim()})`);
     const inner = `${indent}  `;
     switch (e.kind) {
-      case 'scalar':
-        return [`${indent}${key}: {{ ${e.expr} | quote }}`];
       case 'structured':
         return [`{{- with ${e.expr} }}`, `${indent}${key}:`, `${inner}{{- toYaml . | nindent ${inner.length} }}`, '{{- end }}'];
       case 'names':

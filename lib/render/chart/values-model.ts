@@ -1,4 +1,11 @@
 import {
+  DEFAULT_KNATIVE_SELECTOR,
+  DEFAULT_PATCH_KNATIVE,
+  KNATIVE_DEPLOYMENT,
+  KNATIVE_SERVING_API,
+  LABEL_KEY_PATTERN,
+  LABEL_VALUE_PATTERN,
+  PATCH_KNATIVE_MODES,
   DEFAULT_HANDLER,
   DEFAULT_HOST_PREFIX,
   DEFAULT_RUNTIME_CLASS,
@@ -9,6 +16,7 @@ import {
   MAX_HANDLER_LENGTH,
   RUNTIMES,
   RUNTIME_NAMES,
+  WASM_TEST_IMAGE,
   runtimesFor,
   TARGETS,
   TARGET_NAMES,
@@ -64,9 +72,33 @@ export const VALUES: readonly ValueEntry[] = [
   {
     path: 'patchKnative',
     description:
-      "Enable Knative's kubernetes.podspec-runtimeclassname feature flag (restored on uninstall if it was ours); needs Knative Serving installed, since the permission is bound in its namespace.",
-    default: true,
+      `Wire Knative Serving up: enable its kubernetes.podspec-runtimeclassname feature flag (restored on uninstall while still ours), with the installer's permission bound in Knative's namespace. "auto": only where the cluster serves ${KNATIVE_SERVING_API} (helm upgrade after installing Knative wires it up); true: always (Knative must be installed first); false: leave Knative alone.`,
+    default: DEFAULT_PATCH_KNATIVE,
+    schema: { enum: PATCH_KNATIVE_MODES.map((m) => (m === 'auto' ? m : m === 'true')) },
+  },
+  {
+    path: 'nodeRestrictionPolicy',
+    description:
+      'Install the ValidatingAdmissionPolicy that lets the installer change only the Node its pod runs on, and only its own labels there. "auto": where the cluster serves admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy (Kubernetes 1.30+); true: always; false: never.',
+    default: 'auto',
+    schema: { enum: ['auto', true, false] },
+  },
+  {
+    path: 'knative.runtimeClassName.enabled',
+    description: `Make runtimeClass.name the default RuntimeClass of Knative Services whose revisions carry the selector's labels, through ${KNATIVE_DEPLOYMENT.namespace}/${KNATIVE_DEPLOYMENT.configMap} ${KNATIVE_DEPLOYMENT.key} (Knative 1.15+; other entries kept, ours removed on uninstall while still ours). Needs patchKnative auto or true.`,
+    default: false,
     schema: { type: 'boolean' },
+  },
+  {
+    path: 'knative.runtimeClassName.selector',
+    description: "Revision labels that select the RuntimeClass: set them in a Knative Service's spec.template.metadata.labels.",
+    default: DEFAULT_KNATIVE_SELECTOR,
+    schema: {
+      type: 'object',
+      propertyNames: { pattern: LABEL_KEY_PATTERN.source, maxLength: 317 },
+      // `--set` turns true into a boolean; it renders as the label value "true".
+      additionalProperties: { anyOf: [{ type: 'string', pattern: LABEL_VALUE_PATTERN.source }, { type: 'boolean' }] },
+    },
   },
   { path: 'image.repository', description: 'Installer image repository.', default: DEFAULT_IMAGE_REPOSITORY, schema: { type: 'string', minLength: 1 } },
   {
@@ -131,6 +163,12 @@ export const VALUES: readonly ValueEntry[] = [
     schema: { type: 'string', pattern: HANDLER_PATTERN.source, maxLength: MAX_HANDLER_LENGTH },
   },
   { path: 'hostPrefix', description: 'Host directory everything is installed under.', default: DEFAULT_HOST_PREFIX, schema: { type: 'string', pattern: HOST_PREFIX_PATTERN.source, maxLength: HOST_PREFIX_MAX_LENGTH } },
+  {
+    path: 'test.image',
+    description: 'Image helm test runs through the RuntimeClass: a WASI program (.wasm entry point, numeric non-root user), best pinned by digest.',
+    default: WASM_TEST_IMAGE,
+    schema: { type: 'string', minLength: 1 },
+  },
 ];
 
 /** The values as a nested object. */
@@ -157,14 +195,31 @@ export function valuesSchema(): Record<string, unknown> {
     }
     node.properties[keys[keys.length - 1]] = { description: v.description, ...v.schema };
   }
-  // A runtime the image ships nowhere passes here and is refused by templates/not-shipped.yaml with the
-  // catalog's one line; a pair that is not shipped is refused here.
+  root.allOf = [...variantRules(), ...knativeRules()];
+  return root;
+}
+
+/** Knative's runtime-class-name needs a selector to match on (that it needs patchKnative is the template's check: its message says why). */
+function knativeRules(): Record<string, unknown>[] {
+  const enabled = { properties: { knative: { properties: { runtimeClassName: { properties: { enabled: { const: true } }, required: ['enabled'] } }, required: ['runtimeClassName'] } }, required: ['knative'] };
+  return [
+    {
+      if: enabled,
+      then: { properties: { knative: { properties: { runtimeClassName: { properties: { selector: { description: 'knative.runtimeClassName.selector needs at least one label', minProperties: 1 } } } } } } },
+    },
+  ];
+}
+
+/**
+ * Pairs that are not shipped are refused. A runtime the image ships nowhere passes here and is refused by
+ * templates/not-shipped.yaml with the catalog's one line.
+ */
+function variantRules(): Record<string, unknown>[] {
   const unshipped = RUNTIMES.filter((r) => r.targets.length === 0).map((r) => r.name);
-  root.allOf = TARGETS.map((t) => ({ target: t.name, shipped: runtimesFor(t).map((r) => r.name) }))
+  return TARGETS.map((t) => ({ target: t.name, shipped: runtimesFor(t).map((r) => r.name) }))
     .filter(({ shipped }) => shipped.length + unshipped.length < RUNTIMES.length)
     .map(({ target, shipped }) => ({
       if: { properties: { target: { const: target } }, required: ['target'] },
       then: { properties: { ociType: { description: `target ${target} ships only: ${shipped.join(', ')}`, enum: [...shipped, ...unshipped] } } },
     }));
-  return root;
 }

@@ -62,8 +62,8 @@ export interface RunOptions {
   readonly kubeconfig?: string;
   /** Working directory. @default the repository */
   readonly cwd?: string;
-  /** Sees stdout as it comes (to wait for a line of a command that is still running). */
-  readonly onStdout?: (text: string) => void;
+  /** Called with each piece of stdout as it arrives (to act on a line before the command ends). */
+  readonly onStdout?: (chunk: string) => void;
 }
 
 export interface Cluster {
@@ -117,7 +117,7 @@ export function runCommand(file: string, args: readonly string[], options: RunOp
     }, timeoutMs);
     child.stdout.on('data', (d: Buffer) => {
       stdout += d.toString('utf8');
-      options.onStdout?.(stdout);
+      options.onStdout?.(d.toString('utf8'));
     });
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
     child.on('error', (error) => finish({ code: -1, stdout, stderr: `${stderr}${error.message}` }));

@@ -52,33 +52,32 @@ export async function configMapData(cluster: Cluster, namespace: string, name: s
  * The installer CLI from source, as a child process (`node -r ts-node/register/transpile-only
  * lib/installer/main.ts ...`), the way the uninstall Job runs the built one.
  */
-export function installerCli(args: readonly string[], options: { timeoutMs?: number; env?: Record<string, string>; onStdout?: (text: string) => void } = {}): Promise<RunResult> {
+export function installerCli(args: readonly string[], options: { timeoutMs?: number; env?: Record<string, string>; onStdout?: (chunk: string) => void } = {}): Promise<RunResult> {
   return runCommand(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(REPO, 'lib', 'installer', 'main.ts'), ...args], {
     timeoutMs: options.timeoutMs ?? 60_000,
-    onStdout: options.onStdout,
     // No in-cluster config: only --kubeconfig counts.
     env: { KUBERNETES_SERVICE_HOST: '', KUBECONFIG: '', ...options.env },
+    onStdout: options.onStdout,
   });
+}
+
+/**
+ * The installer CLI from source, and a promise that resolves once its output matches `pattern` (rejecting if
+ * it ends or `timeoutMs` passes first): a test can act after the CLI reached a point, however slowly it
+ * started on a busy machine.
+ */
+export function installerCliUntil(args: readonly string[], pattern: RegExp, timeoutMs = 60_000): { done: Promise<RunResult>; reached: Promise<void> } {
+  let out = '';
+  let reach: () => void = () => undefined;
+  const reached = new Promise<void>((resolve) => (reach = resolve));
+  const done = installerCli(args, { onStdout: (chunk) => ((out += chunk), pattern.test(out) && reach()) });
+  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`the installer CLI printed nothing matching ${pattern} within ${timeoutMs} ms`)), timeoutMs).unref());
+  const ended = done.then((r) => Promise.reject(new Error(`the installer CLI ended (exit ${r.code}) before printing ${pattern}:\n${r.stdout}${r.stderr}`)));
+  return { done, reached: Promise.race([reached, timeout, ended]) };
 }
 
 /** A ServiceAccount token from the TokenRequest API, and a kubeconfig that uses it. */
 export async function serviceAccountKubeconfig(cluster: Cluster, namespace: string, name: string): Promise<string> {
   const token = (await cluster.kubectlOk(['-n', namespace, 'create', 'token', name, '--duration=30m'])).trim();
   return cluster.writeKubeconfig(`${namespace}-${name}`, token);
-}
-
-/**
- * `wait-removed` started with debug logging, and a promise that resolves once it has polled at least once and
- * seen `nodes` waiting (so a test knows it is really waiting, however slowly ts-node started under load).
- */
-export function waitRemovedCli(args: readonly string[]): { done: Promise<RunResult>; polled: Promise<void> } {
-  let seen: () => void = () => undefined;
-  const polled = new Promise<void>((resolve) => (seen = resolve));
-  const done = installerCli(['wait-removed', '--log-level', 'debug', ...args], {
-    timeoutMs: 120_000,
-    onStdout: (text) => {
-      if (/"msg":"waiting for nodes"/.test(text)) seen();
-    },
-  });
-  return { done, polled: Promise.race([polled, done.then(() => undefined)]) };
 }

@@ -12,6 +12,8 @@ export type K8sObject = {
 };
 
 export const MANIFESTS = path.join(REPO, 'dist', 'manifests');
+/** The installer's Knative permission, a file of its own (patchKnative "auto" keeps it out of the others). */
+export const KNATIVE_MANIFEST = path.join(MANIFESTS, 'knative.yaml');
 export const CHART = path.join(REPO, 'dist', 'charts', 'knawd-deployer');
 export const SCC_CRD = path.join(REPO, 'charts-src', 'crds', 'securitycontextconstraints.crd.yaml');
 export const SCC_CRD_NAME = 'securitycontextconstraints.security.openshift.io';

@@ -5,6 +5,44 @@
 {{- if has .Values.target (list "rhel8" "rhel8_plugins") }}true{{ end }}
 {{- end }}
 
+{{/*
+Non-empty when the installer works with Knative Serving: patchKnative true, or "auto" on a cluster that serves
+serving.knative.dev/v1 (so a first install without Knative needs nothing from Knative's namespace).
+*/}}
+{{- define "knawd-deployer.knative" -}}
+{{- $mode := toString .Values.patchKnative }}
+{{- if or (eq $mode "true") (and (eq $mode "auto") (.Capabilities.APIVersions.Has "serving.knative.dev/v1")) }}true{{ end }}
+{{- end }}
+
+{{/*
+The installer's PATCH_KNATIVE: "true" where the chart wired Knative up, else "auto" or "false" as given. It
+changes when Knative appears, so a helm upgrade after installing Knative rolls the installer pods, which then
+wire it up.
+*/}}
+{{- define "knawd-deployer.patchKnative" -}}
+{{- if include "knawd-deployer.knative" . }}true{{ else }}{{ toString .Values.patchKnative }}{{ end }}
+{{- end }}
+
+{{/* The installer's runtime-class-name selector, key=value,… in key order; empty when not enabled. */}}
+{{- define "knawd-deployer.knativeRuntimeClassSelector" -}}
+{{- if and .Values.knative.runtimeClassName.enabled (eq (toString .Values.patchKnative) "false") }}
+{{- fail "knative.runtimeClassName.enabled=true needs patchKnative auto or true: patchKnative=false leaves Knative alone" }}
+{{- end }}
+{{- if .Values.knative.runtimeClassName.enabled }}
+{{- $pairs := list }}
+{{- range $key, $value := .Values.knative.runtimeClassName.selector }}
+{{- $pairs = append $pairs (printf "%s=%s" $key (toString $value)) }}
+{{- end }}
+{{- join "," $pairs }}
+{{- end }}
+{{- end }}
+
+{{/* Non-empty when the node-restriction policy is installed: true, or "auto" where the cluster serves it (1.30+). */}}
+{{- define "knawd-deployer.nodeRestriction" -}}
+{{- $mode := toString .Values.nodeRestrictionPolicy }}
+{{- if or (eq $mode "true") (and (eq $mode "auto") (.Capabilities.APIVersions.Has "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy")) }}true{{ end }}
+{{- end }}
+
 {{/* The installer image: the digest pins it and wins over the tag. */}}
 {{- define "knawd-deployer.image" -}}
 {{- if .Values.image.digest }}{{ .Values.image.repository }}@{{ .Values.image.digest }}{{ else }}{{ .Values.image.repository }}:{{ .Values.tag }}{{ end }}

@@ -1,0 +1,133 @@
+/**
+ * The node-restriction admission policy (dist/manifests/node-restriction.yaml) on a real kube-apiserver 1.32:
+ * a token of the installer's ServiceAccount bound to a pod on node A (a TokenRequest bound to a Pod object with
+ * spec.nodeName, as the kubelet requests the projected token; there is no kubelet here) carries node A in
+ * `authentication.kubernetes.io/node-name` (ServiceAccountTokenPodNodeInfo is GA and on in 1.32: no feature
+ * gate to set). With it the installer labels node A, the normal path, and may not label node B, nor change
+ * anything but the node contract's labels (with the contract's values) on A. A token bound to no pod changes
+ * no node. Anyone else is not affected.
+ */
+import { HOST_CHANGED_LABEL, INSTALLED_LABEL, NODE_STATE_LABEL } from '../../lib/catalog';
+import { connectCluster } from '../../lib/installer/kube/cluster';
+import { RecordingRunner } from '../../lib/installer/host/commands';
+import { run } from '../../lib/installer/run';
+import { fixture, makeArtifacts, makeRoot } from '../installer/support';
+import { Cluster, startCluster } from '../support/cluster/api-server';
+import { createNode, nodeLabels } from '../support/cluster/node';
+import { manifestPath, MANIFESTS } from '../support/cluster/objects';
+
+jest.setTimeout(120_000);
+
+const NS = 'knawd';
+const SA = 'knawd-installer';
+const POLICY = `${MANIFESTS}/node-restriction.yaml`;
+const OWN_NODE_ONLY = 'the knawd installer may change only the Node its pod runs on (the node name in its token)';
+
+describe('the node-restriction policy on a real API server', () => {
+  let cluster: Cluster;
+  /** kubeconfig of a token bound to the installer pod on node-a. */
+  let onNodeA: string;
+
+  async function podOn(name: string, node: string): Promise<string> {
+    const pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, namespace: NS },
+      spec: { nodeName: node, serviceAccountName: SA, containers: [{ name: 'installer', image: 'example.test/knawd-installer:1' }] },
+    };
+    const created = JSON.parse(await cluster.kubectlOk(['create', '-o', 'json', '-f', '-'], { input: JSON.stringify(pod) }));
+    return created.metadata.uid as string;
+  }
+
+  async function boundToken(pod: string, uid: string): Promise<string> {
+    const token = (await cluster.kubectlOk(['-n', NS, 'create', 'token', SA, '--bound-object-kind', 'Pod', '--bound-object-name', pod, '--bound-object-uid', uid, '--duration=30m'])).trim();
+    return cluster.writeKubeconfig(`bound-${pod}`, token);
+  }
+
+  beforeAll(async () => {
+    cluster = await startCluster();
+    await cluster.kubectlOk(['apply', '--server-side', '-f', manifestPath('ubuntu_22_04', 'crun-wasmtime'), '-f', POLICY]);
+    await createNode(cluster, 'node-a', 'containerd://1.7.22', { 'example.com/keep': 'a' });
+    await createNode(cluster, 'node-b', 'containerd://1.7.22', { 'example.com/keep': 'b' });
+    onNodeA = await boundToken('installer-a', await podOn('installer-a', 'node-a'));
+    // The policy is enforced once the API server's policy informer has it: wait for a refusal.
+    const other = connectCluster(onNodeA, {})!;
+    for (let i = 0; i < 60; i++) {
+      const refused = await other.setNodeLabels('node-b', { [INSTALLED_LABEL.key]: INSTALLED_LABEL.value }).then(() => false, () => true);
+      if (refused) return;
+      await cluster.kubectlOk(['label', 'node', 'node-b', `${INSTALLED_LABEL.key}-`]);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    throw new Error('the ValidatingAdmissionPolicy was not enforced within 30 s');
+  }, 180_000);
+
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it("the API server puts the pod's node into the bound token's user info", async () => {
+    const who = JSON.parse(await cluster.kubectlOk(['auth', 'whoami', '-o', 'json'], { kubeconfig: onNodeA }));
+    expect(who.status.userInfo.username).toBe(`system:serviceaccount:${NS}:${SA}`);
+    expect(who.status.userInfo.extra['authentication.kubernetes.io/node-name']).toEqual(['node-a']);
+    expect(who.status.userInfo.extra['authentication.kubernetes.io/pod-name']).toEqual(['installer-a']);
+  });
+
+  it('the normal path: the installer, with the token of its pod on node-a, installs and labels node-a', async () => {
+    const root = makeRoot({ '/etc/containerd/config.toml': fixture('containerd-1.6-systemd-cgroup.toml') });
+    const artifacts = makeArtifacts('ubuntu_22_04');
+    const args = ['--target', 'ubuntu_22_04', '--runtime', 'crun-wasmtime', '--node-root', root, '--artifacts', artifacts, '--kubeconfig', onNodeA, '--patch-knative', 'false'];
+    const io = { stdout: () => undefined, stderr: (l: string) => err.push(l) };
+    const err: string[] = [];
+    const code = await run(['install', ...args, '--node-name', 'node-a'], {}, io, { runner: new RecordingRunner(), waitForSocket: async () => true });
+    expect({ code, err }).toEqual({ code: 0, err: [] });
+    expect(await nodeLabels(cluster, 'node-a')).toMatchObject({ [INSTALLED_LABEL.key]: INSTALLED_LABEL.value, 'example.com/keep': 'a' });
+    expect((await run(['remove', ...args, '--node-name', 'node-a'], {}, io, { runner: new RecordingRunner(), waitForSocket: async () => true }))).toBe(0);
+    expect(await nodeLabels(cluster, 'node-a')).not.toHaveProperty([INSTALLED_LABEL.key]);
+  });
+
+  it('a token from node-a cannot label node-b (RBAC alone would let it)', async () => {
+    const api = connectCluster(onNodeA, {})!;
+    await expect(api.setNodeLabels('node-b', { [INSTALLED_LABEL.key]: INSTALLED_LABEL.value })).rejects.toThrow(
+      `Kubernetes API: cannot label node node-b (HTTP 403): nodes "node-b" is forbidden: ValidatingAdmissionPolicy 'knawd-installer-own-node' with binding 'knawd-installer-own-node' denied request: ${OWN_NODE_ONLY}`,
+    );
+    expect(await nodeLabels(cluster, 'node-b')).toEqual({ 'kubernetes.io/hostname': 'node-b', 'example.com/keep': 'b' });
+    // RBAC says yes: only the policy stops it.
+    expect((await cluster.kubectl(['auth', 'can-i', 'patch', 'nodes/node-b', '--as', `system:serviceaccount:${NS}:${SA}`])).stdout.trim()).toBe('yes');
+  });
+
+  it.each<[string, string[], string]>([
+    ['another label', ['label', 'node', 'node-a', 'example.com/other=x'], 'may change only the labels knawd.dev/crun-wasm and knawd.dev/crun-wasm-host of a Node'],
+    ['a label of someone else, removed', ['label', 'node', 'node-a', 'example.com/keep-'], 'may change only the labels knawd.dev/crun-wasm and knawd.dev/crun-wasm-host of a Node'],
+    ['a state the contract does not know', ['label', 'node', 'node-a', `${NODE_STATE_LABEL}=bogus`], 'may set knawd.dev/crun-wasm only to pending, installed, failed'],
+    ['an annotation', ['annotate', 'node', 'node-a', 'example.com/note=x'], 'may change only labels of a Node: not its annotations or spec'],
+    // A patch, not `kubectl cordon`: cordon prints the refusal but exits 0 (kubectl 1.32).
+    ['the spec (unschedulable)', ['patch', 'node', 'node-a', '-p', '{"spec":{"unschedulable":true}}'], 'may change only labels of a Node: not its annotations or spec'],
+  ])('on its own node it cannot change %s', async (_what, args, message) => {
+    const r = await cluster.kubectl(args, { kubeconfig: onNodeA });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(message);
+  });
+
+  it("on its own node it can set and remove the contract's labels", async () => {
+    const api = connectCluster(onNodeA, {})!;
+    for (const state of ['pending', 'failed', 'installed']) await api.setNodeLabels('node-a', { [NODE_STATE_LABEL]: state });
+    await api.setNodeLabels('node-a', { [HOST_CHANGED_LABEL.key]: HOST_CHANGED_LABEL.value });
+    expect(await nodeLabels(cluster, 'node-a')).toMatchObject({ [NODE_STATE_LABEL]: 'installed', [HOST_CHANGED_LABEL.key]: HOST_CHANGED_LABEL.value });
+    await api.setNodeLabels('node-a', { [HOST_CHANGED_LABEL.key]: null });
+    await api.setNodeLabels('node-a', { [NODE_STATE_LABEL]: null });
+    expect(await nodeLabels(cluster, 'node-a')).toEqual({ 'kubernetes.io/hostname': 'node-a', 'example.com/keep': 'a' });
+  });
+
+  it('a token bound to no pod (no node in it) changes no node', async () => {
+    const unbound = cluster.writeKubeconfig('unbound', (await cluster.kubectlOk(['-n', NS, 'create', 'token', SA, '--duration=10m'])).trim());
+    const r = await cluster.kubectl(['label', 'node', 'node-a', `${INSTALLED_LABEL.key}=${INSTALLED_LABEL.value}`], { kubeconfig: unbound });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(OWN_NODE_ONLY);
+  });
+
+  it('anyone else is not affected (the admin labels and annotates any node)', async () => {
+    await cluster.kubectlOk(['label', 'node', 'node-b', 'example.com/admin=yes']);
+    await cluster.kubectlOk(['annotate', 'node', 'node-b', 'example.com/note=admin']);
+    expect(await nodeLabels(cluster, 'node-b')).toMatchObject({ 'example.com/admin': 'yes' });
+  });
+});
