@@ -160,8 +160,12 @@ log "fetching Debian source package crun"
 src_dir="$work/crun-src"
 rm -rf "$src_dir"
 mkdir -p "$src_dir"
-(cd "$src_dir" && apt-get source -qq crun >/dev/null 2>"$src_dir/apt-source.log") \
-  || { cat "$src_dir/apt-source.log" >&2; die "apt-get source crun failed"; }
+# By version: with trixie's source lists beside bookworm's (tools/debian-trixie.sh) a bare `apt-get source crun`
+# takes the newest crun of any suite, whatever the pins say.
+crun_src="$(apt-cache showsrc crun | sed -n "s/^Version: \(${CRUN_VERSION//./\\.}-.*\)/\1/p" | sort -V | tail -n1)"
+[ -n "$crun_src" ] || die "no Debian source package of crun $CRUN_VERSION in the apt lists (apt-cache showsrc crun)"
+(cd "$src_dir" && apt-get source -qq "crun=$crun_src" >/dev/null 2>"$src_dir/apt-source.log") \
+  || { cat "$src_dir/apt-source.log" >&2; die "apt-get source crun=$crun_src failed"; }
 crun_dir="$src_dir/crun-$CRUN_VERSION"
 [ -d "$crun_dir" ] || die "apt-get source did not give crun $CRUN_VERSION (got: $(ls "$src_dir"))"
 deb_ver="$(sed -n 's/^Version: //p' "$src_dir"/crun_*.dsc | head -n1)"
