@@ -28,15 +28,14 @@ import { DEFAULT_HANDLER } from '../../lib/catalog';
 import { ensureCrunCgroupLayout, removeCgroupTree } from './support/cgroups';
 import { ContainerdDaemon, daemonPaths, overlayWorks, requireContainerdBinaries, testConfig } from './support/containerd-daemon';
 import { containerConfig, Crictl, podConfig } from './support/crictl';
-import { buildOciImage, BuiltImage } from './support/oci-image';
+import { BuiltImage } from './support/oci-image';
+import { buildTestImages, PLAIN_LINE, requireImageTools, WASM_LINE } from './support/test-images';
 import { describe as describeRun, exec, must, REPO, repoTool, requireExecutable, Result } from './support/process';
 
 // Cold, the crun-wasmtime build alone takes ~10 minutes; warm, the whole file takes well under a minute.
 jest.setTimeout(5 * 60_000);
 
 const HANDLER = DEFAULT_HANDLER; // what the installer registers unless --handler is given: 'crun-wasm'
-const WASM_LINE = 'hello from wasm via crun';
-const PLAIN_LINE = 'plain linux ok';
 const IMAGES = {
   pause: 'knawd.test/e2e/pause:1',
   wasm: 'knawd.test/e2e/hello-wasm:1',
@@ -103,12 +102,7 @@ beforeAll(async () => {
 
   // Everything else the test runs, checked first so that a missing tool fails before a long build.
   requireContainerdBinaries();
-  const wat2wasm = requireExecutable('/usr/bin/wat2wasm', "Debian's wabt package; `npm run tools` installs it");
-  const busybox = requireExecutable('/bin/busybox', "Debian's busybox-static package; `npm run tools` installs it");
-  if (!/statically linked/.test(exec('file', ['-L', busybox]).stdout) && exec('ldd', [busybox]).code === 0) {
-    throw new Error(`${busybox} is not statically linked: install Debian's busybox-static (not busybox)`);
-  }
-  const gcc = requireExecutable('/usr/bin/gcc', "Debian's gcc and libc6-dev, for the static pause binary");
+  requireImageTools();
   repoTool('crictl');
 
   // crun-wasmtime: built or reused by the (idempotent, cached) local build script.
@@ -140,25 +134,7 @@ beforeAll(async () => {
   if (existsSync(prefix) || lstatOrUndefined(prefix)) throw new Error(`${prefix} exists already; refusing to use it`);
 
   // Images: the sandbox (pause), the WASI app, the plain Linux app.
-  const images = await timed('build images', () => {
-    const pauseC = join(buildDir, 'pause.c');
-    writeFileSync(
-      pauseC,
-      // Runs forever; as PID 1 of the pod's pid namespace, default-action signals are ignored, so SIGTERM/SIGINT
-      // get a handler that exits (SIGKILL needs none).
-      '#include <signal.h>\n#include <unistd.h>\nstatic void bye(int s) { (void)s; _exit(0); }\nint main(void) { signal(SIGTERM, bye); signal(SIGINT, bye); for (;;) pause(); }\n',
-    );
-    must(gcc, ['-static', '-O2', '-o', join(buildDir, 'pause'), pauseC]);
-    must(wat2wasm, [join(REPO, 'runtime-artifacts/local/hello.wat'), '-o', join(buildDir, 'hello.wasm')]);
-    return {
-      pause: buildOciImage({ name: IMAGES.pause, files: [{ path: '/pause', from: join(buildDir, 'pause') }], entrypoint: ['/pause'] }, buildDir),
-      wasm: buildOciImage({ name: IMAGES.wasm, files: [{ path: '/hello.wasm', from: join(buildDir, 'hello.wasm') }], entrypoint: ['/hello.wasm'] }, buildDir),
-      busybox: buildOciImage(
-        { name: IMAGES.busybox, files: [{ path: '/bin/busybox', from: busybox }], entrypoint: ['/bin/busybox'], cmd: ['echo', PLAIN_LINE] },
-        buildDir,
-      ),
-    };
-  });
+  const images = await timed('build images', () => buildTestImages(IMAGES, buildDir));
 
   // The node's containerd config, before the installer sees it.
   const paths = daemonPaths(join(base, 'containerd'));
