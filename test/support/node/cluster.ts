@@ -14,8 +14,8 @@ import * as path from 'path';
 import { Cluster, RunResult, startCluster } from '../cluster/api-server';
 import { ensureCrunCgroupLayout, removeCgroupTree } from '../../e2e/support/cgroups';
 import { exec, mounts } from '../../e2e/support/process';
-import { buildTestImages, TestImageNames, TestImages } from '../../e2e/support/test-images';
-import { InstallerImage, installerImage } from './installer-image';
+import { TestImageNames } from '../../e2e/support/test-images';
+import { BuiltImages, cachedImages } from './image-cache';
 import { createNetworkNamespace, NetworkNamespace, NODE_ADDRESS } from './netns';
 import { ContainerdMajor, processesInNetworkNamespace, TestNode } from './node';
 
@@ -29,23 +29,6 @@ export const IMAGES: TestImageNames = {
 
 const DIR_PREFIX = 'knawd-node-';
 const OWNER_FILE = 'owner.pid';
-
-/** Images are the same for every cluster of a test process: built once. */
-export interface BuiltImages {
-  readonly test: TestImages;
-  readonly installer: InstallerImage;
-  readonly dir: string;
-}
-
-let built: BuiltImages | undefined;
-
-export function buildImages(): BuiltImages {
-  if (built) return built;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'knawd-node-images-'));
-  process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
-  built = { test: buildTestImages(IMAGES, path.join(dir, 'test')), installer: installerImage(dir), dir };
-  return built;
-}
 
 export interface NodeCluster {
   readonly cluster: Cluster;
@@ -73,7 +56,7 @@ export interface NodeCluster {
  */
 function sweepStale(): void {
   for (const name of fs.readdirSync(os.tmpdir())) {
-    if (!name.startsWith(DIR_PREFIX) || name.startsWith(`${DIR_PREFIX}images-`)) continue;
+    if (!name.startsWith(DIR_PREFIX)) continue;
     const dir = path.join(os.tmpdir(), name);
     let owner: number;
     try {
@@ -117,7 +100,7 @@ function clusterMemory(netnsInode: number, pidNamespace: string | undefined): Re
 export async function startNodeCluster(containerd: ContainerdMajor): Promise<NodeCluster> {
   if (process.getuid?.() !== 0) throw new Error('the node harness needs root (namespaces, mounts, cgroups); run the tests as root');
   ensureCrunCgroupLayout();
-  const images = buildImages();
+  const images = cachedImages(IMAGES);
   sweepStale();
   const base = fs.mkdtempSync(path.join(os.tmpdir(), DIR_PREFIX));
   fs.writeFileSync(path.join(base, OWNER_FILE), `${process.pid}\n`);

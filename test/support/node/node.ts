@@ -20,6 +20,7 @@
  * {@link TestNode.leftovers} finds no mount or cgroup left.
  */
 import { ChildProcess, spawn } from 'child_process';
+import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { removeCgroupTree } from '../../e2e/support/cgroups';
@@ -272,6 +273,15 @@ export class TestNode {
       walk(root);
     }
     return entries;
+  }
+
+  /** {@link upper} as one comparable line per entry (`file sha256:…`, `dir`, `symlink → target`, `whiteout`). */
+  upperSummary(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [p, e] of this.upper()) {
+      out[p] = e.kind === 'file' ? `file sha256:${createHash('sha256').update(e.content).digest('hex')}` : e.kind === 'symlink' ? `symlink → ${e.target}` : e.kind;
+    }
+    return out;
   }
 
   /** What the node sees at `nodePath` under an overlaid dir: the upper copy if written, else the seed's. */

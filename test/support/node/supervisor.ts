@@ -33,7 +33,8 @@ export interface SupervisorConfig {
 
 export interface UnitStatus {
   readonly name: string;
-  readonly state: 'starting' | 'active' | 'stopping' | 'inactive' | 'failed';
+  /** `restarting`: stopped by a requested restart, waiting out its delay. */
+  readonly state: 'starting' | 'active' | 'stopping' | 'restarting' | 'inactive' | 'failed';
   /** In the node's PID namespace, NOT the machine's: see TestNode.hostPid. */
   readonly pid: number;
   /** How often the unit was started (1 after boot; +1 per restart). */

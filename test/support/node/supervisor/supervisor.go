@@ -35,7 +35,7 @@ type UnitConfig struct {
 
 type unitStatus struct {
 	Name   string `json:"name"`
-	State  string `json:"state"` // starting, active, stopping, inactive, failed
+	State  string `json:"state"` // starting, active, stopping, restarting, inactive, failed
 	Pid    int    `json:"pid"`
 	Starts int    `json:"starts"`
 	Exit   string `json:"exit,omitempty"`
@@ -275,6 +275,8 @@ func (s *supervisor) restart(u *unit) error {
 	s.stopLocked(u)
 	u.mu.Lock()
 	delay := u.delayMs
+	// Stopped on request: not a failure, and not "inactive" (which the harness takes for a dead unit).
+	u.state = "restarting"
 	u.mu.Unlock()
 	time.Sleep(time.Duration(delay) * time.Millisecond)
 	return s.startLocked(u)
