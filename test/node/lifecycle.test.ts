@@ -12,31 +12,25 @@
  */
 import { INSTALLED_LABEL } from '../../lib/catalog/node-contract';
 import { PLAIN_LINE, WASM_LINE } from '../e2e/support/test-images';
-import { NODE_NAME, NodeCluster, startNodeCluster } from '../support/node/cluster';
+import { NODE_NAME, NodeCluster } from '../support/node/cluster';
+import { ClusterSteps } from '../support/node/steps';
 import { INSTALLER_IMAGE_IS_STAND_IN, STAND_IN_CRUN_REFUSES } from '../support/node/installer-image';
 import { helmInstall, helmUninstall, NAMESPACE, nodeLabels, restartsOf, runWasmPod, unrestored, waitFor, wasmPod } from '../support/node/product';
 
 jest.setTimeout(10 * 60_000);
 
 describe.each([1, 2] as const)('helm install / uninstall on a real node with containerd %d.x', (major) => {
-  let c: NodeCluster | undefined;
-  const done = new Set<string>();
-  const need = (...steps: string[]): NodeCluster => {
-    if (!c) throw new Error('the cluster did not start (see the beforeAll error)');
-    const missing = steps.filter((s) => !done.has(s));
-    if (missing.length > 0) throw new Error(`an earlier step failed: ${missing.join(', ')}`);
-    return c;
-  };
+  const steps = new ClusterSteps();
+  const need = (...names: string[]): NodeCluster => steps.need(...names);
   const timings: string[] = [];
 
   beforeAll(async () => {
-    c = await startNodeCluster(major);
+    const c = await steps.start(major);
     timings.push(`node Ready ${c.readyMs} ms`);
-    console.log(`containerd ${major}.x, installer image: ${c.images.installer.description}`);
   }, 8 * 60_000);
 
   afterAll(async () => {
-    await c?.stop();
+    await steps.stop();
     console.log(`containerd ${major}.x timings: ${timings.join(', ')}`);
   });
 
@@ -57,7 +51,7 @@ describe.each([1, 2] as const)('helm install / uninstall on a real node with con
     const written = [...h.node.upper().keys()];
     expect(written).toContain(h.node.containerdConfigPath);
     expect(written.filter((p) => p.startsWith('opt/knawd/'))).toEqual(expect.arrayContaining(['opt/knawd/bin/crun-wasmtime', 'opt/knawd/lib/libwasmtime.so']));
-    done.add('install');
+    steps.mark('install');
   });
 
   if (major === 2 && INSTALLER_IMAGE_IS_STAND_IN) {
@@ -72,7 +66,7 @@ describe.each([1, 2] as const)('helm install / uninstall on a real node with con
       }, 90_000);
       expect(reason).toContain(STAND_IN_CRUN_REFUSES);
       await h.kubectlOk(['delete', 'pod', 'wasm-hello', '--wait=true', '--timeout=60s']);
-      done.add('wasm');
+      steps.mark('wasm');
     });
   } else {
     test('a WASI pod with compat-smart prints its line through kubectl logs; a plain container beside it runs', async () => {
@@ -82,7 +76,7 @@ describe.each([1, 2] as const)('helm install / uninstall on a real node with con
       expect(r.wasmLog).toBe(WASM_LINE);
       expect(r.plainLog).toBe(PLAIN_LINE);
       await h.kubectlOk(['delete', 'pod', 'wasm-hello', '--wait=true', '--timeout=60s']);
-      done.add('wasm');
+      steps.mark('wasm');
     });
   }
 

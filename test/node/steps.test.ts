@@ -7,53 +7,25 @@
  */
 import { INSTALLED_LABEL } from '../../lib/catalog/node-contract';
 import { WASM_LINE } from '../e2e/support/test-images';
-import { NodeCluster, startNodeCluster } from '../support/node/cluster';
+import { NodeCluster } from '../support/node/cluster';
+import { ClusterSteps } from '../support/node/steps';
 import { CHART } from '../support/cluster/objects';
-import { finishWasmPod, helmUninstall, NAMESPACE, nodeLabels, productLogs, RELEASE, chartFlags, waitFor, wasmPod } from '../support/node/product';
+import { chartFlags, componentPods, finishWasmPod, helmUninstall, NAMESPACE, nodeLabels, productLogs, RELEASE, runReport, waitFor, wasmPod } from '../support/node/product';
 
 jest.setTimeout(10 * 60_000);
 
 const SLOW_RESTART_MS = 8000;
 
-interface InstallerPod {
-  name: string;
-  uid: string;
-  phase: string;
-}
-
-async function installerPods(h: NodeCluster): Promise<InstallerPod[]> {
-  const list = JSON.parse(await h.kubectlOk(['-n', NAMESPACE, 'get', 'pods', '-l', 'app.kubernetes.io/component=installer', '-o', 'json'])).items;
-  return list.map((p: { metadata: { name: string; uid: string; deletionTimestamp?: string }; status: { phase: string } }) => ({
-    name: p.metadata.name,
-    uid: p.metadata.uid,
-    phase: p.metadata.deletionTimestamp ? 'Terminating' : p.status.phase,
-  }));
-}
-
-/** The installer's `install complete` log line of a pod, parsed, once it is there. */
-async function installReport(h: NodeCluster, pod: string): Promise<Record<string, unknown> | undefined> {
-  const r = await h.cluster.kubectl(['-n', NAMESPACE, 'logs', pod]);
-  const line = r.stdout.split('\n').find((l) => l.includes('"msg":"install complete"'));
-  return line ? JSON.parse(line) : undefined;
-}
-
 describe('lifecycle steps on a real node with containerd 1.6', () => {
-  let c: NodeCluster | undefined;
-  const done = new Set<string>();
-  const need = (...steps: string[]): NodeCluster => {
-    if (!c) throw new Error('the cluster did not start (see the beforeAll error)');
-    const missing = steps.filter((s) => !done.has(s));
-    if (missing.length > 0) throw new Error(`an earlier step failed: ${missing.join(', ')}`);
-    return c;
-  };
+  const steps = new ClusterSteps();
+  const need = (...names: string[]): NodeCluster => steps.need(...names);
 
   beforeAll(async () => {
-    c = await startNodeCluster(1);
-    console.log(`installer image: ${c.images.installer.description}`);
+    await steps.start(1);
   }, 8 * 60_000);
 
   afterAll(async () => {
-    await c?.stop();
+    await steps.stop();
   });
 
   test('b. a RuntimeClass pod created before the label stays Pending, and runs once the slow restart is done and the node labelled', async () => {
@@ -85,25 +57,25 @@ describe('lifecycle steps on a real node with containerd 1.6', () => {
     expect(r.wasmLog).toBe(WASM_LINE);
     await h.kubectlOk(['delete', 'pod', 'early-wasm', '--wait=true', '--timeout=60s']);
     await h.node.supervisor.delayRestarts('containerd', 0);
-    done.add('install');
+    steps.mark('install');
   });
 
   test('d. helm upgrade of logLevel only: a new installer pod runs, writes 0 bytes and restarts nothing', async () => {
     const h = need('install');
-    const [before] = await installerPods(h);
+    const [before] = await componentPods(h, 'installer');
     const upperBefore = h.node.upperSummary();
     const callsBefore = h.node.supervisor.calls().length;
     const r = await h.helm(['upgrade', RELEASE, CHART, '--namespace', NAMESPACE, '--reuse-values', '--set', 'logLevel=debug']);
     if (r.code !== 0) throw new Error(`helm upgrade failed: ${r.stderr}\n${await productLogs(h)}`);
     const report = await waitFor(h, 'the upgraded installer pod reporting its install', async () => {
-      const pods = (await installerPods(h)).filter((p) => p.uid !== before.uid && p.phase === 'Running');
-      return pods.length === 1 ? installReport(h, pods[0].name) : undefined;
+      const pods = (await componentPods(h, 'installer')).filter((p) => p.uid !== before.uid && p.phase === 'Running');
+      return pods.length === 1 ? runReport(h, pods[0].name, 'install') : undefined;
     }, 120_000);
     expect(report).toMatchObject({ bytesWritten: 0, filesWritten: 0, restarts: 0, restartPending: false, changed: 0 });
     expect(h.node.supervisor.calls().length).toBe(callsBefore);
     expect(h.node.upperSummary()).toEqual(upperBefore);
     expect((await nodeLabels(h))[INSTALLED_LABEL.key]).toBe(INSTALLED_LABEL.value);
-    done.add('upgrade');
+    steps.mark('upgrade');
   });
 
   test('helm uninstall afterwards restores the node', async () => {

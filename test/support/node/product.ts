@@ -152,6 +152,34 @@ export async function finishWasmPod(h: NodeCluster, name: string, namespace: str
   return { wasmLog, plainLog, ms };
 }
 
+export interface ComponentPod {
+  readonly name: string;
+  readonly uid: string;
+  readonly nodeName?: string;
+  /** The pod's phase, or Terminating once it is being deleted. */
+  readonly phase: string;
+  readonly ready: boolean;
+}
+
+/** The pods of one of the product's components (installer, remover, uninstall-wait). */
+export async function componentPods(h: NodeCluster, component: string): Promise<ComponentPod[]> {
+  const list = JSON.parse(await h.kubectlOk(['-n', NAMESPACE, 'get', 'pods', '-l', `app.kubernetes.io/component=${component}`, '-o', 'json'])).items;
+  return list.map((p: { metadata: { name: string; uid: string; deletionTimestamp?: string }; spec: { nodeName?: string }; status: { phase: string; conditions?: Array<{ type: string; status: string }> } }) => ({
+    name: p.metadata.name,
+    uid: p.metadata.uid,
+    nodeName: p.spec.nodeName,
+    phase: p.metadata.deletionTimestamp ? 'Terminating' : p.status.phase,
+    ready: (p.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'),
+  }));
+}
+
+/** The installer's `install complete` / `remove complete` log line of a pod, parsed, once it is there. */
+export async function runReport(h: NodeCluster, pod: string, command: 'install' | 'remove'): Promise<Record<string, unknown> | undefined> {
+  const r = await h.cluster.kubectl(['-n', NAMESPACE, 'logs', pod]);
+  const line = r.stdout.split('\n').find((l) => l.includes(`"msg":"${command} complete"`));
+  return line ? JSON.parse(line) : undefined;
+}
+
 /** The restarts of `unit` the systemctl shim was asked for, successful ones only. */
 export function restartsOf(h: NodeCluster, unit: string): number {
   return h.node.supervisor.calls().filter((c) => c.args[0] === 'restart' && [unit, `${unit}.service`].includes(c.args[1]) && c.code === 0).length;
