@@ -8,7 +8,7 @@
 import { INSTALLED_LABEL } from '../../lib/catalog/node-contract';
 import { WASM_LINE } from '../e2e/support/test-images';
 import { NodeCluster } from '../support/node/cluster';
-import { ClusterSteps } from '../support/node/steps';
+import { clusterForFile } from '../support/node/steps';
 import { CHART } from '../support/cluster/objects';
 import { chartFlags, componentPods, finishWasmPod, helmUninstall, NAMESPACE, nodeLabels, productLogs, RELEASE, runReport, waitFor, wasmPod } from '../support/node/product';
 
@@ -17,16 +17,8 @@ jest.setTimeout(10 * 60_000);
 const SLOW_RESTART_MS = 8000;
 
 describe('lifecycle steps on a real node with containerd 1.6', () => {
-  const steps = new ClusterSteps();
+  const steps = clusterForFile(1);
   const need = (...names: string[]): NodeCluster => steps.need(...names);
-
-  beforeAll(async () => {
-    await steps.start(1);
-  }, 8 * 60_000);
-
-  afterAll(async () => {
-    await steps.stop();
-  });
 
   test('b. a RuntimeClass pod created before the label stays Pending, and runs once the slow restart is done and the node labelled', async () => {
     const h = need();

@@ -14,7 +14,7 @@ import { HOST_CHANGED_LABEL, INSTALLED_LABEL } from '../../lib/catalog/node-cont
 import { CHART } from '../support/cluster/objects';
 import { NODE_NAME, IMAGES, NodeCluster } from '../support/node/cluster';
 import { chartFlags, componentPods, NAMESPACE, nodeLabels, productLogs, RELEASE, restartsOf, unrestored, waitFor } from '../support/node/product';
-import { ClusterSteps } from '../support/node/steps';
+import { clusterForFile } from '../support/node/steps';
 
 jest.setTimeout(10 * 60_000);
 
@@ -61,16 +61,8 @@ async function uninstallWatched(h: NodeCluster, timeout: string): Promise<{ code
 }
 
 describe('uninstall waits for the restored node (contract of the host-changed label and the readiness probe)', () => {
-  const steps = new ClusterSteps();
+  const steps = clusterForFile(1);
   const need = (...names: string[]): NodeCluster => steps.need(...names);
-
-  beforeAll(async () => {
-    await steps.start(1);
-  }, 8 * 60_000);
-
-  afterAll(async () => {
-    await steps.stop();
-  });
 
   /** What the install step saw while the node was being configured (the slow restart running). */
   let beforeLabel: { ready: boolean; labels: Record<string, string> } | undefined;

@@ -31,3 +31,11 @@ export class ClusterSteps {
     await this.cluster?.stop();
   }
 }
+
+/** A ClusterSteps whose cluster this test file starts before its tests and stops after them. */
+export function clusterForFile(major: ContainerdMajor): ClusterSteps {
+  const steps = new ClusterSteps();
+  beforeAll(() => steps.start(major).then(() => undefined), 8 * 60_000);
+  afterAll(() => steps.stop());
+  return steps;
+}
