@@ -94,8 +94,12 @@ describe.each([1, 2] as const)('single-node harness on containerd %d.x', (major)
     expect(failure).toContain('Caches are synced');
   });
 
-  test('teardown leaves no process, mount or cgroup behind', async () => {
+  test('teardown leaves no process, mount or cgroup behind, and the machine has none of the node\'s links or rules', async () => {
     const h = need();
     expect(await h.stop()).toEqual([]);
+    // The pod bridge, the pods' veths and kube-proxy's rules lived in the node's network namespace only.
+    const ours = /knawd0|10\.244\.0\.|10\.200\.0\.1|KUBE-SVC/;
+    expect(exec('ip', ['-o', 'link']).stdout.split('\n').filter((l) => ours.test(l))).toEqual([]);
+    expect(exec('iptables-save', []).stdout.split('\n').filter((l) => ours.test(l))).toEqual([]);
   });
 });

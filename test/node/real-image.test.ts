@@ -26,7 +26,7 @@ describe('with the real installer image: helm test, and switching ociType wasmti
     const h = steps.need();
     await helmInstall(h, 'crun-wasmtime');
     steps.mark('install');
-    const r = await h.helm(['test', RELEASE, '--namespace', NAMESPACE, '--timeout=2m'], { timeoutMs: 180_000 });
+    const r = await h.helm(['test', RELEASE, '--namespace', NAMESPACE, '--timeout=60s'], { timeoutMs: 120_000 });
     if (r.code !== 0) throw new Error(`helm test failed (exit ${r.code}): ${r.stderr.trim()}\n${(await h.cluster.kubectl(['-n', NAMESPACE, 'describe', 'pod', 'knawd-wasm-test'])).stdout}\n${await productLogs(h)}`);
     expect(r.stdout).toMatch(/Phase:\s+Succeeded/);
   });
@@ -39,7 +39,11 @@ describe('with the real installer image: helm test, and switching ociType wasmti
     if (r.code !== 0) throw new Error(`helm upgrade failed: ${r.stderr}\n${await productLogs(h)}`);
     const report = await waitFor(h, 'the upgraded installer pod reporting its install', async () => {
       const pods = (await componentPods(h, 'installer')).filter((p) => p.uid !== before.uid && p.phase === 'Running');
-      return pods.length === 1 ? runReport(h, pods[0].name, 'install') : undefined;
+      if (pods.length !== 1) return undefined;
+      // An installer that failed says why in its last line: no use waiting out its restarts.
+      const failed = (await h.cluster.kubectl(['-n', NAMESPACE, 'logs', pods[0].name])).stdout.split('\n').find((l) => l.includes('"level":"error"'));
+      if (failed) throw new Error(`the upgraded installer failed: ${failed}`);
+      return runReport(h, pods[0].name, 'install');
     }, 120_000);
     expect(report).toMatchObject({ restarts: 1 });
     expect(restartsOf(h, 'containerd')).toBe(2);

@@ -90,7 +90,8 @@ export async function helmUninstall(h: NodeCluster, timeout = '5m'): Promise<{ c
   const started = Date.now();
   const r = await h.helm(['uninstall', RELEASE, '--namespace', NAMESPACE, '--wait', `--timeout=${timeout}`], { timeoutMs: 400_000 });
   const uninstallMs = Date.now() - started;
-  if (r.code !== 0) return { code: r.code, output: `${r.stdout}${r.stderr}`, uninstallMs, restoredMs: -1 };
+  // On failure the output carries the hooks' pods' logs: what the remover and the wait Job said.
+  if (r.code !== 0) return { code: r.code, output: `${r.stdout}${r.stderr}\n${await productLogs(h)}`, uninstallMs, restoredMs: -1 };
   let problems: string[] = [];
   await waitFor(h, 'the node restored after helm uninstall', async () => {
     const labels = await nodeLabels(h);
