@@ -128,6 +128,9 @@ apt_check openssl       has_cmd openssl
 apt_check skopeo        has_cmd skopeo
 # A registry on loopback for the image push test (its service is never started: see policy-rc.d below).
 apt_check docker-registry has_cmd docker-registry
+# shellcheck source=tools/install-node-tools.sh
+. "$TOOLS_DIR/install-node-tools.sh" || die "cannot read $TOOLS_DIR/install-node-tools.sh"
+node_tools_apt_checks
 
 if ((${#APT_MISSING[@]})); then
   command -v apt-get >/dev/null 2>&1 || die "missing ${APT_MISSING[*]} and apt-get is not available (Debian/Ubuntu needed)"
@@ -282,13 +285,19 @@ KAS_MOD="$TOOLS_DIR/kube-apiserver"
 grep -qE "^(require)?[[:space:]]*k8s\.io/kubernetes $K8S_VERSION( |\$)" "$KAS_MOD/go.mod" ||
   die "tools/kube-apiserver/go.mod does not require k8s.io/kubernetes $K8S_VERSION (run tools/kube-apiserver/update.sh)"
 
-build_kube_apiserver() {
-  local out="$1" v="$2" ld="-s -w" p
-  [[ "$v" =~ ^v([0-9]+)\.([0-9]+)\. ]] || { echo "bad K8S_VERSION $v"; return 1; }
+# k8s_ldflags VERSION: the linker flags that make a Kubernetes binary report VERSION (as its release build does).
+k8s_ldflags() {
+  local v="$1" ld="-s -w" p
+  [[ "$v" =~ ^v([0-9]+)\.([0-9]+)\. ]] || { echo "bad K8S_VERSION $v" >&2; return 1; }
   for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ld+=" -X $p.gitVersion=$v -X $p.gitMajor=${BASH_REMATCH[1]} -X $p.gitMinor=${BASH_REMATCH[2]}"
     ld+=" -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
   done
+  echo "$ld"
+}
+build_kube_apiserver() {
+  local out="$1" v="$2" ld
+  ld="$(k8s_ldflags "$v")" || return 1
   # -mod=readonly: the committed go.mod/go.sum must already be complete.
   (cd "$KAS_MOD" && go_env GOFLAGS="-buildvcs=false -mod=readonly" \
     go build -trimpath -ldflags "$ld" -o "$out/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver)
@@ -300,6 +309,10 @@ verify_kube_apiserver() {
 }
 cached_build kube-apiserver "$K8S_VERSION" build_kube_apiserver verify_kube_apiserver
 link "$CACHED_DIR/kube-apiserver" "$BIN/kube-apiserver"
+
+# ---------------------------------------------------------------- single-node cluster (tools/install-node-tools.sh)
+
+node_tools_build
 
 # ---------------------------------------------------------------- Knative Serving's configs and parser
 

@@ -75,12 +75,12 @@ export function testConfig(paths: DaemonPaths, options: ConfigOptions): string {
 }
 
 /** Sets `key` in `[section]` ('' = top level, before the first table) of a config in containerd's own layout. */
-function setKey(text: string, section: string, key: string, value: string): string {
+export function setKey(text: string, section: string, key: string, value: string): string {
   const lines = text.split('\n');
   let start = 0;
   if (section !== '') {
     start = lines.findIndex((l) => l.trim() === `[${section}]`);
-    if (start < 0) throw new Error(`containerd config default has no [${section}] table; this test knows containerd 1.6's layout`);
+    if (start < 0) throw new Error(`containerd config default has no [${section}] table; the test's edits expect the layout containerd itself writes`);
     start += 1;
   }
   for (let i = start; i < lines.length && !lines[i].trim().startsWith('['); i++) {
@@ -90,7 +90,7 @@ function setKey(text: string, section: string, key: string, value: string): stri
       return lines.join('\n');
     }
   }
-  throw new Error(`containerd config default has no ${key} in [${section || 'top level'}]; this test knows containerd 1.6's layout`);
+  throw new Error(`containerd config default has no ${key} in [${section || 'top level'}]; the test's edits expect the layout containerd itself writes`);
 }
 
 /** Whether overlayfs can be mounted in `dir` (it cannot on some nested or odd file systems): a real mount. */

@@ -15,6 +15,12 @@
  * - Missing binaries or a server that does not come up are errors (never a skip), naming `npm run tools` or
  *   quoting the last lines of the server logs.
  *
+ * With {@link StartOptions.controlPlane} it is the control plane of a real node (test/support/node): every server,
+ * and every kubectl/helm call, runs in the given network namespace (`nsenter --net`), kube-controller-manager and
+ * kube-scheduler run too, the API server authorizes kubelets (Node,RBAC + NodeRestriction), keeps the
+ * `kubernetes` Service's endpoints (the in-cluster address pods use) and reaches the kubelet with a client
+ * certificate of the run's CA.
+ *
  * Set KNAWD_KEEP_CLUSTER=1 to keep the temp directory (logs, kubeconfig) after the run.
  */
 import { ChildProcess, spawn } from 'child_process';
@@ -32,6 +38,8 @@ export const TOOLS = {
   kubeApiserver: { path: path.join(REPO, '.tools', 'bin', 'kube-apiserver'), provides: 'the kube-apiserver build (K8S_VERSION in tools/versions.env)' },
   kubectl: { path: '/usr/bin/kubectl', provides: 'kubectl (Debian kubernetes-client if none is installed)' },
   helm: { path: path.join(REPO, '.tools', 'bin', 'helm'), provides: 'the helm build (HELM_VERSION in tools/versions.env)' },
+  kubeControllerManager: { path: path.join(REPO, '.tools', 'bin', 'kube-controller-manager'), provides: 'the kube-controller-manager build (K8S_VERSION)' },
+  kubeScheduler: { path: path.join(REPO, '.tools', 'bin', 'kube-scheduler'), provides: 'the kube-scheduler build (K8S_VERSION)' },
 } as const;
 
 export type ToolName = keyof typeof TOOLS;
@@ -77,6 +85,8 @@ export interface Cluster {
   readonly dir: string;
   /** Process ids of the servers (each the leader of its own process group). */
   readonly pids: { readonly etcd: number; readonly kubeApiserver: number };
+  /** Kubeconfig of each {@link StartOptions.users} entry, by user name. */
+  readonly users: Readonly<Record<string, string>>;
   /** Runs kubectl with KUBECONFIG set; never throws for a non-zero exit. */
   kubectl(args: readonly string[], options?: RunOptions): Promise<RunResult>;
   /** Runs kubectl and throws (with its stderr) unless it exits 0; resolves to stdout. */
@@ -87,7 +97,7 @@ export interface Cluster {
   helmOk(args: readonly string[], options?: RunOptions): Promise<string>;
   /** A kubeconfig for the same server authenticating with `token` (e.g. a ServiceAccount token). */
   writeKubeconfig(name: string, token: string): string;
-  /** The last lines of the etcd and kube-apiserver logs (for failure messages). */
+  /** The last lines of every server's log (for failure messages). */
   logTail(lines?: number): string;
   /** Stops both servers (process groups, SIGTERM then SIGKILL) and removes the temp directory. Idempotent. */
   stop(): Promise<void>;
@@ -145,8 +155,11 @@ export function freePort(): Promise<number> {
 }
 
 
-/** CA, serving certificate for 127.0.0.1/localhost, and the service account key pair. */
-function makeCertificates(dir: string): void {
+/**
+ * CA, serving certificate for 127.0.0.1/localhost (and `extraIp`), the service account key pair, and the
+ * API server's client certificate for kubelets.
+ */
+function makeCertificates(dir: string, extraIp?: string): void {
   const ext = path.join(dir, 'server.ext');
   fs.writeFileSync(
     ext,
@@ -154,14 +167,17 @@ function makeCertificates(dir: string): void {
       'basicConstraints=CA:FALSE',
       'keyUsage=critical,digitalSignature,keyEncipherment',
       'extendedKeyUsage=serverAuth',
-      'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:10.0.0.1',
+      `subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:10.0.0.1${extraIp ? `,IP:${extraIp}` : ''}`,
     ].join('\n') + '\n',
   );
+  fs.writeFileSync(path.join(dir, 'client.ext'), 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n');
   openssl(dir, ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=knawd-test-ca']);
   openssl(dir, ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=kube-apiserver']);
   openssl(dir, ['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'server.ext']);
   openssl(dir, ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', 'sa.key']);
   openssl(dir, ['pkey', '-in', 'sa.key', '-pubout', '-out', 'sa.pub']);
+  openssl(dir, ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'kubelet-client.key', '-out', 'kubelet-client.csr', '-subj', '/O=system:masters/CN=kube-apiserver-kubelet-client']);
+  openssl(dir, ['x509', '-req', '-in', 'kubelet-client.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'kubelet-client.crt', '-days', '2', '-extfile', 'client.ext']);
 }
 
 function kubeconfigText(server: string, caFile: string, user: string, token: string): string {
@@ -203,9 +219,9 @@ interface Server {
   exited?: string;
 }
 
-function startServer(name: string, file: string, args: string[], log: string, env: Record<string, string> = {}): Server {
+function startServer(name: string, command: readonly string[], log: string, env: Record<string, string> = {}): Server {
   const out = fs.openSync(log, 'a');
-  const argv = [...launcher(), file, ...args];
+  const argv = [...launcher(), ...command];
   const child = spawn(argv[0], argv.slice(1), {
     detached: true, // own process group: stop() kills the group
     stdio: ['ignore', out, out],
@@ -300,12 +316,28 @@ function sweepStaleDirs(): void {
   }
 }
 
+export interface ControlPlaneOptions {
+  /** Network namespace file (bound by `unshare --net=FILE`) every server and every kubectl/helm call joins. */
+  readonly netns: string;
+  /** The node network's address of the API server inside that namespace (what kubelets and the `kubernetes` Service use). */
+  readonly address: string;
+}
+
 export interface StartOptions {
-  /** Bound for etcd + kube-apiserver to become ready. @default 90000 */
+  /** Bound for the servers to become ready. @default 90000 */
   readonly readyTimeoutMs?: number;
   /** Extra kube-apiserver flags. */
   readonly apiServerArgs?: readonly string[];
+  /** Run as the control plane of a real node, in its network namespace (see the module comment). @default undefined */
+  readonly controlPlane?: ControlPlaneOptions;
+  /** Token users to add, user name → groups (e.g. `system:node:n1` → `system:nodes`). @default {} */
+  readonly users?: Readonly<Record<string, readonly string[]>>;
 }
+
+/** The users the controller-manager and the scheduler authenticate as (bound by the default RBAC roles). */
+const CONTROLLER_USERS = { 'kube-controller-manager': 'system:kube-controller-manager', 'kube-scheduler': 'system:kube-scheduler' } as const;
+
+const randomToken = (prefix: string): string => `${prefix}-${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
 
 /**
  * Starts etcd and kube-apiserver and resolves once `/readyz` answers 200 (every post-start hook done: RBAC
@@ -316,6 +348,10 @@ export async function startCluster(options: StartOptions = {}): Promise<Cluster>
   const etcdBin = tool('etcd');
   const apiserverBin = tool('kubeApiserver');
   const kubectlBin = tool('kubectl');
+  const plane = options.controlPlane;
+  const controllerBins = plane ? { cm: tool('kubeControllerManager'), scheduler: tool('kubeScheduler') } : undefined;
+  // In the node's network namespace: every command is entered there (nothing in it can reach out).
+  const inNet = (argv: readonly string[]): string[] => (plane ? ['/usr/bin/nsenter', `--net=${plane.netns}`, '--', ...argv] : [...argv]);
   installExitHandlers();
 
   sweepStaleDirs();
@@ -353,16 +389,25 @@ export async function startCluster(options: StartOptions = {}): Promise<Cluster>
   };
 
   try {
-    makeCertificates(dir);
-    const token = `admin-${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
-    fs.writeFileSync(path.join(dir, 'tokens.csv'), `${token},knawd-test-admin,knawd-test-admin,"system:masters"\n`, { mode: 0o600 });
+    makeCertificates(dir, plane?.address);
+    const token = randomToken('admin');
+    const userTokens: Record<string, string> = {};
+    const tokenLines = [`${token},knawd-test-admin,knawd-test-admin,"system:masters"`];
+    const addUser = (name: string, groups: readonly string[]): void => {
+      userTokens[name] = randomToken('user');
+      tokenLines.push(`${userTokens[name]},${name},${name},"${groups.join(',')}"`);
+    };
+    for (const [name, groups] of Object.entries(options.users ?? {})) addUser(name, groups);
+    if (plane) for (const user of Object.values(CONTROLLER_USERS)) addUser(user, []);
+    fs.writeFileSync(path.join(dir, 'tokens.csv'), tokenLines.join('\n') + '\n', { mode: 0o600 });
 
-    const [clientPort, peerPort, securePort] = await distinctFreePorts(3);
+    // A namespace of our own has every port free; on the machine's loopback they are picked per run.
+    const [clientPort, peerPort, securePort, cmPort, schedulerPort] = plane ? [2379, 2380, 6443, 10257, 10259] : await distinctFreePorts(3);
     const etcdData = path.join(dir, 'etcd-data');
     const etcd = startServer(
       'etcd',
-      etcdBin,
-      [
+      inNet([
+        etcdBin,
         '--name=knawd-test',
         `--data-dir=${etcdData}`,
         `--listen-client-urls=http://127.0.0.1:${clientPort}`,
@@ -373,28 +418,36 @@ export async function startCluster(options: StartOptions = {}): Promise<Cluster>
         '--initial-cluster-state=new',
         '--log-level=warn',
         '--logger=zap',
-      ],
+      ]),
       path.join(dir, 'etcd.log'),
     );
     servers.push(etcd);
 
-    const server = `https://127.0.0.1:${securePort}`;
+    const server = `https://${plane?.address ?? '127.0.0.1'}:${securePort}`;
     const caFile = path.join(dir, 'ca.crt');
     const apiserver = startServer(
       'kube-apiserver',
-      apiserverBin,
-      [
+      inNet([
+        apiserverBin,
         `--etcd-servers=http://127.0.0.1:${clientPort}`,
-        '--bind-address=127.0.0.1',
-        '--advertise-address=127.0.0.1',
+        `--bind-address=${plane ? '0.0.0.0' : '127.0.0.1'}`,
+        `--advertise-address=${plane?.address ?? '127.0.0.1'}`,
         `--secure-port=${securePort}`,
         `--cert-dir=${dir}`,
         `--tls-cert-file=${path.join(dir, 'server.crt')}`,
         `--tls-private-key-file=${path.join(dir, 'server.key')}`,
         `--client-ca-file=${caFile}`,
         `--token-auth-file=${path.join(dir, 'tokens.csv')}`,
-        '--authorization-mode=RBAC',
-        '--enable-admission-plugins=NamespaceLifecycle,ServiceAccount,PodSecurity',
+        ...(plane
+          ? [
+              '--authorization-mode=Node,RBAC',
+              '--enable-admission-plugins=NamespaceLifecycle,ServiceAccount,PodSecurity,NodeRestriction',
+              `--kubelet-client-certificate=${path.join(dir, 'kubelet-client.crt')}`,
+              `--kubelet-client-key=${path.join(dir, 'kubelet-client.key')}`,
+              // By hostname it would ask DNS, outside the namespace.
+              '--kubelet-preferred-address-types=InternalIP',
+            ]
+          : ['--authorization-mode=RBAC', '--enable-admission-plugins=NamespaceLifecycle,ServiceAccount,PodSecurity']),
         '--allow-privileged=true',
         '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
         `--service-account-key-file=${path.join(dir, 'sa.pub')}`,
@@ -402,20 +455,63 @@ export async function startCluster(options: StartOptions = {}): Promise<Cluster>
         '--service-cluster-ip-range=10.0.0.0/24',
         // No kubelet or node network: the "kubernetes" Service endpoints would point at loopback, which the
         // API rejects; nothing here needs them.
-        '--endpoint-reconciler-type=none',
+        ...(plane ? [] : ['--endpoint-reconciler-type=none']),
         '--enable-priority-and-fairness=false',
         '--profiling=false',
         '--v=1',
         ...(options.apiServerArgs ?? []),
-      ],
+      ]),
       path.join(dir, 'kube-apiserver.log'),
     );
     servers.push(apiserver);
 
-    await waitReady(server, token, fs.readFileSync(caFile), servers, options.readyTimeoutMs ?? 90_000);
-
     const kubeconfig = path.join(dir, 'admin.kubeconfig');
     fs.writeFileSync(kubeconfig, kubeconfigText(server, caFile, 'knawd-test-admin', token), { mode: 0o600 });
+    const writeKubeconfig = (name: string, userToken: string): string => {
+      const file = path.join(dir, `${name.replace(/[^A-Za-z0-9_.-]/g, '_')}.kubeconfig`);
+      fs.writeFileSync(file, kubeconfigText(server, caFile, name, userToken), { mode: 0o600 });
+      return file;
+    };
+    const users = Object.fromEntries(Object.entries(userTokens).map(([name, t]) => [name, writeKubeconfig(name, t)]));
+
+    const readyTimeoutMs = options.readyTimeoutMs ?? 90_000;
+    await waitReady(plane ? netnsProbe(inNet, kubectlBin, kubeconfig) : httpsProbe(server, token, fs.readFileSync(caFile)), servers, readyTimeoutMs);
+
+    if (plane && controllerBins) {
+      servers.push(
+        startServer(
+          'kube-controller-manager',
+          inNet([
+            controllerBins.cm,
+            `--kubeconfig=${users[CONTROLLER_USERS['kube-controller-manager']]}`,
+            '--bind-address=127.0.0.1',
+            `--secure-port=${cmPort}`,
+            `--service-account-private-key-file=${path.join(dir, 'sa.key')}`,
+            // Published to every namespace as kube-root-ca.crt: what pods verify the API server with.
+            `--root-ca-file=${caFile}`,
+            '--use-service-account-credentials=true',
+            '--leader-elect=false',
+            '--service-cluster-ip-range=10.0.0.0/24',
+            '--profiling=false',
+            '--v=1',
+          ]),
+          path.join(dir, 'kube-controller-manager.log'),
+        ),
+        startServer(
+          'kube-scheduler',
+          inNet([
+            controllerBins.scheduler,
+            `--kubeconfig=${users[CONTROLLER_USERS['kube-scheduler']]}`,
+            '--bind-address=127.0.0.1',
+            `--secure-port=${schedulerPort}`,
+            '--leader-elect=false',
+            '--profiling=false',
+            '--v=1',
+          ]),
+          path.join(dir, 'kube-scheduler.log'),
+        ),
+      );
+    }
 
     const helmHome = path.join(dir, 'helm');
     const helmEnv = {
@@ -424,10 +520,12 @@ export async function startCluster(options: StartOptions = {}): Promise<Cluster>
       HELM_DATA_HOME: path.join(helmHome, 'data'),
     };
 
-    const kubectl = (args: readonly string[], o: RunOptions = {}): Promise<RunResult> =>
-      runCommand(kubectlBin, args, { ...o, env: { ...o.env, KUBECONFIG: o.kubeconfig ?? kubeconfig } });
-    const helm = (args: readonly string[], o: RunOptions = {}): Promise<RunResult> =>
-      runCommand(tool('helm'), args, { ...o, env: { ...helmEnv, ...o.env, KUBECONFIG: o.kubeconfig ?? kubeconfig } });
+    const runIn = (argv: readonly string[], o: RunOptions, env: Record<string, string>): Promise<RunResult> => {
+      const [file, ...args] = inNet(argv);
+      return runCommand(file, args, { ...o, env: { ...env, ...o.env, KUBECONFIG: o.kubeconfig ?? kubeconfig } });
+    };
+    const kubectl = (args: readonly string[], o: RunOptions = {}): Promise<RunResult> => runIn([kubectlBin, ...args], o, {});
+    const helm = (args: readonly string[], o: RunOptions = {}): Promise<RunResult> => runIn([tool('helm'), ...args], o, helmEnv);
 
     return {
       kubeconfig,
@@ -436,6 +534,7 @@ export async function startCluster(options: StartOptions = {}): Promise<Cluster>
       caFile,
       dir,
       pids: { etcd: etcd.child.pid ?? -1, kubeApiserver: apiserver.child.pid ?? -1 },
+      users,
       kubectl,
       async kubectlOk(args, o) {
         const r = await kubectl(args, o);
@@ -448,11 +547,7 @@ export async function startCluster(options: StartOptions = {}): Promise<Cluster>
         if (r.code !== 0) throw new Error(describe('helm', args, r));
         return r.stdout;
       },
-      writeKubeconfig(name, userToken) {
-        const file = path.join(dir, `${name}.kubeconfig`);
-        fs.writeFileSync(file, kubeconfigText(server, caFile, name, userToken), { mode: 0o600 });
-        return file;
-      },
+      writeKubeconfig,
       logTail,
       stop,
     };
@@ -470,21 +565,37 @@ async function distinctFreePorts(n: number): Promise<number[]> {
   return [...ports];
 }
 
-async function waitReady(
-  server: string,
-  token: string,
-  ca: Buffer,
-  servers: readonly Server[],
-  timeoutMs: number,
-): Promise<void> {
+/** One look at `/readyz`: ready, or what is still missing. */
+type ReadyProbe = () => Promise<{ ready: true } | { ready: false; last: string }>;
+
+/** GET /readyz with the admin token, from this process (the API server listens on the machine's loopback). */
+function httpsProbe(server: string, token: string, ca: Buffer): ReadyProbe {
+  return async () => {
+    const r = await get(`${server}/readyz?verbose`, token, ca);
+    if ('status' in r && r.status === 200) return { ready: true };
+    return { ready: false, last: 'error' in r ? r.error : `HTTP ${r.status}: ${r.body.split('\n').filter((l) => l.includes('[-]')).join('; ') || r.body.slice(0, 300)}` };
+  };
+}
+
+/** The same through kubectl entered into the network namespace, where the API server's address is reachable. */
+function netnsProbe(inNet: (argv: readonly string[]) => string[], kubectlBin: string, kubeconfig: string): ReadyProbe {
+  return async () => {
+    const [file, ...args] = inNet([kubectlBin, 'get', '--raw=/readyz?verbose', '--request-timeout=5s']);
+    const r = await runCommand(file, args, { env: { KUBECONFIG: kubeconfig }, timeoutMs: 10_000 });
+    if (r.code === 0) return { ready: true };
+    return { ready: false, last: `${r.stdout.split('\n').filter((l) => l.includes('[-]')).join('; ')} ${r.stderr.trim().split('\n').pop() ?? ''}`.trim() };
+  };
+}
+
+async function waitReady(probe: ReadyProbe, servers: readonly Server[], timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = 'no answer yet';
   for (;;) {
     const dead = servers.find((s) => s.exited !== undefined);
     if (dead) throw new Error(`${dead.name} ${dead.exited} before the API server became ready (last /readyz: ${last})`);
-    const r = await get(`${server}/readyz?verbose`, token, ca);
-    if ('status' in r && r.status === 200) return;
-    last = 'error' in r ? r.error : `HTTP ${r.status}: ${r.body.split('\n').filter((l) => l.includes('[-]')).join('; ') || r.body.slice(0, 300)}`;
+    const r = await probe();
+    if (r.ready) return;
+    last = r.last;
     if (Date.now() > deadline) {
       throw new Error(`kube-apiserver did not become ready within ${Math.round(timeoutMs / 1000)} s (last /readyz: ${last})`);
     }

@@ -1,0 +1,81 @@
+/**
+ * The product on a real single-node cluster (issue 13), for containerd 1.6 and 2.x: `helm install` of
+ * dist/charts/knawd-deployer runs the installer DaemonSet on a real kubelet, which configures the node
+ * (overlay upper dirs), restarts containerd exactly once through the recorded systemctl shim and labels the
+ * node; a WASI pod with compat-smart prints its line through `kubectl logs` with a plain container beside it;
+ * `helm uninstall` restores the node's config byte for byte. Each step fails with the failing component's log.
+ *
+ * The installer image is the one `npm run image` builds (test/support/node/installer-image.ts).
+ */
+import { INSTALLED_LABEL } from '../../lib/catalog/node-contract';
+import { PLAIN_LINE, WASM_LINE } from '../e2e/support/test-images';
+import { NODE_NAME, NodeCluster } from '../support/node/cluster';
+import { ClusterSteps } from '../support/node/steps';
+import { helmInstall, helmUninstall, NAMESPACE, nodeLabels, restartsOf, runWasmPod, unrestored } from '../support/node/product';
+
+jest.setTimeout(10 * 60_000);
+
+describe.each([1, 2] as const)('helm install / uninstall on a real node with containerd %d.x', (major) => {
+  const steps = new ClusterSteps();
+  const need = (...names: string[]): NodeCluster => steps.need(...names);
+  const timings: string[] = [];
+
+  beforeAll(async () => {
+    const c = await steps.start(major);
+    timings.push(`node Ready ${c.readyMs} ms`);
+  }, 8 * 60_000);
+
+  afterAll(async () => {
+    await steps.stop();
+    console.log(`containerd ${major}.x timings: ${timings.join(', ')}`);
+  });
+
+  test('helm install: the installer pod runs on the node, configures it, restarts containerd once, labels it', async () => {
+    const h = need();
+    const { labelledMs } = await helmInstall(h, 'crun-wasmtime');
+    timings.push(`helm install → node labelled ${labelledMs} ms`);
+
+    const pods = JSON.parse(await h.kubectlOk(['-n', NAMESPACE, 'get', 'pods', '-l', 'app.kubernetes.io/component=installer', '-o', 'json'])).items;
+    expect(pods.map((p: { spec: { nodeName: string }; status: { phase: string } }) => [p.spec.nodeName, p.status.phase])).toEqual([[NODE_NAME, 'Running']]);
+    expect((await nodeLabels(h))[INSTALLED_LABEL.key]).toBe(INSTALLED_LABEL.value);
+    expect(h.node.supervisor.calls().map((x) => [x.args, x.code])).toEqual([[['restart', 'containerd'], 0]]);
+    const containerd = (await h.node.supervisor.status()).find((u) => u.name === 'containerd');
+    expect([containerd?.state, containerd?.starts]).toEqual(['active', 2]);
+
+    const config = h.node.nodeFile(h.node.containerdConfigPath)?.toString('utf8') ?? '';
+    expect(config).toContain('crun-wasm');
+    const written = [...h.node.upper().keys()];
+    expect(written).toContain(h.node.containerdConfigPath);
+    expect(written.filter((p) => p.startsWith('opt/knawd/'))).toEqual(expect.arrayContaining(['opt/knawd/bin/crun-wasmtime', 'opt/knawd/lib/libwasmtime.so', 'opt/knawd/libexec/crun-wasmtime/crun']));
+    steps.mark('install');
+  });
+
+  test('a WASI pod with compat-smart prints its line through kubectl logs; a plain container beside it runs', async () => {
+    const h = need('install');
+    const r = await runWasmPod(h, 'wasm-hello');
+    timings.push(`WASI pod created → Succeeded ${r.ms} ms`);
+    expect(r.wasmLog).toBe(WASM_LINE);
+    expect(r.plainLog).toBe(PLAIN_LINE);
+    await h.kubectlOk(['delete', 'pod', 'wasm-hello', '--wait=true', '--timeout=60s']);
+    steps.mark('wasm');
+  });
+
+  test('helm uninstall restores the node byte for byte and restarts containerd once more', async () => {
+    const h = need('install', 'wasm');
+    const r = await helmUninstall(h);
+    expect({ code: r.code, output: r.output }).toEqual({ code: 0, output: expect.stringContaining('release "knawd" uninstalled') });
+    timings.push(`helm uninstall returned ${r.uninstallMs} ms`, `helm uninstall → node restored ${r.restoredMs} ms`);
+    expect(unrestored(h)).toEqual([]);
+    expect(restartsOf(h, 'containerd')).toBe(2);
+    expect(h.node.supervisor.calls().map((x) => [x.args, x.code])).toEqual([
+      [['restart', 'containerd'], 0],
+      [['restart', 'containerd'], 0],
+    ]);
+    // Whatever the uninstall left in the upper dirs is a byte-identical copy of the original.
+    expect([...h.node.upper().keys()].filter((p) => !['etc', 'etc/containerd', h.node.containerdConfigPath].includes(p))).toEqual([]);
+  });
+
+  test('teardown leaves no process, mount or cgroup behind', async () => {
+    expect(await need().stop()).toEqual([]);
+  });
+});

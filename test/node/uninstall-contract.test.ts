@@ -1,0 +1,144 @@
+/**
+ * Issue 13 3a (readiness) and 3e (uninstall) against the contract of work not merged yet, on containerd 1.6.
+ * PASSES ONLY AFTER:
+ *   - the lead's split of the scheduling label from the "restored" signal: `knawd.dev/crun-wasm-host=changed`
+ *     (HOST_CHANGED_LABEL, lib/catalog/node-contract.ts) is set before the installer's first host write and
+ *     removed only once the host is restored, and the uninstall wait Job waits until no node carries it;
+ *   - the installer pod's readiness probe (issue 15): Ready only once its node is configured.
+ * Today the wait Job waits for the installed label, which the remover drops first, so `helm uninstall` returns
+ * before the node is restored (issue 13, "Uninstall is declared done before the node is restored").
+ *
+ * Nothing here is polled after `helm uninstall` returns: the node must already be restored at that moment.
+ */
+import { HOST_CHANGED_LABEL, INSTALLED_LABEL } from '../../lib/catalog/node-contract';
+import { CHART } from '../support/cluster/objects';
+import { NODE_NAME, IMAGES, NodeCluster } from '../support/node/cluster';
+import { chartFlags, componentPods, NAMESPACE, nodeLabels, productLogs, RELEASE, restartsOf, unrestored, waitFor } from '../support/node/product';
+import { clusterForFile } from '../support/node/steps';
+
+jest.setTimeout(10 * 60_000);
+
+const SLOW_RESTART_MS = 8000;
+
+/** A pod that keeps running with the handler (a plain container through the RuntimeClass). */
+const handlerPod = {
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name: 'busy-on-handler', namespace: 'default' },
+  spec: {
+    runtimeClassName: 'crun',
+    terminationGracePeriodSeconds: 1,
+    containers: [{ name: 'sleep', image: IMAGES.busybox, imagePullPolicy: 'Never', command: ['/bin/busybox', 'sleep', '3600'] }],
+  },
+};
+
+async function releases(h: NodeCluster): Promise<Array<{ name: string; status: string }>> {
+  const r = await h.helm(['list', '--namespace', NAMESPACE, '--all', '-o', 'json']);
+  return JSON.parse(r.stdout || '[]');
+}
+
+/**
+ * Runs `helm uninstall` while recording whether the remover and wait Job pods ran, and checks the node at the
+ * moment helm returns.
+ */
+async function uninstallWatched(h: NodeCluster, timeout: string): Promise<{ code: number; output: string; seen: Set<string>; unrestoredAtReturn: string[]; labelsAtReturn: Record<string, string> }> {
+  const seen = new Set<string>();
+  let watching = true;
+  const watch = (async () => {
+    while (watching) {
+      for (const component of ['remover', 'uninstall-wait']) {
+        for (const p of await componentPods(h, component).catch(() => [])) if (p.phase === 'Running' || p.phase === 'Succeeded') seen.add(component);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  })();
+  const r = await h.helm(['uninstall', RELEASE, '--namespace', NAMESPACE, '--wait', `--timeout=${timeout}`], { timeoutMs: 600_000 });
+  const unrestoredAtReturn = unrestored(h);
+  const labelsAtReturn = await nodeLabels(h);
+  watching = false;
+  await watch;
+  return { code: r.code, output: `${r.stdout}${r.stderr}`, seen, unrestoredAtReturn, labelsAtReturn };
+}
+
+describe('uninstall waits for the restored node (contract of the host-changed label and the readiness probe)', () => {
+  const steps = clusterForFile(1);
+  const need = (...names: string[]): NodeCluster => steps.need(...names);
+
+  /** What the install step saw while the node was being configured (the slow restart running). */
+  let beforeLabel: { ready: boolean; labels: Record<string, string> } | undefined;
+  let rolloutCode: number | undefined;
+
+  test('install with a slow containerd restart: the node is labelled after it', async () => {
+    const h = need();
+    await h.node.supervisor.delayRestarts('containerd', SLOW_RESTART_MS);
+    const r = await h.helm(['install', RELEASE, CHART, '--namespace', NAMESPACE, '--create-namespace', ...chartFlags(h, 'crun-wasmtime')]);
+    if (r.code !== 0) throw new Error(`helm install failed: ${r.stderr}\n${await productLogs(h)}`);
+    const rollout = h.cluster.kubectl(['-n', NAMESPACE, 'rollout', 'status', 'daemonset/knawd-installer', '--timeout=120s'], { timeoutMs: 130_000 });
+    // While the node is not labelled (the slow restart is running) the pod runs.
+    const running = await waitFor(h, 'the installer pod running before its node is configured', async () => {
+      const [pod] = await componentPods(h, 'installer');
+      const labels = await nodeLabels(h);
+      return pod?.phase === 'Running' && labels[INSTALLED_LABEL.key] !== INSTALLED_LABEL.value ? { ready: pod.ready, labels } : undefined;
+    }, 60_000);
+    beforeLabel = running;
+    rolloutCode = (await rollout).code;
+    await waitFor(h, 'the node labelled', async () => ((await nodeLabels(h))[INSTALLED_LABEL.key] === INSTALLED_LABEL.value ? true : undefined), 120_000);
+    expect(restartsOf(h, 'containerd')).toBe(1);
+    await h.node.supervisor.delayRestarts('containerd', 0);
+    steps.mark('install');
+  });
+
+  test('a. the installer pod was not Ready while its node was being configured; rollout status waited for it', async () => {
+    need('install');
+    expect(beforeLabel?.ready).toBe(false);
+    expect(rolloutCode).toBe(0);
+  });
+
+  test('the host-changed label was set while the node was being configured, and stays once it is', async () => {
+    const h = need('install');
+    expect(beforeLabel?.labels[HOST_CHANGED_LABEL.key]).toBe(HOST_CHANGED_LABEL.value);
+    expect((await nodeLabels(h))[HOST_CHANGED_LABEL.key]).toBe(HOST_CHANGED_LABEL.value);
+  });
+
+  test('e. with a pod still on the handler, helm uninstall waits, fails clearly and keeps the release; the node stays configured', async () => {
+    const h = need('install');
+    await h.kubectlOk(['create', '-f', '-'], { input: JSON.stringify(handlerPod) });
+    await h.kubectlOk(['wait', '--for=condition=Ready', 'pod/busy-on-handler', '--timeout=120s'], { timeoutMs: 130_000 });
+    const r = await uninstallWatched(h, '60s');
+    expect(r.code).not.toBe(0);
+    expect(r.output).toMatch(/knawd-uninstall-wait/);
+    expect(await releases(h)).toEqual([expect.objectContaining({ name: RELEASE })]);
+    expect(r.unrestoredAtReturn).not.toEqual([]);
+    expect(r.labelsAtReturn[HOST_CHANGED_LABEL.key]).toBe(HOST_CHANGED_LABEL.value);
+    expect(r.seen).toEqual(new Set(['remover', 'uninstall-wait']));
+    // The remover says why it does not go on.
+    const [remover] = await componentPods(h, 'remover');
+    const logs = remover ? (await h.cluster.kubectl(['-n', NAMESPACE, 'logs', remover.name])).stdout : '(no remover pod left)';
+    expect(logs).toContain('using handler crun-wasm');
+    expect(restartsOf(h, 'containerd')).toBe(1);
+    steps.mark('refused');
+  });
+
+  test('e. once the pod is gone, helm uninstall returns only after the node is restored, even with a slow restart', async () => {
+    const h = need('refused');
+    await h.kubectlOk(['delete', 'pod', 'busy-on-handler', '--wait=true', '--timeout=60s']);
+    await h.node.supervisor.delayRestarts('containerd', SLOW_RESTART_MS);
+    const r = await uninstallWatched(h, '5m');
+    expect({ code: r.code, output: r.output }).toEqual({ code: 0, output: expect.stringContaining(`release "${RELEASE}" uninstalled`) });
+    expect(r.seen).toEqual(new Set(['remover', 'uninstall-wait']));
+    expect(r.unrestoredAtReturn).toEqual([]);
+    expect(Object.keys(r.labelsAtReturn).filter((k) => k === INSTALLED_LABEL.key || k === HOST_CHANGED_LABEL.key)).toEqual([]);
+    expect(await releases(h)).toEqual([]);
+    const calls = h.node.supervisor.calls().filter((c) => c.args[0] === 'restart');
+    expect(calls.map((c) => [c.args, c.code])).toEqual([
+      [['restart', 'containerd'], 0],
+      [['restart', 'containerd'], 0],
+    ]);
+    expect(calls[1].delayMs).toBe(SLOW_RESTART_MS);
+    expect(JSON.parse(await h.kubectlOk(['get', 'node', NODE_NAME, '-o', 'json'])).metadata.labels[HOST_CHANGED_LABEL.key]).toBeUndefined();
+  });
+
+  test('teardown leaves no process, mount or cgroup behind', async () => {
+    expect(await need().stop()).toEqual([]);
+  });
+});

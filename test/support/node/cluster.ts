@@ -1,0 +1,195 @@
+/**
+ * A real single-node Kubernetes cluster for the lifecycle tests: etcd, kube-apiserver, kube-controller-manager
+ * and kube-scheduler (test/support/cluster/api-server.ts in control-plane mode) and one node (node.ts: containerd,
+ * kubelet, kube-proxy under PID 1 of its own namespaces), all in one network namespace with no route out
+ * (netns.ts). The test's images are imported into the node's containerd (`ctr -n k8s.io images import`).
+ *
+ * {@link startNodeCluster} resolves once the node is Ready; {@link NodeCluster.stop} takes everything down and
+ * returns what it could not clean (the lifecycle test asserts it is nothing). Everything fails with the failing
+ * component's log tail, never skips.
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { Cluster, RunResult, startCluster } from '../cluster/api-server';
+import { ensureCrunCgroupLayout, removeCgroupTree } from '../../e2e/support/cgroups';
+import { exec, mounts } from '../../e2e/support/process';
+import { TestImageNames } from '../../e2e/support/test-images';
+import { BuiltImages, cachedImages } from './image-cache';
+import { createNetworkNamespace, NetworkNamespace, NODE_ADDRESS } from './netns';
+import { ContainerdMajor, processesInNetworkNamespace, TestNode } from './node';
+
+export const NODE_NAME = 'knawd-node';
+
+export const IMAGES: TestImageNames = {
+  pause: 'knawd.test/node/pause:1',
+  wasm: 'knawd.test/node/hello-wasm:1',
+  busybox: 'knawd.test/node/busybox:1',
+};
+
+const DIR_PREFIX = 'knawd-node-';
+const OWNER_FILE = 'owner.pid';
+
+export interface NodeCluster {
+  readonly cluster: Cluster;
+  readonly node: TestNode;
+  readonly netns: NetworkNamespace;
+  readonly images: BuiltImages;
+  readonly containerd: ContainerdMajor;
+  /** Milliseconds from starting the node to its Ready condition. */
+  readonly readyMs: number;
+  /** kubectl, throwing with the cluster's and the node's log tails (and the node's health) unless it exits 0. */
+  kubectlOk(args: readonly string[], options?: { input?: string; timeoutMs?: number }): Promise<string>;
+  /** helm; never throws. */
+  helm(args: readonly string[], options?: { timeoutMs?: number }): Promise<RunResult>;
+  /** Every component's log tail, for failure messages. */
+  logTails(): string;
+  /** Resident memory (MiB) of every process of the cluster (control plane, node units, shims, pods), by command. */
+  memory(): Record<string, number>;
+  /** Stops everything; returns what was left behind (empty when clean). Idempotent. */
+  stop(): Promise<string[]>;
+}
+
+/**
+ * Removes what an earlier run that was SIGKILLed left: its network namespace binding, its cgroups and its
+ * directory (its processes died with it: pdeathsig and PID 1's --kill-child).
+ */
+function sweepStale(): void {
+  for (const name of fs.readdirSync(os.tmpdir())) {
+    if (!name.startsWith(DIR_PREFIX)) continue;
+    const dir = path.join(os.tmpdir(), name);
+    let owner: number;
+    try {
+      owner = Number(fs.readFileSync(path.join(dir, OWNER_FILE), 'utf8').trim());
+      process.kill(owner, 0);
+      continue;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ESRCH' && (error as NodeJS.ErrnoException).code !== 'ENOENT') continue;
+    }
+    for (const m of mounts().reverse()) if (m.mountPoint.startsWith(dir + '/')) exec('umount', ['-l', m.mountPoint]);
+    removeCgroupTree(`/${name}`);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** VmRSS of the processes in the cluster's network namespace or the node's PID namespace, summed by command. */
+function clusterMemory(netnsInode: number, pidNamespace: string | undefined): Record<string, number> {
+  const pids = new Set(processesInNetworkNamespace(netnsInode).map((p) => p.pid));
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || !pidNamespace) continue;
+    try {
+      if (fs.readlinkSync(`/proc/${entry}/ns/pid`) === pidNamespace) pids.add(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const byCommand: Record<string, number> = {};
+  for (const pid of pids) {
+    try {
+      const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+      const kib = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0);
+      const name = /^Name:\s+(.*)$/m.exec(status)?.[1] ?? '?';
+      byCommand[name] = (byCommand[name] ?? 0) + kib / 1024;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return byCommand;
+}
+
+export async function startNodeCluster(containerd: ContainerdMajor): Promise<NodeCluster> {
+  if (process.getuid?.() !== 0) throw new Error('the node harness needs root (namespaces, mounts, cgroups); run the tests as root');
+  ensureCrunCgroupLayout();
+  const images = cachedImages(IMAGES);
+  sweepStale();
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), DIR_PREFIX));
+  fs.writeFileSync(path.join(base, OWNER_FILE), `${process.pid}\n`);
+  const cleanups: Array<() => Promise<string[]> | string[]> = [];
+  let stopped: string[] | undefined;
+  let inode: number | undefined;
+  const stop = async (): Promise<string[]> => {
+    if (stopped) return stopped;
+    const problems: string[] = [];
+    for (const c of cleanups.reverse()) {
+      try {
+        problems.push(...(await c()));
+      } catch (error) {
+        problems.push(String(error));
+      }
+    }
+    if (inode !== undefined) {
+      for (const p of processesInNetworkNamespace(inode)) problems.push(`process ${p.pid} still in the node's network namespace: ${p.cmdline}`);
+    }
+    if (process.env.KNAWD_KEEP_CLUSTER !== '1') fs.rmSync(base, { recursive: true, force: true });
+    stopped = problems;
+    return problems;
+  };
+
+  try {
+    const netns = createNetworkNamespace(base);
+    inode = netns.inode;
+    cleanups.push(() => netns.remove());
+    const cluster = await startCluster({
+      controlPlane: { netns: netns.file, address: NODE_ADDRESS },
+      users: { [`system:node:${NODE_NAME}`]: ['system:nodes'], 'system:kube-proxy': [] },
+    });
+    cleanups.push(async () => {
+      await cluster.stop();
+      return [];
+    });
+    const node = new TestNode({
+      base: path.join(base, 'node'),
+      name: NODE_NAME,
+      containerd,
+      netns,
+      caFile: cluster.caFile,
+      kubeletKubeconfig: cluster.users[`system:node:${NODE_NAME}`],
+      kubeProxyKubeconfig: cluster.users['system:kube-proxy'],
+      sandboxImage: IMAGES.pause,
+      // Named after the harness directory, so that sweepStale() finds what a killed run left.
+      cgroupRoot: `/${path.basename(base)}`,
+    });
+    fs.mkdirSync(node.options.base);
+    cleanups.push(async () => [...(await node.stop()), ...node.leftovers()]);
+
+    const logTails = (): string => `${cluster.logTail(20)}\n${node.logTails()}`;
+    const started = Date.now();
+    await node.start();
+    for (const image of [...Object.values(images.test), { archive: images.installer.archive }, { archive: images.installer.wasiArchive }]) {
+      node.ctr(['-n', 'k8s.io', 'images', 'import', '--platform', 'linux/amd64', image.archive]);
+    }
+    const ready = await cluster.kubectl(['wait', '--for=condition=Ready', `node/${NODE_NAME}`, '--timeout=120s'], { timeoutMs: 130_000 });
+    if (ready.code !== 0) throw new Error(`node ${NODE_NAME} did not become Ready: ${ready.stderr.trim()}\n${logTails()}`);
+    const readyMs = Date.now() - started;
+
+    return {
+      cluster,
+      node,
+      netns,
+      images,
+      containerd,
+      readyMs,
+      async kubectlOk(args, options) {
+        const r = await cluster.kubectl(args, options);
+        if (r.code !== 0) {
+          let health = '';
+          try {
+            await node.checkHealthy();
+          } catch (error) {
+            health = `\n${String(error)}`;
+          }
+          throw new Error(`kubectl ${args.join(' ')} failed (exit ${r.code}): ${r.stderr.trim() || r.stdout.trim()}${health}\n${logTails()}`);
+        }
+        return r.stdout;
+      },
+      helm: (args, options) => cluster.helm(args, options),
+      logTails,
+      memory: () => clusterMemory(netns.inode, node.pidNamespace()),
+      stop,
+    };
+  } catch (error) {
+    const leftovers = await stop();
+    throw new Error(`${error instanceof Error ? error.message : String(error)}${leftovers.length ? `\nleft behind: ${leftovers.join('; ')}` : ''}`);
+  }
+}
+

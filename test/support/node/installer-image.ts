@@ -1,0 +1,32 @@
+/**
+ * The installer image the node tests import: the one `npm run image` builds (test/support/image.ts), with the
+ * project's WASI test image that `helm test` runs by default. This is the one place that says which image that is.
+ */
+import { builtImage } from '../image';
+
+export interface InstallerImage {
+  /** Image reference, as `image.repository:tag` of the chart. */
+  readonly repository: string;
+  readonly tag: string;
+  /** Manifest digest, for `image.digest`. */
+  readonly digest: string;
+  /** OCI archive for `ctr images import`. */
+  readonly archive: string;
+  /** The WASI test image's archive (the chart's default `test.image`). */
+  readonly wasiArchive: string;
+  /** One line for test output. */
+  readonly description: string;
+}
+
+export function installerImage(): InstallerImage {
+  const image = builtImage();
+  const colon = image.name.lastIndexOf(':');
+  return {
+    repository: image.name.slice(0, colon),
+    tag: image.name.slice(colon + 1),
+    digest: image.digest,
+    archive: image.archive,
+    wasiArchive: image.wasi.archive,
+    description: `installer image ${image.name} (${image.digest}, built by npm run image)`,
+  };
+}
