@@ -187,11 +187,15 @@ cached crun-wasmedge "$CRUN_VERSION-wasmedge-$(deb_version libwasmedge-dev)" bui
 CRUN_WASMEDGE="$ENTRY"
 
 # ---------------------------------------------------------------- 4. wasmtime C API (crates.io)
+RUSTC_VERSION="$(rustc --version | awk '{print $2}')"
 build_wasmtime() {
-  local out="$1" target="$CACHE/work/wasmtime-capi-$WASMTIME_VERSION/target" inc
+  local out="$1" target="$CACHE/work/wasmtime-capi-$WASMTIME_VERSION-rustc-$RUSTC_VERSION/target" inc
   grep -q "\"=$WASMTIME_VERSION\"" "$HERE/wasmtime-capi/Cargo.toml" || { echo "wasmtime-capi/Cargo.toml does not pin $WASMTIME_VERSION"; return 1; }
-  # The target dir is kept per version: a rebuild of this entry does not recompile wasmtime.
-  CARGO_TARGET_DIR="$target" cargo build --release --locked --manifest-path "$HERE/wasmtime-capi/Cargo.toml"
+  # The target dir is kept per version: a rebuild of this entry does not recompile wasmtime. Build paths are
+  # remapped (build scripts' OUT_DIR paths end up in panic messages): the bytes do not depend on the cache root.
+  CARGO_TARGET_DIR="$target" \
+    RUSTFLAGS="--remap-path-prefix=$target=/target --remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo --remap-path-prefix=$HERE=/src" \
+    cargo build --release --locked --manifest-path "$HERE/wasmtime-capi/Cargo.toml"
   mkdir -p "$out/lib" "$out/include"
   cp "$target/release/libwasmtime.so" "$out/lib/"
   inc="$(ls -1dt "$target"/release/build/wasmtime-c-api-impl-*/out/include | head -n1)"
@@ -200,7 +204,7 @@ build_wasmtime() {
   sed -i 's|^/\* #undef WASMTIME_FEATURE_WAT \*/|#define WASMTIME_FEATURE_WAT|' "$out/include/wasmtime/conf.h"
   cargo --version >"$out/TOOLCHAIN"
 }
-cached wasmtime-capi "$WASMTIME_VERSION" build_wasmtime
+cached wasmtime-capi "$WASMTIME_VERSION-rustc-$RUSTC_VERSION" build_wasmtime
 WASMTIME="$ENTRY"
 
 cached crun-wasmtime "$CRUN_VERSION-wasmtime-$WASMTIME_VERSION" build_crun_wasmtime

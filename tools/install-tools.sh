@@ -126,6 +126,8 @@ apt_check busybox-static has_pkg busybox-static
 apt_check kubernetes-client has_cmd kubectl
 apt_check openssl       has_cmd openssl
 apt_check skopeo        has_cmd skopeo
+# The image tests' old userland (a Debian bullseye chroot).
+apt_check mmdebstrap    has_cmd mmdebstrap
 # A registry on loopback for the image push test (its service is never started: see policy-rc.d below).
 apt_check docker-registry has_cmd docker-registry
 # shellcheck source=tools/install-node-tools.sh
@@ -179,6 +181,7 @@ report_apt wabt           wabt              "$(command -v wat2wasm)"
 report_apt busybox-static busybox-static    /bin/busybox
 report_apt kubernetes-client kubectl        "$(command -v kubectl)"
 report_apt skopeo         skopeo            "$(command -v skopeo)"
+report_apt mmdebstrap     mmdebstrap        "$(command -v mmdebstrap)"
 report_apt docker-registry docker-registry  "$(command -v docker-registry)"
 
 # ---------------------------------------------------------------- helm

@@ -4,6 +4,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
+import { DEFAULT_HOST_PREFIX, HOST_PREFIX_MAX_LENGTH, VENDOR_MANIFEST, VendorManifest, VendorRole } from '../../lib/catalog';
 import { REPO } from '../support/tools';
 import { Cluster, startCluster } from '../support/cluster/api-server';
 import { manifestPath } from '../support/cluster/objects';
@@ -21,18 +22,33 @@ interface ChildRun {
   lines?: string[];
 }
 
-/** 40 MB of artifacts for the containerd target, with their SHA256SUMS. */
+/**
+ * 40 MB of artifacts in the image's layout (artifacts.json, SHA256SUMS): one build of crun-wasmtime, its crun
+ * and its engine, served for the containerd target. The same two sizes as before the hermetic builds, so the
+ * figures stay comparable; the real image's crun-wasmtime build is `npm run bench`'s image figures.
+ */
 function artifacts(root: string): string {
-  const dir = join(root, 'vendor', 'containerd');
-  mkdirSync(dir, { recursive: true });
-  const files: [string, number][] = [['crun-wasmtime', 8 * MiB], ['libwasmtime.so', 32 * MiB]];
-  const sums = files.map(([name, size]) => {
+  const dir = join(root, 'vendor');
+  mkdirSync(join(dir, 'crun-wasmtime'), { recursive: true });
+  mkdirSync(join(dir, 'lib'));
+  const files: [string, VendorRole, number][] = [['crun-wasmtime/crun', 'crun', 8 * MiB], ['lib/libwasmtime.so', 'engine', 32 * MiB]];
+  const sums = files.map(([name, , size]) => {
     const data = randomBytes(size);
     writeFileSync(join(dir, name), data, { mode: 0o755 });
     return `${createHash('sha256').update(data).digest('hex')}  ${name}`;
   });
-  writeFileSync(join(dir, 'SHA256SUMS'), `${sums.join('\n')}\n`);
-  return join(root, 'vendor');
+  const manifest: VendorManifest = {
+    schema: VENDOR_MANIFEST.schema,
+    placeholder: DEFAULT_HOST_PREFIX.padEnd(HOST_PREFIX_MAX_LENGTH, '/'),
+    builds: { 'crun-wasmtime': { runtime: 'crun-wasmtime', versions: {}, files: files.map(([path, role]) => ({ path, role })) } },
+    targets: { containerd: { 'crun-wasmtime': 'crun-wasmtime' } },
+    packages: [],
+  };
+  const manifestBytes = Buffer.from(JSON.stringify(manifest));
+  writeFileSync(join(dir, VENDOR_MANIFEST.file), manifestBytes);
+  sums.push(`${createHash('sha256').update(manifestBytes).digest('hex')}  ${VENDOR_MANIFEST.file}`);
+  writeFileSync(join(dir, VENDOR_MANIFEST.sums), `${sums.join('\n')}\n`);
+  return dir;
 }
 
 /**

@@ -1,8 +1,8 @@
 /**
- * Makes the host's cgroup layout one that crun 1.8.1 accepts.
+ * Makes the host's cgroup layout one that crun accepts (1.21 checks as 1.8.1 did, src/libcrun/cgroup.c).
  *
  * Why: this machine mounts cgroup v1 hierarchies under /sys/fs/cgroup (a tmpfs) and a cgroup2 hierarchy at
- * /sys/fs/cgroup/unified — "hybrid" mode — and leaves the `hugetlb` controller on the cgroup2 side. crun 1.8.1
+ * /sys/fs/cgroup/unified — "hybrid" mode — and leaves the `hugetlb` controller on the cgroup2 side. crun
  * refuses to create any container on such a host ("cgroups in hybrid mode not supported, drop all controllers
  * from cgroupv2"), and `--cgroup-manager=disabled` does not avoid the check. A controller leaves the cgroup2
  * hierarchy as soon as it is mounted as a v1 hierarchy of its own, so for each controller still listed in
