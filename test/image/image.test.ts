@@ -16,6 +16,8 @@
  * Needs root (chroot, mmdebstrap). Anything missing fails with the reason.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { WASM_TEST_IMAGE } from '../../lib/catalog';
+import { DEFAULT_IMAGE_REPOSITORY, DEFAULT_IMAGE_TAG } from '../../lib/constructs/settings';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -189,6 +191,11 @@ describe('reproducible', () => {
     if (r.code !== 0) throw new Error(`KNAWD_IMAGE_VERIFY=1 npm run image failed: ${r.stdout.slice(-2000)}${r.stderr.slice(-2000)}`);
     expect(r.stdout).toContain('image: reproducible: the second assembly gave the same digests');
     expect(JSON.parse(readFileSync(join(IMAGE_OUT, 'image.json'), 'utf8')).image.digest).toBe(image.digest);
+  });
+
+  test('the images carry the names the chart and the constructs default to, so an imported archive serves them', () => {
+    expect(image.name).toBe(`${DEFAULT_IMAGE_REPOSITORY}:${DEFAULT_IMAGE_TAG}`);
+    expect(WASM_TEST_IMAGE).toBe(`${image.wasi.name.slice(0, image.wasi.name.lastIndexOf(':'))}@${image.wasi.digest}`);
   });
 
   test('lib/catalog/wasi-test-image.json records the WASI test image that was built', () => {
