@@ -166,11 +166,14 @@ async function installLocked(
     prefixDirs.forEach((d) => fs.mkdir(d));
     // The intent: everything this run may touch, so that a crash at any later point can be finished or undone.
     const stale = (previous?.files ?? []).filter((f) => !next.files.some((n) => n.path === f.path));
-    saveState(fs, { ...next, phase: 'installing', files: [...next.files, ...stale] });
+    saveState(fs, { ...next, phase: 'installing', files: [...next.files, ...stale], createdDirs: [...next.createdDirs, ...plan.rmdirs] });
     plan.mkdirs.filter((d) => !prefixDirs.includes(d)).forEach((d) => fs.mkdir(d));
     for (const op of plan.ops) {
       applyOp(fs, op, log);
       changed.push(op.path);
+    }
+    for (const dir of plan.rmdirs) {
+      if (!fs.removeDir(dir)) log.warn(`${dir} is not empty: left in place, and no longer removed by remove`);
     }
     log.info('files installed', { changed });
   }

@@ -41,6 +41,7 @@ const OTHER_KEYS = {
 describe("the installer's Kubernetes steps against a real API server", () => {
   let cluster: Cluster;
   let saKubeconfig: string;
+  let waitKubeconfig: string;
 
   beforeAll(async () => {
     cluster = await startCluster();
@@ -50,6 +51,9 @@ describe("the installer's Kubernetes steps against a real API server", () => {
     await serveKnativeApi(cluster, KNATIVE_VERSIONS[KNATIVE_VERSIONS.length - 1]);
     await cluster.kubectlOk(['apply', '--server-side', '-f', manifestPath(TARGET, RUNTIME), '-f', KNATIVE_MANIFEST]);
     saKubeconfig = await serviceAccountKubeconfig(cluster, 'knawd', 'knawd-installer');
+    // The uninstall Job's own identity (its manifest's ServiceAccount and RBAC; no controllers run its Job here).
+    await cluster.kubectlOk(['apply', '--server-side', '-f', manifestPath(TARGET, RUNTIME, true)]);
+    waitKubeconfig = await serviceAccountKubeconfig(cluster, 'knawd', 'knawd-uninstall-wait');
   }, 180_000);
 
   afterAll(async () => {
@@ -381,7 +385,7 @@ describe("the installer's Kubernetes steps against a real API server", () => {
     });
   });
 
-  describe('wait-removed (the uninstall Job), the installer CLI from source with the ServiceAccount token', () => {
+  describe('wait-removed (the uninstall Job), the installer CLI from source with the Job\'s ServiceAccount token', () => {
     let api: ClusterApi;
     beforeAll(() => {
       api = connectCluster(saKubeconfig, {}) as ClusterApi;
@@ -389,25 +393,41 @@ describe("the installer's Kubernetes steps against a real API server", () => {
 
     it('times out naming the node not restored and the reason its remover gave, then succeeds once the label is gone', async () => {
       await createNode(cluster, 'node-w', 'containerd://1.7.22', { [HOST_CHANGED_LABEL.key]: HOST_CHANGED_LABEL.value });
-      await api.createNodeEvent('node-w', { type: 'Warning', reason: 'RemoveRefused', message: '1 pod(s) on node node-w still run with handler crun-wasm (default/x); nothing was removed' });
+      await api.createNodeEvent('node-w', { type: 'Warning', reason: 'RemoveFailed', message: 'systemctl restart containerd failed (exit 1)' });
       const started = Date.now();
-      const waiting = await installerCli(['wait-removed', '--timeout-seconds', '5', '--kubeconfig', saKubeconfig]);
+      const waiting = await installerCli(['wait-removed', '--timeout-seconds', '5', '--kubeconfig', waitKubeconfig]);
       const took = Date.now() - started;
       expect(waiting.code).toBe(1);
       expect(waiting.stderr).toMatch(/timed out after 5 s/);
-      expect(waiting.stderr).toContain(`1 node(s) not restored yet (${HOST_LABEL}): node-w; node-w: RemoveRefused: 1 pod(s) on node node-w still run with handler crun-wasm (default/x); nothing was removed`);
+      expect(waiting.stderr).toContain(`1 node(s) not restored yet (${HOST_LABEL}): node-w; node-w: RemoveFailed: systemctl restart containerd failed (exit 1)`);
       expect(took).toBeGreaterThanOrEqual(5000);
       expect(took).toBeLessThan(40_000);
 
       await cluster.kubectlOk(['label', 'node', 'node-w', `${HOST_CHANGED_LABEL.key}-`]);
-      const done = await installerCli(['wait-removed', '--timeout-seconds', '5', '--kubeconfig', saKubeconfig]);
+      const done = await installerCli(['wait-removed', '--timeout-seconds', '5', '--kubeconfig', waitKubeconfig]);
       expect({ code: done.code, stderr: done.stderr }).toEqual({ code: 0, stderr: '' });
       expect(done.stdout).toMatch(/every node is restored/);
     });
 
+    it('fails at once, with the reason, when a remover refuses during the wait (an older refusal does not count)', async () => {
+      await cluster.kubectlOk(['label', 'node', 'node-w', HOST_LABEL]);
+      await api.createNodeEvent('node-w', { type: 'Warning', reason: 'RemoveRefused', message: 'an old refusal from an earlier uninstall' });
+      await new Promise((r) => setTimeout(r, 1100));
+      const waiting = installerCliUntil(['wait-removed', '--timeout-seconds', '60', '--kubeconfig', waitKubeconfig, '--log-level', 'debug'], /"msg":"waiting for nodes"/);
+      await waiting.reached;
+      const refusedAt = Date.now();
+      await api.createNodeEvent('node-w', { type: 'Warning', reason: 'RemoveRefused', message: '1 pod(s) on node node-w still run with handler crun-wasm (default/x); nothing was removed' });
+      const r = await waiting.done;
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('the remover refused on 1 node(s): node-w: 1 pod(s) on node node-w still run with handler crun-wasm (default/x); nothing was removed');
+      expect(r.stderr).not.toContain('an old refusal');
+      expect(Date.now() - refusedAt).toBeLessThan(15_000);
+      await cluster.kubectlOk(['label', 'node', 'node-w', `${HOST_CHANGED_LABEL.key}-`]);
+    });
+
     it('returns as soon as the last host label is removed while it waits, whatever the state label says', async () => {
       await cluster.kubectlOk(['label', 'node', 'node-w', HOST_LABEL]);
-      const waiting = installerCliUntil(['wait-removed', '--timeout-seconds', '60', '--kubeconfig', saKubeconfig, '--log-level', 'debug'], /"msg":"waiting for nodes"/);
+      const waiting = installerCliUntil(['wait-removed', '--timeout-seconds', '60', '--kubeconfig', waitKubeconfig, '--log-level', 'debug'], /"msg":"waiting for nodes"/);
       // It waits on the labelled node before the label goes (not merely slow to start)...
       await waiting.reached;
       const started = Date.now();

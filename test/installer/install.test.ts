@@ -98,3 +98,24 @@ describe.each(SCENARIOS)('$name', (scenario) => {
     expect(later.runner.calls.filter((c) => c.includes('restart'))).toEqual([RESTART(scenario.unit)]);
   });
 });
+
+test('switching the runtime takes the old build out, its directories too; remove restores the tree', async () => {
+  const scenario = SCENARIOS[0];
+  const root = setUp(scenario);
+  const before = snapshot(root);
+  const artifacts = makeArtifacts(scenario.target);
+  const run = (command: string, runtime: string) =>
+    (command === 'install' ? install : remove)(
+      settingsFor([command, '--node-root', root, '--target', scenario.target, '--runtime', runtime, '--artifacts', artifacts]),
+      effectsFor(root, { answer: scenario.answer }),
+    );
+  await run('install', 'crun-wasmtime');
+  expect(fs.existsSync(path.join(root, 'opt/knawd/libexec/crun-wasmtime'))).toBe(true);
+  const switched = await run('install', 'crun-wasmedge');
+  expect(switched.restarts).toBe(1);
+  const left = Object.keys(snapshot(root)).filter((p) => /wasmtime/.test(p));
+  expect(left).toEqual([]);
+  expect(fs.existsSync(path.join(root, 'opt/knawd/libexec/crun-wasmedge/crun'))).toBe(true);
+  await run('remove', 'crun-wasmedge');
+  expect(snapshot(root)).toEqual(before);
+});

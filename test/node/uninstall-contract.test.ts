@@ -10,7 +10,7 @@
  *
  * Nothing here is polled after `helm uninstall` returns: the node must already be restored at that moment.
  */
-import { HOST_CHANGED_LABEL, INSTALLED_LABEL } from '../../lib/catalog/node-contract';
+import { HOST_CHANGED_LABEL, INSTALLED_LABEL, NODE_STATE_LABEL } from '../../lib/catalog/node-contract';
 import { CHART } from '../support/cluster/objects';
 import { NODE_NAME, IMAGES, NodeCluster } from '../support/node/cluster';
 import { chartFlags, componentPods, NAMESPACE, nodeLabels, productLogs, RELEASE, restartsOf, unrestored, waitFor } from '../support/node/product';
@@ -74,11 +74,11 @@ describe('uninstall waits for the restored node (contract of the host-changed la
     const r = await h.helm(['install', RELEASE, CHART, '--namespace', NAMESPACE, '--create-namespace', ...chartFlags(h, 'crun-wasmtime')]);
     if (r.code !== 0) throw new Error(`helm install failed: ${r.stderr}\n${await productLogs(h)}`);
     const rollout = h.cluster.kubectl(['-n', NAMESPACE, 'rollout', 'status', 'daemonset/knawd-installer', '--timeout=120s'], { timeoutMs: 130_000 });
-    // While the node is not labelled (the slow restart is running) the pod runs.
-    const running = await waitFor(h, 'the installer pod running before its node is configured', async () => {
+    // While the node is being configured (state pending: the slow restart is running) the pod runs.
+    const running = await waitFor(h, 'the installer pod running while its node is configured', async () => {
       const [pod] = await componentPods(h, 'installer');
       const labels = await nodeLabels(h);
-      return pod?.phase === 'Running' && labels[INSTALLED_LABEL.key] !== INSTALLED_LABEL.value ? { ready: pod.ready, labels } : undefined;
+      return pod?.phase === 'Running' && labels[NODE_STATE_LABEL] === 'pending' ? { ready: pod.ready, labels } : undefined;
     }, 60_000);
     beforeLabel = running;
     rolloutCode = (await rollout).code;
@@ -104,7 +104,9 @@ describe('uninstall waits for the restored node (contract of the host-changed la
     const h = need('install');
     await h.kubectlOk(['create', '-f', '-'], { input: JSON.stringify(handlerPod) });
     await h.kubectlOk(['wait', '--for=condition=Ready', 'pod/busy-on-handler', '--timeout=120s'], { timeoutMs: 130_000 });
-    const r = await uninstallWatched(h, '60s');
+    // Longer than the remover's wait for pods (--pods-timeout-seconds, 120 s): the refusal, not Helm's own timeout,
+    // ends the uninstall.
+    const r = await uninstallWatched(h, '4m');
     expect(r.code).not.toBe(0);
     expect(r.output).toMatch(/knawd-uninstall-wait/);
     expect(await releases(h)).toEqual([expect.objectContaining({ name: RELEASE })]);

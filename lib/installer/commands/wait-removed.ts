@@ -1,10 +1,11 @@
 /**
  * `wait-removed`: the uninstall Job's wait. Polls the API until no node carries the host-changed label (every
- * node restored), bounded; on timeout it fails naming the nodes not restored and the last reason each remover
- * gave (its Warning Event, e.g. pods still running with the handler).
+ * node restored), bounded. It fails at once when a remover refuses (a RemoveRefused Event since the wait began:
+ * pods still run with the handler there, after the remover waited for them), so the uninstall stops with that
+ * reason and the release stays; on timeout it fails naming the nodes not restored and each remover's last reason.
  */
 import { InstallerError } from '../errors';
-import { ClusterApi } from '../kube/cluster';
+import { ClusterApi, NodeWarning } from '../kube/cluster';
 import { Logger } from '../log';
 
 export interface WaitOptions {
@@ -24,7 +25,10 @@ export async function waitRemoved(cluster: ClusterApi | undefined, log: Logger, 
   const now = options.now ?? Date.now;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const pollMs = options.pollMs ?? 2000;
-  const deadline = now() + options.timeoutSeconds * 1000;
+  const started = now();
+  const deadline = started + options.timeoutSeconds * 1000;
+  // Event times have whole seconds: a refusal in the second the wait began counts.
+  const since = Math.floor(started / 1000) * 1000;
   let last: string[] | undefined;
   for (;;) {
     let nodes: string[] | undefined;
@@ -39,8 +43,17 @@ export async function waitRemoved(cluster: ClusterApi | undefined, log: Logger, 
       log.info(`no node carries ${options.labelSelector}: every node is restored`);
       return;
     }
+    if (nodes) {
+      const refused = (await warningsOf(cluster, nodes, 'RemoveRefused')).filter((w) => Date.parse(w.time) >= since);
+      if (refused.length > 0) {
+        throw new InstallerError(
+          `the remover refused on ${refused.length} node(s): ${refused.map((w) => `${w.node}: ${w.message}`).join('; ')}`,
+          'delete or move those pods, then run the uninstall again (the release stays until every node is restored)',
+        );
+      }
+    }
     if (now() >= deadline) {
-      const why = last ? await reasons(cluster, last) : '';
+      const why = last ? describeReasons(await warningsOf(cluster, last)) : '';
       throw new InstallerError(
         `timed out after ${options.timeoutSeconds} s: ${last ? `${last.length} node(s) not restored yet (${options.labelSelector}): ${last.join(', ')}${why}` : `the API never answered the node listing`}`,
         'look at the knawd-remover pod logs on those nodes (kubectl logs -l app.kubernetes.io/component=remover), fix the cause, and run the uninstall again',
@@ -51,12 +64,12 @@ export async function waitRemoved(cluster: ClusterApi | undefined, log: Logger, 
   }
 }
 
-/** The latest reason the remover gave on each node (its last Warning Event), for the timeout message. */
-async function reasons(cluster: ClusterApi, nodes: readonly string[]): Promise<string> {
-  const parts: string[] = [];
-  for (const node of nodes.slice(0, 5)) {
-    const latest = await cluster.nodeWarnings(node).then((w) => w[0], () => undefined);
-    if (latest) parts.push(`${node}: ${latest.reason}: ${latest.message}`);
-  }
-  return parts.length > 0 ? `; ${parts.join('; ')}` : '';
+/** The latest Warning of each of `nodes` (of one reason, or any), for messages; none when they cannot be read. */
+async function warningsOf(cluster: ClusterApi, nodes: readonly string[], reason?: string): Promise<NodeWarning[]> {
+  const all = await cluster.nodeWarnings(reason).catch(() => [] as NodeWarning[]);
+  return nodes.flatMap((node) => all.find((w) => w.node === node) ?? []);
+}
+
+function describeReasons(warnings: readonly NodeWarning[]): string {
+  return warnings.length > 0 ? `; ${warnings.slice(0, 5).map((w) => `${w.node}: ${w.reason}: ${w.message}`).join('; ')}` : '';
 }

@@ -23,6 +23,13 @@ export interface NodeInfo {
   readonly runtimeHandlers?: readonly string[];
 }
 
+/** A Warning Event the installer recorded on a Node, with the time it was last seen. */
+export interface NodeWarning extends NodeEvent {
+  readonly node: string;
+  /** `lastTimestamp`, RFC 3339 (whole seconds). */
+  readonly time: string;
+}
+
 /** An Event about a Node, as `kubectl describe node` shows them. */
 export interface NodeEvent {
   readonly type: 'Normal' | 'Warning';
@@ -47,8 +54,8 @@ export interface ClusterApi {
   setNodeLabels(name: string, labels: Readonly<Record<string, string | null>>): Promise<void>;
   /** Records an Event on the Node (namespace `default`, as the kubelet's own node events). */
   createNodeEvent(name: string, event: NodeEvent): Promise<void>;
-  /** The installer's Warning Events on the Node, newest first. */
-  nodeWarnings(name: string): Promise<NodeEvent[]>;
+  /** The installer's Warning Events on Nodes (all, or of one reason), newest first. */
+  nodeWarnings(reason?: string): Promise<NodeWarning[]>;
   /** Whether the API server serves `groupVersion` (e.g. `serving.knative.dev/v1`), from discovery. */
   servesApi(groupVersion: string): Promise<boolean>;
   getConfigMap(namespace: string, name: string): Promise<ConfigMapRead>;
@@ -102,6 +109,7 @@ interface Node {
 }
 
 interface NodeEventObject {
+  readonly involvedObject?: { readonly name?: string };
   readonly reason?: string;
   readonly message?: string;
   readonly lastTimestamp?: string;
@@ -205,14 +213,14 @@ export class HttpCluster implements ClusterApi {
     }
   }
 
-  async nodeWarnings(name: string): Promise<NodeEvent[]> {
-    const fieldSelector = `involvedObject.kind=Node,involvedObject.name=${name},type=Warning,source=${EVENT_SOURCE}`;
-    const list = await call(`list events of node ${name}`, () =>
+  async nodeWarnings(reason?: string): Promise<NodeWarning[]> {
+    const fieldSelector = `involvedObject.kind=Node,type=Warning,source=${EVENT_SOURCE}${reason ? `,reason=${reason}` : ''}`;
+    const list = await call('list node events', () =>
       this.http.request<List<NodeEventObject>>({ method: 'GET', path: `/api/v1/namespaces/${NODE_EVENT_NAMESPACE}/events`, query: { fieldSelector } }),
     );
     return (list.items ?? [])
-      .sort((a, b) => String(b.lastTimestamp ?? '').localeCompare(String(a.lastTimestamp ?? '')))
-      .map((e) => ({ type: 'Warning', reason: e.reason ?? '', message: e.message ?? '' }));
+      .map((e) => ({ type: 'Warning' as const, node: e.involvedObject?.name ?? '', reason: e.reason ?? '', message: e.message ?? '', time: e.lastTimestamp ?? '' }))
+      .sort((a, b) => b.time.localeCompare(a.time));
   }
 
   async listNodes(labelSelector: string): Promise<string[]> {

@@ -49,7 +49,7 @@ export interface Plan {
   readonly mkdirs: readonly string[];
   /** File operations in the order they are applied. */
   readonly ops: readonly FileOp[];
-  /** Directories to remove when empty, deepest first, after the file ops. */
+  /** Directories to remove when empty, deepest first, after the file ops (install: those no file needs any more). */
   readonly rmdirs: readonly string[];
   /** A runtime config file changes: the runtime must be restarted to see it. */
   readonly configChanged: boolean;
@@ -201,7 +201,12 @@ export function planInstall(view: HostView, inputs: InstallInputs, previous: Ins
 
   const dirs = [l.bin, l.lib, l.libexec, l.libexecRuntime, parentOf(config.path)];
   const mkdirs = missingDirs(view, [prefix, ...dirs]);
-  const createdDirs = unique([...(previous?.createdDirs ?? []), ...mkdirs]);
+  // Directories an earlier install created that no file of this one lives in (another runtime's libexec/<name>):
+  // taken out once the stale files are gone, deepest first.
+  const needed = (d: string): boolean =>
+    dirs.includes(d) || prefix === d || prefix.startsWith(d + '/') || desired.some((w) => w.path.startsWith(d + '/'));
+  const rmdirs = [...(previous?.createdDirs ?? [])].filter((d) => !needed(d)).reverse();
+  const createdDirs = unique([...(previous?.createdDirs ?? []), ...mkdirs]).filter((d) => !rmdirs.includes(d));
   // An existing but empty prefix without a state is taken as ours: a run that crashed right after creating it.
   if (!previous && !mkdirs.includes(prefix) && (view.list(prefix) ?? ['x']).length === 0) createdDirs.unshift(prefix);
   const configChanged = ops.some((op) => isConfigRole(op.role));
@@ -219,7 +224,7 @@ export function planInstall(view: HostView, inputs: InstallInputs, previous: Ins
     ...(inputs.selinux ? { selinuxLabelled: true } : {}),
     ...(previous?.knative ? { knative: previous.knative } : {}),
   };
-  return { mkdirs, ops, rmdirs: [], configChanged, next, warnings, notes: config.notes };
+  return { mkdirs, ops, rmdirs, configChanged, next, warnings, notes: config.notes };
 }
 
 /** Everything recorded in `state`, reverted: the plan for `remove`. */

@@ -158,6 +158,12 @@ export async function startNodeCluster(containerd: ContainerdMajor): Promise<Nod
     for (const image of [...Object.values(images.test), { archive: images.installer.archive }, { archive: images.installer.wasiArchive }]) {
       node.ctr(['-n', 'k8s.io', 'images', 'import', '--platform', 'linux/amd64', image.archive]);
     }
+    // A pull records the image under its digest reference too; an import only under its tag. Pods that name an
+    // image by digest (the chart's default test image, `image.digest`) need that record (README: "Use it").
+    for (const image of [images.installer, { name: images.installer.wasiName, digest: images.installer.wasiDigest }]) {
+      const name = 'repository' in image ? `${image.repository}:${image.tag}` : image.name;
+      node.ctr(['-n', 'k8s.io', 'images', 'tag', '--force', name, `${name.slice(0, name.lastIndexOf(':'))}@${image.digest}`]);
+    }
     const ready = await cluster.kubectl(['wait', '--for=condition=Ready', `node/${NODE_NAME}`, '--timeout=120s'], { timeoutMs: 130_000 });
     if (ready.code !== 0) throw new Error(`node ${NODE_NAME} did not become Ready: ${ready.stderr.trim()}\n${logTails()}`);
     const readyMs = Date.now() - started;

@@ -12,8 +12,10 @@ export interface InstallerImage {
   readonly digest: string;
   /** OCI archive for `ctr images import`. */
   readonly archive: string;
-  /** The WASI test image's archive (the chart's default `test.image`). */
+  /** The WASI test image's archive (the chart's default `test.image`), name and manifest digest. */
   readonly wasiArchive: string;
+  readonly wasiName: string;
+  readonly wasiDigest: string;
   /** One line for test output. */
   readonly description: string;
 }
@@ -27,6 +29,8 @@ export function installerImage(): InstallerImage {
     digest: image.digest,
     archive: image.archive,
     wasiArchive: image.wasi.archive,
+    wasiName: image.wasi.name,
+    wasiDigest: image.wasi.digest,
     description: `installer image ${image.name} (${image.digest}, built by npm run image)`,
   };
 }
