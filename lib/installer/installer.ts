@@ -125,21 +125,7 @@ async function installLocked(
   // plan
   const l = layout(settings.prefix, runtime);
   const plan = planSafely(() =>
-    planInstall(
-      view,
-      {
-        target,
-        runtime,
-        handler: settings.handler,
-        prefix: settings.prefix,
-        artifacts,
-        runtimeVersion: node.version,
-        runtimeVersionText: node.versionText,
-        runtimeVersionSource: node.versionSource,
-        selinux,
-      },
-      previous,
-    ),
+    planInstall(view, { target, runtime, handler: settings.handler, prefix: settings.prefix, artifacts, node, selinux }, previous),
   );
   plan.notes.forEach((n) => log.info(n));
   plan.warnings.forEach((w) => log.warn(w));

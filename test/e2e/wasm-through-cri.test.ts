@@ -32,7 +32,7 @@ import { ensureCrunCgroupLayout, removeCgroupTree } from './support/cgroups';
 import { ContainerdDaemon, daemonPaths, overlayWorks, requireContainerdBinaries, testConfig } from './support/containerd-daemon';
 import { containerConfig, Crictl, podConfig } from './support/crictl';
 import { buildOciImage } from './support/oci-image';
-import { describe as describeRun, exec, must, repoTool, requireExecutable, Result } from './support/process';
+import { describe as describeRun, exec, must, repoTool, requireExecutable, Result, timer } from './support/process';
 
 // Cold, `npm run image` alone takes ~10 minutes (it runs in beforeAll); warm, the whole file takes about a minute.
 jest.setTimeout(5 * 60_000);
@@ -83,14 +83,7 @@ function need(...steps: string[]): Ctx {
   return ctx;
 }
 
-async function timed<T>(what: string, fn: () => T | Promise<T>): Promise<T> {
-  const started = Date.now();
-  try {
-    return await fn();
-  } finally {
-    timings.push([what, Date.now() - started]);
-  }
-}
+const timed = timer(timings);
 
 /** The installer CLI as the image carries it (its esbuild bundle), with a clean environment: no cluster. */
 function installer(c: Ctx, args: readonly string[]): Result {

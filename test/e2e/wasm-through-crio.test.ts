@@ -40,7 +40,7 @@ import { CrioDaemon, crioPaths, crioVersions, nodeCrioConf, requireCrioBinaries 
 import { containerConfig, Crictl, podConfig } from './support/crictl';
 import { readCriStatus, servedHandlers } from '../../lib/installer/runtime/cri-status';
 import { buildOciImage } from './support/oci-image';
-import { describe as describeRun, exec, must, repoTool, requireExecutable, Result } from './support/process';
+import { describe as describeRun, exec, must, repoTool, requireExecutable, Result, timer } from './support/process';
 
 jest.setTimeout(5 * 60_000);
 
@@ -76,14 +76,7 @@ let baseCreated: string | undefined;
 const notes: string[] = [];
 const timings: Array<[string, number]> = [];
 
-async function timed<T>(what: string, fn: () => T | Promise<T>): Promise<T> {
-  const started = Date.now();
-  try {
-    return await fn();
-  } finally {
-    timings.push([what, Date.now() - started]);
-  }
-}
+const timed = timer(timings);
 
 beforeAll(async () => {
   if (process.getuid?.() !== 0) throw new Error('the CRI-O end-to-end test needs root (it starts CRI-O, mounts, and creates namespaces through crun)');

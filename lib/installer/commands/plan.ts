@@ -23,21 +23,7 @@ export async function planCommand(settings: Settings, effects: Effects): Promise
   const node = await detectRuntime(target, effects.fs, effects.runner, effects.cluster, settings.nodeName, effects.log);
   const selinux = selinuxEnabled(effects.fs);
   const plan = planSafely(() =>
-    planInstall(
-      view,
-      {
-        target,
-        runtime,
-        handler: settings.handler,
-        prefix: settings.prefix,
-        artifacts,
-        runtimeVersion: node.version,
-        runtimeVersionText: node.versionText,
-        runtimeVersionSource: node.versionSource,
-        selinux,
-      },
-      previous,
-    ),
+    planInstall(view, { target, runtime, handler: settings.handler, prefix: settings.prefix, artifacts, node, selinux }, previous),
   );
   // The plan shows what install would do, so it fails as install would on a damaged artifact.
   verifyArtifacts(artifactsToCopy(plan));

@@ -8,7 +8,7 @@ import type { RuntimeSpec, TargetSpec } from '../../catalog';
 import { RUNTIMES, TARGETS } from '../../catalog';
 import { Artifact, Artifacts, sha256 } from '../artifacts';
 import { candidateConfigPaths, ConfigReader, desiredConfig, revertConfig } from '../runtime/config-edit';
-import type { RuntimeVersion } from '../runtime/version';
+import type { NodeRuntime } from '../runtime/detect';
 import type { FileDigest } from '../host/fs';
 import { ConfigPatchError } from '../../toml';
 import { InstallerError } from '../errors';
@@ -67,10 +67,8 @@ export interface InstallInputs {
   readonly handler: string;
   readonly prefix: string;
   readonly artifacts: Artifacts;
-  /** The node's runtime version, if known, as reported (for CRI-O's pre-release rules) and where it came from. */
-  readonly runtimeVersion?: RuntimeVersion;
-  readonly runtimeVersionText?: string;
-  readonly runtimeVersionSource?: string;
+  /** The node's runtime version, if known, as reported (CRI-O's rules tell pre-releases apart) and where it came from. */
+  readonly node?: Partial<Pick<NodeRuntime, 'version' | 'versionText' | 'versionSource'>>;
   /** SELinux is enabled on the node: the state records that our files were labelled. */
   readonly selinux?: boolean;
 }
@@ -131,10 +129,10 @@ export function planInstall(view: HostView, inputs: InstallInputs, previous: Ins
     {
       handler,
       binaryPath: l.wrapper,
-      runtimeVersion: inputs.runtimeVersion,
-      runtimeVersionSource: inputs.runtimeVersionSource,
+      runtimeVersion: inputs.node?.version,
+      runtimeVersionText: inputs.node?.versionText,
+      runtimeVersionSource: inputs.node?.versionSource,
       previousHandler: previous?.handler,
-      runtimeVersionText: inputs.runtimeVersionText,
     },
     view,
   );

@@ -81,3 +81,15 @@ function unescapeMount(s: string): string {
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/** A `timed(what, fn)` that runs fn and appends [what, ms] to `timings`, for a test's summary. */
+export function timer(timings: Array<[string, number]>): <T>(what: string, fn: () => T | Promise<T>) => Promise<T> {
+  return async (what, fn) => {
+    const started = Date.now();
+    try {
+      return await fn();
+    } finally {
+      timings.push([what, Date.now() - started]);
+    }
+  };
+}
