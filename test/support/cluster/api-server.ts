@@ -29,7 +29,7 @@ import * as https from 'https';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
-import { openssl } from '../tools';
+import { disown, openssl, orphanedDirs, ownedTempDir } from '../tools';
 
 export const REPO = path.resolve(__dirname, '..', '..', '..');
 
@@ -290,7 +290,6 @@ function installExitHandlers(): void {
 }
 
 const DIR_PREFIX = 'knawd-cluster-';
-const OWNER_FILE = 'owner.pid';
 
 /**
  * Removes temp directories of earlier runs whose test process is gone without cleaning up (SIGKILL: the
@@ -298,22 +297,7 @@ const OWNER_FILE = 'owner.pid';
  * (KNAWD_KEEP_CLUSTER=1) have no owner file left and are not touched.
  */
 function sweepStaleDirs(): void {
-  for (const name of fs.readdirSync(os.tmpdir())) {
-    if (!name.startsWith(DIR_PREFIX)) continue;
-    const dir = path.join(os.tmpdir(), name);
-    let owner: number;
-    try {
-      owner = Number(fs.readFileSync(path.join(dir, OWNER_FILE), 'utf8').trim());
-    } catch {
-      continue;
-    }
-    if (!Number.isInteger(owner) || owner <= 0) continue;
-    try {
-      process.kill(owner, 0);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ESRCH') fs.rmSync(dir, { recursive: true, force: true });
-    }
-  }
+  for (const dir of orphanedDirs(DIR_PREFIX)) fs.rmSync(dir, { recursive: true, force: true });
 }
 
 export interface ControlPlaneOptions {
@@ -355,15 +339,14 @@ export async function startCluster(options: StartOptions = {}): Promise<Cluster>
   installExitHandlers();
 
   sweepStaleDirs();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), DIR_PREFIX));
-  fs.writeFileSync(path.join(dir, OWNER_FILE), `${process.pid}\n`);
+  const dir = ownedTempDir(DIR_PREFIX);
   const servers: Server[] = [];
   let stopped = false;
   const keep = process.env.KNAWD_KEEP_CLUSTER === '1';
   const handle = {
     killNow(): void {
       for (const s of servers) killGroup(s.child, 'SIGKILL');
-      if (keep) fs.rmSync(path.join(dir, OWNER_FILE), { force: true });
+      if (keep) disown(dir);
       else fs.rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -384,7 +367,7 @@ export async function startCluster(options: StartOptions = {}): Promise<Cluster>
       }
     }
     live.delete(handle);
-    if (keep) fs.rmSync(path.join(dir, OWNER_FILE), { force: true });
+    if (keep) disown(dir);
     else fs.rmSync(dir, { recursive: true, force: true });
   };
 

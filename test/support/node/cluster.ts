@@ -9,12 +9,12 @@
  * component's log tail, never skips.
  */
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { Cluster, RunResult, startCluster } from '../cluster/api-server';
 import { ensureCrunCgroupLayout, removeCgroupTree } from '../../e2e/support/cgroups';
 import { exec, mounts } from '../../e2e/support/process';
 import { TestImageNames } from '../../e2e/support/test-images';
+import { orphanedDirs, ownedTempDir } from '../tools';
 import { BuiltImages, cachedImages } from './image-cache';
 import { createNetworkNamespace, NetworkNamespace, NODE_ADDRESS } from './netns';
 import { ContainerdMajor, processesInNetworkNamespace, TestNode } from './node';
@@ -28,7 +28,6 @@ export const IMAGES: TestImageNames = {
 };
 
 const DIR_PREFIX = 'knawd-node-';
-const OWNER_FILE = 'owner.pid';
 
 export interface NodeCluster {
   readonly cluster: Cluster;
@@ -55,19 +54,9 @@ export interface NodeCluster {
  * directory (its processes died with it: pdeathsig and PID 1's --kill-child).
  */
 function sweepStale(): void {
-  for (const name of fs.readdirSync(os.tmpdir())) {
-    if (!name.startsWith(DIR_PREFIX)) continue;
-    const dir = path.join(os.tmpdir(), name);
-    let owner: number;
-    try {
-      owner = Number(fs.readFileSync(path.join(dir, OWNER_FILE), 'utf8').trim());
-      process.kill(owner, 0);
-      continue;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ESRCH' && (error as NodeJS.ErrnoException).code !== 'ENOENT') continue;
-    }
+  for (const dir of orphanedDirs(DIR_PREFIX)) {
     for (const m of mounts().reverse()) if (m.mountPoint.startsWith(dir + '/')) exec('umount', ['-l', m.mountPoint]);
-    removeCgroupTree(`/${name}`);
+    removeCgroupTree(`/${path.basename(dir)}`);
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -102,8 +91,7 @@ export async function startNodeCluster(containerd: ContainerdMajor): Promise<Nod
   ensureCrunCgroupLayout();
   const images = cachedImages(IMAGES);
   sweepStale();
-  const base = fs.mkdtempSync(path.join(os.tmpdir(), DIR_PREFIX));
-  fs.writeFileSync(path.join(base, OWNER_FILE), `${process.pid}\n`);
+  const base = ownedTempDir(DIR_PREFIX);
   const cleanups: Array<() => Promise<string[]> | string[]> = [];
   let stopped: string[] | undefined;
   let inode: number | undefined;
