@@ -18,7 +18,7 @@ import { CommandRunner } from './host/commands';
 import { coarseTimestamps, HostFs } from './host/fs';
 import { NODE_LOCK, withNodeLock } from './host/lock';
 import { checkNodeRoot } from './host/node-root';
-import { findReferenceBinary, labelLike, restoreLabels, selinuxEnabled } from './host/selinux';
+import { findReferenceBinary, findReferenceLibraries, labelLike, restoreLabels, selinuxEnabled } from './host/selinux';
 import { ClusterApi } from './kube/cluster';
 import { mergeKnativeRecord, restoreKnative, wireKnative } from './kube/knative';
 import { NodeStatus } from './kube/node-state';
@@ -170,6 +170,16 @@ async function installLocked(
     const all = previous?.phase !== 'installed' || previous.selinuxLabelled !== true;
     const executables = [l.wrapper, l.binary].filter((p) => all || written.has(p));
     if (executables.length > 0) await labelLike(effects.runner, await findReferenceBinary(effects.runner), executables);
+    const libraries = next.files.filter((f) => f.role === 'library' && (all || written.has(f.path))).map((f) => f.path);
+    if (libraries.length > 0) {
+      const reference = findReferenceLibraries(fs);
+      const isLoader = (p: string): boolean => /\/ld-linux[^/]*$/.test(p);
+      for (const [ref, files] of [[reference.loader, libraries.filter(isLoader)], [reference.library, libraries.filter((p) => !isLoader(p))]] as const) {
+        if (files.length === 0) continue;
+        if (ref) await labelLike(effects.runner, ref, files);
+        else log.warn(`SELinux: no host ${files === libraries.filter(isLoader) ? 'loader' : 'libc'} to copy the label from; ${files.length} file(s) under ${l.lib} keep the label of their directory`);
+      }
+    }
     const configs = next.files.filter((f) => isConfigRole(f.role) && (written.has(f.path) || (all && fs.exists(f.path)))).map((f) => f.path);
     await restoreLabels(effects.runner, configs);
   }

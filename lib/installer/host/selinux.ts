@@ -33,6 +33,20 @@ export async function findReferenceBinary(runner: CommandRunner): Promise<string
   return found;
 }
 
+/** Host paths of the x86-64 dynamic loader and libc, by distribution layout (RHEL/Fedora first, then Debian/Ubuntu). */
+const HOST_LOADERS = ['/usr/lib64/ld-linux-x86-64.so.2', '/lib64/ld-linux-x86-64.so.2', '/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2'];
+const HOST_LIBCS = ['/usr/lib64/libc.so.6', '/lib64/libc.so.6', '/usr/lib/x86_64-linux-gnu/libc.so.6', '/lib/x86_64-linux-gnu/libc.so.6'];
+
+/**
+ * The host's own loader and libc, whose labels our build's loader and libraries copy: they are mapped executable
+ * by crun (running in the runtime's domain), which the policy allows for the host's library types (ld_so_t,
+ * lib_t), not for what a file under /opt or /var gets by default.
+ */
+export function findReferenceLibraries(fs: HostFs): { loader?: string; library?: string } {
+  const first = (paths: readonly string[]) => paths.find((p) => fs.stat(p)?.kind === 'file');
+  return { loader: first(HOST_LOADERS), library: first(HOST_LIBCS) };
+}
+
 export async function labelLike(runner: CommandRunner, reference: string, hostPaths: readonly string[]): Promise<void> {
   for (const file of hostPaths) {
     const result = await runner.run([...IN_HOST, 'chcon', `--reference=${reference}`, file], 30_000);
