@@ -19,11 +19,21 @@ import {
   findRuntime,
   findTarget,
   resolveVariant,
+  DEFAULT_DRIFT_CHECK_SECONDS,
+  DEFAULT_INSTALLER_NAMESPACE,
+  DEFAULT_MAX_CONCURRENT_RESTARTS,
+  formatTaint,
+  isSlotCount,
+  MAX_DRIFT_CHECK_SECONDS,
+  parseTaint,
+  SLOT_COUNT_RULE,
+  StartupTaint,
+  TAINT_RULE,
 } from '../catalog';
 import { Inclusion } from './conditions';
 import { ImagePullPolicy, ResourceRequirements, Toleration, UpdateStrategy } from './k8s-types';
 import { KnawdDeployerProps } from './props';
-import { isValueRef } from './value-ref';
+import { isValueRef, valueRef, valueRefPaths } from './value-ref';
 import { PACKAGE_VERSION } from './version';
 
 /** Props with every default filled in and every check done: what the parts render from. */
@@ -56,6 +66,14 @@ export interface DeployerSettings {
   readonly knativeRuntimeClass: Inclusion;
   /** Whether {@link KnawdDeployer} carries the node-restriction policy (with "auto" it is {@link KnawdNodeRestriction}'s). */
   readonly nodeRestriction: Inclusion;
+  /** K of the restart budget: a number, or a value reference (then the renderer repeats the Lease). */
+  readonly maxConcurrentRestarts: number;
+  /** The agent's drift-check interval, in seconds (0: never), as the installer container's argument. */
+  readonly driftCheckSeconds: string;
+  /** The installer's KNAWD_STARTUP_TAINT (`key:effect`); empty when none. */
+  readonly startupTaint: string;
+  /** The taint key the node-restriction policy lets the installer remove, as a CEL string literal (`""`: none). */
+  readonly startupTaintKeyCel: string;
   readonly version: string;
 }
 
@@ -65,11 +83,16 @@ export const DEFAULT_PULL_POLICY: ImagePullPolicy = 'IfNotPresent';
 export const DEFAULT_TARGET: TargetName = 'rhel8';
 export const DEFAULT_OCI_TYPE: RuntimeName = 'crun-wasmedge';
 export const DEFAULT_LOG_LEVEL: LogLevel = 'info';
-export const DEFAULT_NAMESPACE = 'knawd';
+export const DEFAULT_NAMESPACE = DEFAULT_INSTALLER_NAMESPACE;
 export const DEFAULT_PRIORITY_CLASS = 'system-node-critical';
+/**
+ * Requests: what the installer pod uses while it idles, measured (`npm run bench`, per-node lines): the agent's
+ * RSS and the readiness probe's exec. Limits: an install and a drift check run Node.js (peak RSS ~57 MiB) and
+ * copy ~40 MB of artifacts through the page cache, which counts against the container's memory.
+ */
 export const DEFAULT_RESOURCES: ResourceRequirements = {
-  requests: { cpu: '100m', memory: '128Mi' },
-  limits: { cpu: '100m', memory: '128Mi' },
+  requests: { cpu: '5m', memory: '16Mi' },
+  limits: { cpu: '1', memory: '256Mi' },
 };
 export const TOLERATE_EVERYTHING: Toleration[] = [{ operator: 'Exists' }];
 export const DEFAULT_UPDATE_STRATEGY: UpdateStrategy = { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } };
@@ -153,6 +176,35 @@ function unlessEmpty<T>(value: T | undefined, size: (v: T) => number): T | undef
   return isValueRef(value) || size(value) > 0 ? value : undefined;
 }
 
+function slotCount(value: number | undefined): number {
+  const slots = value ?? DEFAULT_MAX_CONCURRENT_RESTARTS;
+  if (!isValueRef(slots) && !isSlotCount(slots)) fail(`maxConcurrentRestarts ${JSON.stringify(slots)} is invalid; expected ${SLOT_COUNT_RULE}`);
+  return slots;
+}
+
+function driftCheckSeconds(value: number | undefined): string {
+  const seconds = value ?? DEFAULT_DRIFT_CHECK_SECONDS;
+  if (isValueRef(seconds)) return seconds as unknown as string;
+  if (!Number.isInteger(seconds) || seconds < 0 || seconds > MAX_DRIFT_CHECK_SECONDS) {
+    fail(`driftCheckSeconds ${JSON.stringify(seconds)} is invalid; expected a whole number of seconds from 0 (never) to ${MAX_DRIFT_CHECK_SECONDS}`);
+  }
+  return String(seconds);
+}
+
+type TaintSettings = Pick<DeployerSettings, 'startupTaint' | 'startupTaintKeyCel'>;
+
+function startupTaint(taint: StartupTaint | undefined): TaintSettings {
+  if (taint === undefined) return { startupTaint: '', startupTaintKeyCel: '""' };
+  if (isValueRef(taint)) {
+    const [path] = valueRefPaths(taint as unknown as string);
+    return { startupTaint: taint as unknown as string, startupTaintKeyCel: valueRef(`${path}KeyCel`) };
+  }
+  const text = formatTaint(taint);
+  const parsed = parseTaint(text);
+  if (!parsed || parsed.key !== taint.key) fail(`startupTaint ${JSON.stringify(taint)} is invalid; expected ${TAINT_RULE}`);
+  return { startupTaint: text, startupTaintKeyCel: JSON.stringify(taint.key) };
+}
+
 function imagePullSecrets(names: string[] | undefined): { name: string }[] | undefined {
   const kept = unlessEmpty(names, (n) => n.length);
   if (kept === undefined || isValueRef(kept)) return kept as { name: string }[] | undefined;
@@ -195,6 +247,9 @@ export function resolveSettings(props: KnawdDeployerProps): DeployerSettings {
     handler,
     hostPrefix,
     openshift: openshiftInclusion(target),
+    maxConcurrentRestarts: slotCount(props.maxConcurrentRestarts),
+    driftCheckSeconds: driftCheckSeconds(props.driftCheckSeconds),
+    ...startupTaint(props.startupTaint),
     version: PACKAGE_VERSION,
   };
 }
