@@ -120,10 +120,10 @@ export interface KnawdDeployerProps {
    */
   readonly tolerations?: Toleration[];
   /**
-   * Resources of the installer container. Requests are what the pod uses while it idles (a static agent of a few
-   * hundred KiB, measured by `npm run bench`); limits are sized for an install and a drift check (Node.js, the
-   * artifacts' page cache).
-   * @default - requests 5m CPU / 16Mi memory, limits 1 CPU / 256Mi memory
+   * Resources of the installer container. Requests are what an installed node's pod uses on average (a static
+   * agent, the readiness probe, the periodic drift check; measured by `npm run bench`); limits are sized for an
+   * install and a drift check (Node.js, and the artifacts' page cache, which counts against the memory).
+   * @default - requests 2m CPU / 8Mi memory, limits 500m CPU / 256Mi memory
    */
   readonly resources?: ResourceRequirements;
   /**

@@ -86,13 +86,16 @@ export const DEFAULT_LOG_LEVEL: LogLevel = 'info';
 export const DEFAULT_NAMESPACE = DEFAULT_INSTALLER_NAMESPACE;
 export const DEFAULT_PRIORITY_CLASS = 'system-node-critical';
 /**
- * Requests: what the installer pod uses while it idles, measured (`npm run bench`, per-node lines): the agent's
- * RSS and the readiness probe's exec. Limits: an install and a drift check run Node.js (peak RSS ~57 MiB) and
- * copy ~40 MB of artifacts through the page cache, which counts against the container's memory.
+ * Measured by `npm run bench` (per-node lines) on the real single-node cluster. Requests: what an installed
+ * node's pod uses on average — the agent (0.1 MiB RSS), a working set of ~5 MiB (crun-wasmedge's page cache
+ * left from the install is mostly inactive), the readiness probe's exec every 10 s (~0.4m) and one drift check
+ * every 300 s (~0.3 s of CPU, ~1m averaged). Limits: an install or a drift check runs Node.js (~0.5-0.9 s of
+ * CPU) and copies up to ~170 MB of artifacts (crun-wasmedge with LLVM) through the page cache, which the
+ * container's memory counts: peaks of ~200 MiB; 256Mi keeps the copy from reclaiming against itself.
  */
 export const DEFAULT_RESOURCES: ResourceRequirements = {
-  requests: { cpu: '5m', memory: '16Mi' },
-  limits: { cpu: '1', memory: '256Mi' },
+  requests: { cpu: '2m', memory: '8Mi' },
+  limits: { cpu: '500m', memory: '256Mi' },
 };
 export const TOLERATE_EVERYTHING: Toleration[] = [{ operator: 'Exists' }];
 export const DEFAULT_UPDATE_STRATEGY: UpdateStrategy = { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } };

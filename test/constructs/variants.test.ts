@@ -52,7 +52,7 @@ describe.each(variants)('%s / %s', (target, ociType) => {
     // The static agent runs the installer, re-runs it for the drift check, and answers the readiness probe.
     expect(pod.containers[0].command).toEqual(['/usr/local/bin/knawd-agent']);
     expect(pod.containers[0].args).toEqual(['run', '--ready-file', '/run/knawd/ready', '--check-every', '300', '--', 'node', '/usr/local/lib/knawd-installer.js', 'install']);
-    expect(pod.containers[0].readinessProbe).toEqual({ exec: { command: ['/usr/local/bin/knawd-agent', 'ready', '/run/knawd/ready'] }, periodSeconds: 5, failureThreshold: 1 });
+    expect(pod.containers[0].readinessProbe).toEqual({ exec: { command: ['/usr/local/bin/knawd-agent', 'ready', '/run/knawd/ready'] }, periodSeconds: 10, failureThreshold: 1 });
   });
 
   test('the restart budget: one free Lease per slot, and the installer may only get and update those, by name', () => {
