@@ -227,6 +227,16 @@ describe('the restart budget, node state and drift check against a real API serv
       const driftLine = repaired.out.map((l) => JSON.parse(l)).find((l) => l.msg === 'drift check: the node drifted; repairing it');
       expect(driftLine.drift).toEqual(expect.arrayContaining([expect.stringContaining('/etc/containerd/config.toml: changed')]));
       expect(repaired.out.map((l) => JSON.parse(l).msg)).toContainEqual(expect.stringMatching(/^released restart slot knawd\/knawd-restart-[01]$/));
+
+      // The uninstall runs the remover while the installer pods stay: their drift checks must not install again.
+      expect((await installer('remove', 'drift-node', root, artifacts)).code).toBe(0);
+      const removed = await version();
+      const standing = await installer('install', 'drift-node', root, artifacts, ['--drift-check']);
+      expect({ code: standing.code, err: standing.err, commands: standing.runner.calls.filter((c) => c.includes('systemctl')) }).toEqual({ code: 0, err: '', commands: [] });
+      expect(standing.out.map((l) => JSON.parse(l).msg)).toContain('drift check: the node has no knawd.dev/crun-wasm label: remove took it away (the uninstall runs, or ran), so nothing is repaired');
+      expect(fs.existsSync(path.join(root, 'opt/knawd'))).toBe(false);
+      expect(fs.readFileSync(path.join(root, 'etc/containerd/config.toml'), 'utf8')).toBe(config);
+      expect(await version()).toBe(removed);
     });
 
     it('the startup taint is removed once the node is installed, and only it', async () => {
@@ -251,9 +261,11 @@ describe('the restart budget, node state and drift check against a real API serv
       expect(settled.code).toBe(0);
       const row = (node: string) => settled.out.find((l) => l.startsWith(`${node} `))!.split(/\s{2,}/);
       expect(settled.out[0].split(/\s{2,}/)).toEqual(['NODE', 'TARGET', 'RUNTIME', 'STATE', 'SINCE', 'REASON']);
-      expect(row('drift-node')).toEqual(['drift-node', TARGET, RUNTIME, 'installed', expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(\d+s\)$/), `Installed: containerd serves handler crun-wasm (${RUNTIME}, target ${TARGET})`]);
+      expect(row('wait-node')).toEqual(['wait-node', TARGET, RUNTIME, 'installed', expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(\d+s\)$/), `Installed: containerd serves handler crun-wasm (${RUNTIME}, target ${TARGET})`]);
       expect(row('bare-node')).toEqual(['bare-node', '-', '-', '-', '-', '-']);
-      expect(settled.out[settled.out.length - 1]).toMatch(/^\d+ node\(s\): 0 pending, 3 installed, 0 failed, 0 removing, 1 without an install$/);
+      // Removed: its labels and its status annotation are gone with the install.
+      expect(row('drift-node')).toEqual(['drift-node', '-', '-', '-', '-', '-']);
+      expect(settled.out[settled.out.length - 1]).toMatch(/^\d+ node\(s\): 0 pending, 2 installed, 0 failed, 0 removing, 2 without an install$/);
 
       // A failed install: exit 1 and the reason on the line.
       await createNode(cluster, 'broken-node', 'containerd://1.7.22');

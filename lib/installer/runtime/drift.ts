@@ -5,6 +5,10 @@
  * answer that is not "yes" is one line; an empty list means the check changes nothing on the node or in the
  * API. A handler the runtime does not serve although the config has it needs a restart even when no file
  * changes (say, the runtime was restarted from another config).
+ *
+ * A node without the state label is not drifted but being (or been) removed: `remove` takes the label away
+ * before anything else, and the uninstall runs the remover while the installer pods still stay. The check then
+ * stands down instead of installing again what the remover takes away.
  */
 import type { TargetSpec } from '../../catalog';
 import { INSTALLED_LABEL } from '../../catalog';
@@ -37,11 +41,16 @@ export interface Drift {
   readonly problems: readonly string[];
   /** The runtime must be restarted even if no file changes. */
   readonly restart: boolean;
+  /** Why the check must change nothing whatever it finds (the node is being removed). */
+  readonly standDown?: string;
 }
 
 const STATUS_TIMEOUT_MS = 10_000;
 
 export async function findDrift(d: DriftInputs): Promise<Drift> {
+  if (d.reporting && d.label === undefined) {
+    return { problems: [], restart: false, standDown: `the node has no ${INSTALLED_LABEL.key} label: remove took it away (the uninstall runs, or ran), so nothing is repaired` };
+  }
   const problems: string[] = [];
   if (!d.recorded) problems.push('no installer state on the node: our files or our record of them are gone');
   else if (d.recorded.phase !== 'installed') problems.push(`the last ${d.recorded.phase === 'removing' ? 'remove' : 'install'} did not finish`);
@@ -49,7 +58,7 @@ export async function findDrift(d: DriftInputs): Promise<Drift> {
   if (d.recorded?.phase === 'installed' && d.recorded.restartPending && !awaitingOperator) problems.push(`a ${d.target.cri} restart is pending`);
   for (const op of d.plan.ops) problems.push(`${op.path}: ${op.before === undefined ? 'missing' : 'changed'} (${op.reason})`);
   for (const dir of d.plan.mkdirs) problems.push(`${dir}: missing directory`);
-  if (d.reporting && !awaitingOperator && d.label !== INSTALLED_LABEL.value) problems.push(`the node is labelled ${INSTALLED_LABEL.key}=${d.label ?? '(none)'}, not ${INSTALLED_LABEL.value}`);
+  if (d.reporting && !awaitingOperator && d.label !== INSTALLED_LABEL.value) problems.push(`the node is labelled ${INSTALLED_LABEL.key}=${d.label}, not ${INSTALLED_LABEL.value}`);
   if (awaitingOperator) return { problems, restart: false };
   let restart = false;
   try {
