@@ -2,11 +2,12 @@
 # Lays out the build context of both images and builds them with buildah (step 6 of build-image.sh, which passes
 # the cached components). Separate so that its whole output is one cache entry keyed by every input.
 #
-#   assemble.sh OUT SYSROOT CRUN_WASMTIME CRUN_WASMEDGE LIBWASMTIME BUNDLE PACKAGES
+#   assemble.sh OUT SYSROOT CRUN_WASMTIME CRUN_WASMEDGE LIBWASMTIME BUNDLE PACKAGES AGENT
 #
 # OUT/context/rootfs/        the installer image's file system:
 #   usr/bin/node, usr/bin/nsenter, usr/lib/x86_64-linux-gnu/*   the image's own userland (trixie, unpatched)
 #   usr/local/lib/knawd-installer.js                             the installer bundle
+#   usr/local/bin/knawd-agent                                    the pod's long-running process (static)
 #   vendor/                                                      what the installer copies to hosts:
 #     lib/<soname>           one hermetic host userland: trixie's loader and libraries, libwasmtime.so, libwasmedge.so.0
 #     crun-wasmtime/crun     crun-wasmedge/crun
@@ -17,7 +18,7 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/.." && pwd)"
-OUT="$1" SYSROOT="$2" CRUN_WT="$3" CRUN_WE="$4" LIBWASMTIME="$5" BUNDLE="$6" PACKAGES="$7"
+OUT="$1" SYSROOT="$2" CRUN_WT="$3" CRUN_WE="$4" LIBWASMTIME="$5" BUNDLE="$6" PACKAGES="$7" AGENT="$8"
 # shellcheck source=runtime-artifacts/image.env
 . "$HERE/image.env"
 export SOURCE_DATE_EPOCH
@@ -113,6 +114,9 @@ strings "$ROOTFS/usr/lib/x86_64-linux-gnu/libnode.so.115" | grep '^/usr/share/no
 done
 cp "$BUNDLE" "$ROOTFS/usr/local/lib/knawd-installer.js"
 chmod 0644 "$ROOTFS/usr/local/lib/knawd-installer.js"
+mkdir -p "$ROOTFS/usr/local/bin"
+cp "$AGENT" "$ROOTFS/usr/local/bin/knawd-agent"
+chmod 0755 "$ROOTFS/usr/local/bin/knawd-agent"
 
 # ---------------------------------------------------------------- manifest and checksums
 (cd "$REPO" && CRUN_VERSION="$CRUN_VERSION" WASMTIME_VERSION="$WASMTIME_VERSION" node_modules/.bin/ts-node --transpile-only runtime-artifacts/vendor-manifest.ts \

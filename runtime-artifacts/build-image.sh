@@ -8,6 +8,7 @@
 #   trixie's shared objects (.debs) ─────┴─ /vendor: one hermetic host userland (own loader and libraries),
 #                                           every ELF's PT_INTERP and RUNPATH under the padded host prefix
 #   Node.js 20, nsenter (trixie .debs), the installer bundle ── the image's own userland
+#   knawd-agent (runtime-artifacts/agent, C, static with bookworm's musl-gcc) ── the pod's long-running process
 #   runtime-artifacts/Containerfile (FROM scratch + COPY) ── buildah, --timestamp $SOURCE_DATE_EPOCH
 #
 # Output (build/image/, or $KNAWD_IMAGE_OUT):
@@ -87,7 +88,7 @@ hash_of() { sha256sum | cut -c1-16; }
 
 # ---------------------------------------------------------------- 0. build machine
 apt_install_missing gcc make pkg-config gperf python3 libsystemd-dev libseccomp-dev libcap-dev libyajl-dev \
-  dpkg-dev cmake patchelf buildah wabt binutils file
+  dpkg-dev cmake patchelf buildah wabt binutils file musl-tools
 command -v cargo >/dev/null || die "cargo is missing (rustup's cargo >= 1.78; bookworm's own is too old)"
 
 # trixie through an apt configuration of its own (sources, lists, cache under the cache root): nothing of the
@@ -214,10 +215,26 @@ CRUN_WASMTIME="$ENTRY"
 (cd "$REPO" && npm run -s bundle:installer) || die "npm run bundle:installer failed"
 BUNDLE="$REPO/build/installer/knawd-installer.js"
 
+# ---------------------------------------------------------------- 5b. the agent (static: the image has no libc for it)
+build_agent() {
+  local out="$1"
+  mkdir -p "$out/bin"
+  musl-gcc -static -std=c11 -Os -Wall -Wextra -Werror -ffile-prefix-map="$HERE=." -fno-record-gcc-switches \
+    -Wl,--build-id=none -s -o "$out/bin/knawd-agent" "$HERE/agent/knawd-agent.c"
+  file "$out/bin/knawd-agent" | grep -q 'statically linked' || { echo "knawd-agent is not static"; return 1; }
+  # The probe's answers: 1 without the marker, 0 with it.
+  if "$out/bin/knawd-agent" ready "$out/no-such-marker"; then echo "knawd-agent ready: 0 without a marker"; return 1; fi
+  "$out/bin/knawd-agent" ready "$out/bin/knawd-agent" || { echo "knawd-agent ready: not 0 with a marker"; return 1; }
+  echo "musl-tools $(dpkg-query -W -f='${Version}' musl-tools), $(gcc -dumpfullversion)" >"$out/TOOLCHAIN"
+}
+AGENT_KEY="$(cat "$HERE/agent/knawd-agent.c" | hash_of)-musl-$(dpkg-query -W -f='${Version}' musl-tools)-gcc-$(gcc -dumpfullversion)"
+cached knawd-agent "$AGENT_KEY" build_agent
+AGENT="$ENTRY/bin/knawd-agent"
+
 # ---------------------------------------------------------------- 6. assemble (cached by every input)
 INPUTS_KEY="$(
   {
-    echo "$DEBS $CRUN_WASMTIME $CRUN_WASMEDGE $WASMTIME"
+    echo "$DEBS $CRUN_WASMTIME $CRUN_WASMEDGE $WASMTIME $AGENT"
     sha256sum "$BUNDLE" "$HERE/build-image.sh" "$HERE/image.env" "$HERE/Containerfile" "$HERE/Containerfile.wasi-hello" \
       "$HERE/assemble.sh" "$HERE/vendor-manifest.ts" "$HERE/local/hello.wat" "$REPO"/lib/catalog/*.ts |
       sed "s|$REPO/||"
@@ -226,7 +243,7 @@ INPUTS_KEY="$(
 )"
 build_images() {
   local out="$1"
-  bash "$HERE/assemble.sh" "$out" "$SYSROOT" "$CRUN_WASMTIME/bin/crun" "$CRUN_WASMEDGE/bin/crun" "$WASMTIME/lib/libwasmtime.so" "$BUNDLE" "$DEBS/PACKAGES"
+  bash "$HERE/assemble.sh" "$out" "$SYSROOT" "$CRUN_WASMTIME/bin/crun" "$CRUN_WASMEDGE/bin/crun" "$WASMTIME/lib/libwasmtime.so" "$BUNDLE" "$DEBS/PACKAGES" "$AGENT"
 }
 cached images "$INPUTS_KEY" build_images
 IMAGES="$ENTRY"

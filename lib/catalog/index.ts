@@ -5,3 +5,4 @@ export * from './node-contract';
 export * from './vendor-manifest';
 export * from './knative';
 export * from './test-image';
+export * from './rollout';

@@ -18,6 +18,10 @@ export const INSTALLER_ENV = {
   artifacts: 'KNAWD_ARTIFACTS',
   nodeName: 'NODE_NAME',
   hostExec: 'KNAWD_HOST_EXEC',
+  namespace: 'KNAWD_NAMESPACE',
+  maxConcurrentRestarts: 'KNAWD_MAX_CONCURRENT_RESTARTS',
+  readyFile: 'KNAWD_READY_FILE',
+  startupTaint: 'KNAWD_STARTUP_TAINT',
 } as const;
 
 /** Where the installer pod mounts the host's `/`. */

@@ -9,6 +9,8 @@ export * from './node-restriction-policy';
 export * from './openshift-scc';
 export * from './node-agent-daemonset';
 export * from './privileged-namespace';
+export * from './restart-slots';
+export * from './repeat';
 export * from './uninstall-wait-job';
 export * from './wasm-runtime-class';
 export * from './settings';

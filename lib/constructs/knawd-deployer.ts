@@ -7,6 +7,7 @@ import { NodeRestrictionPolicy } from './node-restriction-policy';
 import { NodeAgentDaemonSet } from './node-agent-daemonset';
 import { OpenShiftScc } from './openshift-scc';
 import { PrivilegedNamespace } from './privileged-namespace';
+import { RestartSlots } from './restart-slots';
 import { KnawdDeployerProps } from './props';
 import { DeployerSettings, resolveSettings } from './settings';
 import { UninstallWaitJob } from './uninstall-wait-job';
@@ -17,7 +18,7 @@ export const REMOVER_DAEMONSET = 'knawd-remover';
 
 /**
  * Everything that puts crun with a WebAssembly handler onto the nodes: namespace, identity and least-privilege
- * RBAC, the OpenShift SCC where needed, the Knative RBAC with `patchKnative: true`, the node-restriction
+ * RBAC, the restart budget's Leases, the OpenShift SCC where needed, the Knative RBAC with `patchKnative: true`, the node-restriction
  * policy with `nodeRestrictionPolicy: true`, the installer DaemonSet and the RuntimeClass `crun`.
  */
 export class KnawdDeployer extends Construct {
@@ -31,6 +32,7 @@ export class KnawdDeployer extends Construct {
 
     if (s.createNamespace) new PrivilegedNamespace(this, 'Namespace', { settings: s });
     const rbac = new InstallerRbac(this, 'Rbac', { settings: s });
+    new RestartSlots(this, 'RestartSlots', { settings: s });
     includePart(s.openshift, () => new OpenShiftScc(this, 'OpenShift', { settings: s, serviceAccountName: INSTALLER_SERVICE_ACCOUNT }));
     includePart(s.knativeRbac, () => new KnativeRbac(this, 'Knative', { settings: s }));
     includePart(s.nodeRestriction, () => new NodeRestrictionPolicy(this, 'NodeRestriction', { settings: s }));
@@ -38,7 +40,8 @@ export class KnawdDeployer extends Construct {
       settings: s,
       name: INSTALLER_DAEMONSET,
       component: 'installer',
-      args: ['install', '--stay'],
+      args: ['install'],
+      agent: true,
       serviceAccount: rbac.serviceAccount,
     });
     new WasmRuntimeClass(this, 'RuntimeClass', { settings: s });

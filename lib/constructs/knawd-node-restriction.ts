@@ -4,8 +4,8 @@ import { KnawdDeployerProps } from './props';
 import { DeployerSettings, resolveSettings } from './settings';
 
 /**
- * The admission policy that lets the installer change only its own Node and only the node contract's labels,
- * for a {@link KnawdDeployer} with `nodeRestrictionPolicy: "auto"` (the default), which leaves it out because
+ * The admission policy that lets the installer change only its own Node and there only the node contract's
+ * labels, its status annotation and (when `startupTaint` is set) that taint, by removing it; for a {@link KnawdDeployer} with `nodeRestrictionPolicy: "auto"` (the default), which leaves it out because
  * a synth cannot see whether the cluster serves ValidatingAdmissionPolicy (Kubernetes 1.30+). Add it, with the
  * same props, where it does.
  */

@@ -1,7 +1,7 @@
-import { ApiObject, JsonPatch } from 'cdk8s';
+import { ApiObject, Duration, JsonPatch, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
-import { INSTALLER_ENTRYPOINT, INSTALLER_ENV, NODE_ROOT_MOUNT } from '../catalog';
+import { AGENT_PATH, INSTALLER_ENTRYPOINT, INSTALLER_ENV, NODE_ROOT_MOUNT, READY_DIR, READY_FILE } from '../catalog';
 import * as k8s from '../imports/k8s';
 import { ResourceRequirements, UpdateStrategy } from './k8s-types';
 import { Component, selectorLabels, standardLabels } from './labels';
@@ -17,6 +17,13 @@ export interface NodeAgentDaemonSetProps {
   readonly component: Extract<Component, 'installer' | 'remover'>;
   /** Installer subcommand and flags. */
   readonly args: string[];
+  /**
+   * Run the installer under the image's agent (runtime-artifacts/agent): the pod is Ready only once its node is
+   * installed and verified, the installer runs again every `driftCheckSeconds` to repair drift, and in between
+   * only the agent stays resident.
+   * @default false - the container runs the installer with `args` directly
+   */
+  readonly agent?: boolean;
   /** ServiceAccount the pods run as. */
   readonly serviceAccount: kplus.IServiceAccount;
 }
@@ -24,6 +31,8 @@ export interface NodeAgentDaemonSetProps {
 /**
  * A privileged DaemonSet running the installer image on every selected node, with the host's `/` mounted and
  * the host PID namespace shared so the agent can `nsenter` into the host to restart the container runtime.
+ * With `agent`, its readiness probe asks the agent whether the readiness marker (in an emptyDir of its own:
+ * the root file system stays read-only) is there.
  */
 export class NodeAgentDaemonSet extends Construct {
   public readonly daemonSet: kplus.DaemonSet;
@@ -32,6 +41,9 @@ export class NodeAgentDaemonSet extends Construct {
     super(scope, id);
     const s = props.settings;
     const labels = standardLabels(props.component, s.version);
+    // Under the agent, the installer's command line follows the agent's own flags.
+    const command = props.agent ? [AGENT_PATH] : [...INSTALLER_ENTRYPOINT];
+    const args = props.agent ? ['run', '--ready-file', READY_FILE, '--check-every', s.driftCheckSeconds, '--', ...INSTALLER_ENTRYPOINT, ...props.args] : props.args;
 
     this.daemonSet = new kplus.DaemonSet(this, 'Resource', {
       metadata: { name: props.name, namespace: s.namespace, labels },
@@ -46,8 +58,8 @@ export class NodeAgentDaemonSet extends Construct {
           name: props.component,
           image: s.image,
           imagePullPolicy: s.imagePullPolicy as kplus.ImagePullPolicy,
-          command: [...INSTALLER_ENTRYPOINT],
-          args: props.args,
+          command,
+          args,
           envVariables: {
             [INSTALLER_ENV.target]: kplus.EnvValue.fromValue(s.target),
             [INSTALLER_ENV.runtime]: kplus.EnvValue.fromValue(s.ociType),
@@ -60,7 +72,14 @@ export class NodeAgentDaemonSet extends Construct {
             [INSTALLER_ENV.runtimeClass]: kplus.EnvValue.fromValue(s.runtimeClassName),
             [INSTALLER_ENV.knativeRuntimeClassSelector]: kplus.EnvValue.fromValue(s.knativeRuntimeClassSelector),
             [INSTALLER_ENV.nodeName]: kplus.EnvValue.fromFieldRef(kplus.EnvFieldPaths.NODE_NAME),
+            [INSTALLER_ENV.namespace]: kplus.EnvValue.fromFieldRef(kplus.EnvFieldPaths.POD_NAMESPACE),
+            [INSTALLER_ENV.maxConcurrentRestarts]: kplus.EnvValue.fromValue(String(s.maxConcurrentRestarts)),
+            [INSTALLER_ENV.startupTaint]: kplus.EnvValue.fromValue(s.startupTaint),
           },
+          // The probe execs the static agent (the image has no shell), which only stats the marker. Every 10 s: a
+          // rollout moves on soon after a node is done, a drifted node turns unready within one period, and the
+          // execs cost the idle pod ~0.4m of CPU (npm run bench).
+          readiness: props.agent ? kplus.Probe.fromCommand([AGENT_PATH, 'ready', READY_FILE], { periodSeconds: Duration.seconds(10), failureThreshold: 1 }) : undefined,
           // privileged=true is rejected together with allowPrivilegeEscalation=false, cdk8s-plus's default.
           securityContext: {
             privileged: true,
@@ -76,6 +95,10 @@ export class NodeAgentDaemonSet extends Construct {
     this.daemonSet.select(kplus.LabelSelector.of({ labels: selectorLabels(props.component) }));
     const nodeRoot = kplus.Volume.fromHostPath(this, 'NodeRoot', 'node-root', { path: '/' });
     this.daemonSet.containers[0].mount(NODE_ROOT_MOUNT, nodeRoot);
+    if (props.agent) {
+      const ready = kplus.Volume.fromEmptyDir(this, 'Ready', 'ready', { medium: kplus.EmptyDirMedium.MEMORY, sizeLimit: Size.mebibytes(1) });
+      this.daemonSet.containers[0].mount(READY_DIR, ready);
+    }
 
     const api = ApiObject.of(this.daemonSet);
     // The pod address label is derived from the construct path, which differs between apps that render the same

@@ -1,6 +1,6 @@
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
-import { HOST_CHANGED_LABEL, NODE_STATE_LABEL, NODE_STATES } from '../catalog';
+import { HOST_CHANGED_LABEL, NODE_STATE_LABEL, NODE_STATES, NODE_STATUS_ANNOTATION, NODE_STATUS_ANNOTATION_MAX_LENGTH } from '../catalog';
 import { INSTALLER_SERVICE_ACCOUNT } from './installer-rbac';
 import { standardLabels } from './labels';
 import { DeployerSettings } from './settings';
@@ -16,7 +16,9 @@ export const NODE_NAME_EXTRA = 'authentication.kubernetes.io/node-name';
 
 /**
  * What RBAC cannot say: the installer's ServiceAccount may change only the Node its pod runs on, and on it only
- * the node contract's labels, with the contract's values (as the kubelet's NodeRestriction does for kubelets).
+ * the node contract's labels, with the contract's values (as the kubelet's NodeRestriction does for kubelets),
+ * its status annotation (bounded in size), and the spec only by removing the configured startup taint (no
+ * other taint, no other field; with no startup taint configured, the spec not at all).
  * A ValidatingAdmissionPolicy (admissionregistration.k8s.io/v1, Kubernetes 1.30+) checks every node update by
  * that ServiceAccount against the node name in its token: a token bound to a pod carries the pod's node in
  * `authentication.kubernetes.io/node-name` (Kubernetes 1.30+, on by default). A token without one (not bound
@@ -34,6 +36,11 @@ export class NodeRestrictionPolicy extends Construct {
     const labels = standardLabels('rbac', s.version);
     const ours = [NODE_STATE_LABEL, HOST_CHANGED_LABEL.key];
     const list = (values: readonly string[]): string => `[${values.map((v) => `'${v}'`).join(', ')}]`;
+    const annotation = `'${NODE_STATUS_ANNOTATION}'`;
+    // Each NodeSpec field but taints (Kubernetes 1.32), present on both sides with equal values or on neither.
+    const otherSpec = ['podCIDR', 'podCIDRs', 'providerID', 'unschedulable', 'configSource', 'externalID']
+      .map((f) => `has(object.spec.${f}) == has(oldObject.spec.${f}) && (!has(object.spec.${f}) || object.spec.${f} == oldObject.spec.${f})`)
+      .join(' && ');
 
     new ApiObject(this, 'Policy', {
       apiVersion: 'admissionregistration.k8s.io/v1',
@@ -54,6 +61,11 @@ export class NodeRestrictionPolicy extends Construct {
           { name: 'ours', expression: list(ours) },
           { name: 'before', expression: 'has(oldObject.metadata.labels) ? oldObject.metadata.labels : {}' },
           { name: 'after', expression: 'has(object.metadata.labels) ? object.metadata.labels : {}' },
+          { name: 'annotationsBefore', expression: 'has(oldObject.metadata.annotations) ? oldObject.metadata.annotations : {}' },
+          { name: 'annotationsAfter', expression: 'has(object.metadata.annotations) ? object.metadata.annotations : {}' },
+          { name: 'startupTaintKey', expression: s.startupTaintKeyCel },
+          { name: 'taintsBefore', expression: 'has(oldObject.spec.taints) ? oldObject.spec.taints : []' },
+          { name: 'taintsAfter', expression: 'has(object.spec.taints) ? object.spec.taints : []' },
         ],
         validations: [
           {
@@ -77,9 +89,18 @@ export class NodeRestrictionPolicy extends Construct {
           },
           {
             expression:
-              "(has(object.metadata.annotations) ? object.metadata.annotations : {}) == (has(oldObject.metadata.annotations) ? oldObject.metadata.annotations : {}) && " +
-              "(has(object.spec) ? object.spec : {}) == (has(oldObject.spec) ? oldObject.spec : {})",
-            message: 'the knawd installer may change only labels of a Node: not its annotations or spec',
+              `variables.annotationsAfter.all(k, k == ${annotation} || (k in variables.annotationsBefore && variables.annotationsBefore[k] == variables.annotationsAfter[k])) && ` +
+              `variables.annotationsBefore.all(k, k == ${annotation} || k in variables.annotationsAfter) && ` +
+              `(!(${annotation} in variables.annotationsAfter) || size(variables.annotationsAfter[${annotation}]) <= ${NODE_STATUS_ANNOTATION_MAX_LENGTH})`,
+            message: `the knawd installer may change only the annotation ${NODE_STATUS_ANNOTATION} of a Node (at most ${NODE_STATUS_ANNOTATION_MAX_LENGTH} characters)`,
+            reason: 'Forbidden',
+          },
+          {
+            expression:
+              '(has(object.spec) ? object.spec : {}) == (has(oldObject.spec) ? oldObject.spec : {}) || ' +
+              `(variables.startupTaintKey != '' && has(object.spec) && has(oldObject.spec) && ${otherSpec} && ` +
+              'variables.taintsAfter.all(t, t in variables.taintsBefore) && variables.taintsBefore.all(t, t in variables.taintsAfter || t.key == variables.startupTaintKey))',
+            message: "the knawd installer may change a Node's spec only by removing its configured startup taint",
             reason: 'Forbidden',
           },
         ],

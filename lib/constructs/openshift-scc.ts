@@ -43,8 +43,9 @@ export class OpenShiftScc extends Construct {
       fsGroup: { type: 'RunAsAny' },
       supplementalGroups: { type: 'RunAsAny' },
       seccompProfiles: ['*'],
-      // The node's root (hostPath) and the ServiceAccount token (projected): nothing else is mounted.
-      volumes: ['hostPath', 'projected'],
+      // The node's root (hostPath), the ServiceAccount token (projected) and the readiness marker's tmpfs
+      // (emptyDir): nothing else is mounted.
+      volumes: ['emptyDir', 'hostPath', 'projected'],
       users: [],
       groups: [],
     });

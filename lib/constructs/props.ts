@@ -1,4 +1,4 @@
-import { LogLevel, RuntimeName, TargetName } from '../catalog';
+import { LogLevel, RuntimeName, StartupTaint, TargetName } from '../catalog';
 import { Toleration, ResourceRequirements, ImagePullPolicy, UpdateStrategy } from './k8s-types';
 
 /** The installer image. */
@@ -120,8 +120,10 @@ export interface KnawdDeployerProps {
    */
   readonly tolerations?: Toleration[];
   /**
-   * Resources of the installer container.
-   * @default - requests = limits = 100m CPU, 128Mi memory (as the original)
+   * Resources of the installer container. Requests are what an installed node's pod uses on average (a static
+   * agent, the readiness probe, the periodic drift check; measured by `npm run bench`); limits are sized for an
+   * install and a drift check (Node.js, and the artifacts' page cache, which counts against the memory).
+   * @default - requests 2m CPU / 8Mi memory, limits 500m CPU / 256Mi memory
    */
   readonly resources?: ResourceRequirements;
   /**
@@ -154,4 +156,24 @@ export interface KnawdDeployerProps {
    * @default "/opt/knawd"
    */
   readonly hostPrefix?: string;
+  /**
+   * How many nodes may restart their container runtime at once, first install, upgrade, drift repair and
+   * uninstall alike: one Lease per slot (`knawd-restart-<i>` in the namespace) that an installer holds while its
+   * runtime restarts and is verified. A node waiting for a slot is labelled `pending`.
+   * @default 1
+   */
+  readonly maxConcurrentRestarts?: number;
+  /**
+   * How often, in seconds, the staying installer re-checks its node (our config block, our files, the handler
+   * served by the runtime) and repairs drift through the restart budget; 0 never.
+   * @default 300
+   */
+  readonly driftCheckSeconds?: number;
+  /**
+   * A taint to remove from each node once it is installed (a node provisioner's startup taint, such as
+   * Karpenter's `startupTaints`), so WASM workloads never race the install. Only removing that taint is allowed
+   * to the installer by the node-restriction policy.
+   * @default - none
+   */
+  readonly startupTaint?: StartupTaint;
 }

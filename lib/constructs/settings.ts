@@ -19,11 +19,21 @@ import {
   findRuntime,
   findTarget,
   resolveVariant,
+  DEFAULT_DRIFT_CHECK_SECONDS,
+  DEFAULT_INSTALLER_NAMESPACE,
+  DEFAULT_MAX_CONCURRENT_RESTARTS,
+  formatTaint,
+  isSlotCount,
+  MAX_DRIFT_CHECK_SECONDS,
+  parseTaint,
+  SLOT_COUNT_RULE,
+  StartupTaint,
+  TAINT_RULE,
 } from '../catalog';
 import { Inclusion } from './conditions';
 import { ImagePullPolicy, ResourceRequirements, Toleration, UpdateStrategy } from './k8s-types';
 import { KnawdDeployerProps } from './props';
-import { isValueRef } from './value-ref';
+import { isValueRef, valueRef, valueRefPaths } from './value-ref';
 import { PACKAGE_VERSION } from './version';
 
 /** Props with every default filled in and every check done: what the parts render from. */
@@ -56,6 +66,14 @@ export interface DeployerSettings {
   readonly knativeRuntimeClass: Inclusion;
   /** Whether {@link KnawdDeployer} carries the node-restriction policy (with "auto" it is {@link KnawdNodeRestriction}'s). */
   readonly nodeRestriction: Inclusion;
+  /** K of the restart budget: a number, or a value reference (then the renderer repeats the Lease). */
+  readonly maxConcurrentRestarts: number;
+  /** The agent's drift-check interval, in seconds (0: never), as the installer container's argument. */
+  readonly driftCheckSeconds: string;
+  /** The installer's KNAWD_STARTUP_TAINT (`key:effect`); empty when none. */
+  readonly startupTaint: string;
+  /** The taint key the node-restriction policy lets the installer remove, as a CEL string literal (`""`: none). */
+  readonly startupTaintKeyCel: string;
   readonly version: string;
 }
 
@@ -65,11 +83,19 @@ export const DEFAULT_PULL_POLICY: ImagePullPolicy = 'IfNotPresent';
 export const DEFAULT_TARGET: TargetName = 'rhel8';
 export const DEFAULT_OCI_TYPE: RuntimeName = 'crun-wasmedge';
 export const DEFAULT_LOG_LEVEL: LogLevel = 'info';
-export const DEFAULT_NAMESPACE = 'knawd';
+export const DEFAULT_NAMESPACE = DEFAULT_INSTALLER_NAMESPACE;
 export const DEFAULT_PRIORITY_CLASS = 'system-node-critical';
+/**
+ * Measured by `npm run bench` (per-node lines) on the real single-node cluster. Requests: what an installed
+ * node's pod uses on average — the agent (0.1 MiB RSS), a working set of ~5 MiB (crun-wasmedge's page cache
+ * left from the install is mostly inactive), the readiness probe's exec every 10 s (~0.4m) and one drift check
+ * every 300 s (~0.3 s of CPU, ~1m averaged). Limits: an install or a drift check runs Node.js (~0.5-0.9 s of
+ * CPU) and copies up to ~170 MB of artifacts (crun-wasmedge with LLVM) through the page cache, which the
+ * container's memory counts: peaks of ~200 MiB; 256Mi keeps the copy from reclaiming against itself.
+ */
 export const DEFAULT_RESOURCES: ResourceRequirements = {
-  requests: { cpu: '100m', memory: '128Mi' },
-  limits: { cpu: '100m', memory: '128Mi' },
+  requests: { cpu: '2m', memory: '8Mi' },
+  limits: { cpu: '500m', memory: '256Mi' },
 };
 export const TOLERATE_EVERYTHING: Toleration[] = [{ operator: 'Exists' }];
 export const DEFAULT_UPDATE_STRATEGY: UpdateStrategy = { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } };
@@ -153,6 +179,35 @@ function unlessEmpty<T>(value: T | undefined, size: (v: T) => number): T | undef
   return isValueRef(value) || size(value) > 0 ? value : undefined;
 }
 
+function slotCount(value: number | undefined): number {
+  const slots = value ?? DEFAULT_MAX_CONCURRENT_RESTARTS;
+  if (!isValueRef(slots) && !isSlotCount(slots)) fail(`maxConcurrentRestarts ${JSON.stringify(slots)} is invalid; expected ${SLOT_COUNT_RULE}`);
+  return slots;
+}
+
+function driftCheckSeconds(value: number | undefined): string {
+  const seconds = value ?? DEFAULT_DRIFT_CHECK_SECONDS;
+  if (isValueRef(seconds)) return seconds as unknown as string;
+  if (!Number.isInteger(seconds) || seconds < 0 || seconds > MAX_DRIFT_CHECK_SECONDS) {
+    fail(`driftCheckSeconds ${JSON.stringify(seconds)} is invalid; expected a whole number of seconds from 0 (never) to ${MAX_DRIFT_CHECK_SECONDS}`);
+  }
+  return String(seconds);
+}
+
+type TaintSettings = Pick<DeployerSettings, 'startupTaint' | 'startupTaintKeyCel'>;
+
+function startupTaint(taint: StartupTaint | undefined): TaintSettings {
+  if (taint === undefined) return { startupTaint: '', startupTaintKeyCel: '""' };
+  if (isValueRef(taint)) {
+    const [path] = valueRefPaths(taint as unknown as string);
+    return { startupTaint: taint as unknown as string, startupTaintKeyCel: valueRef(`${path}KeyCel`) };
+  }
+  const text = formatTaint(taint);
+  const parsed = parseTaint(text);
+  if (!parsed || parsed.key !== taint.key) fail(`startupTaint ${JSON.stringify(taint)} is invalid; expected ${TAINT_RULE}`);
+  return { startupTaint: text, startupTaintKeyCel: JSON.stringify(taint.key) };
+}
+
 function imagePullSecrets(names: string[] | undefined): { name: string }[] | undefined {
   const kept = unlessEmpty(names, (n) => n.length);
   if (kept === undefined || isValueRef(kept)) return kept as { name: string }[] | undefined;
@@ -195,6 +250,9 @@ export function resolveSettings(props: KnawdDeployerProps): DeployerSettings {
     handler,
     hostPrefix,
     openshift: openshiftInclusion(target),
+    maxConcurrentRestarts: slotCount(props.maxConcurrentRestarts),
+    driftCheckSeconds: driftCheckSeconds(props.driftCheckSeconds),
+    ...startupTaint(props.startupTaint),
     version: PACKAGE_VERSION,
   };
 }

@@ -30,6 +30,15 @@ import {
   LogLevel,
   NODE_ROOT_MOUNT,
   resolveVariant,
+  DEFAULT_INSTALLER_NAMESPACE,
+  DEFAULT_RESTART_LEASE_SECONDS,
+  DRIFT_CHECK_FLAG,
+  isSlotCount,
+  parseTaint,
+  RESTART_LEASE_PREFIX,
+  SLOT_COUNT_RULE,
+  StartupTaint,
+  TAINT_RULE,
 } from '../catalog';
 import { UsageError } from './errors';
 import { NODE_LOCK } from './host/lock';
@@ -44,7 +53,9 @@ Commands:
                  restart the runtime when its config changed, label the node
   remove         revert everything install did (byte-identical configs, files and directories removed),
                  restart when needed, unlabel the node; safe to run twice
-  status         report what is installed; exit 0 installed and consistent, 1 not installed, 3 drifted
+  status         report what is installed; exit 0 installed and consistent, 1 not installed, 3 drifted;
+                 with --cluster one line per node of the cluster (target, runtime, state, since, reason),
+                 exit 1 while any node is pending or failed
   wait-removed   wait until every node is restored: no node carries the host-changed label (the uninstall Job)
 
 Flags (environment fallback in brackets; flags win):
@@ -71,7 +82,22 @@ Flags (environment fallback in brackets; flags win):
   --log-level L               ${LOG_LEVELS.join(' | ')} [LOG_LEVEL] (default info)
   --node-name NAME            this node, for the installed label [NODE_NAME]
   --kubeconfig FILE           kubeconfig for the API steps [KUBECONFIG] (default: in-cluster config if any)
-  --stay                      after success, stay idle until SIGTERM (DaemonSet mode); SIGTERM changes nothing
+  --stay                      after success, stay idle until SIGTERM; SIGTERM changes nothing
+  --max-concurrent-restarts K install/remove: restart the runtime only holding one of K slots, the Leases
+                              ${RESTART_LEASE_PREFIX}0 … K-1 in --namespace, shared by every node
+                              [KNAWD_MAX_CONCURRENT_RESTARTS] (default: no budget, restarts are not coordinated)
+  --namespace NS              the installer's namespace, where those Leases are [KNAWD_NAMESPACE]
+                              (default ${DEFAULT_INSTALLER_NAMESPACE})
+  --restart-lease-seconds N   a slot whose holder stopped renewing is free after N seconds (default ${DEFAULT_RESTART_LEASE_SECONDS})
+  --ready-file FILE           install: a file that exists exactly while this node is installed and verified
+                              (the pod's readiness probe) [KNAWD_READY_FILE] (default: none)
+  --startup-taint KEY:EFFECT
+                              install: remove this taint from the node once it is installed
+                              [KNAWD_STARTUP_TAINT] (default: none)
+  ${DRIFT_CHECK_FLAG}               install: re-check the node (our config block, our files, the handler served by
+                              the runtime, the node's label); change nothing unless it drifted, else log it,
+                              record an Event, go to pending and repair it like install
+  --cluster                   status: every node of the cluster, from the API (needs --kubeconfig or in-cluster)
   --socket-timeout-seconds N  bound on the wait for the CRI socket after a restart (default 60)
   --pods-timeout-seconds N    remove: bound on the wait until no pod on this node runs with the handler
                               (default 120); remove refuses while such pods remain
@@ -107,21 +133,29 @@ const VALUE_FLAGS = [
   'lock-timeout-seconds',
   'timeout-seconds',
   'label',
+  'max-concurrent-restarts',
+  'namespace',
+  'restart-lease-seconds',
+  'ready-file',
+  'startup-taint',
 ] as const;
 type ValueFlag = (typeof VALUE_FLAGS)[number];
+
+const SWITCHES = ['stay', DRIFT_CHECK_FLAG.slice(2), 'cluster'] as const;
+type Switch = (typeof SWITCHES)[number];
 
 /** Result of parsing: either the settings of a run, or a request for the usage text. */
 export type ParseResult = { readonly help: true } | { readonly help: false; readonly settings: Settings };
 
 export function parseCommandLine(argv: readonly string[], env: Env): ParseResult {
   const flags = new Map<ValueFlag, string>();
-  let stay = false;
+  const switches = new Set<Switch>();
   let command: Command | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '-h' || arg === '--help' || arg === 'help') return { help: true };
-    if (arg === '--stay') {
-      stay = true;
+    if ((SWITCHES as readonly string[]).includes(arg.slice(2)) && arg.startsWith('--')) {
+      switches.add(arg.slice(2) as Switch);
       continue;
     }
     if (arg.startsWith('--')) {
@@ -196,14 +230,53 @@ export function parseCommandLine(argv: readonly string[], env: Env): ParseResult
       logLevel: logLevel(pick('log-level', INSTALLER_ENV.logLevel)),
       nodeName: pick('node-name', INSTALLER_ENV.nodeName),
       kubeconfig: pick('kubeconfig', 'KUBECONFIG'),
-      stay,
+      stay: switches.has('stay'),
       timeoutSeconds: seconds(pick('timeout-seconds'), '--timeout-seconds', 240),
       socketTimeoutSeconds: seconds(pick('socket-timeout-seconds'), '--socket-timeout-seconds', 60),
       podsTimeoutSeconds: seconds(pick('pods-timeout-seconds'), '--pods-timeout-seconds', 120),
       lockTimeoutSeconds: seconds(pick('lock-timeout-seconds'), '--lock-timeout-seconds', 300),
       label: label(pick('label')),
+      namespace: namespace(pick('namespace', INSTALLER_ENV.namespace)),
+      maxConcurrentRestarts: slots(pick('max-concurrent-restarts', INSTALLER_ENV.maxConcurrentRestarts)),
+      restartLeaseSeconds: seconds(pick('restart-lease-seconds'), '--restart-lease-seconds', DEFAULT_RESTART_LEASE_SECONDS),
+      readyFile: readyFile(pick('ready-file', INSTALLER_ENV.readyFile)),
+      startupTaint: startupTaint(pick('startup-taint', INSTALLER_ENV.startupTaint)),
+      driftCheck: onlyFor(command, 'install', switches.has(DRIFT_CHECK_FLAG.slice(2) as Switch), DRIFT_CHECK_FLAG),
+      cluster: onlyFor(command, 'status', switches.has('cluster'), '--cluster'),
     },
   };
+}
+
+function onlyFor(command: Command, wanted: Command, on: boolean, flag: string): boolean {
+  if (on && command !== wanted) throw new UsageError(`${flag} is a flag of ${wanted}, not of ${command}`);
+  return on;
+}
+
+function namespace(value: string | undefined): string {
+  if (value === undefined) return DEFAULT_INSTALLER_NAMESPACE;
+  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(value) || value.length > 63) {
+    throw new UsageError(`invalid --namespace / ${INSTALLER_ENV.namespace} "${value}": use a DNS label such as ${DEFAULT_INSTALLER_NAMESPACE}`);
+  }
+  return value;
+}
+
+function slots(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!isSlotCount(n)) throw new UsageError(`invalid --max-concurrent-restarts / ${INSTALLER_ENV.maxConcurrentRestarts} "${value}": use ${SLOT_COUNT_RULE}`);
+  return n;
+}
+
+function readyFile(value: string | undefined): string | undefined {
+  if (value !== undefined && !path.isAbsolute(value)) throw new UsageError(`invalid --ready-file / ${INSTALLER_ENV.readyFile} "${value}": use an absolute path`);
+  return value;
+}
+
+function startupTaint(value: string | undefined): StartupTaint | undefined {
+  if (value === undefined) return undefined;
+  const taint = parseTaint(value);
+  if (!taint) throw new UsageError(`invalid --startup-taint / ${INSTALLER_ENV.startupTaint} "${value}": use ${TAINT_RULE}`);
+  return taint;
 }
 
 function knativeSettings(mode: string | undefined, runtimeClass: string | undefined, selectorText: string | undefined): Pick<Settings, 'patchKnative' | 'runtimeClassName' | 'knativeRuntimeClassSelector'> {

@@ -1,15 +1,16 @@
 /**
  * The installer's effects, in one visible sequence per command:
- *   install: node lock → locate artifacts → detect (state, node object, runtime binary) → plan → verify the
- *            artifacts to copy → pre-flight (the node's runtime loads the new config) → node pending, host
- *            changed → apply (state intent, files, state) → restart → verify (socket, CRI Status, the Node's
- *            runtimeHandlers; else roll back) → record → node installed / Knative flag
+ *   install: node lock → locate artifacts → detect (state, node object, runtime binary) → plan → [drift check:
+ *            stop here unless the node drifted] → verify the artifacts to copy → pre-flight (the node's runtime
+ *            loads the new config) → node pending, host changed → apply (state intent, files, state) → take a
+ *            restart slot → restart → verify (socket, CRI Status, the Node's runtimeHandlers; else roll back) →
+ *            release the slot → record → node installed (readiness marker) / startup taint / Knative flag
  *   remove:  node lock → detect → node unlabelled → wait for pods using the handler → restore Knative → plan →
- *            apply configs → restart → verify (handler gone) → remove our files, directories and the state →
- *            host restored
+ *            apply configs → take a restart slot → restart → verify (handler gone) → release the slot → remove
+ *            our files, directories and the state → host restored
  * A failed install labels the node `failed` and records the reason as an Event on it. Planning is pure
- * (plan/); everything that touches the node goes through {@link Effects}. `plan`, `status` and `wait-removed`
- * live in commands/.
+ * (plan/); everything that touches the node goes through {@link Effects}. `plan`, `status` (and its
+ * `--cluster` view) and `wait-removed` live in commands/.
  */
 import { HOST_CHANGED_LABEL, TargetSpec, TARGETS, findTarget } from '../catalog';
 import { locateArtifacts, verifyArtifacts } from './artifacts';
@@ -21,13 +22,17 @@ import { checkNodeRoot } from './host/node-root';
 import { findReferenceBinary, findReferenceLibraries, labelLike, restoreLabels, selinuxEnabled } from './host/selinux';
 import { ClusterApi } from './kube/cluster';
 import { mergeKnativeRecord, restoreKnative, wireKnative } from './kube/knative';
+import { RestartBudget, withRestartSlot } from './kube/leases';
 import { NodeStatus } from './kube/node-state';
+import { removeStartupTaint } from './kube/taints';
 import { Logger } from './log';
+import { ReadyMarker } from './readiness';
 import { hostView, loadPlanning, loadState, saveState } from './plan/host-view';
 import { artifactsToCopy, discoverState, FileOp, isBlobRole, layout, planInstall, planRemove, planSafely, settleCopyDigests } from './plan/plan';
 import { FileRecord, InstallState, isConfigRole, statePath } from './plan/state';
 import { CriStatusReader } from './runtime/cri-status';
 import { detectRuntime, NodeRuntime } from './runtime/detect';
+import { findDrift } from './runtime/drift';
 import { clearPreflightLeftovers } from './runtime/loader';
 import { preflight } from './runtime/preflight';
 import { detectUnit, restartUnit } from './runtime/restart';
@@ -66,6 +71,31 @@ function locked<T>(settings: Settings, effects: Effects, work: () => Promise<T>)
   return withNodeLock(effects.fs.local(NODE_LOCK), settings.lockTimeoutSeconds, effects.log, work);
 }
 
+/** Runs a restart and its verification: holding a slot of the restart budget when there is one. */
+type RestartGate = <T>(work: () => Promise<T>) => Promise<T>;
+
+const UNGATED: RestartGate = (work) => work();
+
+/**
+ * The restart budget of this run (`--max-concurrent-restarts`, the DaemonSet always sets it): a node waiting
+ * for a slot says so with an Event (an installing node is `pending` already; a removing one stays unlabelled).
+ */
+function restartGate(settings: Settings, effects: Effects, status: NodeStatus): RestartGate {
+  const { cluster, log } = effects;
+  if (!cluster || !settings.nodeName) return UNGATED;
+  if (settings.maxConcurrentRestarts === undefined) {
+    return (work) => {
+      log.info('no restart budget (--max-concurrent-restarts): this restart is not coordinated with other nodes');
+      return work();
+    };
+  }
+  const slots = settings.maxConcurrentRestarts;
+  const budget = new RestartBudget(cluster, { namespace: settings.namespace, slots, leaseSeconds: settings.restartLeaseSeconds, holder: settings.nodeName }, log);
+  const onWait = (holders: readonly string[]): Promise<void> =>
+    status.report({ event: { type: 'Normal', reason: 'WaitingForRestartSlot', message: `waiting for one of ${slots} restart slot(s), held by ${holders.join(', ')}` } });
+  return (work) => withRestartSlot(budget, onWait, work);
+}
+
 function applyOp(fs: HostFs, op: FileOp, log: Logger): void {
   log.debug(`${op.reason}: ${op.path}`, { path: op.path, role: op.role });
   if (op.after === null) fs.removeFile(op.path);
@@ -93,7 +123,9 @@ export function install(settings: Settings, effects: Effects): Promise<RunReport
   const { target, runtime } = requireVariant(settings);
   return locked(settings, effects, async () => {
     const node = await detectRuntime(target, effects.fs, effects.runner, effects.cluster, settings.nodeName, effects.log);
-    const status = NodeStatus.of(effects.cluster, settings.nodeName, effects.log, node.nodeLabels);
+    const marker = new ReadyMarker(settings.readyFile, effects.log);
+    const status = NodeStatus.of(effects.cluster, settings.nodeName, effects.log, node.nodeLabels, (state) => marker.follow(state));
+    status.about(target.name, runtime.name);
     try {
       return await installLocked(settings, effects, target, runtime, node, status);
     } catch (error) {
@@ -129,6 +161,18 @@ async function installLocked(
   );
   plan.notes.forEach((n) => log.info(n));
   plan.warnings.forEach((w) => log.warn(w));
+  let forceRestart = false;
+  if (settings.driftCheck) {
+    const drift = await findDrift({ target, handler: settings.handler, plan, recorded, label: status.state, reporting: status.reporting, restart: settings.restart, socket: fs.local(target.criSocket), readStatus: effects.readCriStatus, log });
+    if (drift.standDown) log.info(`drift check: ${drift.standDown}`);
+    if (drift.standDown || drift.problems.length === 0) {
+      if (!drift.standDown) log.debug('drift check: the node is as install left it');
+      return { ...countersOf(fs), restarts: 0, restartPending: false, changed: [] };
+    }
+    log.warn('drift check: the node drifted; repairing it', { drift: drift.problems });
+    await status.report({ state: 'pending', event: { type: 'Warning', reason: 'DriftDetected', message: `repairing: ${drift.problems.join('; ')}` } });
+    forceRestart = drift.restart;
+  }
   // Before the first write: every artifact this run copies hashes to its SHA256SUMS entry (and the digest of
   // each copy whose prefix is rewritten is known, for the intent), and the node's own runtime reads the new
   // config as we mean it.
@@ -187,22 +231,25 @@ async function installLocked(
 
   // restart + verify
   let restarts = 0;
-  let restartPending = next.restartPending;
+  let restartPending = next.restartPending || forceRestart;
   if (restartPending && settings.restart === 'none') {
     log.warn(`restart pending: the ${target.cri} config changed but --restart none was given`, {
       fix: `restart it on the node (systemctl restart ${target.restartUnits.join(' or ')}), then run install again to clear this`,
     });
   } else if (restartPending) {
-    try {
-      restarts += await restartAndVerify(settings, effects, target, 'served');
-      if (node.nodeHandlers && effects.cluster && settings.nodeName) {
-        await checkNodeLists(effects.cluster, settings.nodeName, settings.handler, settings.socketTimeoutSeconds * 1000, log);
+    // The slot is held through a roll-back too: that is a second restart.
+    await restartGate(settings, effects, status)(async () => {
+      try {
+        restarts += await restartAndVerify(settings, effects, target, 'served');
+        if (node.nodeHandlers && effects.cluster && settings.nodeName) {
+          await checkNodeLists(effects.cluster, settings.nodeName, settings.handler, settings.socketTimeoutSeconds * 1000, log);
+        }
+        restartPending = false;
+      } catch (error) {
+        if (!plan.configChanged) throw error;
+        throw await rollBack(settings, effects, target, error, status);
       }
-      restartPending = false;
-    } catch (error) {
-      if (!plan.configChanged) throw error;
-      throw await rollBack(settings, effects, target, error, status);
-    }
+    });
   }
   saveState(fs, { ...next, phase: 'installed', restartPending });
 
@@ -216,6 +263,7 @@ async function installLocked(
       hostChanged: true,
       event: became ? { type: 'Normal', reason: 'Installed', message: `${target.cri} serves handler ${settings.handler} (${runtime.name}, target ${target.name})` } : undefined,
     });
+    if (settings.startupTaint && effects.cluster && settings.nodeName) await removeStartupTaint(effects.cluster, settings.nodeName, settings.startupTaint, log);
   }
   if (effects.cluster) {
     await wireKnative(effects.cluster, log, settings, (knative) => {
@@ -261,7 +309,7 @@ async function rollBack(settings: Settings, effects: Effects, target: TargetSpec
   effects.log.error('the runtime did not come back serving the handler after the config change; rolling the install back', { error: reason });
   try {
     const state = loadState(effects.fs, settings.prefix);
-    if (state) await removeFromState(settings, effects, target, { ...state, restartPending: true }, []);
+    if (state) await removeFromState(settings, effects, target, { ...state, restartPending: true }, [], UNGATED);
     await status.report({ hostChanged: false });
   } catch (error) {
     return new InstallerError(
@@ -346,10 +394,11 @@ async function removeLocked(settings: Settings, effects: Effects, status: NodeSt
     log.warn(`the node was installed for target ${state.target}, not ${settings.target.name}: removing what was installed`);
   }
   const target = findTarget(state.target);
+  status.about(state.target, state.runtime);
   await waitForHandlerPods(settings, effects, state.handler);
   if (effects.cluster && state.knative) await restoreKnative(effects.cluster, log, state.knative);
   const changed: string[] = [];
-  const report = await removeFromState(settings, effects, target, state, changed);
+  const report = await removeFromState(settings, effects, target, state, changed, restartGate(settings, effects, status));
   if (report.restartPending) {
     log.warn(`the node keeps the ${HOST_CHANGED_LABEL.key} label until its ${target.cri} was restarted`, {
       fix: `restart it (systemctl restart ${target.restartUnits.join(' or ')}), then run remove again to clear the label`,
@@ -361,7 +410,7 @@ async function removeLocked(settings: Settings, effects: Effects, status: NodeSt
   return report;
 }
 
-async function removeFromState(settings: Settings, effects: Effects, target: TargetSpec, state: InstallState, changed: string[]): Promise<RunReport> {
+async function removeFromState(settings: Settings, effects: Effects, target: TargetSpec, state: InstallState, changed: string[], gate: RestartGate): Promise<RunReport> {
   const { fs, log } = effects;
   const plan = planSafely(() => planRemove(hostView(fs), state));
   plan.warnings.forEach((w) => log.warn(w));
@@ -380,7 +429,7 @@ async function removeFromState(settings: Settings, effects: Effects, target: Tar
       fix: `restart it on the node: systemctl restart ${target.restartUnits.join(' or ')}`,
     });
   } else if (restartPending) {
-    restarts += await restartAndVerify(settings, effects, target, 'gone');
+    restarts += await gate(() => restartAndVerify(settings, effects, target, 'gone'));
     restartPending = false;
   }
   for (const op of plan.ops.filter((o) => !isConfigRole(o.role))) {

@@ -14,6 +14,7 @@ import { connectCluster } from './kube/cluster';
 import { JsonLogger, LineSink } from './log';
 import { ChildProcessRunner, ChrootRunner } from './host/commands';
 import { status } from './commands/status';
+import { clusterStatus } from './commands/cluster-status';
 import { waitRemoved } from './commands/wait-removed';
 
 export interface Io {
@@ -67,6 +68,11 @@ export async function run(
         await remove(settings, effects);
         return 0;
       case 'status': {
+        if (settings.cluster) {
+          const view = await clusterStatus(cluster);
+          view.lines.forEach((line) => io.stdout(line));
+          return view.exitCode;
+        }
         const report = status(settings, effects.fs);
         io.stdout(JSON.stringify({ level: report.exitCode === 0 ? 'info' : 'warn', msg: `status: ${report.state}`, ...report }));
         return report.exitCode;

@@ -2,7 +2,7 @@
  * Everything one installer run is configured with, after the command line and the environment have been
  * parsed and checked (see cli.ts). Every path here is a host path unless its name says otherwise.
  */
-import type { RuntimeSpec, TargetSpec, LogLevel, PatchKnativeMode } from '../catalog';
+import type { RuntimeSpec, TargetSpec, LogLevel, PatchKnativeMode, StartupTaint } from '../catalog';
 import { InstallerError } from './errors';
 
 export const COMMANDS = ['plan', 'install', 'remove', 'status', 'wait-removed'] as const;
@@ -66,6 +66,23 @@ export interface Settings {
   readonly lockTimeoutSeconds: number;
   /** Label selector `wait-removed` polls for. @default knawd.dev/crun-wasm-host=changed */
   readonly label: string;
+  /** The installer's namespace, where the restart budget's Leases are. @default knawd */
+  readonly namespace: string;
+  /**
+   * How many nodes may restart their runtime at once (the Leases `knawd-restart-0 … K-1`). @default none: this
+   * run's restarts are not coordinated with other nodes'
+   */
+  readonly maxConcurrentRestarts?: number;
+  /** How long a restart slot stays taken after its holder's last renewal. @default 15 */
+  readonly restartLeaseSeconds: number;
+  /** File (in the installer's own file system) that exists exactly while the node is installed and verified. @default none */
+  readonly readyFile?: string;
+  /** A taint removed from the node once it is installed. @default none */
+  readonly startupTaint?: StartupTaint;
+  /** install: the staying installer's periodic check; changes nothing unless the node drifted. @default false */
+  readonly driftCheck: boolean;
+  /** status: one line per node of the cluster instead of this node's files. @default false */
+  readonly cluster: boolean;
 }
 
 /** The target and runtime of a command that needs both (plan, install). */

@@ -1,7 +1,8 @@
 /** One benchmark figure; `target`/`pass` when the figure has a target. */
 export interface BenchResult {
   readonly name: string;
-  readonly value: number;
+  /** A number, or a figure that is not one (e.g. `5m / 16Mi`). */
+  readonly value: number | string;
   readonly unit: string;
   readonly target?: number;
   readonly pass?: boolean;

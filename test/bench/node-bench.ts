@@ -1,11 +1,13 @@
 /**
  * The product on the real single-node cluster (test/support/node), once per containerd: node Ready after the
  * node starts, helm install → node labelled, helm uninstall → node restored (config byte for byte, prefix and
- * labels gone), and the resident memory of the whole cluster while the installer runs.
+ * labels gone), and the resident memory of the whole cluster while the installer runs; on containerd 1.x also
+ * the installer pod's own cost (per-node-bench.ts).
  */
 import { startNodeCluster } from '../support/node/cluster';
 import { helmInstall, helmUninstall } from '../support/node/product';
 import { BenchResult } from './measure';
+import { benchPerNode } from './per-node-bench';
 
 export async function benchNode(): Promise<BenchResult[]> {
   const results: BenchResult[] = [];
@@ -15,6 +17,7 @@ export async function benchNode(): Promise<BenchResult[]> {
       const { labelledMs } = await helmInstall(h, 'crun-wasmtime');
       const memory = h.memory();
       const totalMiB = Object.values(memory).reduce((a, b) => a + b, 0);
+      if (major === 1) results.push(...(await benchPerNode(h)));
       const uninstall = await helmUninstall(h);
       if (uninstall.code !== 0) throw new Error(`helm uninstall failed in the benchmark: ${uninstall.output}`);
       const label = `node (containerd ${major}.x)`;

@@ -3,10 +3,11 @@ import { BenchResult } from './measure';
 import { benchInstaller } from './installer-bench';
 import { benchImage } from './image-bench';
 import { benchNode } from './node-bench';
+import { benchRollout } from './rollout-bench';
 import { benchSynth } from './synth-bench';
 
 async function main(): Promise<void> {
-  const results: BenchResult[] = [...benchSynth(), ...(await benchInstaller()), ...benchImage(), ...(await benchNode())];
+  const results: BenchResult[] = [...benchSynth(), ...(await benchInstaller()), ...benchImage(), ...(await benchRollout()), ...(await benchNode())];
   for (const r of results) {
     const verdict = r.pass === undefined ? '' : r.pass ? `  (target ${r.target}: met)` : `  (target ${r.target}: MISSED)`;
     console.log(`${r.name.padEnd(60)} ${String(r.value).padStart(10)} ${r.unit}${verdict}`);

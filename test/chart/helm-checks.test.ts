@@ -27,6 +27,12 @@ test.each([
   [['--set', 'knative.runtimeClassName.selector.bad\\ key=x'], "invalid propertyName 'bad key'"],
   [['--set', 'knative.runtimeClassName.selector.app=a\\ b'], "at '/knative/runtimeClassName/selector/app'"],
   [['--set', 'knative.runtimeClassName.enabled=true', '--set', 'knative.runtimeClassName.selector.knawd\\.dev/wasm=null'], "at '/knative/runtimeClassName/selector': minProperties: got 0, want 1"],
+  [['--set', 'maxConcurrentRestarts=0'], "at '/maxConcurrentRestarts': minimum: got 0, want 1"],
+  [['--set', 'maxConcurrentRestarts=101'], "at '/maxConcurrentRestarts': maximum: got 101, want 100"],
+  [['--set', 'maxConcurrentRestarts=1.5'], "at '/maxConcurrentRestarts': got string, want integer"],
+  [['--set', 'driftCheckSeconds=-5'], "at '/driftCheckSeconds': minimum: got -5, want 0"],
+  [['--set', 'startupTaint.key=bad\\ key'], "at '/startupTaint/key'"],
+  [['--set', 'startupTaint.effect=Sometimes'], "at '/startupTaint/effect': value must be one of 'NoSchedule', 'PreferNoSchedule', 'NoExecute'"],
 ])('helm template refuses bad values %j with the schema error', (sets, message) => {
   const result = run(toolPath('helm'), ['template', 'knawd', CHART, ...sets]);
   expect(result.code).not.toBe(0);

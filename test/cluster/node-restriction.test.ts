@@ -1,17 +1,23 @@
 /**
- * The node-restriction admission policy (dist/manifests/node-restriction.yaml) on a real kube-apiserver 1.32:
+ * The node-restriction admission policy (dist/manifests/node-restriction.yaml, then the same policy rendered with
+ * a startup taint) on a real kube-apiserver 1.32:
  * a token of the installer's ServiceAccount bound to a pod on node A (a TokenRequest bound to a Pod object with
  * spec.nodeName, as the kubelet requests the projected token; there is no kubelet here) carries node A in
  * `authentication.kubernetes.io/node-name` (ServiceAccountTokenPodNodeInfo is GA and on in 1.32: no feature
  * gate to set). With it the installer labels node A, the normal path, and may not label node B, nor change
- * anything but the node contract's labels (with the contract's values) on A. A token bound to no pod changes
- * no node. Anyone else is not affected.
+ * anything but the node contract's labels (with the contract's values) and its status annotation (bounded) on
+ * A; the spec only by removing the configured startup taint, and only where one is configured. A token bound
+ * to no pod changes no node. Anyone else is not affected.
  */
-import { HOST_CHANGED_LABEL, INSTALLED_LABEL, NODE_STATE_LABEL } from '../../lib/catalog';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { HOST_CHANGED_LABEL, INSTALLED_LABEL, NODE_STATE_LABEL, NODE_STATUS_ANNOTATION } from '../../lib/catalog';
+import { renderNodeRestrictionManifest } from '../../lib/render/manifests';
 import { connectCluster } from '../../lib/installer/kube/cluster';
 import { RecordingRunner } from '../../lib/installer/host/commands';
 import { run } from '../../lib/installer/run';
-import { fixture, makeArtifacts, makeRoot } from '../installer/support';
+import { fixture, handlersOnNodeRoot, makeArtifacts, makeRoot } from '../installer/support';
 import { Cluster, startCluster } from '../support/cluster/api-server';
 import { createNode, nodeLabels } from '../support/cluster/node';
 import { manifestPath, MANIFESTS } from '../support/cluster/objects';
@@ -78,12 +84,20 @@ describe('the node-restriction policy on a real API server', () => {
     const args = ['--target', 'ubuntu_22_04', '--runtime', 'crun-wasmtime', '--node-root', root, '--artifacts', artifacts, '--kubeconfig', onNodeA, '--patch-knative', 'false'];
     const io = { stdout: () => undefined, stderr: (l: string) => err.push(l) };
     const err: string[] = [];
-    const code = await run(['install', ...args, '--node-name', 'node-a'], {}, io, { runner: new RecordingRunner(), waitForSocket: async () => true });
+    // No runtime behind the node root's socket: CRI Status answers what the node root's configs define.
+    const effects = { runner: new RecordingRunner(), waitForSocket: async () => true, readCriStatus: async () => ({ conditions: [], info: {}, runtimeHandlers: handlersOnNodeRoot(root) }) };
+    const code = await run(['install', ...args, '--node-name', 'node-a'], {}, io, effects);
     expect({ code, err }).toEqual({ code: 0, err: [] });
     expect(await nodeLabels(cluster, 'node-a')).toMatchObject({ [INSTALLED_LABEL.key]: INSTALLED_LABEL.value, 'example.com/keep': 'a' });
-    expect((await run(['remove', ...args, '--node-name', 'node-a'], {}, io, { runner: new RecordingRunner(), waitForSocket: async () => true }))).toBe(0);
+    expect(JSON.parse((await nodeAnnotations('node-a'))[NODE_STATUS_ANNOTATION])).toMatchObject({ state: 'installed', reason: 'Installed', target: 'ubuntu_22_04', runtime: 'crun-wasmtime' });
+    expect(await run(['remove', ...args, '--node-name', 'node-a'], {}, io, effects)).toBe(0);
     expect(await nodeLabels(cluster, 'node-a')).not.toHaveProperty([INSTALLED_LABEL.key]);
+    expect(await nodeAnnotations('node-a')).not.toHaveProperty([NODE_STATUS_ANNOTATION]);
   });
+
+  async function nodeAnnotations(name: string): Promise<Record<string, string>> {
+    return JSON.parse(await cluster.kubectlOk(['get', 'node', name, '-o', 'json'])).metadata.annotations ?? {};
+  }
 
   it('a token from node-a cannot label node-b (RBAC alone would let it)', async () => {
     const api = connectCluster(onNodeA, {})!;
@@ -99,9 +113,11 @@ describe('the node-restriction policy on a real API server', () => {
     ['another label', ['label', 'node', 'node-a', 'example.com/other=x'], 'may change only the labels knawd.dev/crun-wasm and knawd.dev/crun-wasm-host of a Node'],
     ['a label of someone else, removed', ['label', 'node', 'node-a', 'example.com/keep-'], 'may change only the labels knawd.dev/crun-wasm and knawd.dev/crun-wasm-host of a Node'],
     ['a state the contract does not know', ['label', 'node', 'node-a', `${NODE_STATE_LABEL}=bogus`], 'may set knawd.dev/crun-wasm only to pending, installed, failed'],
-    ['an annotation', ['annotate', 'node', 'node-a', 'example.com/note=x'], 'may change only labels of a Node: not its annotations or spec'],
+    ['another annotation', ['annotate', 'node', 'node-a', 'example.com/note=x'], `may change only the annotation ${NODE_STATUS_ANNOTATION} of a Node (at most 1024 characters)`],
+    ['its status annotation beyond 1024 characters', ['annotate', 'node', 'node-a', `${NODE_STATUS_ANNOTATION}=${'x'.repeat(1025)}`], `may change only the annotation ${NODE_STATUS_ANNOTATION} of a Node (at most 1024 characters)`],
     // A patch, not `kubectl cordon`: cordon prints the refusal but exits 0 (kubectl 1.32).
-    ['the spec (unschedulable)', ['patch', 'node', 'node-a', '-p', '{"spec":{"unschedulable":true}}'], 'may change only labels of a Node: not its annotations or spec'],
+    ['the spec (unschedulable)', ['patch', 'node', 'node-a', '-p', '{"spec":{"unschedulable":true}}'], "may change a Node's spec only by removing its configured startup taint"],
+    ['a taint, with no startup taint configured', ['taint', 'node', 'node-a', 'example.com/x=y:NoSchedule'], "may change a Node's spec only by removing its configured startup taint"],
   ])('on its own node it cannot change %s', async (_what, args, message) => {
     const r = await cluster.kubectl(args, { kubeconfig: onNodeA });
     expect(r.code).not.toBe(0);
@@ -123,6 +139,59 @@ describe('the node-restriction policy on a real API server', () => {
     const r = await cluster.kubectl(['label', 'node', 'node-a', `${INSTALLED_LABEL.key}=${INSTALLED_LABEL.value}`], { kubeconfig: unbound });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain(OWN_NODE_ONLY);
+  });
+
+  it('on its own node it can write its status annotation', async () => {
+    await cluster.kubectlOk(['annotate', 'node', 'node-a', `${NODE_STATUS_ANNOTATION}=${'x'.repeat(1024)}`], { kubeconfig: onNodeA });
+    await cluster.kubectlOk(['annotate', 'node', 'node-a', `${NODE_STATUS_ANNOTATION}-`], { kubeconfig: onNodeA });
+  });
+
+  describe('with a startup taint configured (the policy rendered with startupTaint)', () => {
+    const STARTUP = 'example.com/wasm-not-ready';
+    // The test's own taints (the API server's TaintNodesByCondition admission gives a new Node not-ready too).
+    const taints = async (): Promise<string[]> =>
+      ((JSON.parse(await cluster.kubectlOk(['get', 'node', 'node-a', '-o', 'json'])).spec.taints ?? []) as Array<{ key: string; effect: string }>)
+        .filter((t) => t.key.startsWith('example.com/'))
+        .map((t) => `${t.key}:${t.effect}`);
+
+    beforeAll(async () => {
+      const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'knawd-policy-')), 'node-restriction.yaml');
+      fs.writeFileSync(file, renderNodeRestrictionManifest({ startupTaint: { key: STARTUP, effect: 'NoSchedule' } }));
+      await cluster.kubectlOk(['apply', '--server-side', '-f', file]);
+      await cluster.kubectlOk(['taint', 'node', 'node-a', `${STARTUP}:NoSchedule`, 'example.com/other:NoExecute']);
+      // Enforced once the API server's informer has the new version: the removal is refused until then.
+      for (let i = 0; i < 60; i++) {
+        if ((await cluster.kubectl(['taint', 'node', 'node-a', `${STARTUP}:NoSchedule-`], { kubeconfig: onNodeA })).code === 0) return;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      throw new Error('the policy with a startup taint was not enforced within 30 s');
+    }, 60_000);
+
+    it('the installer removes exactly that taint (the taint step of install, through its own client)', async () => {
+      await cluster.kubectlOk(['taint', 'node', 'node-a', `${STARTUP}:NoSchedule`]);
+      const api = connectCluster(onNodeA, {})!;
+      const list = await api.nodeTaints('node-a');
+      const index = list.findIndex((t) => t.key === STARTUP);
+      expect(await api.removeNodeTaint('node-a', index, list[index])).toBe('removed');
+      expect(await taints()).toEqual(['example.com/other:NoExecute']);
+      // A stale index: the test op fails, nothing is removed.
+      expect(await api.removeNodeTaint('node-a', 0, list[index])).toBe('moved');
+      expect(await taints()).toEqual(['example.com/other:NoExecute']);
+    });
+
+    it.each<[string, boolean, string[]]>([
+      ['remove another taint', false, ['taint', 'node', 'node-a', 'example.com/other:NoExecute-']],
+      ['add the startup taint', false, ['taint', 'node', 'node-a', `${STARTUP}:NoSchedule`]],
+      ['change the spec while removing it', true, ['patch', 'node', 'node-a', '--type=json', '-p', '[{"op":"remove","path":"/spec/taints/0"},{"op":"add","path":"/spec/unschedulable","value":true}]']],
+    ])('it cannot %s', async (_what, tainted, args) => {
+      if (tainted) await cluster.kubectlOk(['taint', 'node', 'node-a', `${STARTUP}:NoSchedule`, 'example.com/other:NoExecute-']);
+      if (tainted) await cluster.kubectlOk(['taint', 'node', 'node-a', 'example.com/other:NoExecute']);
+      const before = await taints();
+      const r = await cluster.kubectl(args, { kubeconfig: onNodeA });
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain("may change a Node's spec only by removing its configured startup taint");
+      expect(await taints()).toEqual(before);
+    });
   });
 
   it('anyone else is not affected (the admin labels and annotates any node)', async () => {

@@ -27,6 +27,12 @@ test.each([
   [{ knative: { runtimeClassName: { selector: {} } } }, /^knative.runtimeClassName.selector is invalid \(it is empty\); expected one or more label=value pairs/],
   [{ knative: { runtimeClassName: { selector: { 'bad key!': 'x' } } } }, /^knative.runtimeClassName.selector is invalid \("bad key!" is not a label key\)/],
   [{ knative: { runtimeClassName: { selector: { app: 'a b' } } } }, /^knative.runtimeClassName.selector is invalid \("a b" \(of app\) is not a label value\)/],
+  [{ maxConcurrentRestarts: 0 }, /^maxConcurrentRestarts 0 is invalid; expected a whole number from 1 to 100$/],
+  [{ maxConcurrentRestarts: 2.5 }, /^maxConcurrentRestarts 2.5 is invalid; expected a whole number from 1 to 100$/],
+  [{ maxConcurrentRestarts: 101 }, /^maxConcurrentRestarts 101 is invalid/],
+  [{ driftCheckSeconds: -1 }, /^driftCheckSeconds -1 is invalid; expected a whole number of seconds from 0 \(never\) to 86400$/],
+  [{ startupTaint: { key: 'bad key', effect: 'NoSchedule' } }, /^startupTaint \{"key":"bad key","effect":"NoSchedule"\} is invalid; expected KEY:EFFECT/],
+  [{ startupTaint: { key: 'example.com/x', effect: 'Sometimes' } }, /^startupTaint .* is invalid; expected KEY:EFFECT with a label key and an effect of NoSchedule, PreferNoSchedule, NoExecute/],
 ])('%j is refused with one clear line', (props, message) => {
   expect(construct(props)).toThrow(message);
   try {

@@ -1,5 +1,6 @@
 import { allVariants, INSTALLED_LABEL, KNATIVE_DEPLOYMENT, KNATIVE_FEATURE, OPENSHIFT_TARGETS, TargetName, RuntimeName } from '../../lib/catalog';
 import { installObjects, knativeObjects, uninstallObjects } from '../../lib/render/manifests';
+import { DEFAULT_RESOURCES } from '../../lib/constructs/settings';
 import { validateObject } from '../support/k8s-schema';
 import { byKind, one, podSpecs } from '../support/objects';
 
@@ -18,15 +19,19 @@ describe.each(variants)('%s / %s', (target, ociType) => {
     const ds = one(install, 'DaemonSet', 'knawd-installer');
     const pod = ds.spec.template.spec;
     expect(pod.hostPID).toBe(true);
-    expect(pod.containers[0].securityContext).toMatchObject({ privileged: true, allowPrivilegeEscalation: true, runAsUser: 0 });
-    expect(pod.volumes).toEqual([{ name: 'node-root', hostPath: { path: '/', type: '' } }]);
-    expect(pod.containers[0].volumeMounts).toEqual([{ name: 'node-root', mountPath: '/mnt/node-root' }]);
+    expect(pod.containers[0].securityContext).toMatchObject({ privileged: true, allowPrivilegeEscalation: true, runAsUser: 0, readOnlyRootFilesystem: true });
+    // The host's root, and the readiness marker's own small tmpfs.
+    expect(pod.volumes).toEqual([
+      { name: 'node-root', hostPath: { path: '/', type: '' } },
+      { name: 'ready', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } },
+    ]);
+    expect(pod.containers[0].volumeMounts).toEqual([
+      { name: 'node-root', mountPath: '/mnt/node-root' },
+      { name: 'ready', mountPath: '/run/knawd' },
+    ]);
     expect(pod.tolerations).toEqual([{ operator: 'Exists' }]);
     expect(pod.priorityClassName).toBe('system-node-critical');
-    expect(pod.containers[0].resources).toEqual({
-      requests: { cpu: '100m', memory: '128Mi' },
-      limits: { cpu: '100m', memory: '128Mi' },
-    });
+    expect(pod.containers[0].resources).toEqual(DEFAULT_RESOURCES);
     const env = Object.fromEntries(pod.containers[0].env.map((e: any) => [e.name, e.value ?? e.valueFrom]));
     expect(env).toEqual({
       VENDOR: target,
@@ -40,8 +45,24 @@ describe.each(variants)('%s / %s', (target, ociType) => {
       KNAWD_RUNTIME_CLASS: 'crun',
       KNAWD_KNATIVE_RUNTIME_CLASS_SELECTOR: '',
       NODE_NAME: { fieldRef: { fieldPath: 'spec.nodeName' } },
+      KNAWD_NAMESPACE: { fieldRef: { fieldPath: 'metadata.namespace' } },
+      KNAWD_MAX_CONCURRENT_RESTARTS: '1',
+      KNAWD_STARTUP_TAINT: '',
     });
-    expect(pod.containers[0].args).toEqual(['install', '--stay']);
+    // The static agent runs the installer, re-runs it for the drift check, and answers the readiness probe.
+    expect(pod.containers[0].command).toEqual(['/usr/local/bin/knawd-agent']);
+    expect(pod.containers[0].args).toEqual(['run', '--ready-file', '/run/knawd/ready', '--check-every', '300', '--', 'node', '/usr/local/lib/knawd-installer.js', 'install']);
+    expect(pod.containers[0].readinessProbe).toEqual({ exec: { command: ['/usr/local/bin/knawd-agent', 'ready', '/run/knawd/ready'] }, periodSeconds: 10, failureThreshold: 1 });
+  });
+
+  test('the restart budget: one free Lease per slot, and the installer may only get and update those, by name', () => {
+    const leases = byKind(install, 'Lease');
+    expect(leases.map((l) => [l.metadata.namespace, l.metadata.name, l.spec])).toEqual([['knawd', 'knawd-restart-0', {}]]);
+    const five = installObjects({ target, ociType, maxConcurrentRestarts: 5 });
+    expect(byKind(five, 'Lease').map((l) => l.metadata.name)).toEqual(['knawd-restart-0', 'knawd-restart-1', 'knawd-restart-2', 'knawd-restart-3', 'knawd-restart-4']);
+    expect(one(five, 'Role', 'knawd-installer-restart-slots').rules[0].resourceNames).toEqual(byKind(five, 'Lease').map((l) => l.metadata.name));
+    expect(one(five, 'DaemonSet', 'knawd-installer').spec.template.spec.containers[0].env).toContainEqual({ name: 'KNAWD_MAX_CONCURRENT_RESTARTS', value: '5' });
+    expect(one(install, 'RoleBinding', 'knawd-installer-restart-slots').subjects).toEqual([{ kind: 'ServiceAccount', name: 'knawd-installer', namespace: 'knawd' }]);
   });
 
   test('privileged and hostPID appear only on the node agents', () => {
@@ -54,7 +75,7 @@ describe.each(variants)('%s / %s', (target, ociType) => {
     ]);
   });
 
-  test('RBAC is exactly: nodes get/list/patch, node events create in default, and SCC use on OpenShift; Knative is not touched by default', () => {
+  test('RBAC is exactly: nodes get/list/patch, node events create in default, the restart slots get/update by name, and SCC use on OpenShift; Knative is not touched by default', () => {
     const rules = [...byKind(install, 'ClusterRole'), ...byKind(install, 'Role')].map((r) => ({
       kind: r.kind,
       name: r.metadata.name,
@@ -74,6 +95,11 @@ describe.each(variants)('%s / %s', (target, ociType) => {
         kind: 'Role',
         name: 'knawd-installer-node-events',
         rules: [{ apiGroups: [''], resources: ['events'], verbs: ['create'] }],
+      },
+      {
+        kind: 'Role',
+        name: 'knawd-installer-restart-slots',
+        rules: [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'update'], resourceNames: ['knawd-restart-0'] }],
       },
     ];
     if (openshift) {
@@ -97,8 +123,8 @@ describe.each(variants)('%s / %s', (target, ociType) => {
     expect(sccs.length).toBe(openshift ? 1 : 0);
     if (openshift) {
       expect(sccs[0]).toMatchObject({ allowPrivilegedContainer: true, allowHostPID: true, allowHostDirVolumePlugin: true, priority: 0 });
-      // The node's root and the ServiceAccount token: no other volume type.
-      expect(sccs[0].volumes).toEqual(['hostPath', 'projected']);
+      // The node's root, the ServiceAccount token and the readiness marker's tmpfs: no other volume type.
+      expect(sccs[0].volumes).toEqual(['emptyDir', 'hostPath', 'projected']);
       const binding = one(install, 'RoleBinding', 'knawd-installer-scc');
       expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: 'knawd-installer', namespace: 'knawd' }]);
     }

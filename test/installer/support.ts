@@ -1,9 +1,7 @@
 /** Helpers for the installer tests: temp node roots, fake artifacts, tree snapshots, recorded effects. */
-import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { DEFAULT_HOST_PREFIX, findTarget, HOST_PREFIX_MAX_LENGTH, RUNTIMES, runtimesFor, TARGETS, VENDOR_MANIFEST, VendorBuild, VendorManifest } from '../../lib/catalog';
 import { parseCommandLine } from '../../lib/installer/cli';
 import { FsHook, HostFs } from '../../lib/installer/host/fs';
 import { Effects } from '../../lib/installer/installer';
@@ -11,6 +9,9 @@ import { ClusterApi } from '../../lib/installer/kube/cluster';
 import { MemoryLogger } from '../../lib/installer/log';
 import { CommandResult, RecordingRunner } from '../../lib/installer/host/commands';
 import { Settings } from '../../lib/installer/settings';
+import { FakeArtifactOptions, writeFakeArtifacts } from '../support/fake-artifacts';
+
+export { PLACEHOLDER } from '../support/fake-artifacts';
 
 // One fixture directory for the TOML library and the installer: the same host files feed both.
 export const FIXTURES = path.join(__dirname, '..', 'fixtures', 'toml');
@@ -44,55 +45,12 @@ export function makeRoot(files: Record<string, string | Buffer> = {}): string {
   return root;
 }
 
-/** The padded default prefix, as the image's ELF files carry it (artifacts.json `placeholder`). */
-export const PLACEHOLDER = DEFAULT_HOST_PREFIX.padEnd(HOST_PREFIX_MAX_LENGTH, '/');
-
 /**
- * Fake artifacts in the image's layout (artifacts.json, SHA256SUMS, one store shared by every target): for each
- * shipped runtime a build of crun, the loader, libc and the engine; crun and libc carry the placeholder (as
- * PT_INTERP / RUNPATH do) so that a prefix other than the default is really rewritten. `corrupt` breaks the
- * checksum of the file with that name (or path), `omit` leaves it out. `targetName` only has to be a target.
+ * Fake artifacts in the image's layout (artifacts.json, SHA256SUMS, one store shared by every target), in a temp
+ * directory of this test file: see {@link writeFakeArtifacts}.
  */
-export function makeArtifacts(targetName: string, options: { corrupt?: string; omit?: string } = {}): string {
-  findTarget(targetName);
-  const root = tempDir('knawd-art-');
-  const matches = (rel: string, name: string | undefined): boolean => name !== undefined && (rel === name || path.basename(rel) === name || rel.startsWith(`${name}/`));
-  const sums: string[] = [];
-  const put = (rel: string, data: Buffer): void => {
-    const file = path.join(root, rel);
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    if (!matches(rel, options.omit)) fs.writeFileSync(file, matches(rel, options.corrupt) ? Buffer.concat([data, Buffer.from('x')]) : data);
-    sums.push(`${createHash('sha256').update(data).digest('hex')}  ${rel}`);
-  };
-  const elf = (what: string, prefixed: boolean): Buffer =>
-    Buffer.from(`\x7fELF fake ${what}${prefixed ? ` interp ${PLACEHOLDER}/lib/ld-linux-x86-64.so.2 runpath ${PLACEHOLDER}/lib` : ''}\n`);
-  const builds: Record<string, VendorBuild> = {};
-  put('lib/ld-linux-x86-64.so.2', elf('loader', false));
-  put('lib/libc.so.6', elf('libc', true));
-  for (const runtime of RUNTIMES.filter((r) => r.targets.length > 0)) {
-    put(`${runtime.name}/crun`, elf(`crun of ${runtime.name}`, true));
-    put(`lib/${runtime.library}`, elf(runtime.library, false));
-    builds[runtime.name] = {
-      runtime: runtime.name,
-      versions: {},
-      files: [
-        { path: `${runtime.name}/crun`, role: 'crun', prefixed: true },
-        { path: 'lib/ld-linux-x86-64.so.2', role: 'loader' },
-        { path: 'lib/libc.so.6', role: 'library', prefixed: true },
-        { path: `lib/${runtime.library}`, role: 'engine' },
-      ],
-    };
-  }
-  const manifest: VendorManifest = {
-    schema: 1,
-    placeholder: PLACEHOLDER,
-    builds,
-    targets: Object.fromEntries(TARGETS.map((t) => [t.name, Object.fromEntries(runtimesFor(t).map((r) => [r.name, r.name]))])),
-    packages: [],
-  };
-  put(VENDOR_MANIFEST.file, Buffer.from(JSON.stringify(manifest, null, 2) + '\n'));
-  fs.writeFileSync(path.join(root, VENDOR_MANIFEST.sums), [...new Set(sums)].sort().join('\n') + '\n');
-  return root;
+export function makeArtifacts(targetName: string, options: FakeArtifactOptions = {}): string {
+  return writeFakeArtifacts(tempDir('knawd-art-'), targetName, options);
 }
 
 /**

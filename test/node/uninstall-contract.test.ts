@@ -1,16 +1,14 @@
 /**
- * Issue 13 3a (readiness) and 3e (uninstall) against the contract of work not merged yet, on containerd 1.6.
- * PASSES ONLY AFTER:
- *   - the lead's split of the scheduling label from the "restored" signal: `knawd.dev/crun-wasm-host=changed`
- *     (HOST_CHANGED_LABEL, lib/catalog/node-contract.ts) is set before the installer's first host write and
- *     removed only once the host is restored, and the uninstall wait Job waits until no node carries it;
- *   - the installer pod's readiness probe (issue 15): Ready only once its node is configured.
- * Today the wait Job waits for the installed label, which the remover drops first, so `helm uninstall` returns
- * before the node is restored (issue 13, "Uninstall is declared done before the node is restored").
+ * Issue 13 3a (readiness) and 3e (uninstall), and issue 15's readiness, on containerd 1.6: the host-changed label
+ * (`knawd.dev/crun-wasm-host=changed`, HOST_CHANGED_LABEL in lib/catalog/node-contract.ts) is set before the
+ * installer's first host write and removed only once the host is restored, and the uninstall wait Job waits
+ * until no node carries it; the installer pod is Ready only once its node is configured and verified, so
+ * `kubectl rollout status` waits for the node.
  *
  * Nothing here is polled after `helm uninstall` returns: the node must already be restored at that moment.
  */
 import { HOST_CHANGED_LABEL, INSTALLED_LABEL, NODE_STATE_LABEL } from '../../lib/catalog/node-contract';
+import { NODE_STATUS_ANNOTATION } from '../../lib/catalog/rollout';
 import { CHART } from '../support/cluster/objects';
 import { NODE_NAME, IMAGES, NodeCluster } from '../support/node/cluster';
 import { chartFlags, componentPods, NAMESPACE, nodeLabels, productLogs, RELEASE, restartsOf, unrestored, waitFor } from '../support/node/product';
@@ -67,6 +65,8 @@ describe('uninstall waits for the restored node (contract of the host-changed la
   /** What the install step saw while the node was being configured (the slow restart running). */
   let beforeLabel: { ready: boolean; labels: Record<string, string> } | undefined;
   let rolloutCode: number | undefined;
+  /** When `kubectl rollout status` returned, when the pod last became Ready, when the node became installed (ms). */
+  let times: { rolloutDone: number; ready: number; installed: number } | undefined;
 
   test('install with a slow containerd restart: the node is labelled after it', async () => {
     const h = need();
@@ -74,15 +74,24 @@ describe('uninstall waits for the restored node (contract of the host-changed la
     const r = await h.helm(['install', RELEASE, CHART, '--namespace', NAMESPACE, '--create-namespace', ...chartFlags(h, 'crun-wasmtime')]);
     if (r.code !== 0) throw new Error(`helm install failed: ${r.stderr}\n${await productLogs(h)}`);
     const rollout = h.cluster.kubectl(['-n', NAMESPACE, 'rollout', 'status', 'daemonset/knawd-installer', '--timeout=120s'], { timeoutMs: 130_000 });
-    // While the node is being configured (state pending: the slow restart is running) the pod runs.
-    const running = await waitFor(h, 'the installer pod running while its node is configured', async () => {
+    // While the node is being configured (host changed, state pending: the slow restart is running) the
+    // pod is there. Its phase may still read Pending: containerd is down meanwhile, so the kubelet cannot report
+    // the container started.
+    const configuring = await waitFor(h, 'the installer pod while its node is being configured', async () => {
       const [pod] = await componentPods(h, 'installer');
       const labels = await nodeLabels(h);
-      return pod?.phase === 'Running' && labels[NODE_STATE_LABEL] === 'pending' ? { ready: pod.ready, labels } : undefined;
+      const busy = labels[HOST_CHANGED_LABEL.key] === HOST_CHANGED_LABEL.value && labels[NODE_STATE_LABEL] === 'pending';
+      return pod && busy ? { ready: pod.ready, labels } : undefined;
     }, 60_000);
-    beforeLabel = running;
+    beforeLabel = configuring;
     rolloutCode = (await rollout).code;
+    const rolloutDone = Date.now();
     await waitFor(h, 'the node labelled', async () => ((await nodeLabels(h))[INSTALLED_LABEL.key] === INSTALLED_LABEL.value ? true : undefined), 120_000);
+    const node = JSON.parse(await h.kubectlOk(['get', 'node', NODE_NAME, '-o', 'json']));
+    const [pod] = await componentPods(h, 'installer');
+    const podJson = JSON.parse(await h.kubectlOk(['-n', NAMESPACE, 'get', 'pod', pod.name, '-o', 'json']));
+    const readyCondition = (podJson.status.conditions as Array<{ type: string; status: string; lastTransitionTime: string }>).find((c) => c.type === 'Ready');
+    times = { rolloutDone, ready: Date.parse(readyCondition?.status === 'True' ? readyCondition.lastTransitionTime : ''), installed: Date.parse(JSON.parse(node.metadata.annotations[NODE_STATUS_ANNOTATION]).since) };
     expect(restartsOf(h, 'containerd')).toBe(1);
     await h.node.supervisor.delayRestarts('containerd', 0);
     steps.mark('install');
@@ -92,6 +101,10 @@ describe('uninstall waits for the restored node (contract of the host-changed la
     need('install');
     expect(beforeLabel?.ready).toBe(false);
     expect(rolloutCode).toBe(0);
+    // Ready only from the moment the node was installed (the condition's time has whole seconds), and rollout
+    // status returned only after that.
+    expect(times!.ready).toBeGreaterThanOrEqual(Math.floor(times!.installed / 1000) * 1000);
+    expect(times!.rolloutDone).toBeGreaterThanOrEqual(times!.installed);
   });
 
   test('the host-changed label was set while the node was being configured, and stays once it is', async () => {

@@ -1,13 +1,15 @@
 /**
  * The few Kubernetes API calls the installer makes, behind {@link ClusterApi}: read the node (containerd
- * version, labels), set/remove the installed label, ask discovery whether Knative Serving is served, read and
- * patch (with a resourceVersion precondition) Knative's ConfigMaps, list labelled nodes, find pods still using
- * the handler. The one implementation is {@link HttpCluster}; tests run it against a real kube-apiserver.
+ * version, labels), set/remove the installed label and the status annotation, remove a startup taint, ask
+ * discovery whether Knative Serving is served, read and patch (with a resourceVersion precondition) Knative's
+ * ConfigMaps, list labelled nodes, find pods still using the handler, read and update (at a resourceVersion)
+ * the restart budget's Leases. The one implementation is {@link HttpCluster}; tests run it against a real
+ * kube-apiserver.
  *
  * Why not @kubernetes/client-node: the installer stays resident on every node, and client-node loads its whole
  * generated API (1,200 model classes and `request`) for any call. Bundled, one call through it peaks at 82 MiB
  * RSS by itself; the whole install through {@link KubeHttp}, API steps included, peaks at 57 MiB (`npm run
- * bench`, target 64). The seven calls are plain JSON over HTTPS.
+ * bench`, target 64). The calls are plain JSON over HTTPS.
  */
 import * as fs from 'fs';
 import { NODE_EVENT_NAMESPACE } from '../../catalog';
@@ -48,10 +50,58 @@ export type ConfigMapRead =
   | { readonly state: 'forbidden'; readonly message: string }
   | { readonly state: 'found'; readonly data: Readonly<Record<string, string>>; readonly resourceVersion: string };
 
+/** A taint on a Node's spec. */
+export interface NodeTaint {
+  readonly key: string;
+  readonly value?: string;
+  readonly effect: string;
+}
+
+/** A Node's name with its labels and annotations (a metadata-only list). */
+export interface NodeMetadata {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly annotations: Readonly<Record<string, string>>;
+}
+
+/** A coordination.k8s.io Lease as read, at its resourceVersion. */
+export interface Lease {
+  readonly name: string;
+  readonly resourceVersion: string;
+  readonly spec: LeaseSpec;
+  /** The object as read, written back with a new spec (so its metadata, labels included, is kept). */
+  readonly object: Readonly<Record<string, unknown>>;
+}
+
+export interface LeaseSpec {
+  readonly holderIdentity?: string;
+  readonly leaseDurationSeconds?: number;
+  /** MicroTime: RFC 3339 with six fractional digits. */
+  readonly acquireTime?: string;
+  readonly renewTime?: string;
+  readonly leaseTransitions?: number;
+}
+
 export interface ClusterApi {
   getNode(name: string): Promise<NodeInfo>;
-  /** Sets node labels, or removes them with `null`, in one JSON merge patch. */
-  setNodeLabels(name: string, labels: Readonly<Record<string, string | null>>): Promise<void>;
+  /**
+   * Sets node labels, or removes them with `null`, in one JSON merge patch; annotations likewise in the same
+   * patch when given.
+   */
+  setNodeLabels(name: string, labels: Readonly<Record<string, string | null>>, annotations?: Readonly<Record<string, string | null>>): Promise<void>;
+  /** The Node's taints (its spec), in order. */
+  nodeTaints(name: string): Promise<NodeTaint[]>;
+  /**
+   * Removes the taint at `index` (a JSON patch that first tests it is still `taint` there): `moved` when the
+   * Node's taints changed meanwhile (read them again).
+   */
+  removeNodeTaint(name: string, index: number, taint: NodeTaint): Promise<'removed' | 'moved'>;
+  /** Every Node's name, labels and annotations, in name order. */
+  listNodeMetadata(): Promise<NodeMetadata[]>;
+  /** A Lease, or undefined when it does not exist. */
+  getLease(namespace: string, name: string): Promise<Lease | undefined>;
+  /** Replaces the Lease's spec only while it is still at its resourceVersion: `conflict` when it moved on. */
+  updateLease(namespace: string, lease: Lease, spec: LeaseSpec): Promise<Lease | 'conflict'>;
   /** Records an Event on the Node (namespace `default`, as the kubelet's own node events). */
   createNodeEvent(name: string, event: NodeEvent): Promise<void>;
   /** The installer's Warning Events on Nodes (all, or of one reason), newest first. */
@@ -95,6 +145,8 @@ interface ObjectMeta {
   readonly name?: string;
   readonly namespace?: string;
   readonly labels?: Record<string, string>;
+  readonly annotations?: Record<string, string>;
+  readonly resourceVersion?: string;
 }
 
 interface List<T> {
@@ -105,6 +157,7 @@ interface List<T> {
 
 interface Node {
   readonly metadata?: ObjectMeta;
+  readonly spec?: { readonly taints?: NodeTaint[] };
   readonly status?: { readonly nodeInfo?: { readonly containerRuntimeVersion?: string }; readonly runtimeHandlers?: ReadonlyArray<{ readonly name?: string }> };
 }
 
@@ -131,6 +184,7 @@ interface Pod {
 }
 
 const MERGE_PATCH = 'application/merge-patch+json';
+const JSON_PATCH = 'application/json-patch+json';
 const EVENT_SOURCE = 'knawd-installer';
 /** Nodes as metadata only: a labelled-node poll on a large cluster need not download every node's status. */
 const METADATA_LIST = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1';
@@ -152,9 +206,60 @@ export class HttpCluster implements ClusterApi {
     };
   }
 
-  async setNodeLabels(name: string, labels: Readonly<Record<string, string | null>>): Promise<void> {
-    const body = { metadata: { labels } };
+  async setNodeLabels(name: string, labels: Readonly<Record<string, string | null>>, annotations?: Readonly<Record<string, string | null>>): Promise<void> {
+    const body = { metadata: { labels, ...(annotations ? { annotations } : {}) } };
     await call(`label node ${name}`, () => this.http.request({ method: 'PATCH', path: `/api/v1/nodes/${enc(name)}`, body, contentType: MERGE_PATCH }));
+  }
+
+  async nodeTaints(name: string): Promise<NodeTaint[]> {
+    const node = await call(`read node ${name}`, () => this.http.request<Node>({ method: 'GET', path: `/api/v1/nodes/${enc(name)}` }));
+    return node.spec?.taints ?? [];
+  }
+
+  async removeNodeTaint(name: string, index: number, taint: NodeTaint): Promise<'removed' | 'moved'> {
+    const at = `/spec/taints/${index}`;
+    const body = [{ op: 'test', path: at, value: taint }, { op: 'remove', path: at }];
+    try {
+      await this.http.request({ method: 'PATCH', path: `/api/v1/nodes/${enc(name)}`, body, contentType: JSON_PATCH });
+      return 'removed';
+    } catch (error) {
+      // A failed `test` operation is 422 (Unprocessable Entity): someone changed the taints since they were read.
+      if (error instanceof KubeApiError && error.status === 422) return 'moved';
+      throw apiError(`remove taint ${taint.key} from node ${name}`, error);
+    }
+  }
+
+  async listNodeMetadata(): Promise<NodeMetadata[]> {
+    const nodes: NodeMetadata[] = [];
+    let page: string | undefined;
+    do {
+      const list = await call('list nodes', () =>
+        this.http.request<List<{ metadata?: ObjectMeta }>>({ method: 'GET', path: '/api/v1/nodes', query: { limit: String(this.pageSize), continue: page }, accept: METADATA_LIST }),
+      );
+      nodes.push(...(list.items ?? []).map((n) => ({ name: n.metadata?.name ?? '?', labels: n.metadata?.labels ?? {}, annotations: n.metadata?.annotations ?? {} })));
+      page = list.metadata?.continue || undefined;
+    } while (page);
+    return nodes.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async getLease(namespace: string, name: string): Promise<Lease | undefined> {
+    try {
+      return leaseOf(await this.http.request<LeaseObject>({ method: 'GET', path: leasePath(namespace, name) }));
+    } catch (error) {
+      if (error instanceof KubeApiError && error.status === 404) return undefined;
+      throw apiError(`read Lease ${namespace}/${name}`, error);
+    }
+  }
+
+  async updateLease(namespace: string, lease: Lease, spec: LeaseSpec): Promise<Lease | 'conflict'> {
+    // The resourceVersion of the object as read makes the PUT conditional: 409 if anyone wrote it since.
+    const body = { ...lease.object, spec };
+    try {
+      return leaseOf(await this.http.request<LeaseObject>({ method: 'PUT', path: leasePath(namespace, lease.name), body }));
+    } catch (error) {
+      if (error instanceof KubeApiError && error.status === 409) return 'conflict';
+      throw apiError(`update Lease ${namespace}/${lease.name}`, error);
+    }
   }
 
   async createNodeEvent(name: string, event: NodeEvent): Promise<void> {
@@ -252,6 +357,19 @@ export class HttpCluster implements ClusterApi {
 
 function enc(segment: string): string {
   return encodeURIComponent(segment);
+}
+
+interface LeaseObject {
+  readonly metadata?: ObjectMeta;
+  readonly spec?: LeaseSpec;
+}
+
+function leaseOf(object: LeaseObject): Lease {
+  return { name: object.metadata?.name ?? '', resourceVersion: object.metadata?.resourceVersion ?? '', spec: object.spec ?? {}, object: object as Record<string, unknown> };
+}
+
+function leasePath(namespace: string, name: string): string {
+  return `/apis/coordination.k8s.io/v1/namespaces/${enc(namespace)}/leases/${enc(name)}`;
 }
 
 function configMapPath(namespace: string, name: string): string {

@@ -3,6 +3,7 @@ import { IConstruct } from 'constructs';
 import { stringify } from 'yaml';
 import { KNATIVE_SERVING_API, OPENSHIFT_TARGETS, RUNTIMES, WASM_TEST_IMAGE } from '../../catalog';
 import { conditionsOf } from '../../constructs/conditions';
+import { repetitionOf } from '../../constructs/repeat';
 import { KnawdDeployer, KnawdUninstaller } from '../../constructs/knawd-deployer';
 import { DEFAULT_IMAGE_REPOSITORY, DEFAULT_IMAGE_TAG } from '../../constructs/settings';
 import { replaceValueRefs, valueFieldsOf } from '../../constructs/value-ref';
@@ -51,6 +52,7 @@ function chartObjects(): ChartObject[] {
     conditions: conditionsOf(o),
     valueFields: valueFieldsOf(o),
     hook,
+    repetition: repetitionOf(o),
   });
   return [
     ...apiObjectsUnder(install).map((o) => describe(o)),
@@ -117,6 +119,11 @@ wire it up.
 {{/* The installer image: the digest pins it and wins over the tag. */}}
 {{- define "knawd-deployer.image" -}}
 {{- if .Values.image.digest }}{{ .Values.image.repository }}@{{ .Values.image.digest }}{{ else }}{{ .Values.image.repository }}:{{ .Values.tag }}{{ end }}
+{{- end }}
+
+{{/* The installer's startup taint as key:effect; empty when startupTaint.key is. */}}
+{{- define "knawd-deployer.startupTaint" -}}
+{{- with .Values.startupTaint }}{{ if .key }}{{ .key }}:{{ .effect }}{{ end }}{{ end }}
 {{- end }}
 
 {{/* Labels Helm's tooling expects; everything else comes from the constructs. */}}

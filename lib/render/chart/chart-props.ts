@@ -23,5 +23,8 @@ export function chartProps(): KnawdDeployerProps {
     runtimeClassName: valueRef('runtimeClassName'),
     handler: valueRef('handler'),
     hostPrefix: valueRef('hostPrefix'),
+    maxConcurrentRestarts: valueRef('maxConcurrentRestarts'),
+    driftCheckSeconds: valueRef('driftCheckSeconds'),
+    startupTaint: valueRef('startupTaint'),
   };
 }

@@ -1,7 +1,8 @@
 import { stringify } from 'yaml';
 import { RenderCondition } from '../../constructs/conditions';
+import { Repetition } from '../../constructs/repeat';
 import { containsValueRef, VALUE_REF_SOURCE, ValueField, valueRef } from '../../constructs/value-ref';
-import { expressionFor } from './expressions';
+import { countFor, expressionFor, SLOT_VARIABLE } from './expressions';
 
 /** One rendered object and what the chart needs to know about it. */
 export interface ChartObject {
@@ -10,6 +11,8 @@ export interface ChartObject {
   readonly valueFields: readonly ValueField[];
   /** Helm hook annotations, for objects that are hooks rather than part of the release. */
   readonly hook?: Readonly<Record<string, string>>;
+  /** Rendered once per slot of a count (a `range`), when set. */
+  readonly repetition?: Repetition;
 }
 
 const CONDITION_EXPRESSIONS: Record<RenderCondition, string> = {
@@ -42,6 +45,8 @@ function renderLine(line: string): string[] {
         return [`{{- with ${e.expr} }}`, `${indent}${key}:`, `${inner}{{- toYaml . | nindent ${inner.length} }}`, '{{- end }}'];
       case 'names':
         return [`{{- with ${e.expr} }}`, `${indent}${key}:`, '{{- range . }}', `${inner}- name: {{ . | quote }}`, '{{- end }}', '{{- end }}'];
+      case 'indexed':
+        return [`${indent}${key}:`, `{{- range ${SLOT_VARIABLE} := until (${e.count}) }}`, `${inner}- {{ ${e.item} | quote }}`, '{{- end }}'];
     }
   }
   const item = PLACEHOLDER_ITEM.exec(line);
@@ -70,9 +75,11 @@ export function objectTemplate(obj: ChartObject): string {
   const yamlLines = stringify(json, { lineWidth: 0 }).trimEnd().split('\n');
   const body = withBookkeepingLabels(yamlLines).flatMap(renderLine);
   const conditions = [...new Set(obj.conditions)];
+  // A repeated object: one YAML document per slot.
+  const repeated = obj.repetition ? [`{{- range ${SLOT_VARIABLE} := until (${countFor(obj.repetition.countPath)}) }}`, '---', ...body, '{{- end }}'] : body;
   return [
     ...conditions.map((c) => `{{- if ${CONDITION_EXPRESSIONS[c]} }}`),
-    ...body,
+    ...repeated,
     ...conditions.map(() => '{{- end }}'),
     '',
   ].join('\n');

@@ -20,6 +20,12 @@ import {
   runtimesFor,
   TARGETS,
   TARGET_NAMES,
+  DEFAULT_DRIFT_CHECK_SECONDS,
+  DEFAULT_MAX_CONCURRENT_RESTARTS,
+  MAX_CONCURRENT_RESTARTS_LIMIT,
+  MAX_DRIFT_CHECK_SECONDS,
+  RESTART_LEASE_PREFIX,
+  TAINT_EFFECTS,
 } from '../../catalog';
 import {
   DEFAULT_IMAGE_REPOSITORY,
@@ -136,7 +142,8 @@ export const VALUES: readonly ValueEntry[] = [
   },
   {
     path: 'resources',
-    description: 'Resources of the installer container (Helm merges maps: set a default key to null to drop it).',
+    description:
+      'Resources of the installer container (Helm merges maps: set a default key to null to drop it). Requests are what an installed node\'s pod uses while it idles (the static agent and its readiness probe, measured by npm run bench); limits are sized for an install and a drift check, which run Node.js and copy the artifacts through the page cache.',
     default: DEFAULT_RESOURCES,
     schema: { type: 'object', additionalProperties: false, properties: { requests: quantityMap, limits: quantityMap } },
   },
@@ -163,6 +170,25 @@ export const VALUES: readonly ValueEntry[] = [
     schema: { type: 'string', pattern: HANDLER_PATTERN.source, maxLength: MAX_HANDLER_LENGTH },
   },
   { path: 'hostPrefix', description: 'Host directory everything is installed under.', default: DEFAULT_HOST_PREFIX, schema: { type: 'string', pattern: HOST_PREFIX_PATTERN.source, maxLength: HOST_PREFIX_MAX_LENGTH } },
+  {
+    path: 'maxConcurrentRestarts',
+    description: `How many nodes may restart their container runtime at once (first install, upgrade, drift repair, uninstall): one Lease ${RESTART_LEASE_PREFIX}<i> per slot in the release namespace, held while a runtime restarts and is verified. A node waiting for a slot is labelled pending.`,
+    default: DEFAULT_MAX_CONCURRENT_RESTARTS,
+    schema: { type: 'integer', minimum: 1, maximum: MAX_CONCURRENT_RESTARTS_LIMIT },
+  },
+  {
+    path: 'driftCheckSeconds',
+    description: 'How often (seconds) the staying installer re-checks its node (config block, files, the handler served by the runtime) and repairs drift through the restart budget; 0 never.',
+    default: DEFAULT_DRIFT_CHECK_SECONDS,
+    schema: { type: 'integer', minimum: 0, maximum: MAX_DRIFT_CHECK_SECONDS },
+  },
+  {
+    path: 'startupTaint.key',
+    description: "A taint to remove from each node once it is installed (e.g. a node provisioner's startup taint, such as Karpenter's startupTaints); empty: none. The node-restriction policy lets the installer remove only this taint.",
+    default: '',
+    schema: { type: 'string', anyOf: [{ const: '' }, { pattern: LABEL_KEY_PATTERN.source, maxLength: 317 }] },
+  },
+  { path: 'startupTaint.effect', description: "The startup taint's effect.", default: 'NoSchedule', schema: { type: 'string', enum: TAINT_EFFECTS } },
   {
     path: 'test.image',
     description: 'Image helm test runs through the RuntimeClass: a WASI program (.wasm entry point, numeric non-root user), best pinned by digest.',

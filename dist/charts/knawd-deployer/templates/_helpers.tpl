@@ -48,6 +48,11 @@ wire it up.
 {{- if .Values.image.digest }}{{ .Values.image.repository }}@{{ .Values.image.digest }}{{ else }}{{ .Values.image.repository }}:{{ .Values.tag }}{{ end }}
 {{- end }}
 
+{{/* The installer's startup taint as key:effect; empty when startupTaint.key is. */}}
+{{- define "knawd-deployer.startupTaint" -}}
+{{- with .Values.startupTaint }}{{ if .key }}{{ .key }}:{{ .effect }}{{ end }}{{ end }}
+{{- end }}
+
 {{/* Labels Helm's tooling expects; everything else comes from the constructs. */}}
 {{- define "knawd-deployer.bookkeepingLabels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | quote }}
