@@ -18,6 +18,8 @@ export const INSTALLER_ENV = {
   artifacts: 'KNAWD_ARTIFACTS',
   nodeName: 'NODE_NAME',
   hostExec: 'KNAWD_HOST_EXEC',
+  startStoppedRuntime: 'KNAWD_START_STOPPED_RUNTIME',
+  graceSeconds: 'KNAWD_GRACE_SECONDS',
 } as const;
 
 /** Where the installer pod mounts the host's `/`. */

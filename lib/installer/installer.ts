@@ -10,28 +10,38 @@
  * A failed install labels the node `failed` and records the reason as an Event on it. Planning is pure
  * (plan/); everything that touches the node goes through {@link Effects}. `plan`, `status` and `wait-removed`
  * live in commands/.
+ *
+ * Faults: before the first write the host must be able to take the run (host/prewrite.ts: writable, room,
+ * configs unchanged since planned), or it is refused with nothing changed; a runtime that was not running is
+ * not restarted (unless --start-stopped-runtime); a stop requested by SIGTERM/SIGINT (host/signals.ts) is
+ * honoured at the step boundaries below, with the step in progress finished first.
  */
-import { HOST_CHANGED_LABEL, TargetSpec, TARGETS, findTarget } from '../catalog';
+import { HOST_CHANGED_LABEL, RUNTIMES, TargetSpec, TARGETS, findTarget } from '../catalog';
 import { locateArtifacts, verifyArtifacts } from './artifacts';
 import { InstallerError, messageOf } from './errors';
 import { CommandRunner } from './host/commands';
-import { coarseTimestamps, HostFs } from './host/fs';
+import { CommandCannotRun } from './host/errors';
+import { coarseTimestamps, Expected, HostFs } from './host/fs';
+import { clearTempLeftovers } from './host/leftovers';
 import { NODE_LOCK, withNodeLock } from './host/lock';
 import { checkNodeRoot } from './host/node-root';
+import { changesOf, checkConfigsUnchanged, checkHostTakes } from './host/prewrite';
 import { findReferenceBinary, labelLike, restoreLabels, selinuxEnabled } from './host/selinux';
+import { NOTHING_CHANGED, Stopped, StopRequest } from './host/signals';
 import { ClusterApi } from './kube/cluster';
 import { mergeKnativeRecord, restoreKnative, wireKnative } from './kube/knative';
 import { NodeStatus } from './kube/node-state';
 import { Logger } from './log';
 import { hostView, loadPlanning, loadState, saveState } from './plan/host-view';
-import { artifactsToCopy, discoverState, FileOp, isBlobRole, layout, planInstall, planRemove, planSafely, settleCopyDigests } from './plan/plan';
-import { FileRecord, InstallState, isConfigRole, statePath } from './plan/state';
+import { artifactsToCopy, discoverState, FileOp, isBlobRole, layout, Plan, planInstall, planRemove, planSafely, settleCopyDigests } from './plan/plan';
+import { FileRecord, InstallState, isConfigRole, serializeState, statePath } from './plan/state';
+import { candidateConfigPaths } from './runtime/config-edit';
 import { CriStatusReader } from './runtime/cri-status';
 import { detectRuntime, NodeRuntime } from './runtime/detect';
 import { clearPreflightLeftovers } from './runtime/loader';
 import { preflight } from './runtime/preflight';
 import { detectUnit, restartUnit } from './runtime/restart';
-import { SocketWaiter } from './runtime/socket';
+import { SocketProbe, SocketWaiter } from './runtime/socket';
 import { checkNodeLists, checkRuntimeServes } from './runtime/verify';
 import { requireVariant, Settings } from './settings';
 
@@ -39,12 +49,16 @@ import { requireVariant, Settings } from './settings';
 export interface Effects {
   readonly fs: HostFs;
   readonly runner: CommandRunner;
+  /** Whether the runtime's socket answers now: is it running at all. */
+  readonly probeSocket: SocketProbe;
   readonly waitForSocket: SocketWaiter;
   /** Asks the runtime which handlers it serves (CRI Status). */
   readonly readCriStatus: CriStatusReader;
   /** Undefined when not running against a cluster: the API steps are skipped. */
   readonly cluster?: ClusterApi;
   readonly log: Logger;
+  /** SIGTERM/SIGINT asking the run to stop (host/signals.ts); undefined: never asked. */
+  readonly stop?: StopRequest;
 }
 
 /** What a run did; the counters are what the benchmark reads. */
@@ -60,17 +74,74 @@ export interface RunReport {
 
 // ---------------------------------------------------------------------------------------------- shared steps
 
-/** Checks the node root, then runs `work` holding the node lock: install and remove runs never interleave. */
+/**
+ * Checks the node root, then runs `work` holding the node lock: install and remove runs never interleave. A stop
+ * while waiting for the lock ends the wait at once.
+ */
 function locked<T>(settings: Settings, effects: Effects, work: () => Promise<T>): Promise<T> {
   checkNodeRoot(effects.fs);
-  return withNodeLock(effects.fs.local(NODE_LOCK), settings.lockTimeoutSeconds, effects.log, work);
+  const stop = stopOf(effects);
+  stop.enter('waiting for the node lock');
+  let waiting = true;
+  const run = withNodeLock(effects.fs.local(NODE_LOCK), settings.lockTimeoutSeconds, effects.log, () => {
+    waiting = false;
+    stop.checkpoint('reading the node', NOTHING_CHANGED);
+    return work();
+  });
+  return stop.unlessStopped(run, NOTHING_CHANGED, () => waiting);
 }
 
+function stopOf(effects: Effects): StopRequest {
+  return effects.stop ?? NEVER_STOPPED;
+}
+
+const NEVER_STOPPED = new StopRequest();
+
+/** Runtime configs are replaced compare-and-swap: only while they hold what the plan read (host/fs.ts). */
 function applyOp(fs: HostFs, op: FileOp, log: Logger): void {
   log.debug(`${op.reason}: ${op.path}`, { path: op.path, role: op.role });
-  if (op.after === null) fs.removeFile(op.path);
-  else if (Buffer.isBuffer(op.after)) fs.writeFile(op.path, op.after, op.mode);
+  const expected: Expected | undefined = isConfigRole(op.role) && (op.before === undefined || Buffer.isBuffer(op.before)) ? (op.before ?? null) : undefined;
+  if (op.after === null) fs.removeFile(op.path, expected ?? undefined);
+  else if (Buffer.isBuffer(op.after)) fs.writeFile(op.path, op.after, op.mode, expected);
   else fs.copyFile(op.path, op.after.file, op.after.sha256, op.mode, op.after.rewrite);
+}
+
+/** Room for the state beyond its intent: the fingerprints the last write adds. */
+const STATE_SLACK = 4096;
+
+/** Before the first write: the host can take the plan's writes (else a refusal with nothing changed). */
+function checkHost(fs: HostFs, plan: Plan, state: InstallState, selinux: boolean): void {
+  if (plan.ops.length === 0 && plan.mkdirs.length === 0) return;
+  checkHostTakes(fs, changesOf(plan, statePath(state.prefix), serializeState(state).length + STATE_SLACK), selinux);
+}
+
+/** Whether the runtime answers on its socket now; says so when it does not. */
+async function runtimeRunning(settings: Settings, effects: Effects, target: TargetSpec, command: 'install' | 'remove'): Promise<boolean> {
+  const running = await effects.probeSocket(effects.fs.local(target.criSocket));
+  if (!running) {
+    const then =
+      settings.restart === 'none'
+        ? 'it is not restarted (--restart none)'
+        : settings.startStoppedRuntime
+          ? 'it is started after the config change (--start-stopped-runtime)'
+          : command === 'install'
+            ? `it is not started: it reads the new config when it starts; run install again then to verify it and label the node (or pass --start-stopped-runtime)`
+            : 'it is not started: it reads the restored config when it starts';
+    effects.log.warn(`${target.cri} is not running on the node (nothing answers on ${target.criSocket}): ${then}`);
+  }
+  return running;
+}
+
+/** Our temp files a killed run may have left beside anything we write (host/leftovers.ts). */
+function clearWriteLeftovers(fs: HostFs, prefix: string, target: TargetSpec | undefined, handler: string, recorded: InstallState | undefined): void {
+  const dirOf = (p: string): string => p.slice(0, p.lastIndexOf('/')) || '/';
+  const dirs = [prefix, ...RUNTIMES.flatMap((r) => {
+    const l = layout(prefix, r);
+    return [l.bin, l.lib, l.libexecRuntime];
+  })];
+  for (const t of target ? [target] : TARGETS) dirs.push(...candidateConfigPaths(t.configEdit, handler).map((c) => dirOf(c.path)));
+  dirs.push(...(recorded?.files ?? []).map((f) => dirOf(f.path)));
+  clearTempLeftovers(fs, dirs);
 }
 
 /**
@@ -92,12 +163,13 @@ function withFreshFingerprints(fs: HostFs, files: readonly FileRecord[], written
 export function install(settings: Settings, effects: Effects): Promise<RunReport> {
   const { target, runtime } = requireVariant(settings);
   return locked(settings, effects, async () => {
-    const node = await detectRuntime(target, effects.fs, effects.runner, effects.cluster, settings.nodeName, effects.log);
+    const stop = stopOf(effects);
+    const node = await stop.unlessStopped(detectRuntime(target, effects.fs, effects.runner, effects.cluster, settings.nodeName, effects.log), NOTHING_CHANGED);
     const status = NodeStatus.of(effects.cluster, settings.nodeName, effects.log, node.nodeLabels);
     try {
       return await installLocked(settings, effects, target, runtime, node, status);
     } catch (error) {
-      await reportFailure(status, 'InstallFailed', error, effects.log);
+      await reportFailure(status, error instanceof Stopped ? 'Interrupted' : 'InstallFailed', error, effects.log);
       throw error;
     }
   });
@@ -112,8 +184,11 @@ async function installLocked(
   status: NodeStatus,
 ): Promise<RunReport> {
   const { fs, log } = effects;
+  const stop = stopOf(effects);
   const artifacts = locateArtifacts(settings.artifacts, target, runtime, settings.prefix);
   clearPreflightLeftovers(fs, target);
+  clearWriteLeftovers(fs, settings.prefix, target, settings.handler, loadState(fs, settings.prefix));
+  const running = await runtimeRunning(settings, effects, target, 'install');
 
   // detect
   // Without a state file, what an earlier install left (our block, our files) is recognised, never taken as original.
@@ -149,12 +224,15 @@ async function installLocked(
   const copies = artifactsToCopy(plan);
   let next = settleCopyDigests(plan.next as InstallState, plan, verifyArtifacts(copies));
   if (copies.length > 0) log.info('artifacts verified', { artifacts: copies.map((a) => a.name) });
+  checkHost(fs, plan, next, selinux);
+  stop.enter('the pre-flight');
   if (plan.configChanged) await preflight({ target, plan, handler: settings.handler, binaryPath: l.wrapper, binary: node.binary }, fs, effects.runner, log);
 
   // apply
   const changed: string[] = [];
   const writes = plan.ops.length > 0 || plan.mkdirs.length > 0;
   if (writes || next.restartPending) {
+    stop.checkpoint('labelling the node pending', NOTHING_CHANGED);
     await status.report({
       state: 'pending',
       hostChanged: true,
@@ -162,15 +240,23 @@ async function installLocked(
     });
   }
   if (writes) {
-    const prefixDirs = plan.mkdirs.filter((d) => settings.prefix === d || settings.prefix.startsWith(d + '/'));
-    prefixDirs.forEach((d) => fs.mkdir(d));
-    // The intent: everything this run may touch, so that a crash at any later point can be finished or undone.
-    const stale = (previous?.files ?? []).filter((f) => !next.files.some((n) => n.path === f.path));
-    saveState(fs, { ...next, phase: 'installing', files: [...next.files, ...stale] });
-    plan.mkdirs.filter((d) => !prefixDirs.includes(d)).forEach((d) => fs.mkdir(d));
-    for (const op of plan.ops) {
-      applyOp(fs, op, log);
-      changed.push(op.path);
+    stop.checkpoint('installing the files', `${NOTHING_CHANGED}; the node is labelled pending, the next install goes on`);
+    checkConfigsUnchanged(fs, plan);
+    try {
+      const prefixDirs = plan.mkdirs.filter((d) => settings.prefix === d || settings.prefix.startsWith(d + '/'));
+      prefixDirs.forEach((d) => fs.mkdir(d));
+      // The intent: everything this run may touch, so that a crash at any later point can be finished or undone.
+      const stale = (previous?.files ?? []).filter((f) => !next.files.some((n) => n.path === f.path));
+      saveState(fs, { ...next, phase: 'installing', files: [...next.files, ...stale] });
+      plan.mkdirs.filter((d) => !prefixDirs.includes(d)).forEach((d) => fs.mkdir(d));
+      for (const op of plan.ops) {
+        applyOp(fs, op, log);
+        changed.push(op.path);
+      }
+    } catch (error) {
+      // A fault (full disk, a concurrent writer...) in a first install: take back what this run wrote.
+      if (previous || !(error instanceof InstallerError)) throw error;
+      throw await undoFirstInstall(settings, effects, plan, error, status);
     }
     log.info('files installed', { changed });
   }
@@ -193,7 +279,12 @@ async function installLocked(
     log.warn(`restart pending: the ${target.cri} config changed but --restart none was given`, {
       fix: `restart it on the node (systemctl restart ${target.restartUnits.join(' or ')}), then run install again to clear this`,
     });
+  } else if (restartPending && !running && !settings.startStoppedRuntime) {
+    log.warn(`${target.cri} was not running before this run: it is not started; the handler is served once it starts with the new config`, {
+      fix: `start it (systemctl start ${target.restartUnits.join(' or ')}), then run install again to verify it and label the node; or pass --start-stopped-runtime`,
+    });
   } else if (restartPending) {
+    stop.checkpoint(`restarting ${target.cri}`, `the files are installed and recorded, ${target.cri} was not restarted: the next install restarts and verifies it`);
     try {
       restarts += await restartAndVerify(settings, effects, target, 'served');
       if (node.nodeHandlers && effects.cluster && settings.nodeName) {
@@ -201,10 +292,11 @@ async function installLocked(
       }
       restartPending = false;
     } catch (error) {
-      if (!plan.configChanged) throw error;
+      if (!plan.configChanged || error instanceof Stopped) throw error;
       throw await rollBack(settings, effects, target, error, status);
     }
   }
+  stop.enter('recording the install');
   saveState(fs, { ...next, phase: 'installed', restartPending });
 
   // label + Knative
@@ -219,6 +311,9 @@ async function installLocked(
     });
   }
   if (effects.cluster) {
+    if (settings.patchKnative !== 'false') {
+      stop.checkpoint('wiring Knative up', `the node is ${restartPending ? 'installed, its restart pending' : 'installed and verified'}; Knative was not wired up: the next install does it`);
+    }
     await wireKnative(effects.cluster, log, settings, (knative) => {
       const state = loadState(fs, settings.prefix);
       if (state) saveState(fs, { ...state, knative: mergeKnativeRecord(state.knative, knative) });
@@ -230,8 +325,11 @@ async function installLocked(
   return report;
 }
 
-/** The node `failed` with the reason as a Warning Event; a failure to report is logged, never hides the cause. */
-async function reportFailure(status: NodeStatus, reason: 'InstallFailed' | 'RemoveFailed' | 'RemoveRefused', error: unknown, log: Logger): Promise<void> {
+/**
+ * The node `failed` with the reason as a Warning Event (an interrupted run: the Event only, the next run goes
+ * on); a failure to report is logged, never hides the cause.
+ */
+async function reportFailure(status: NodeStatus, reason: 'InstallFailed' | 'RemoveFailed' | 'RemoveRefused' | 'Interrupted', error: unknown, log: Logger): Promise<void> {
   try {
     await status.report({ ...(reason === 'InstallFailed' ? { state: 'failed' as const } : {}), event: { type: 'Warning', reason, message: messageOf(error).slice(0, 1000) } });
   } catch (reportError) {
@@ -256,13 +354,19 @@ async function restartAndVerify(settings: Settings, effects: Effects, target: Ta
   return 1;
 }
 
-/** The runtime did not come back with our config: put the node back as it was and restart again. */
+/**
+ * The runtime did not come back with our config: put the node back as it was and restart again. When the
+ * restart could not even be run (systemctl or nsenter missing), the runtime never read our config: the install
+ * is taken back without a restart.
+ */
 async function rollBack(settings: Settings, effects: Effects, target: TargetSpec, cause: unknown, status: NodeStatus): Promise<InstallerError> {
   const reason = messageOf(cause);
-  effects.log.error('the runtime did not come back serving the handler after the config change; rolling the install back', { error: reason });
+  const restarted = !(cause instanceof CommandCannotRun);
+  stopOf(effects).enter('rolling the install back');
+  effects.log.error(`${restarted ? 'the runtime did not come back serving the handler after the config change' : 'the runtime could not be restarted'}; rolling the install back`, { error: reason });
   try {
     const state = loadState(effects.fs, settings.prefix);
-    if (state) await removeFromState(settings, effects, target, { ...state, restartPending: true }, []);
+    if (state) await removeFromState(settings, effects, target, { ...state, restartPending: restarted }, [], restarted);
     await status.report({ hostChanged: false });
   } catch (error) {
     return new InstallerError(
@@ -270,7 +374,35 @@ async function rollBack(settings: Settings, effects: Effects, target: TargetSpec
       `the node's ${target.cri} may not be running: run \`knawd-installer remove\` and look at journalctl on the node`,
     );
   }
+  if (!restarted) return new InstallerError(`${reason}; nothing was restarted and the install was taken back: the node is as before`, (cause as InstallerError).fix);
   return new InstallerError(`${reason}; the install was rolled back and the node's config restored`, 'look at the runtime\'s journal on the node for why it rejected the config, then install again');
+}
+
+/**
+ * A first install that failed while writing is taken back with what its intent records, so the host ends as it
+ * began. No restart: the runtime has read none of it. Nothing is written on the way (the state stays the
+ * intent until it goes last), so a full disk does not stop it; where it fails too (a file system gone
+ * read-only), the intent stays for the next run, which completes or reverts it.
+ */
+async function undoFirstInstall(settings: Settings, effects: Effects, plan: Plan, cause: InstallerError, status: NodeStatus): Promise<InstallerError> {
+  const { fs, log } = effects;
+  log.warn(`the install failed while writing: taking back what it wrote (${cause.message})`);
+  try {
+    const state = loadState(fs, settings.prefix);
+    if (state) {
+      const undo = planSafely(() => planRemove(hostView(fs), state));
+      for (const op of undo.ops) applyOp(fs, op, log);
+      // The state goes only once nothing but the prefix is left: an undo that fails before stays recorded.
+      const holdsState = (d: string): boolean => d === state.prefix || state.prefix.startsWith(d + '/');
+      for (const dir of undo.rmdirs.filter((d) => !holdsState(d))) fs.removeDir(dir);
+      fs.removeFile(statePath(state.prefix));
+    }
+    for (const dir of [...plan.mkdirs].reverse()) fs.removeDir(dir);
+    await status.report({ hostChanged: false });
+  } catch (error) {
+    return new InstallerError(`${cause.message}; taking back what was written failed too (${messageOf(error)}): the node keeps what it recorded`, cause.fix, cause.exitCode);
+  }
+  return new InstallerError(`${cause.message}; what this run had written was taken back: the node is as before`, cause.fix, cause.exitCode);
 }
 
 function countersOf(fs: HostFs): { bytesWritten: number; filesWritten: number } {
@@ -311,11 +443,12 @@ async function waitForHandlerPods(settings: Settings, effects: Effects, handler:
 
 export function remove(settings: Settings, effects: Effects): Promise<RunReport> {
   return locked(settings, effects, async () => {
-    const status = NodeStatus.of(effects.cluster, settings.nodeName, effects.log, await nodeLabels(settings, effects));
+    const labels = await stopOf(effects).unlessStopped(nodeLabels(settings, effects), NOTHING_CHANGED);
+    const status = NodeStatus.of(effects.cluster, settings.nodeName, effects.log, labels);
     try {
       return await removeLocked(settings, effects, status);
     } catch (error) {
-      await reportFailure(status, error instanceof PodsStillRunning ? 'RemoveRefused' : 'RemoveFailed', error, effects.log);
+      await reportFailure(status, error instanceof Stopped ? 'Interrupted' : error instanceof PodsStillRunning ? 'RemoveRefused' : 'RemoveFailed', error, effects.log);
       throw error;
     }
   });
@@ -329,7 +462,9 @@ async function nodeLabels(settings: Settings, effects: Effects): Promise<Readonl
 
 async function removeLocked(settings: Settings, effects: Effects, status: NodeStatus): Promise<RunReport> {
   const { fs, log } = effects;
+  const stop = stopOf(effects);
   for (const t of settings.target ? [settings.target] : TARGETS) clearPreflightLeftovers(fs, t);
+  clearWriteLeftovers(fs, settings.prefix, settings.target, settings.handler, loadState(fs, settings.prefix));
   const recorded = loadState(fs, settings.prefix);
   const state = recorded ?? planSafely(() => discoverState(hostView(fs), settings.target, settings.handler, settings.prefix));
   // Unlabel first: the RuntimeClass stops scheduling pods here before the handler goes away.
@@ -347,10 +482,17 @@ async function removeLocked(settings: Settings, effects: Effects, status: NodeSt
     log.warn(`the node was installed for target ${state.target}, not ${settings.target.name}: removing what was installed`);
   }
   const target = findTarget(state.target);
-  await waitForHandlerPods(settings, effects, state.handler);
-  if (effects.cluster && state.knative) await restoreKnative(effects.cluster, log, state.knative);
+  const unlabelled = `${NOTHING_CHANGED}; the node is unlabelled, the next remove goes on`;
+  stop.enter('waiting for the pods using the handler');
+  await stop.unlessStopped(waitForHandlerPods(settings, effects, state.handler), unlabelled);
+  if (effects.cluster && state.knative) {
+    stop.checkpoint('restoring Knative', unlabelled);
+    await restoreKnative(effects.cluster, log, state.knative);
+  }
+  stop.checkpoint('restoring the host', `${NOTHING_CHANGED}; the node is unlabelled${state.knative ? ' and Knative restored' : ''}, the next remove goes on`);
+  const running = await runtimeRunning(settings, effects, target, 'remove');
   const changed: string[] = [];
-  const report = await removeFromState(settings, effects, target, state, changed);
+  const report = await removeFromState(settings, effects, target, state, changed, running || settings.startStoppedRuntime);
   if (report.restartPending) {
     log.warn(`the node keeps the ${HOST_CHANGED_LABEL.key} label until its ${target.cri} was restarted`, {
       fix: `restart it (systemctl restart ${target.restartUnits.join(' or ')}), then run remove again to clear the label`,
@@ -362,12 +504,19 @@ async function removeLocked(settings: Settings, effects: Effects, status: NodeSt
   return report;
 }
 
-async function removeFromState(settings: Settings, effects: Effects, target: TargetSpec, state: InstallState, changed: string[]): Promise<RunReport> {
+/**
+ * Reverts what `state` records. `restart`: whether a config change needs the runtime restarted; not when it was
+ * not running (it has nothing loaded and reads the restored config when it starts), nor when it never read
+ * what is reverted.
+ */
+async function removeFromState(settings: Settings, effects: Effects, target: TargetSpec, state: InstallState, changed: string[], restart: boolean): Promise<RunReport> {
   const { fs, log } = effects;
   const plan = planSafely(() => planRemove(hostView(fs), state));
   plan.warnings.forEach((w) => log.warn(w));
-  let restartPending = state.restartPending || plan.configChanged;
+  checkHost(fs, plan, state, selinuxEnabled(fs));
+  let restartPending = (state.restartPending || plan.configChanged) && restart;
   if (fs.exists(statePath(state.prefix)) && (plan.ops.length > 0 || state.phase !== 'removing')) {
+    checkConfigsUnchanged(fs, plan);
     saveState(fs, { ...state, phase: 'removing', restartPending });
   }
   // Configs first: the runtime must stop referring to the handler before its binary goes.
@@ -381,6 +530,7 @@ async function removeFromState(settings: Settings, effects: Effects, target: Tar
       fix: `restart it on the node: systemctl restart ${target.restartUnits.join(' or ')}`,
     });
   } else if (restartPending) {
+    stopOf(effects).enter(`restarting ${target.cri}`);
     restarts += await restartAndVerify(settings, effects, target, 'gone');
     restartPending = false;
   }

@@ -9,6 +9,7 @@ import { REPO } from '../support/tools';
 import { Cluster, startCluster } from '../support/cluster/api-server';
 import { manifestPath } from '../support/cluster/objects';
 import { configMapData, createNode, nodeLabels, serviceAccountKubeconfig } from '../support/cluster/node';
+import { KNATIVE_VERSIONS, serveKnativeApi } from '../support/knative';
 import { BenchResult, timeMs } from './measure';
 
 const MiB = 1024 * 1024;
@@ -52,13 +53,17 @@ function artifacts(root: string): string {
 }
 
 /**
- * A real API server as the DaemonSet meets it: the installer's ServiceAccount and RBAC as shipped, Knative's
- * config-features, and this node's Node object. Returns the ServiceAccount's kubeconfig.
+ * A real API server as the DaemonSet meets it: the installer's ServiceAccount and RBAC as shipped, Knative
+ * Serving (its API served, its config-features), and this node's Node object. Returns the ServiceAccount's
+ * kubeconfig.
  */
 async function apiServer(cluster: Cluster): Promise<string> {
+  await serveKnativeApi(cluster, KNATIVE_VERSIONS[KNATIVE_VERSIONS.length - 1]);
   await cluster.kubectlOk(['create', 'namespace', 'knative-serving']);
   await cluster.kubectlOk(['-n', 'knative-serving', 'create', 'configmap', 'config-features', '--from-literal=kubernetes.podspec-runtimeclassname=disabled']);
   await cluster.kubectlOk(['apply', '--server-side', '-f', manifestPath('ubuntu_22_04', 'crun-wasmtime')]);
+  // Knative's RBAC for the installer, as a raw-manifest install applies it next to Knative.
+  await cluster.kubectlOk(['apply', '--server-side', '-f', join(REPO, 'dist', 'manifests', 'knative.yaml')]);
   await createNode(cluster, NODE, 'containerd://1.7.22');
   return serviceAccountKubeconfig(cluster, 'knawd', 'knawd-installer');
 }

@@ -78,10 +78,10 @@ describe('the node-restriction policy on a real API server', () => {
     const args = ['--target', 'ubuntu_22_04', '--runtime', 'crun-wasmtime', '--node-root', root, '--artifacts', artifacts, '--kubeconfig', onNodeA, '--patch-knative', 'false'];
     const io = { stdout: () => undefined, stderr: (l: string) => err.push(l) };
     const err: string[] = [];
-    const code = await run(['install', ...args, '--node-name', 'node-a'], {}, io, { runner: new RecordingRunner(), waitForSocket: async () => true });
+    const code = await run(['install', ...args, '--node-name', 'node-a'], {}, io, { runner: new RecordingRunner(), probeSocket: async () => true, waitForSocket: async () => true });
     expect({ code, err }).toEqual({ code: 0, err: [] });
     expect(await nodeLabels(cluster, 'node-a')).toMatchObject({ [INSTALLED_LABEL.key]: INSTALLED_LABEL.value, 'example.com/keep': 'a' });
-    expect((await run(['remove', ...args, '--node-name', 'node-a'], {}, io, { runner: new RecordingRunner(), waitForSocket: async () => true }))).toBe(0);
+    expect((await run(['remove', ...args, '--node-name', 'node-a'], {}, io, { runner: new RecordingRunner(), probeSocket: async () => true, waitForSocket: async () => true }))).toBe(0);
     expect(await nodeLabels(cluster, 'node-a')).not.toHaveProperty([INSTALLED_LABEL.key]);
   });
 

@@ -4,8 +4,12 @@
  * taken relative to the node root, `..` never leaves it), so nothing outside the host's tree is ever touched.
  *
  * Writes are atomic: a temp file in the same directory, written, fsync'ed, given the mode and owner of the
- * file it replaces, renamed over it, then the directory fsync'ed. Every mutation goes through {@link step},
- * which counts it and lets tests inject a crash before or after it.
+ * file it replaces, renamed over it, then the directory fsync'ed. A write or delete given the content it
+ * expects to find is compare-and-swap: right before the rename (or unlink) the file is read again, and when
+ * another writer changed it meanwhile nothing is replaced ({@link ConcurrentChange}). POSIX has no atomic
+ * compare-and-rename, so a writer landing between that read and the rename (microseconds) is not caught.
+ * Every mutation goes through {@link step}, which counts it, lets tests inject a crash before or after it, and
+ * turns a file-system fault into one line naming the host path (host/errors.ts).
  */
 import { createHash } from 'crypto';
 import * as fs from 'fs';
@@ -13,6 +17,7 @@ import * as path from 'path';
 import { hashFd, ioBuffer, PrefixRewrite, PrefixRewriter } from '../artifacts';
 import { InstallerError } from '../errors';
 import type { Fingerprint } from '../plan/state';
+import { effectError, EffectContext } from './errors';
 
 export interface HostStat {
   readonly kind: 'file' | 'dir' | 'other';
@@ -38,6 +43,27 @@ export interface FileDigest {
   readonly size: number;
   /** Undefined when the file changed while it was read (then the hash is not tied to any stat). */
   readonly fingerprint?: Fingerprint;
+}
+
+/**
+ * What a compare-and-swap write or delete expects to find: the bytes read when the run planned, or null when
+ * the file did not exist then.
+ */
+export type Expected = Buffer | null;
+
+/** A file changed by someone else between the run's read and its replace: it was left as that writer left it. */
+export class ConcurrentChange extends InstallerError {}
+
+const TEMP_SUFFIX = '.knawd-tmp';
+
+/** The name of the temp file a write of `name` goes through; a leftover of a killed run is removed by the next. */
+export function tempName(name: string): string {
+  return `.${name}${TEMP_SUFFIX}`;
+}
+
+/** Whether `name` is a write temp file ({@link tempName}). */
+export function isTempName(name: string): boolean {
+  return name.startsWith('.') && name.endsWith(TEMP_SUFFIX) && name.length > 1 + TEMP_SUFFIX.length;
 }
 
 export interface FsCounters {
@@ -118,7 +144,7 @@ export class HostFs {
     if (st.kind !== 'file') {
       throw new InstallerError(`${hostPath} on the node is not a regular file`, `move it away or check the target; expected a file at ${hostPath}`);
     }
-    const fd = fs.openSync(this.local(hostPath), 'r');
+    const fd = this.mapped('read', hostPath, () => fs.openSync(this.local(hostPath), 'r'));
     try {
       const before = fingerprintOf(fs.fstatSync(fd));
       const { sha256, size } = hashFd(fd);
@@ -141,7 +167,7 @@ export class HostFs {
     if (st.kind !== 'file') {
       throw new InstallerError(`${hostPath} on the node is not a regular file`, `move it away or check the target; expected a file at ${hostPath}`);
     }
-    return fs.readFileSync(this.local(hostPath));
+    return this.mapped('read', hostPath, () => fs.readFileSync(this.local(hostPath)));
   }
 
   /** Names in a directory, sorted; undefined when it does not exist. */
@@ -154,15 +180,35 @@ export class HostFs {
     }
   }
 
-  /** Replaces (or creates) the file atomically. `mode` defaults to the replaced file's mode, else 0644. */
-  writeFile(hostPath: string, data: Buffer, mode?: number): void {
+  /**
+   * Replaces (or creates) the file atomically. `mode` defaults to the replaced file's mode, else 0644. With
+   * `expected`, only while the file still holds it (compare-and-swap, see the header).
+   */
+  writeFile(hostPath: string, data: Buffer, mode?: number, expected?: Expected): void {
     this.step('write', hostPath, () => {
-      this.atomicWrite(hostPath, mode, (fd) => {
-        let offset = 0;
-        while (offset < data.length) offset += fs.writeSync(fd, data, offset, data.length - offset);
-        return data.length;
-      });
+      this.atomicWrite(
+        hostPath,
+        mode,
+        (fd) => {
+          let offset = 0;
+          while (offset < data.length) offset += fs.writeSync(fd, data, offset, data.length - offset);
+          return data.length;
+        },
+        expected,
+      );
     });
+  }
+
+  /** Throws {@link ConcurrentChange} unless the file holds `expected` (null: does not exist). */
+  checkUnchanged(hostPath: string, expected: Expected): void {
+    const now = this.read(hostPath) ?? null;
+    const same = now === null || expected === null ? now === expected : now.equals(expected);
+    if (same) return;
+    const what = expected === null ? 'was created by another writer' : now === null ? 'was deleted by another writer' : 'was changed by another writer';
+    throw new ConcurrentChange(
+      `${hostPath} ${what} while this run was going on (it is not what the run read when it planned); it was left as that writer left it`,
+      'run the same command again once the other writer is done: it plans against the file as it is then',
+    );
   }
 
   /**
@@ -207,11 +253,14 @@ export class HostFs {
     });
   }
 
-  /** Temp file in the same directory, filled by `fill` (returns the bytes written), fsync'ed, renamed over the target. */
-  private atomicWrite(hostPath: string, mode: number | undefined, fill: (fd: number) => number): void {
+  /**
+   * Temp file in the same directory, filled by `fill` (returns the bytes written), fsync'ed, renamed over the
+   * target (after the compare-and-swap check, with `expected`). On any failure the temp file is removed.
+   */
+  private atomicWrite(hostPath: string, mode: number | undefined, fill: (fd: number) => number, expected?: Expected): void {
     const target = this.local(hostPath);
     const dir = path.dirname(target);
-    const tmp = path.join(dir, `.${path.basename(target)}.knawd-tmp`);
+    const tmp = path.join(dir, tempName(path.basename(target)));
     let existing: fs.Stats | undefined;
     try {
       existing = fs.statSync(target);
@@ -230,11 +279,17 @@ export class HostFs {
       fs.fsyncSync(fd);
     } catch (error) {
       fs.closeSync(fd);
-      fs.rmSync(tmp, { force: true });
+      discard(tmp);
       throw error;
     }
     fs.closeSync(fd);
-    fs.renameSync(tmp, target);
+    try {
+      if (expected !== undefined) this.checkUnchanged(hostPath, expected);
+      this.mapped('rename', hostPath, () => fs.renameSync(tmp, target));
+    } catch (error) {
+      discard(tmp);
+      throw error;
+    }
     syncDir(dir);
     this.counters.bytesWritten += written;
     this.counters.filesWritten += 1;
@@ -251,12 +306,14 @@ export class HostFs {
     });
   }
 
-  /** Removes a file (not following a final symlink); no-op when missing. */
-  removeFile(hostPath: string): void {
+  /** Removes a file (not following a final symlink); no-op when missing. With `expected`, compare-and-swap. */
+  removeFile(hostPath: string, expected?: Buffer): void {
     const target = this.local(hostPath, false);
     if (!lexists(target)) return;
     this.step('remove', hostPath, () => {
-      fs.rmSync(target, { force: true });
+      if (expected !== undefined) this.checkUnchanged(hostPath, expected);
+      // unlink, not rm: rm retries a refused unlink as rmdir and reports ENOTDIR instead of the real cause.
+      fs.unlinkSync(target);
       syncDir(path.dirname(target));
     });
   }
@@ -276,8 +333,17 @@ export class HostFs {
   private step(op: FsEvent['op'], hostPath: string, action: () => void): void {
     const index = this.counters.mutations++;
     this.hook?.({ index, phase: 'before', op, path: hostPath });
-    action();
+    this.mapped(op, hostPath, action);
     this.hook?.({ index, phase: 'after', op, path: hostPath });
+  }
+
+  /** Runs `action`; a file-system fault it throws becomes one line about `hostPath` (host/errors.ts). */
+  private mapped<T>(op: EffectContext['op'], hostPath: string, action: () => T): T {
+    try {
+      return action();
+    } catch (error) {
+      throw effectError(error, { op, hostPath, nodeRoot: this.nodeRoot });
+    }
   }
 }
 
@@ -316,6 +382,18 @@ function lexists(p: string): boolean {
 function isMissing(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+/**
+ * Removes a temp file after a failed write, best effort: on a file system that just went read-only it stays,
+ * and the next run removes it (installer.ts clears leftovers); the write's own error is what gets reported.
+ */
+function discard(tmp: string): void {
+  try {
+    fs.rmSync(tmp, { force: true });
+  } catch {
+    // Reported by the caller's error; the leftover is cleared by the next run.
+  }
 }
 
 function syncDir(dir: string): void {
