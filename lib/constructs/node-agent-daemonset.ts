@@ -1,7 +1,7 @@
-import { ApiObject, JsonPatch } from 'cdk8s';
+import { ApiObject, Duration, JsonPatch } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
-import { INSTALLER_ENTRYPOINT, INSTALLER_ENV, NODE_ROOT_MOUNT } from '../catalog';
+import { INSTALLER_ENTRYPOINT, INSTALLER_ENV, INSTALLER_GRACE_SECONDS, INSTALLER_TERMINATION_GRACE_SECONDS, NODE_ROOT_MOUNT } from '../catalog';
 import * as k8s from '../imports/k8s';
 import { ResourceRequirements, UpdateStrategy } from './k8s-types';
 import { Component, selectorLabels, standardLabels } from './labels';
@@ -41,6 +41,8 @@ export class NodeAgentDaemonSet extends Construct {
       automountServiceAccountToken: true,
       // cdk8s-plus defaults to non-root; the agent edits root-owned host files and must run as root.
       securityContext: { ensureNonRoot: false },
+      // A rollout's SIGTERM mid-install: the installer finishes or rolls back its step within its own grace.
+      terminationGracePeriod: Duration.seconds(INSTALLER_TERMINATION_GRACE_SECONDS),
       containers: [
         {
           name: props.component,
@@ -60,6 +62,7 @@ export class NodeAgentDaemonSet extends Construct {
             [INSTALLER_ENV.runtimeClass]: kplus.EnvValue.fromValue(s.runtimeClassName),
             [INSTALLER_ENV.knativeRuntimeClassSelector]: kplus.EnvValue.fromValue(s.knativeRuntimeClassSelector),
             [INSTALLER_ENV.nodeName]: kplus.EnvValue.fromFieldRef(kplus.EnvFieldPaths.NODE_NAME),
+            [INSTALLER_ENV.graceSeconds]: kplus.EnvValue.fromValue(String(INSTALLER_GRACE_SECONDS)),
           },
           // privileged=true is rejected together with allowPrivilegeEscalation=false, cdk8s-plus's default.
           securityContext: {

@@ -23,6 +23,7 @@ import {
   HOST_PREFIX_RULE,
   HOST_CHANGED_LABEL,
   INSTALLER_ENV,
+  INSTALLER_GRACE_SECONDS,
   InvalidVariantError,
   isHandlerName,
   isHostPrefix,
@@ -82,8 +83,8 @@ Flags (environment fallback in brackets; flags win):
   --lock-timeout-seconds N    install/remove: bound on the wait for another run on this node to finish
                               (default 300; the lock is ${NODE_LOCK} on the host)
   --grace-seconds N           install/remove: after SIGTERM or SIGINT, time the step in progress may still take
-                              (it is finished or rolled back, then the run stops; default 60; keep it below
-                              the pod's terminationGracePeriodSeconds) [KNAWD_GRACE_SECONDS]
+                              (it is finished or rolled back, then the run stops; default ${INSTALLER_GRACE_SECONDS}; keep it
+                              below the pod's terminationGracePeriodSeconds) [KNAWD_GRACE_SECONDS]
   --timeout-seconds N         wait-removed: give up after N seconds (default 240)
   --label KEY=VALUE           wait-removed: wait until no node carries this label
                               (default ${HOST_CHANGED_LABEL.key}=${HOST_CHANGED_LABEL.value}: the host is not restored yet)
@@ -206,7 +207,7 @@ export function parseCommandLine(argv: readonly string[], env: Env): ParseResult
       handler,
       restart: restartMode(flags.get('restart'), env[INSTALLER_ENV.autoRestart]),
       startStoppedRuntime: startStopped ?? booleanValue(env[INSTALLER_ENV.startStoppedRuntime] || undefined, INSTALLER_ENV.startStoppedRuntime, false),
-      graceSeconds: seconds(pick('grace-seconds', INSTALLER_ENV.graceSeconds), '--grace-seconds', 60),
+      graceSeconds: seconds(pick('grace-seconds', INSTALLER_ENV.graceSeconds), '--grace-seconds', INSTALLER_GRACE_SECONDS),
       hostExec: hostExec(pick('host-exec', INSTALLER_ENV.hostExec)),
       ...knativeSettings(pick('patch-knative', INSTALLER_ENV.patchKnative), pick('runtime-class', INSTALLER_ENV.runtimeClass), pick('knative-runtime-class-selector', INSTALLER_ENV.knativeRuntimeClassSelector)),
       logLevel: logLevel(pick('log-level', INSTALLER_ENV.logLevel)),

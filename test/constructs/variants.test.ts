@@ -40,8 +40,11 @@ describe.each(variants)('%s / %s', (target, ociType) => {
       KNAWD_RUNTIME_CLASS: 'crun',
       KNAWD_KNATIVE_RUNTIME_CLASS_SELECTOR: '',
       NODE_NAME: { fieldRef: { fieldPath: 'spec.nodeName' } },
+      KNAWD_GRACE_SECONDS: '60',
     });
     expect(pod.containers[0].args).toEqual(['install', '--stay']);
+    // A rollout's SIGTERM mid-install: the installer's 60 s to finish its step, and time for its last line.
+    expect(pod.terminationGracePeriodSeconds).toBe(75);
   });
 
   test('privileged and hostPID appear only on the node agents', () => {
