@@ -1,9 +1,10 @@
 /**
  * The installer's effects, in one visible sequence per command:
- *   install: node lock → locate artifacts → detect (state, node object, runtime binary) → plan → verify the
- *            artifacts to copy → pre-flight (the node's runtime loads the new config) → node pending, host
- *            changed → apply (state intent, files, state) → restart → verify (socket, CRI Status, the Node's
- *            runtimeHandlers; else roll back) → record → node installed / Knative flag
+ *   install: node lock → locate artifacts → detect (state, node object, runtime binary) → plan → the host can
+ *            take it → pre-flight (the node's runtime loads the new config) → node pending, host changed →
+ *            apply (state intent; each artifact copied to its temp file and verified, then all put in place;
+ *            the other files; state) → restart → verify (socket, CRI Status, the Node's runtimeHandlers; else
+ *            roll back) → record → node installed / Knative flag
  *   remove:  node lock → detect → node unlabelled → wait for pods using the handler → restore Knative → plan →
  *            apply configs → restart → verify (handler gone) → remove our files, directories and the state →
  *            host restored
@@ -17,11 +18,11 @@
  * honoured at the step boundaries below, with the step in progress finished first.
  */
 import { HOST_CHANGED_LABEL, RUNTIMES, TargetSpec, TARGETS, findTarget } from '../catalog';
-import { locateArtifacts, verifyArtifacts } from './artifacts';
+import { Artifact, locateArtifacts } from './artifacts';
 import { InstallerError, messageOf } from './errors';
 import { CommandRunner } from './host/commands';
 import { CommandCannotRun } from './host/errors';
-import { coarseTimestamps, Expected, HostFs } from './host/fs';
+import { coarseTimestamps, Expected, HostFs, StagedCopy } from './host/fs';
 import { clearTempLeftovers } from './host/leftovers';
 import { NODE_LOCK, withNodeLock } from './host/lock';
 import { checkNodeRoot } from './host/node-root';
@@ -97,13 +98,54 @@ function stopOf(effects: Effects): StopRequest {
 
 const NEVER_STOPPED = new StopRequest();
 
-/** Runtime configs are replaced compare-and-swap: only while they hold what the plan read (host/fs.ts). */
+/** A write or delete of bytes; runtime configs compare-and-swap: only while they hold what the plan read (host/fs.ts). */
 function applyOp(fs: HostFs, op: FileOp, log: Logger): void {
   log.debug(`${op.reason}: ${op.path}`, { path: op.path, role: op.role });
   const expected: Expected | undefined = isConfigRole(op.role) && (op.before === undefined || Buffer.isBuffer(op.before)) ? (op.before ?? null) : undefined;
   if (op.after === null) fs.removeFile(op.path, expected ?? undefined);
   else if (Buffer.isBuffer(op.after)) fs.writeFile(op.path, op.after, op.mode, expected);
-  else fs.copyFile(op.path, op.after.file, op.after.sha256, op.mode, op.after.rewrite);
+  else throw new Error(`internal error: the copy of ${op.path} is staged, not applied`);
+}
+
+/** An op that copies an artifact. */
+function isCopy(op: FileOp): op is FileOp & { after: Artifact } {
+  return op.after !== null && !Buffer.isBuffer(op.after);
+}
+
+/**
+ * Every artifact the plan copies, each to its temp file beside its target: read once, hashed as it is read,
+ * verified against SHA256SUMS, fsync'ed; none in place yet. On a fault the ones staged so far are returned
+ * with the error for the caller to discard (they are pushed as they come).
+ */
+async function stageArtifacts(fs: HostFs, plan: Plan, log: Logger): Promise<StagedCopy[]> {
+  const staged: StagedCopy[] = [];
+  try {
+    for (const op of plan.ops) {
+      if (!isCopy(op)) continue;
+      log.debug(`${op.reason}: ${op.path}`, { path: op.path, role: op.role });
+      staged.push(await fs.stageCopy(op.path, op.after, op.mode));
+    }
+  } catch (error) {
+    fs.discardCopies(staged);
+    throw error;
+  }
+  if (staged.length > 0) log.info('artifacts verified', { artifacts: artifactsToCopy(plan).map((a) => a.name) });
+  return staged;
+}
+
+/**
+ * An update that failed before any copy was in place (a damaged artifact, a full disk): the state file as it
+ * was and the directories this run created, so the node is as before. Returns the error to report.
+ */
+function restoreBeforeCopies(fs: HostFs, plan: Plan, recordedBytes: Buffer | undefined, state: string, cause: InstallerError): InstallerError {
+  try {
+    if (recordedBytes) fs.writeFile(state, recordedBytes, 0o600);
+    else fs.removeFile(state);
+    [...plan.mkdirs].reverse().forEach((d) => removeEmptyDir(fs, d));
+  } catch {
+    return cause;
+  }
+  return new InstallerError(`${cause.message}; nothing was changed`, cause.fix, cause.exitCode);
 }
 
 /** Room for the state beyond its intent: the fingerprints the last write adds. */
@@ -218,12 +260,9 @@ async function installLocked(
   );
   plan.notes.forEach((n) => log.info(n));
   plan.warnings.forEach((w) => log.warn(w));
-  // Before the first write: every artifact this run copies hashes to its SHA256SUMS entry (and the digest of
-  // each copy whose prefix is rewritten is known, for the intent), and the node's own runtime reads the new
-  // config as we mean it.
-  const copies = artifactsToCopy(plan);
-  let next = settleCopyDigests(plan.next as InstallState, plan, verifyArtifacts(copies));
-  if (copies.length > 0) log.info('artifacts verified', { artifacts: copies.map((a) => a.name) });
+  // Before the first write: the host can take the writes, and the node's own runtime reads the new config as we
+  // mean it. The artifacts are verified as they are copied, before anything is put in place (stageArtifacts).
+  let next = plan.next as InstallState;
   checkHost(fs, plan, next, selinux);
   stop.enter('the pre-flight');
   if (plan.configChanged) await preflight({ target, plan, handler: settings.handler, binaryPath: l.wrapper, binary: node.binary }, fs, effects.runner, log);
@@ -242,21 +281,38 @@ async function installLocked(
   if (writes) {
     stop.checkpoint('installing the files', `${NOTHING_CHANGED}; the node is labelled pending, the next install goes on`);
     checkConfigsUnchanged(fs, plan);
+    const recordedBytes = fs.read(statePath(settings.prefix));
+    const staged: StagedCopy[] = [];
+    let committed = false;
     try {
       const prefixDirs = plan.mkdirs.filter((d) => settings.prefix === d || settings.prefix.startsWith(d + '/'));
       prefixDirs.forEach((d) => fs.mkdir(d));
       // The intent: everything this run may touch, so that a crash at any later point can be finished or undone.
       const stale = (previous?.files ?? []).filter((f) => !next.files.some((n) => n.path === f.path));
-      saveState(fs, { ...next, phase: 'installing', files: [...next.files, ...stale] });
+      const intent = (state: InstallState): InstallState => ({ ...state, phase: 'installing', files: [...state.files, ...stale] });
+      saveState(fs, intent(next));
       plan.mkdirs.filter((d) => !prefixDirs.includes(d)).forEach((d) => fs.mkdir(d));
-      for (const op of plan.ops) {
+      staged.push(...(await stageArtifacts(fs, plan, log)));
+      // A copy whose prefix is rewritten has its digest only now: the intent says it before the copy is in place.
+      const settled = settleCopyDigests(next, new Map(staged.map((c) => [c.hostPath, c.sha256])));
+      if (settled !== next) saveState(fs, intent(settled));
+      next = settled;
+      committed = true;
+      fs.commitCopies(staged);
+      changed.push(...staged.map((c) => c.hostPath));
+      for (const op of plan.ops.filter((o) => !isCopy(o))) {
         applyOp(fs, op, log);
         changed.push(op.path);
       }
     } catch (error) {
-      // A fault (full disk, a concurrent writer...) in a first install: take back what this run wrote.
-      if (previous || !(error instanceof InstallerError)) throw error;
-      throw await undoFirstInstall(settings, effects, plan, error, status);
+      fs.discardCopies(staged);
+      // A crash stands for the process dying: nothing of it may run any further.
+      if (!(error instanceof InstallerError)) throw error;
+      // A fault (full disk, a damaged artifact, a concurrent writer...) in a first install: take back what this
+      // run wrote; in an update, before any copy is in place, the state as it was and the new directories.
+      if (!previous) throw await undoFirstInstall(settings, effects, plan, error, status);
+      if (!committed) throw restoreBeforeCopies(fs, plan, recordedBytes, statePath(settings.prefix), error);
+      throw error;
     }
     log.info('files installed', { changed });
   }
@@ -394,15 +450,20 @@ async function undoFirstInstall(settings: Settings, effects: Effects, plan: Plan
       for (const op of undo.ops) applyOp(fs, op, log);
       // The state goes only once nothing but the prefix is left: an undo that fails before stays recorded.
       const holdsState = (d: string): boolean => d === state.prefix || state.prefix.startsWith(d + '/');
-      for (const dir of undo.rmdirs.filter((d) => !holdsState(d))) fs.removeDir(dir);
+      for (const dir of undo.rmdirs.filter((d) => !holdsState(d))) removeEmptyDir(fs, dir);
       fs.removeFile(statePath(state.prefix));
     }
-    for (const dir of [...plan.mkdirs].reverse()) fs.removeDir(dir);
+    for (const dir of [...plan.mkdirs].reverse()) removeEmptyDir(fs, dir);
     await status.report({ hostChanged: false });
   } catch (error) {
     return new InstallerError(`${cause.message}; taking back what was written failed too (${messageOf(error)}): the node keeps what it recorded`, cause.fix, cause.exitCode);
   }
-  return new InstallerError(`${cause.message}; what this run had written was taken back: the node is as before`, cause.fix, cause.exitCode);
+  return new InstallerError(`${cause.message}; what this run had written was taken back: nothing was changed`, cause.fix, cause.exitCode);
+}
+
+/** A directory this run created, removed; one that is not empty (a temp file that could not go) is a failure. */
+function removeEmptyDir(fs: HostFs, dir: string): void {
+  if (!fs.removeDir(dir)) throw new InstallerError(`${dir} is not empty`, 'look at what is in it');
 }
 
 function countersOf(fs: HostFs): { bytesWritten: number; filesWritten: number } {

@@ -15,7 +15,7 @@ import type { CommandResult } from './commands';
 
 /** What the installer was doing to which host path when the error came. */
 export interface EffectContext {
-  readonly op: 'write' | 'rename' | 'mkdir' | 'remove' | 'rmdir' | 'read';
+  readonly op: 'write' | 'stage' | 'commit' | 'rename' | 'mkdir' | 'remove' | 'rmdir' | 'read';
   readonly hostPath: string;
   /** Where the host's `/` is mounted here: to look at the file system, and to strip it from messages. */
   readonly nodeRoot: string;
@@ -25,6 +25,8 @@ const AGAIN = 'then run the same command again (install resumes, remove reverts)
 
 const VERB: Record<EffectContext['op'], string> = {
   write: 'writing',
+  stage: 'writing',
+  commit: 'replacing',
   rename: 'replacing',
   mkdir: 'creating directory',
   remove: 'removing',

@@ -4,7 +4,9 @@
  * taken relative to the node root, `..` never leaves it), so nothing outside the host's tree is ever touched.
  *
  * Writes are atomic: a temp file in the same directory, written, fsync'ed, given the mode and owner of the
- * file it replaces, renamed over it, then the directory fsync'ed. A write or delete given the content it
+ * file it replaces, renamed over it, then the directory fsync'ed. Artifact copies are staged (each written to
+ * its temp file and verified as it is read: one read pass), then committed together: renamed in order, one
+ * fsync per directory. A write or delete given the content it
  * expects to find is compare-and-swap: right before the rename (or unlink) the file is read again, and when
  * another writer changed it meanwhile nothing is replaced ({@link ConcurrentChange}). POSIX has no atomic
  * compare-and-rename, so a writer landing between that read and the rename (microseconds) is not caught.
@@ -31,7 +33,8 @@ export interface FsEvent {
   /** 0-based count of mutations in this HostFs's life. */
   readonly index: number;
   readonly phase: 'before' | 'after';
-  readonly op: 'write' | 'mkdir' | 'remove' | 'rmdir';
+  /** `stage`: a copy written to its temp file; `commit`: a staged copy renamed into place. */
+  readonly op: 'write' | 'stage' | 'commit' | 'mkdir' | 'remove' | 'rmdir';
   readonly path: string;
 }
 
@@ -50,6 +53,26 @@ export interface FileDigest {
  * the file did not exist then.
  */
 export type Expected = Buffer | null;
+
+/** An artifact whose bytes are not those its SHA256SUMS entry names (HostFs.stageCopy). */
+export class ChecksumMismatch extends InstallerError {}
+
+/** What a staged copy is made from: an artifact, its SHA256SUMS digest, the prefix rewrite to apply. */
+export interface CopySource {
+  readonly file: string;
+  readonly sha256: string;
+  readonly rewrite?: PrefixRewrite;
+}
+
+/** A copy in its temp file beside its target, verified and fsync'ed, not yet in place. */
+export interface StagedCopy {
+  readonly hostPath: string;
+  /** sha256 of the bytes staged: the artifact's, or the rewritten copy's. */
+  readonly sha256: string;
+  readonly bytes: number;
+  readonly tmp: string;
+  readonly target: string;
+}
 
 /** A file changed by someone else between the run's read and its replace: it was left as that writer left it. */
 export class ConcurrentChange extends InstallerError {}
@@ -212,45 +235,104 @@ export class HostFs {
   }
 
   /**
-   * Replaces (or creates) the file atomically with a copy of `source` (a file in this process's file system),
-   * streamed through a fixed buffer, with `rewrite` applied to the bytes written when given. The bytes read are
-   * hashed as they are copied: when they are not `expectedSha256` (the source changed since it was verified),
-   * the temp file is removed, nothing is replaced, and this throws.
+   * Writes a copy of `source` (an artifact: a file in this process's file system) to the temp file beside
+   * `hostPath`, verifies it against `source.sha256` and fsyncs it, in one read pass over the bytes:
+   * - the artifact itself (no rewrite): the kernel copies it (copy_file_range, or a reflink where the file
+   *   system shares blocks: no bytes through user space), then the temp file is hashed while its fsync runs
+   *   on the thread pool, so the disk and the hash work at once; what is verified is what will be renamed;
+   * - a copy whose prefix is rewritten needs the bytes: read, hashed, rewritten and written through one fixed
+   *   buffer, the rewritten bytes hashed too (the copy's own digest), then fsync'ed.
+   * On a mismatch (a damaged or swapped artifact) the temp file is removed and this throws
+   * {@link ChecksumMismatch}. Nothing is in place until {@link commitCopies}; {@link discardCopies} takes back.
    */
-  copyFile(hostPath: string, source: string, expectedSha256: string, mode?: number, rewrite?: PrefixRewrite): void {
-    this.step('write', hostPath, () => {
-      this.atomicWrite(hostPath, mode, (fd) => {
-        const hash = createHash('sha256');
-        const rewriter = rewrite ? new PrefixRewriter(rewrite) : undefined;
-        const buf = ioBuffer();
-        const src = fs.openSync(source, 'r');
-        let total = 0;
-        const put = (data: Buffer): void => {
-          let offset = 0;
-          while (offset < data.length) offset += fs.writeSync(fd, data, offset, data.length - offset);
-          total += data.length;
-        };
-        try {
-          for (;;) {
-            const n = fs.readSync(src, buf, 0, buf.length, null);
-            if (n === 0) break;
-            hash.update(buf.subarray(0, n));
-            put(rewriter ? rewriter.push(buf.subarray(0, n)) : buf.subarray(0, n));
-          }
-          if (rewriter) put(rewriter.end());
-        } finally {
-          fs.closeSync(src);
+  async stageCopy(hostPath: string, source: CopySource, mode?: number): Promise<StagedCopy> {
+    const index = this.counters.mutations++;
+    this.hook?.({ index, phase: 'before', op: 'stage', path: hostPath });
+    let staged: StagedCopy;
+    try {
+      staged = source.rewrite ? this.stageRewritten(hostPath, source, mode) : await this.stageKernelCopy(hostPath, source, mode);
+    } catch (error) {
+      throw effectError(error, { op: 'stage', hostPath, nodeRoot: this.nodeRoot });
+    }
+    this.hook?.({ index, phase: 'after', op: 'stage', path: hostPath });
+    return staged;
+  }
+
+  private async stageKernelCopy(hostPath: string, source: CopySource, mode?: number): Promise<StagedCopy> {
+    const { target, tmp, fileMode, owner } = this.tempFor(hostPath, mode);
+    fs.copyFileSync(source.file, tmp, fs.constants.COPYFILE_FICLONE);
+    let fd: number | undefined;
+    try {
+      fd = fs.openSync(tmp, 'r+');
+      fs.fchmodSync(fd, fileMode);
+      if (owner) fs.fchownSync(fd, owner.uid, owner.gid);
+      const synced = fsyncOnPool(fd);
+      let digest: { sha256: string; size: number };
+      try {
+        digest = hashFd(fd);
+      } finally {
+        await synced;
+      }
+      fs.closeSync(fd);
+      fd = undefined;
+      checkDigest(source, digest.sha256);
+      return { hostPath, sha256: digest.sha256, bytes: digest.size, tmp, target };
+    } catch (error) {
+      if (fd !== undefined) fs.closeSync(fd);
+      discard(tmp);
+      throw error;
+    }
+  }
+
+  private stageRewritten(hostPath: string, source: CopySource, mode?: number): StagedCopy {
+    let copySha = '';
+    const temp = this.writeTemp(hostPath, mode, (fd) => {
+      const hash = createHash('sha256');
+      const out = createHash('sha256');
+      const rewriter = new PrefixRewriter(source.rewrite as PrefixRewrite);
+      const buf = ioBuffer();
+      const src = fs.openSync(source.file, 'r');
+      let total = 0;
+      const put = (data: Buffer): void => {
+        out.update(data);
+        let offset = 0;
+        while (offset < data.length) offset += fs.writeSync(fd, data, offset, data.length - offset);
+        total += data.length;
+      };
+      try {
+        for (;;) {
+          const n = fs.readSync(src, buf, 0, buf.length, null);
+          if (n === 0) break;
+          hash.update(buf.subarray(0, n));
+          put(rewriter.push(buf.subarray(0, n)));
         }
-        const actual = hash.digest('hex');
-        if (actual !== expectedSha256) {
-          throw new InstallerError(
-            `${source} changed while it was installed (sha256 ${actual}, verified as ${expectedSha256}); ${hostPath} was not replaced`,
-            'the installer image is damaged or was tampered with: pull it again or rebuild it',
-          );
-        }
-        return total;
-      });
+        put(rewriter.end());
+      } finally {
+        fs.closeSync(src);
+      }
+      checkDigest(source, hash.digest('hex'));
+      copySha = out.digest('hex');
+      return total;
     });
+    return { hostPath, sha256: copySha, bytes: temp.written, tmp: temp.tmp, target: temp.target };
+  }
+
+  /**
+   * Puts staged copies in place, in order (each a rename), then fsyncs each directory once: all of them are
+   * durable before this returns (before anything that refers to them, such as a runtime config, is written).
+   */
+  commitCopies(copies: readonly StagedCopy[]): void {
+    for (const copy of copies) {
+      this.step('commit', copy.hostPath, () => this.putInPlace(copy.hostPath, copy.tmp, copy.target));
+      this.counters.bytesWritten += copy.bytes;
+      this.counters.filesWritten += 1;
+    }
+    for (const dir of new Set(copies.map((c) => path.dirname(c.target)))) syncDir(dir);
+  }
+
+  /** Removes the temp files of staged copies that were not committed (best effort, see {@link discard}). */
+  discardCopies(copies: readonly StagedCopy[]): void {
+    for (const copy of copies) discard(copy.tmp);
   }
 
   /**
@@ -258,9 +340,17 @@ export class HostFs {
    * target (after the compare-and-swap check, with `expected`). On any failure the temp file is removed.
    */
   private atomicWrite(hostPath: string, mode: number | undefined, fill: (fd: number) => number, expected?: Expected): void {
+    const temp = this.writeTemp(hostPath, mode, fill);
+    this.putInPlace(hostPath, temp.tmp, temp.target, expected);
+    syncDir(path.dirname(temp.target));
+    this.counters.bytesWritten += temp.written;
+    this.counters.filesWritten += 1;
+  }
+
+  /** The temp file beside `hostPath`, and the mode and owner the file it replaces has (or 0644, ours). */
+  private tempFor(hostPath: string, mode: number | undefined): { target: string; tmp: string; fileMode: number; owner?: { uid: number; gid: number } } {
     const target = this.local(hostPath);
-    const dir = path.dirname(target);
-    const tmp = path.join(dir, tempName(path.basename(target)));
+    const tmp = path.join(path.dirname(target), tempName(path.basename(target)));
     let existing: fs.Stats | undefined;
     try {
       existing = fs.statSync(target);
@@ -268,14 +358,19 @@ export class HostFs {
       if (!isMissing(error)) throw error;
     }
     const fileMode = mode ?? (existing ? existing.mode & 0o7777 : 0o644);
+    const owner = existing && (existing.uid !== process.getuid?.() || existing.gid !== process.getgid?.()) ? { uid: existing.uid, gid: existing.gid } : undefined;
+    return { target, tmp, fileMode, owner };
+  }
+
+  /** The temp file beside `hostPath`, filled, given the mode and owner of the file it replaces, fsync'ed. */
+  private writeTemp(hostPath: string, mode: number | undefined, fill: (fd: number) => number): { target: string; tmp: string; written: number } {
+    const { target, tmp, fileMode, owner } = this.tempFor(hostPath, mode);
     const fd = fs.openSync(tmp, 'w', fileMode);
     let written: number;
     try {
       written = fill(fd);
       fs.fchmodSync(fd, fileMode);
-      if (existing && (existing.uid !== process.getuid?.() || existing.gid !== process.getgid?.())) {
-        fs.fchownSync(fd, existing.uid, existing.gid);
-      }
+      if (owner) fs.fchownSync(fd, owner.uid, owner.gid);
       fs.fsyncSync(fd);
     } catch (error) {
       fs.closeSync(fd);
@@ -283,6 +378,11 @@ export class HostFs {
       throw error;
     }
     fs.closeSync(fd);
+    return { target, tmp, written };
+  }
+
+  /** Renames the temp file over the target (compare-and-swap with `expected`); on failure the temp goes. */
+  private putInPlace(hostPath: string, tmp: string, target: string, expected?: Expected): void {
     try {
       if (expected !== undefined) this.checkUnchanged(hostPath, expected);
       this.mapped('rename', hostPath, () => fs.renameSync(tmp, target));
@@ -290,9 +390,6 @@ export class HostFs {
       discard(tmp);
       throw error;
     }
-    syncDir(dir);
-    this.counters.bytesWritten += written;
-    this.counters.filesWritten += 1;
   }
 
   /** Creates one directory (its parent must exist); no-op when it exists. */
@@ -382,6 +479,20 @@ function lexists(p: string): boolean {
 function isMissing(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+/** fsync on libuv's thread pool: the caller goes on (hashing) while the disk writes. */
+function fsyncOnPool(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fs.fsync(fd, (error) => (error ? reject(error) : resolve())));
+}
+
+/** Throws {@link ChecksumMismatch} unless `actual` is the artifact's SHA256SUMS digest. */
+function checkDigest(source: CopySource, actual: string): void {
+  if (actual === source.sha256) return;
+  throw new ChecksumMismatch(
+    `checksum mismatch for ${source.file}: SHA256SUMS says ${source.sha256}, the file is ${actual}`,
+    'the installer image is damaged or was tampered with: pull it again or rebuild it',
+  );
 }
 
 /**
