@@ -22,7 +22,23 @@ export const INSTALLER_ENV = {
   maxConcurrentRestarts: 'KNAWD_MAX_CONCURRENT_RESTARTS',
   readyFile: 'KNAWD_READY_FILE',
   startupTaint: 'KNAWD_STARTUP_TAINT',
+  startStoppedRuntime: 'KNAWD_START_STOPPED_RUNTIME',
+  graceSeconds: 'KNAWD_GRACE_SECONDS',
 } as const;
+
+/**
+ * After SIGTERM, how long the installer lets the step in progress finish (or roll back) before it exits saying
+ * where it was (its `--grace-seconds`, set from KNAWD_GRACE_SECONDS by the DaemonSet). One restart with its
+ * verification takes a few seconds (measured: test/e2e/sigterm.test.ts); this bounds a slow one.
+ */
+export const INSTALLER_GRACE_SECONDS = 60;
+
+/**
+ * The installer pods' terminationGracePeriodSeconds: the installer's own bound plus time to write its last line
+ * and Event, so the kubelet's SIGKILL never lands in the middle of a step. An idle pod exits at once on SIGTERM:
+ * the long period costs a rollout nothing.
+ */
+export const INSTALLER_TERMINATION_GRACE_SECONDS = INSTALLER_GRACE_SECONDS + 15;
 
 /** Where the installer pod mounts the host's `/`. */
 export const NODE_ROOT_MOUNT = '/mnt/node-root';

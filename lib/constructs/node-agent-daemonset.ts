@@ -1,7 +1,7 @@
 import { ApiObject, Duration, JsonPatch, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
-import { AGENT_PATH, INSTALLER_ENTRYPOINT, INSTALLER_ENV, NODE_ROOT_MOUNT, READY_DIR, READY_FILE } from '../catalog';
+import { AGENT_PATH, INSTALLER_ENTRYPOINT, INSTALLER_ENV, INSTALLER_GRACE_SECONDS, INSTALLER_TERMINATION_GRACE_SECONDS, NODE_ROOT_MOUNT, READY_DIR, READY_FILE } from '../catalog';
 import * as k8s from '../imports/k8s';
 import { ResourceRequirements, UpdateStrategy } from './k8s-types';
 import { Component, selectorLabels, standardLabels } from './labels';
@@ -53,6 +53,8 @@ export class NodeAgentDaemonSet extends Construct {
       automountServiceAccountToken: true,
       // cdk8s-plus defaults to non-root; the agent edits root-owned host files and must run as root.
       securityContext: { ensureNonRoot: false },
+      // A rollout's SIGTERM mid-install: the installer finishes or rolls back its step within its own grace.
+      terminationGracePeriod: Duration.seconds(INSTALLER_TERMINATION_GRACE_SECONDS),
       containers: [
         {
           name: props.component,
@@ -75,6 +77,7 @@ export class NodeAgentDaemonSet extends Construct {
             [INSTALLER_ENV.namespace]: kplus.EnvValue.fromFieldRef(kplus.EnvFieldPaths.POD_NAMESPACE),
             [INSTALLER_ENV.maxConcurrentRestarts]: kplus.EnvValue.fromValue(String(s.maxConcurrentRestarts)),
             [INSTALLER_ENV.startupTaint]: kplus.EnvValue.fromValue(s.startupTaint),
+            [INSTALLER_ENV.graceSeconds]: kplus.EnvValue.fromValue(String(INSTALLER_GRACE_SECONDS)),
           },
           // The probe execs the static agent (the image has no shell), which only stats the marker. Every 10 s: a
           // rollout moves on soon after a node is done, a drifted node turns unready within one period, and the

@@ -1,13 +1,12 @@
 /**
  * The files this run installs, as the image's `artifacts.json` lists them for (target, runtime) and
- * `SHA256SUMS` hashes them ({@link locateArtifacts}), and the check that the ones about to be copied hash to their
- * entries ({@link verifyArtifacts}), done before anything on the host is written. A re-install whose installed
- * copies already match copies nothing and so hashes nothing of the image's artifacts (each pod restart on each
- * node).
+ * `SHA256SUMS` hashes them ({@link locateArtifacts}), and the check that files hash to their entries
+ * ({@link verifyArtifacts}: for `plan` and `status`, which copy nothing). install verifies each artifact as it
+ * copies it (HostFs.stageCopy: one read pass, checked before anything is put in place), so a damaged artifact is
+ * never installed and nothing is changed. A re-install whose installed copies already match copies nothing and
+ * so reads nothing of the image's artifacts (each pod restart on each node).
  *
- * Artifacts are never held in memory: they are hashed through one reused 1 MiB buffer ({@link hashFile}), and
- * copied onto the node the same way (HostFs.copyFile, which hashes again what it reads and refuses a copy whose
- * source does not match the SHA256SUMS digest, so an artifact changed after the check is never installed).
+ * Artifacts are never held in memory: they are hashed through one reused 1 MiB buffer ({@link hashFile}).
  *
  * Layout (lib/catalog/vendor-manifest.ts): `<artifacts>/artifacts.json`, `<artifacts>/SHA256SUMS` in `sha256sum`
  * format over every file, and the files of each build at the paths artifacts.json gives (`lib/<soname>`,

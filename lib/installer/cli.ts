@@ -23,6 +23,7 @@ import {
   HOST_PREFIX_RULE,
   HOST_CHANGED_LABEL,
   INSTALLER_ENV,
+  INSTALLER_GRACE_SECONDS,
   InvalidVariantError,
   isHandlerName,
   isHostPrefix,
@@ -68,6 +69,10 @@ Flags (environment fallback in brackets; flags win):
                               [KNAWD_PREFIX] (default ${DEFAULT_HOST_PREFIX})
   --handler NAME              CRI runtime handler name [KNAWD_HANDLER] (default ${DEFAULT_HANDLER})
   --restart auto|none         restart the runtime after a config change [AUTO_RESTART=true|false] (default auto)
+  --start-stopped-runtime     restart it even when it was not running before the run (nothing answered on its
+                              socket), which starts it [KNAWD_START_STOPPED_RUNTIME=true|false]; without it a
+                              stopped runtime stays stopped: it reads the new config when it is started, and
+                              install runs again then to verify it and label the node
   --host-exec nsenter|chroot  how host commands run: in PID 1's mount namespace (a node; needs hostPID), or
                               chrooted into --node-root (a node root that is not this host's: an image, a test)
                               [KNAWD_HOST_EXEC] (default nsenter)
@@ -103,13 +108,17 @@ Flags (environment fallback in brackets; flags win):
                               (default 120); remove refuses while such pods remain
   --lock-timeout-seconds N    install/remove: bound on the wait for another run on this node to finish
                               (default 300; the lock is ${NODE_LOCK} on the host)
+  --grace-seconds N           install/remove: after SIGTERM or SIGINT, time the step in progress may still take
+                              (it is finished or rolled back, then the run stops; default ${INSTALLER_GRACE_SECONDS}; keep it
+                              below the pod's terminationGracePeriodSeconds) [KNAWD_GRACE_SECONDS]
   --timeout-seconds N         wait-removed: give up after N seconds (default 240)
   --label KEY=VALUE           wait-removed: wait until no node carries this label
                               (default ${HOST_CHANGED_LABEL.key}=${HOST_CHANGED_LABEL.value}: the host is not restored yet)
   -h, --help                  this text
 
 Exit status: 0 success; 1 failure (the message says what to do); 2 bad command line or environment;
-3 status: installed but drifted from what was written.`;
+3 status: installed but drifted from what was written; 143 / 130 stopped by SIGTERM / SIGINT (the message
+says what the node is left as; running the command again completes it).`;
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -131,6 +140,7 @@ const VALUE_FLAGS = [
   'socket-timeout-seconds',
   'pods-timeout-seconds',
   'lock-timeout-seconds',
+  'grace-seconds',
   'timeout-seconds',
   'label',
   'max-concurrent-restarts',
@@ -150,12 +160,17 @@ export type ParseResult = { readonly help: true } | { readonly help: false; read
 export function parseCommandLine(argv: readonly string[], env: Env): ParseResult {
   const flags = new Map<ValueFlag, string>();
   const switches = new Set<Switch>();
+  let startStopped: boolean | undefined;
   let command: Command | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '-h' || arg === '--help' || arg === 'help') return { help: true };
     if ((SWITCHES as readonly string[]).includes(arg.slice(2)) && arg.startsWith('--')) {
       switches.add(arg.slice(2) as Switch);
+      continue;
+    }
+    if (arg === '--start-stopped-runtime') {
+      startStopped = true;
       continue;
     }
     if (arg.startsWith('--')) {
@@ -225,6 +240,8 @@ export function parseCommandLine(argv: readonly string[], env: Env): ParseResult
       prefix,
       handler,
       restart: restartMode(flags.get('restart'), env[INSTALLER_ENV.autoRestart]),
+      startStoppedRuntime: startStopped ?? booleanValue(env[INSTALLER_ENV.startStoppedRuntime] || undefined, INSTALLER_ENV.startStoppedRuntime, false),
+      graceSeconds: seconds(pick('grace-seconds', INSTALLER_ENV.graceSeconds), '--grace-seconds', INSTALLER_GRACE_SECONDS),
       hostExec: hostExec(pick('host-exec', INSTALLER_ENV.hostExec)),
       ...knativeSettings(pick('patch-knative', INSTALLER_ENV.patchKnative), pick('runtime-class', INSTALLER_ENV.runtimeClass), pick('knative-runtime-class-selector', INSTALLER_ENV.knativeRuntimeClassSelector)),
       logLevel: logLevel(pick('log-level', INSTALLER_ENV.logLevel)),

@@ -1,25 +1,35 @@
 /**
  * The installer's effects, in one visible sequence per command:
  *   install: node lock → locate artifacts → detect (state, node object, runtime binary) → plan → [drift check:
- *            stop here unless the node drifted] → verify the artifacts to copy → pre-flight (the node's runtime
- *            loads the new config) → node pending, host changed → apply (state intent, files, state) → take a
- *            restart slot → restart → verify (socket, CRI Status, the Node's runtimeHandlers; else roll back) →
- *            release the slot → record → node installed (readiness marker) / startup taint / Knative flag
+ *            stop here unless the node drifted] → the host can take it → pre-flight (the node's runtime loads the
+ *            new config) → node pending, host changed → apply (state intent; each artifact copied to its temp
+ *            file and verified, then all put in place; the other files; state) → take a restart slot → restart →
+ *            verify (socket, CRI Status, the Node's runtimeHandlers; else roll back) → release the slot → record →
+ *            node installed (readiness marker) / startup taint / Knative flag
  *   remove:  node lock → detect → node unlabelled → wait for pods using the handler → restore Knative → plan →
  *            apply configs → take a restart slot → restart → verify (handler gone) → release the slot → remove
  *            our files, directories and the state → host restored
  * A failed install labels the node `failed` and records the reason as an Event on it. Planning is pure
  * (plan/); everything that touches the node goes through {@link Effects}. `plan`, `status` (and its
  * `--cluster` view) and `wait-removed` live in commands/.
+ *
+ * Faults: before the first write the host must be able to take the run (host/prewrite.ts: writable, room,
+ * configs unchanged since planned), or it is refused with nothing changed; a runtime that was not running is
+ * not restarted (unless --start-stopped-runtime); a stop requested by SIGTERM/SIGINT (host/signals.ts) is
+ * honoured at the step boundaries below, with the step in progress finished first.
  */
-import { HOST_CHANGED_LABEL, TargetSpec, TARGETS, findTarget } from '../catalog';
-import { locateArtifacts, verifyArtifacts } from './artifacts';
+import { HOST_CHANGED_LABEL, RUNTIMES, TargetSpec, TARGETS, findTarget } from '../catalog';
+import { Artifact, locateArtifacts } from './artifacts';
 import { InstallerError, messageOf } from './errors';
 import { CommandRunner } from './host/commands';
-import { coarseTimestamps, HostFs } from './host/fs';
+import { CommandCannotRun } from './host/errors';
+import { coarseTimestamps, Expected, HostFs, StagedCopy } from './host/fs';
+import { clearTempLeftovers } from './host/leftovers';
 import { NODE_LOCK, withNodeLock } from './host/lock';
 import { checkNodeRoot } from './host/node-root';
+import { changesOf, checkConfigsUnchanged, checkHostTakes } from './host/prewrite';
 import { findReferenceBinary, findReferenceLibraries, labelLike, restoreLabels, selinuxEnabled } from './host/selinux';
+import { NOTHING_CHANGED, Stopped, StopRequest } from './host/signals';
 import { ClusterApi } from './kube/cluster';
 import { mergeKnativeRecord, restoreKnative, wireKnative } from './kube/knative';
 import { RestartBudget, withRestartSlot } from './kube/leases';
@@ -28,15 +38,16 @@ import { removeStartupTaint } from './kube/taints';
 import { Logger } from './log';
 import { ReadyMarker } from './readiness';
 import { hostView, loadPlanning, loadState, saveState } from './plan/host-view';
-import { artifactsToCopy, discoverState, FileOp, isBlobRole, layout, planInstall, planRemove, planSafely, settleCopyDigests } from './plan/plan';
-import { FileRecord, InstallState, isConfigRole, statePath } from './plan/state';
+import { artifactsToCopy, discoverState, FileOp, isBlobRole, layout, Plan, planInstall, planRemove, planSafely, settleCopyDigests } from './plan/plan';
+import { FileRecord, InstallState, isConfigRole, serializeState, statePath } from './plan/state';
+import { candidateConfigPaths } from './runtime/config-edit';
 import { CriStatusReader } from './runtime/cri-status';
 import { detectRuntime, NodeRuntime } from './runtime/detect';
 import { findDrift } from './runtime/drift';
 import { clearPreflightLeftovers } from './runtime/loader';
 import { preflight } from './runtime/preflight';
 import { detectUnit, restartUnit } from './runtime/restart';
-import { SocketWaiter } from './runtime/socket';
+import { SocketProbe, SocketWaiter } from './runtime/socket';
 import { checkNodeLists, checkRuntimeServes } from './runtime/verify';
 import { requireVariant, Settings } from './settings';
 
@@ -44,12 +55,16 @@ import { requireVariant, Settings } from './settings';
 export interface Effects {
   readonly fs: HostFs;
   readonly runner: CommandRunner;
+  /** Whether the runtime's socket answers now: is it running at all. */
+  readonly probeSocket: SocketProbe;
   readonly waitForSocket: SocketWaiter;
   /** Asks the runtime which handlers it serves (CRI Status). */
   readonly readCriStatus: CriStatusReader;
   /** Undefined when not running against a cluster: the API steps are skipped. */
   readonly cluster?: ClusterApi;
   readonly log: Logger;
+  /** SIGTERM/SIGINT asking the run to stop (host/signals.ts); undefined: never asked. */
+  readonly stop?: StopRequest;
 }
 
 /** What a run did; the counters are what the benchmark reads. */
@@ -65,10 +80,21 @@ export interface RunReport {
 
 // ---------------------------------------------------------------------------------------------- shared steps
 
-/** Checks the node root, then runs `work` holding the node lock: install and remove runs never interleave. */
+/**
+ * Checks the node root, then runs `work` holding the node lock: install and remove runs never interleave. A stop
+ * while waiting for the lock ends the wait at once.
+ */
 function locked<T>(settings: Settings, effects: Effects, work: () => Promise<T>): Promise<T> {
   checkNodeRoot(effects.fs);
-  return withNodeLock(effects.fs.local(NODE_LOCK), settings.lockTimeoutSeconds, effects.log, work);
+  const stop = stopOf(effects);
+  stop.enter('waiting for the node lock');
+  let waiting = true;
+  const run = withNodeLock(effects.fs.local(NODE_LOCK), settings.lockTimeoutSeconds, effects.log, () => {
+    waiting = false;
+    stop.checkpoint('reading the node', NOTHING_CHANGED);
+    return work();
+  });
+  return stop.unlessStopped(run, NOTHING_CHANGED, () => waiting);
 }
 
 /** Runs a restart and its verification: holding a slot of the restart budget when there is one. */
@@ -96,11 +122,98 @@ function restartGate(settings: Settings, effects: Effects, status: NodeStatus): 
   return (work) => withRestartSlot(budget, onWait, work);
 }
 
+function stopOf(effects: Effects): StopRequest {
+  return effects.stop ?? NEVER_STOPPED;
+}
+
+const NEVER_STOPPED = new StopRequest();
+
+/** A write or delete of bytes; runtime configs compare-and-swap: only while they hold what the plan read (host/fs.ts). */
 function applyOp(fs: HostFs, op: FileOp, log: Logger): void {
   log.debug(`${op.reason}: ${op.path}`, { path: op.path, role: op.role });
-  if (op.after === null) fs.removeFile(op.path);
-  else if (Buffer.isBuffer(op.after)) fs.writeFile(op.path, op.after, op.mode);
-  else fs.copyFile(op.path, op.after.file, op.after.sha256, op.mode, op.after.rewrite);
+  const expected: Expected | undefined = isConfigRole(op.role) && (op.before === undefined || Buffer.isBuffer(op.before)) ? (op.before ?? null) : undefined;
+  if (op.after === null) fs.removeFile(op.path, expected ?? undefined);
+  else if (Buffer.isBuffer(op.after)) fs.writeFile(op.path, op.after, op.mode, expected);
+  else throw new Error(`internal error: the copy of ${op.path} is staged, not applied`);
+}
+
+/** An op that copies an artifact. */
+function isCopy(op: FileOp): op is FileOp & { after: Artifact } {
+  return op.after !== null && !Buffer.isBuffer(op.after);
+}
+
+/**
+ * Every artifact the plan copies, each to its temp file beside its target: read once, hashed as it is read,
+ * verified against SHA256SUMS, fsync'ed; none in place yet. On a fault the ones staged so far are returned
+ * with the error for the caller to discard (they are pushed as they come).
+ */
+async function stageArtifacts(fs: HostFs, plan: Plan, log: Logger): Promise<StagedCopy[]> {
+  const staged: StagedCopy[] = [];
+  try {
+    for (const op of plan.ops) {
+      if (!isCopy(op)) continue;
+      log.debug(`${op.reason}: ${op.path}`, { path: op.path, role: op.role });
+      staged.push(await fs.stageCopy(op.path, op.after, op.mode));
+    }
+  } catch (error) {
+    fs.discardCopies(staged);
+    throw error;
+  }
+  if (staged.length > 0) log.info('artifacts verified', { artifacts: artifactsToCopy(plan).map((a) => a.name) });
+  return staged;
+}
+
+/**
+ * An update that failed before any copy was in place (a damaged artifact, a full disk): the state file as it
+ * was and the directories this run created, so the node is as before. Returns the error to report.
+ */
+function restoreBeforeCopies(fs: HostFs, plan: Plan, recordedBytes: Buffer | undefined, state: string, cause: InstallerError): InstallerError {
+  try {
+    if (recordedBytes) fs.writeFile(state, recordedBytes, 0o600);
+    else fs.removeFile(state);
+    [...plan.mkdirs].reverse().forEach((d) => removeEmptyDir(fs, d));
+  } catch {
+    return cause;
+  }
+  return new InstallerError(`${cause.message}; nothing was changed`, cause.fix, cause.exitCode);
+}
+
+/** Room for the state beyond its intent: the fingerprints the last write adds. */
+const STATE_SLACK = 4096;
+
+/** Before the first write: the host can take the plan's writes (else a refusal with nothing changed). */
+function checkHost(fs: HostFs, plan: Plan, state: InstallState, selinux: boolean): void {
+  if (plan.ops.length === 0 && plan.mkdirs.length === 0) return;
+  checkHostTakes(fs, changesOf(plan, statePath(state.prefix), serializeState(state).length + STATE_SLACK), selinux);
+}
+
+/** Whether the runtime answers on its socket now; says so when it does not. */
+async function runtimeRunning(settings: Settings, effects: Effects, target: TargetSpec, command: 'install' | 'remove'): Promise<boolean> {
+  const running = await effects.probeSocket(effects.fs.local(target.criSocket));
+  if (!running) {
+    const then =
+      settings.restart === 'none'
+        ? 'it is not restarted (--restart none)'
+        : settings.startStoppedRuntime
+          ? 'it is started after the config change (--start-stopped-runtime)'
+          : command === 'install'
+            ? `it is not started: it reads the new config when it starts; run install again then to verify it and label the node (or pass --start-stopped-runtime)`
+            : 'it is not started: it reads the restored config when it starts';
+    effects.log.warn(`${target.cri} is not running on the node (nothing answers on ${target.criSocket}): ${then}`);
+  }
+  return running;
+}
+
+/** Our temp files a killed run may have left beside anything we write (host/leftovers.ts). */
+function clearWriteLeftovers(fs: HostFs, prefix: string, target: TargetSpec | undefined, handler: string, recorded: InstallState | undefined): void {
+  const dirOf = (p: string): string => p.slice(0, p.lastIndexOf('/')) || '/';
+  const dirs = [prefix, ...RUNTIMES.flatMap((r) => {
+    const l = layout(prefix, r);
+    return [l.bin, l.lib, l.libexecRuntime];
+  })];
+  for (const t of target ? [target] : TARGETS) dirs.push(...candidateConfigPaths(t.configEdit, handler).map((c) => dirOf(c.path)));
+  dirs.push(...(recorded?.files ?? []).map((f) => dirOf(f.path)));
+  clearTempLeftovers(fs, dirs);
 }
 
 /**
@@ -122,14 +235,15 @@ function withFreshFingerprints(fs: HostFs, files: readonly FileRecord[], written
 export function install(settings: Settings, effects: Effects): Promise<RunReport> {
   const { target, runtime } = requireVariant(settings);
   return locked(settings, effects, async () => {
-    const node = await detectRuntime(target, effects.fs, effects.runner, effects.cluster, settings.nodeName, effects.log);
+    const stop = stopOf(effects);
+    const node = await stop.unlessStopped(detectRuntime(target, effects.fs, effects.runner, effects.cluster, settings.nodeName, effects.log), NOTHING_CHANGED);
     const marker = new ReadyMarker(settings.readyFile, effects.log);
     const status = NodeStatus.of(effects.cluster, settings.nodeName, effects.log, node.nodeLabels, (state) => marker.follow(state));
     status.about(target.name, runtime.name);
     try {
       return await installLocked(settings, effects, target, runtime, node, status);
     } catch (error) {
-      await reportFailure(status, 'InstallFailed', error, effects.log);
+      await reportFailure(status, error instanceof Stopped ? 'Interrupted' : 'InstallFailed', error, effects.log);
       throw error;
     }
   });
@@ -144,8 +258,11 @@ async function installLocked(
   status: NodeStatus,
 ): Promise<RunReport> {
   const { fs, log } = effects;
+  const stop = stopOf(effects);
   const artifacts = locateArtifacts(settings.artifacts, target, runtime, settings.prefix);
   clearPreflightLeftovers(fs, target);
+  clearWriteLeftovers(fs, settings.prefix, target, settings.handler, loadState(fs, settings.prefix));
+  const running = await runtimeRunning(settings, effects, target, 'install');
 
   // detect
   // Without a state file, what an earlier install left (our block, our files) is recognised, never taken as original.
@@ -173,18 +290,18 @@ async function installLocked(
     await status.report({ state: 'pending', event: { type: 'Warning', reason: 'DriftDetected', message: `repairing: ${drift.problems.join('; ')}` } });
     forceRestart = drift.restart;
   }
-  // Before the first write: every artifact this run copies hashes to its SHA256SUMS entry (and the digest of
-  // each copy whose prefix is rewritten is known, for the intent), and the node's own runtime reads the new
-  // config as we mean it.
-  const copies = artifactsToCopy(plan);
-  let next = settleCopyDigests(plan.next as InstallState, plan, verifyArtifacts(copies));
-  if (copies.length > 0) log.info('artifacts verified', { artifacts: copies.map((a) => a.name) });
+  // Before the first write: the host can take the writes, and the node's own runtime reads the new config as we
+  // mean it. The artifacts are verified as they are copied, before anything is put in place (stageArtifacts).
+  let next = plan.next as InstallState;
+  checkHost(fs, plan, next, selinux);
+  stop.enter('the pre-flight');
   if (plan.configChanged) await preflight({ target, plan, handler: settings.handler, binaryPath: l.wrapper, binary: node.binary }, fs, effects.runner, log);
 
   // apply
   const changed: string[] = [];
   const writes = plan.ops.length > 0 || plan.mkdirs.length > 0;
   if (writes || next.restartPending) {
+    stop.checkpoint('labelling the node pending', NOTHING_CHANGED);
     await status.report({
       state: 'pending',
       hostChanged: true,
@@ -192,15 +309,40 @@ async function installLocked(
     });
   }
   if (writes) {
-    const prefixDirs = plan.mkdirs.filter((d) => settings.prefix === d || settings.prefix.startsWith(d + '/'));
-    prefixDirs.forEach((d) => fs.mkdir(d));
-    // The intent: everything this run may touch, so that a crash at any later point can be finished or undone.
-    const stale = (previous?.files ?? []).filter((f) => !next.files.some((n) => n.path === f.path));
-    saveState(fs, { ...next, phase: 'installing', files: [...next.files, ...stale], createdDirs: [...next.createdDirs, ...plan.rmdirs] });
-    plan.mkdirs.filter((d) => !prefixDirs.includes(d)).forEach((d) => fs.mkdir(d));
-    for (const op of plan.ops) {
-      applyOp(fs, op, log);
-      changed.push(op.path);
+    stop.checkpoint('installing the files', `${NOTHING_CHANGED}; the node is labelled pending, the next install goes on`);
+    checkConfigsUnchanged(fs, plan);
+    const recordedBytes = fs.read(statePath(settings.prefix));
+    const staged: StagedCopy[] = [];
+    let committed = false;
+    try {
+      const prefixDirs = plan.mkdirs.filter((d) => settings.prefix === d || settings.prefix.startsWith(d + '/'));
+      prefixDirs.forEach((d) => fs.mkdir(d));
+      // The intent: everything this run may touch, so that a crash at any later point can be finished or undone.
+      const stale = (previous?.files ?? []).filter((f) => !next.files.some((n) => n.path === f.path));
+      const intent = (state: InstallState): InstallState => ({ ...state, phase: 'installing', files: [...state.files, ...stale] });
+      saveState(fs, intent(next));
+      plan.mkdirs.filter((d) => !prefixDirs.includes(d)).forEach((d) => fs.mkdir(d));
+      staged.push(...(await stageArtifacts(fs, plan, log)));
+      // A copy whose prefix is rewritten has its digest only now: the intent says it before the copy is in place.
+      const settled = settleCopyDigests(next, new Map(staged.map((c) => [c.hostPath, c.sha256])));
+      if (settled !== next) saveState(fs, intent(settled));
+      next = settled;
+      committed = true;
+      fs.commitCopies(staged);
+      changed.push(...staged.map((c) => c.hostPath));
+      for (const op of plan.ops.filter((o) => !isCopy(o))) {
+        applyOp(fs, op, log);
+        changed.push(op.path);
+      }
+    } catch (error) {
+      fs.discardCopies(staged);
+      // A crash stands for the process dying: nothing of it may run any further.
+      if (!(error instanceof InstallerError)) throw error;
+      // A fault (full disk, a damaged artifact, a concurrent writer...) in a first install: take back what this
+      // run wrote; in an update, before any copy is in place, the state as it was and the new directories.
+      if (!previous) throw await undoFirstInstall(settings, effects, plan, error, status);
+      if (!committed) throw restoreBeforeCopies(fs, plan, recordedBytes, statePath(settings.prefix), error);
+      throw error;
     }
     for (const dir of plan.rmdirs) {
       if (!fs.removeDir(dir)) log.warn(`${dir} is not empty: left in place, and no longer removed by remove`);
@@ -236,8 +378,13 @@ async function installLocked(
     log.warn(`restart pending: the ${target.cri} config changed but --restart none was given`, {
       fix: `restart it on the node (systemctl restart ${target.restartUnits.join(' or ')}), then run install again to clear this`,
     });
+  } else if (restartPending && !running && !settings.startStoppedRuntime) {
+    log.warn(`${target.cri} was not running before this run: it is not started; the handler is served once it starts with the new config`, {
+      fix: `start it (systemctl start ${target.restartUnits.join(' or ')}), then run install again to verify it and label the node; or pass --start-stopped-runtime`,
+    });
   } else if (restartPending) {
     // The slot is held through a roll-back too: that is a second restart.
+    stop.checkpoint(`restarting ${target.cri}`, `the files are installed and recorded, ${target.cri} was not restarted: the next install restarts and verifies it`);
     await restartGate(settings, effects, status)(async () => {
       try {
         restarts += await restartAndVerify(settings, effects, target, 'served');
@@ -246,11 +393,12 @@ async function installLocked(
         }
         restartPending = false;
       } catch (error) {
-        if (!plan.configChanged) throw error;
+        if (!plan.configChanged || error instanceof Stopped) throw error;
         throw await rollBack(settings, effects, target, error, status);
       }
     });
   }
+  stop.enter('recording the install');
   saveState(fs, { ...next, phase: 'installed', restartPending });
 
   // label + Knative
@@ -266,6 +414,9 @@ async function installLocked(
     if (settings.startupTaint && effects.cluster && settings.nodeName) await removeStartupTaint(effects.cluster, settings.nodeName, settings.startupTaint, log);
   }
   if (effects.cluster) {
+    if (settings.patchKnative !== 'false') {
+      stop.checkpoint('wiring Knative up', `the node is ${restartPending ? 'installed, its restart pending' : 'installed and verified'}; Knative was not wired up: the next install does it`);
+    }
     await wireKnative(effects.cluster, log, settings, (knative) => {
       const state = loadState(fs, settings.prefix);
       if (state) saveState(fs, { ...state, knative: mergeKnativeRecord(state.knative, knative) });
@@ -277,8 +428,11 @@ async function installLocked(
   return report;
 }
 
-/** The node `failed` with the reason as a Warning Event; a failure to report is logged, never hides the cause. */
-async function reportFailure(status: NodeStatus, reason: 'InstallFailed' | 'RemoveFailed' | 'RemoveRefused', error: unknown, log: Logger): Promise<void> {
+/**
+ * The node `failed` with the reason as a Warning Event (an interrupted run: the Event only, the next run goes
+ * on); a failure to report is logged, never hides the cause.
+ */
+async function reportFailure(status: NodeStatus, reason: 'InstallFailed' | 'RemoveFailed' | 'RemoveRefused' | 'Interrupted', error: unknown, log: Logger): Promise<void> {
   try {
     await status.report({ ...(reason === 'InstallFailed' ? { state: 'failed' as const } : {}), event: { type: 'Warning', reason, message: messageOf(error).slice(0, 1000) } });
   } catch (reportError) {
@@ -303,13 +457,19 @@ async function restartAndVerify(settings: Settings, effects: Effects, target: Ta
   return 1;
 }
 
-/** The runtime did not come back with our config: put the node back as it was and restart again. */
+/**
+ * The runtime did not come back with our config: put the node back as it was and restart again. When the
+ * restart could not even be run (systemctl or nsenter missing), the runtime never read our config: the install
+ * is taken back without a restart.
+ */
 async function rollBack(settings: Settings, effects: Effects, target: TargetSpec, cause: unknown, status: NodeStatus): Promise<InstallerError> {
   const reason = messageOf(cause);
-  effects.log.error('the runtime did not come back serving the handler after the config change; rolling the install back', { error: reason });
+  const restarted = !(cause instanceof CommandCannotRun);
+  stopOf(effects).enter('rolling the install back');
+  effects.log.error(`${restarted ? 'the runtime did not come back serving the handler after the config change' : 'the runtime could not be restarted'}; rolling the install back`, { error: reason });
   try {
     const state = loadState(effects.fs, settings.prefix);
-    if (state) await removeFromState(settings, effects, target, { ...state, restartPending: true }, [], UNGATED);
+    if (state) await removeFromState(settings, effects, target, { ...state, restartPending: restarted }, [], restarted, UNGATED);
     await status.report({ hostChanged: false });
   } catch (error) {
     return new InstallerError(
@@ -317,7 +477,40 @@ async function rollBack(settings: Settings, effects: Effects, target: TargetSpec
       `the node's ${target.cri} may not be running: run \`knawd-installer remove\` and look at journalctl on the node`,
     );
   }
+  if (!restarted) return new InstallerError(`${reason}; nothing was restarted and the install was taken back: the node is as before`, (cause as InstallerError).fix);
   return new InstallerError(`${reason}; the install was rolled back and the node's config restored`, 'look at the runtime\'s journal on the node for why it rejected the config, then install again');
+}
+
+/**
+ * A first install that failed while writing is taken back with what its intent records, so the host ends as it
+ * began. No restart: the runtime has read none of it. Nothing is written on the way (the state stays the
+ * intent until it goes last), so a full disk does not stop it; where it fails too (a file system gone
+ * read-only), the intent stays for the next run, which completes or reverts it.
+ */
+async function undoFirstInstall(settings: Settings, effects: Effects, plan: Plan, cause: InstallerError, status: NodeStatus): Promise<InstallerError> {
+  const { fs, log } = effects;
+  log.warn(`the install failed while writing: taking back what it wrote (${cause.message})`);
+  try {
+    const state = loadState(fs, settings.prefix);
+    if (state) {
+      const undo = planSafely(() => planRemove(hostView(fs), state));
+      for (const op of undo.ops) applyOp(fs, op, log);
+      // The state goes only once nothing but the prefix is left: an undo that fails before stays recorded.
+      const holdsState = (d: string): boolean => d === state.prefix || state.prefix.startsWith(d + '/');
+      for (const dir of undo.rmdirs.filter((d) => !holdsState(d))) removeEmptyDir(fs, dir);
+      fs.removeFile(statePath(state.prefix));
+    }
+    for (const dir of [...plan.mkdirs].reverse()) removeEmptyDir(fs, dir);
+    await status.report({ hostChanged: false });
+  } catch (error) {
+    return new InstallerError(`${cause.message}; taking back what was written failed too (${messageOf(error)}): the node keeps what it recorded`, cause.fix, cause.exitCode);
+  }
+  return new InstallerError(`${cause.message}; what this run had written was taken back: nothing was changed`, cause.fix, cause.exitCode);
+}
+
+/** A directory this run created, removed; one that is not empty (a temp file that could not go) is a failure. */
+function removeEmptyDir(fs: HostFs, dir: string): void {
+  if (!fs.removeDir(dir)) throw new InstallerError(`${dir} is not empty`, 'look at what is in it');
 }
 
 function countersOf(fs: HostFs): { bytesWritten: number; filesWritten: number } {
@@ -358,11 +551,12 @@ async function waitForHandlerPods(settings: Settings, effects: Effects, handler:
 
 export function remove(settings: Settings, effects: Effects): Promise<RunReport> {
   return locked(settings, effects, async () => {
-    const status = NodeStatus.of(effects.cluster, settings.nodeName, effects.log, await nodeLabels(settings, effects));
+    const labels = await stopOf(effects).unlessStopped(nodeLabels(settings, effects), NOTHING_CHANGED);
+    const status = NodeStatus.of(effects.cluster, settings.nodeName, effects.log, labels);
     try {
       return await removeLocked(settings, effects, status);
     } catch (error) {
-      await reportFailure(status, error instanceof PodsStillRunning ? 'RemoveRefused' : 'RemoveFailed', error, effects.log);
+      await reportFailure(status, error instanceof Stopped ? 'Interrupted' : error instanceof PodsStillRunning ? 'RemoveRefused' : 'RemoveFailed', error, effects.log);
       throw error;
     }
   });
@@ -376,7 +570,9 @@ async function nodeLabels(settings: Settings, effects: Effects): Promise<Readonl
 
 async function removeLocked(settings: Settings, effects: Effects, status: NodeStatus): Promise<RunReport> {
   const { fs, log } = effects;
+  const stop = stopOf(effects);
   for (const t of settings.target ? [settings.target] : TARGETS) clearPreflightLeftovers(fs, t);
+  clearWriteLeftovers(fs, settings.prefix, settings.target, settings.handler, loadState(fs, settings.prefix));
   const recorded = loadState(fs, settings.prefix);
   const state = recorded ?? planSafely(() => discoverState(hostView(fs), settings.target, settings.handler, settings.prefix));
   // Unlabel first: the RuntimeClass stops scheduling pods here before the handler goes away.
@@ -395,10 +591,17 @@ async function removeLocked(settings: Settings, effects: Effects, status: NodeSt
   }
   const target = findTarget(state.target);
   status.about(state.target, state.runtime);
-  await waitForHandlerPods(settings, effects, state.handler);
-  if (effects.cluster && state.knative) await restoreKnative(effects.cluster, log, state.knative);
+  const unlabelled = `${NOTHING_CHANGED}; the node is unlabelled, the next remove goes on`;
+  stop.enter('waiting for the pods using the handler');
+  await stop.unlessStopped(waitForHandlerPods(settings, effects, state.handler), unlabelled);
+  if (effects.cluster && state.knative) {
+    stop.checkpoint('restoring Knative', unlabelled);
+    await restoreKnative(effects.cluster, log, state.knative);
+  }
+  stop.checkpoint('restoring the host', `${NOTHING_CHANGED}; the node is unlabelled${state.knative ? ' and Knative restored' : ''}, the next remove goes on`);
+  const running = await runtimeRunning(settings, effects, target, 'remove');
   const changed: string[] = [];
-  const report = await removeFromState(settings, effects, target, state, changed, restartGate(settings, effects, status));
+  const report = await removeFromState(settings, effects, target, state, changed, running || settings.startStoppedRuntime, restartGate(settings, effects, status));
   if (report.restartPending) {
     log.warn(`the node keeps the ${HOST_CHANGED_LABEL.key} label until its ${target.cri} was restarted`, {
       fix: `restart it (systemctl restart ${target.restartUnits.join(' or ')}), then run remove again to clear the label`,
@@ -410,12 +613,19 @@ async function removeLocked(settings: Settings, effects: Effects, status: NodeSt
   return report;
 }
 
-async function removeFromState(settings: Settings, effects: Effects, target: TargetSpec, state: InstallState, changed: string[], gate: RestartGate): Promise<RunReport> {
+/**
+ * Reverts what `state` records. `restart`: whether a config change needs the runtime restarted; not when it was
+ * not running (it has nothing loaded and reads the restored config when it starts), nor when it never read
+ * what is reverted. `gate`: the restart budget the restart runs under.
+ */
+async function removeFromState(settings: Settings, effects: Effects, target: TargetSpec, state: InstallState, changed: string[], restart: boolean, gate: RestartGate): Promise<RunReport> {
   const { fs, log } = effects;
   const plan = planSafely(() => planRemove(hostView(fs), state));
   plan.warnings.forEach((w) => log.warn(w));
-  let restartPending = state.restartPending || plan.configChanged;
+  checkHost(fs, plan, state, selinuxEnabled(fs));
+  let restartPending = (state.restartPending || plan.configChanged) && restart;
   if (fs.exists(statePath(state.prefix)) && (plan.ops.length > 0 || state.phase !== 'removing')) {
+    checkConfigsUnchanged(fs, plan);
     saveState(fs, { ...state, phase: 'removing', restartPending });
   }
   // Configs first: the runtime must stop referring to the handler before its binary goes.
@@ -429,6 +639,7 @@ async function removeFromState(settings: Settings, effects: Effects, target: Tar
       fix: `restart it on the node: systemctl restart ${target.restartUnits.join(' or ')}`,
     });
   } else if (restartPending) {
+    stopOf(effects).enter(`restarting ${target.cri}`);
     restarts += await gate(() => restartAndVerify(settings, effects, target, 'gone'));
     restartPending = false;
   }

@@ -34,6 +34,17 @@ export interface Settings {
   readonly handler: string;
   /** Whether to restart the container runtime when its configuration changed. @default auto */
   readonly restart: RestartMode;
+  /**
+   * Restart the runtime after a config change even when it was not running before the run (its socket did not
+   * answer): that starts it. Without it such a runtime is left stopped; it reads the new config when started.
+   * @default false
+   */
+  readonly startStoppedRuntime: boolean;
+  /**
+   * After SIGTERM/SIGINT, how long the step in progress may still take before the process exits (set below the
+   * pod's terminationGracePeriodSeconds). @default 60
+   */
+  readonly graceSeconds: number;
   /** How host commands (systemctl, the runtime's own binary, chcon) are run. @default nsenter */
   readonly hostExec: HostExec;
   /**

@@ -92,7 +92,7 @@ describe('Knative Serving as it ships, with the chart and the installer', () => 
       [command, '--node-root', root, '--artifacts', artifacts, '--node-name', node, '--kubeconfig', await kubeconfigOn(node)],
       await daemonSetEnv(),
       { stdout: (l) => out.push(l), stderr: (l) => err.push(l) },
-      { runner: new RecordingRunner(), waitForSocket: async () => true },
+      { runner: new RecordingRunner(), probeSocket: async () => true, waitForSocket: async () => true },
     );
     return { code, out: out.join('\n'), err: err.join('\n'), lines: out.map((l) => JSON.parse(l) as { level: string; msg: string }) };
   }

@@ -85,7 +85,7 @@ describe('the node-restriction policy on a real API server', () => {
     const io = { stdout: () => undefined, stderr: (l: string) => err.push(l) };
     const err: string[] = [];
     // No runtime behind the node root's socket: CRI Status answers what the node root's configs define.
-    const effects = { runner: new RecordingRunner(), waitForSocket: async () => true, readCriStatus: async () => ({ conditions: [], info: {}, runtimeHandlers: handlersOnNodeRoot(root) }) };
+    const effects = { runner: new RecordingRunner(), probeSocket: async () => true, waitForSocket: async () => true, readCriStatus: async () => ({ conditions: [], info: {}, runtimeHandlers: handlersOnNodeRoot(root) }) };
     const code = await run(['install', ...args, '--node-name', 'node-a'], {}, io, effects);
     expect({ code, err }).toEqual({ code: 0, err: [] });
     expect(await nodeLabels(cluster, 'node-a')).toMatchObject({ [INSTALLED_LABEL.key]: INSTALLED_LABEL.value, 'example.com/keep': 'a' });

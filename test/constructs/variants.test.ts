@@ -48,11 +48,15 @@ describe.each(variants)('%s / %s', (target, ociType) => {
       KNAWD_NAMESPACE: { fieldRef: { fieldPath: 'metadata.namespace' } },
       KNAWD_MAX_CONCURRENT_RESTARTS: '1',
       KNAWD_STARTUP_TAINT: '',
+      KNAWD_GRACE_SECONDS: '60',
     });
     // The static agent runs the installer, re-runs it for the drift check, and answers the readiness probe.
     expect(pod.containers[0].command).toEqual(['/usr/local/bin/knawd-agent']);
     expect(pod.containers[0].args).toEqual(['run', '--ready-file', '/run/knawd/ready', '--check-every', '300', '--', 'node', '/usr/local/lib/knawd-installer.js', 'install']);
     expect(pod.containers[0].readinessProbe).toEqual({ exec: { command: ['/usr/local/bin/knawd-agent', 'ready', '/run/knawd/ready'] }, periodSeconds: 10, failureThreshold: 1 });
+    // A rollout's SIGTERM mid-install: the agent passes it on; the installer's 60 s to finish its step, and time
+    // for its last line.
+    expect(pod.terminationGracePeriodSeconds).toBe(75);
   });
 
   test('the restart budget: one free Lease per slot, and the installer may only get and update those, by name', () => {

@@ -8,7 +8,7 @@ import * as path from 'path';
 import { FsEvent, HostFs } from '../../lib/installer/host/fs';
 import { install, remove } from '../../lib/installer/installer';
 import { SCENARIOS, setUp } from './scenarios';
-import { effectsFor, makeArtifacts, settingsFor, snapshot } from './support';
+import { diffKeys, effectsFor, makeArtifacts, settingsFor, snapshot } from './support';
 
 class Crash extends Error {}
 
@@ -117,10 +117,3 @@ function editedEntry(root: string): string {
   return path.relative(root, new HostFs(root).local(currentEdited));
 }
 
-function diffKeys(expected: Record<string, string>, actual: Record<string, string>): string {
-  const keys = [...new Set([...Object.keys(expected), ...Object.keys(actual)])].sort();
-  return keys
-    .filter((k) => expected[k] !== actual[k])
-    .map((k) => `${k}: expected ${expected[k]?.slice(0, 60) ?? '(absent)'} got ${actual[k]?.slice(0, 60) ?? '(absent)'}`)
-    .join('\n');
-}

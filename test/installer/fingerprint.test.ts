@@ -295,32 +295,38 @@ describe('artifacts are streamed and verified', () => {
     }
   });
 
-  test('HostFs.copyFile refuses bytes that are not the verified ones and leaves the target as it was', () => {
+  test('HostFs.stageCopy verifies as it copies: bytes that are not the listed ones never reach the target', async () => {
     const root = makeRoot({ '/opt/x/target': 'old' });
     const source = path.join(makeRoot(), 'etc', 'source');
     fs.writeFileSync(source, 'new content');
     const host = new HostFs(root);
-    expect(() => host.copyFile('/opt/x/target', source, 'f'.repeat(64), 0o644)).toThrow(/changed while it was installed/);
+    await expect(host.stageCopy('/opt/x/target', { file: source, sha256: 'f'.repeat(64) }, 0o644)).rejects.toThrow(/^checksum mismatch for .*source: SHA256SUMS says f{64}, the file is [0-9a-f]{64}$/);
     expect(fs.readFileSync(path.join(root, 'opt/x/target'), 'utf8')).toBe('old');
     expect(fs.readdirSync(path.join(root, 'opt/x'))).toEqual(['target']);
-    host.copyFile('/opt/x/target', source, hashFile(source).sha256, 0o755);
+    const staged = await host.stageCopy('/opt/x/target', { file: source, sha256: hashFile(source).sha256 }, 0o755);
+    // Staged: verified and in its temp file, the target untouched until the commit.
+    expect(fs.readFileSync(path.join(root, 'opt/x/target'), 'utf8')).toBe('old');
+    expect(staged).toMatchObject({ hostPath: '/opt/x/target', sha256: hashFile(source).sha256, bytes: 'new content'.length });
+    host.commitCopies([staged]);
     expect(fs.readFileSync(path.join(root, 'opt/x/target'), 'utf8')).toBe('new content');
     expect(fs.statSync(path.join(root, 'opt/x/target')).mode & 0o777).toBe(0o755);
+    expect(fs.readdirSync(path.join(root, 'opt/x'))).toEqual(['target']);
     expect(host.counters).toMatchObject({ bytesWritten: 'new content'.length, filesWritten: 1 });
   });
 
-  test('an artifact changed after it was verified is not installed; the next run converges', async () => {
+  test('an artifact swapped after the plan is refused as it is copied, with nothing changed; the next run converges', async () => {
     const root = makeRoot({ [CONTAINERD]: fixture('containerd-1.6-systemd-cgroup.toml') });
+    const before = snapshot(root);
     const artifacts = makeArtifacts('ubuntu_22_04');
     const source = path.join(artifacts, 'lib', 'libwasmtime.so');
     const good = fs.readFileSync(source);
     const effects = effectsFor(root, {
       hook: (e) => {
-        if (e.phase === 'before' && e.op === 'write' && e.path === LIBRARY) fs.writeFileSync(source, 'swapped');
+        if (e.phase === 'before' && e.op === 'stage' && e.path === LIBRARY) fs.writeFileSync(source, 'swapped');
       },
     });
-    await expect(install(settingsFor(args('install', root, artifacts)), effects)).rejects.toThrow(/changed while it was installed/);
-    expect(fs.existsSync(path.join(root, LIBRARY))).toBe(false);
+    await expect(install(settingsFor(args('install', root, artifacts)), effects)).rejects.toThrow(/^checksum mismatch for .*libwasmtime.so: .*nothing was changed$/);
+    expect(snapshot(root)).toEqual(before);
     fs.writeFileSync(source, good);
     await install(settingsFor(args('install', root, artifacts)), effectsFor(root));
     expect(status(settingsFor(args('status', root, artifacts)), new HostFs(root))).toMatchObject({ state: 'installed', artifactsMatch: true });

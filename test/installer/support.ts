@@ -12,6 +12,10 @@ import { Settings } from '../../lib/installer/settings';
 import { FakeArtifactOptions, writeFakeArtifacts } from '../support/fake-artifacts';
 
 export { PLACEHOLDER } from '../support/fake-artifacts';
+import { StopRequest } from '../../lib/installer/host/signals';
+import { handlersOnNodeRoot } from '../support/fake-runtime';
+
+export { handlersOnNodeRoot };
 
 // One fixture directory for the TOML library and the installer: the same host files feed both.
 export const FIXTURES = path.join(__dirname, '..', 'fixtures', 'toml');
@@ -29,7 +33,8 @@ export function tempDir(prefix = 'knawd-inst-'): string {
   return dir;
 }
 
-afterAll(() => {
+// Outside jest (the fault matrix's child process, test/installer/faults/) the caller removes its own work dir.
+if (typeof afterAll === 'function') afterAll(() => {
   for (const dir of created.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -79,6 +84,15 @@ export function snapshot(root: string): Record<string, string> {
   return out;
 }
 
+/** The entries in which two snapshots differ, one line each (for a failure message). */
+export function diffKeys(expected: Record<string, string>, actual: Record<string, string>, separator = '\n'): string {
+  const keys = [...new Set([...Object.keys(expected), ...Object.keys(actual)])].sort();
+  return keys
+    .filter((k) => expected[k] !== actual[k])
+    .map((k) => `${k}: expected ${expected[k]?.slice(0, 60) ?? '(absent)'} got ${actual[k]?.slice(0, 60) ?? '(absent)'}`)
+    .join(separator);
+}
+
 function normaliseState(name: string, data: Buffer): Buffer {
   if (name !== 'state.json') return data;
   try {
@@ -102,6 +116,8 @@ export interface TestEffects extends Effects {
   readonly runner: RecordingRunner;
   readonly log: MemoryLogger;
   readonly socketWaits: string[];
+  /** Every check whether the runtime is up before the run: the socket asked. */
+  readonly socketProbes: string[];
   /** Every CRI Status call: the socket asked. */
   readonly statusCalls: string[];
 }
@@ -121,15 +137,23 @@ export function effectsFor(
     answer?: (argv: readonly string[]) => Partial<CommandResult> | undefined;
     cluster?: ClusterApi;
     socketOk?: boolean | (() => boolean);
+    /** Whether the runtime answers on its socket before the run (default: it does). */
+    runtimeUp?: boolean;
+    stop?: StopRequest;
     criHandlers?: CriAnswer;
   } = {},
 ): TestEffects {
   const socketWaits: string[] = [];
+  const socketProbes: string[] = [];
   const statusCalls: string[] = [];
   const answer = options.criHandlers ?? handlersOnNodeRoot;
   return {
     fs: new HostFs(root, options.hook),
     runner: new RecordingRunner(options.answer),
+    probeSocket: async (p) => {
+      socketProbes.push(p);
+      return options.runtimeUp ?? true;
+    },
     waitForSocket: async (p) => {
       socketWaits.push(p);
       return typeof options.socketOk === 'function' ? options.socketOk() : (options.socketOk ?? true);
@@ -141,31 +165,11 @@ export function effectsFor(
     },
     cluster: options.cluster,
     log: new MemoryLogger(),
+    stop: options.stop,
     socketWaits,
+    socketProbes,
     statusCalls,
   };
 }
 
 export const RESTART = (unit: string): string[] => ['nsenter', '-t', '1', '-m', '--', 'systemctl', 'restart', unit];
-
-/** The handlers a runtime would serve from the node root's configs: runc, plus every knawd block found. */
-export function handlersOnNodeRoot(root: string): string[] {
-  const handlers = new Set(['runc']);
-  const walk = (dir: string): void => {
-    let entries: fs.Dirent[];
-    try {
-      entries = fs.readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      const full = path.join(dir, e.name);
-      if (e.isDirectory()) walk(full);
-      else if (e.isFile() && /\.(toml|tmpl|conf)$/.test(e.name)) {
-        for (const m of fs.readFileSync(full, 'utf8').matchAll(/^# BEGIN knawd-deployer managed block: runtime (\S+)/gm)) handlers.add(m[1]);
-      }
-    }
-  };
-  for (const top of ['etc', 'var']) walk(path.join(root, top));
-  return [...handlers];
-}

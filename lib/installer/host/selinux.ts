@@ -4,7 +4,11 @@
  */
 import { InstallerError, oneLine } from '../errors';
 import { CommandRunner, IN_HOST } from './commands';
+import { commandProblem } from './errors';
 import { HostFs } from './fs';
+
+/** Bound for one labelling command. */
+const LABEL_TIMEOUT_MS = 30_000;
 
 /**
  * SELinux counts as enabled when selinuxfs is mounted on the node (`/sys/fs/selinux/enforce` exists, whether
@@ -22,8 +26,10 @@ export function selinuxEnabled(fs: HostFs): boolean {
  * binaries run in the same domain as the runtime the host already trusts.
  */
 export async function findReferenceBinary(runner: CommandRunner): Promise<string> {
-  const result = await runner.run([...IN_HOST, 'sh', '-c', 'command -v runc || command -v crun'], 30_000);
+  const argv = [...IN_HOST, 'sh', '-c', 'command -v runc || command -v crun'];
+  const result = await runner.run(argv, LABEL_TIMEOUT_MS);
   const found = result.stdout.trim().split('\n')[0];
+  if (result.code === -1 || result.code === 127) throw commandProblem(argv, result, LABEL_TIMEOUT_MS) ?? new InstallerError(`cannot run a shell on the node: ${oneLine(result.stderr).slice(0, 300)}`, 'check that the installer pod runs with hostPID and privileged');
   if (result.code !== 0 || !found.startsWith('/')) {
     throw new InstallerError(
       'SELinux is enabled on the node but neither runc nor crun was found on its PATH to copy the file label from',
@@ -49,9 +55,10 @@ export function findReferenceLibraries(fs: HostFs): { loader?: string; library?:
 
 export async function labelLike(runner: CommandRunner, reference: string, hostPaths: readonly string[]): Promise<void> {
   for (const file of hostPaths) {
-    const result = await runner.run([...IN_HOST, 'chcon', `--reference=${reference}`, file], 30_000);
+    const argv = [...IN_HOST, 'chcon', `--reference=${reference}`, file];
+    const result = await runner.run(argv, LABEL_TIMEOUT_MS);
     if (result.code !== 0) {
-      throw new InstallerError(`chcon --reference=${reference} ${file} failed: ${oneLine(result.stderr).slice(0, 300)}`, 'check SELinux on the node (`getenforce`, `ls -Z`)');
+      throw commandProblem(argv, result, LABEL_TIMEOUT_MS) ?? new InstallerError(`chcon --reference=${reference} ${file} failed: ${oneLine(result.stderr).slice(0, 300)}`, 'check SELinux on the node (`getenforce`, `ls -Z`)');
     }
   }
 }
@@ -59,8 +66,9 @@ export async function labelLike(runner: CommandRunner, reference: string, hostPa
 /** Gives rewritten config files the label the policy wants for their path (a rename carries the temp file's). */
 export async function restoreLabels(runner: CommandRunner, hostPaths: readonly string[]): Promise<void> {
   if (hostPaths.length === 0) return;
-  const result = await runner.run([...IN_HOST, 'restorecon', ...hostPaths], 30_000);
+  const argv = [...IN_HOST, 'restorecon', ...hostPaths];
+  const result = await runner.run(argv, LABEL_TIMEOUT_MS);
   if (result.code !== 0) {
-    throw new InstallerError(`restorecon ${hostPaths.join(' ')} failed: ${oneLine(result.stderr).slice(0, 300)}`, 'check SELinux on the node (`ls -Z` on the file)');
+    throw commandProblem(argv, result, LABEL_TIMEOUT_MS) ?? new InstallerError(`restorecon ${hostPaths.join(' ')} failed: ${oneLine(result.stderr).slice(0, 300)}`, 'check SELinux on the node (`ls -Z` on the file)');
   }
 }

@@ -419,19 +419,12 @@ export function planSafely<T>(fn: () => T): T {
 }
 
 /**
- * The state with the digest of each copy whose prefix is rewritten, known once {@link verifyArtifacts} hashed
- * its artifact (before the first write, so the intent records what will be written).
+ * The state with the digest of each copy as its staging computed it (host path → sha256): for a copy whose
+ * prefix is rewritten, that is the first time it is known (before the intent is written).
  */
-export function settleCopyDigests(state: InstallState, plan: Plan, copies: ReadonlyMap<Artifact, string>): InstallState {
-  const settled = new Map<string, string>();
-  for (const op of plan.ops) {
-    if (op.after === null || Buffer.isBuffer(op.after) || !op.after.rewrite) continue;
-    const digest = copies.get(op.after);
-    if (digest === undefined) throw new Error(`internal error: ${op.after.file} was not verified`);
-    settled.set(op.path, digest);
-  }
-  if (settled.size === 0) return state;
-  return { ...state, files: state.files.map((f) => (settled.has(f.path) ? { ...f, sha256: settled.get(f.path) as string } : f)) };
+export function settleCopyDigests(state: InstallState, copies: ReadonlyMap<string, string>): InstallState {
+  if (copies.size === 0) return state;
+  return { ...state, files: state.files.map((f) => (copies.has(f.path) ? { ...f, sha256: copies.get(f.path) as string } : f)) };
 }
 
 /** The artifacts a plan copies onto the node. */

@@ -1,8 +1,19 @@
-/** After a restart: wait, bounded, until the container runtime accepts connections on its socket again. */
+/**
+ * The container runtime's socket: whether the runtime is running at all before a run (one connection
+ * attempt), and, after a restart, the bounded wait until it accepts connections again.
+ */
 import * as net from 'net';
 
 /** Resolves true once a connection to the unix socket at `localPath` succeeds, false at the deadline. */
 export type SocketWaiter = (localPath: string, timeoutMs: number) => Promise<boolean>;
+
+/** Resolves whether the unix socket at `localPath` accepts a connection now. */
+export type SocketProbe = (localPath: string) => Promise<boolean>;
+
+/** A runtime that is up accepts at once; a missing or dead socket fails at once (ENOENT, ECONNREFUSED). */
+const PROBE_MS = 2000;
+
+export const socketAnswers: SocketProbe = (localPath) => connects(localPath, PROBE_MS);
 
 export const waitForSocket: SocketWaiter = async (localPath, timeoutMs) => {
   const deadline = Date.now() + timeoutMs;
