@@ -1,17 +1,18 @@
 /**
  * The installer's effects, in one visible sequence per command:
- *   install: node lock → locate artifacts → detect (state, node object, runtime binary) → plan → verify the
+ *   install: node lock → node object → target (auto: which one this node is; given: refused when the node
+ *            contradicts it) → locate artifacts → detect (state, runtime binary) → plan → verify the
  *            artifacts to copy → pre-flight (the node's runtime loads the new config) → node pending, host
  *            changed → apply (state intent, files, state) → restart → verify (socket, CRI Status, the Node's
  *            runtimeHandlers; else roll back) → record → node installed / Knative flag
- *   remove:  node lock → detect → node unlabelled → wait for pods using the handler → restore Knative → plan →
- *            apply configs → restart → verify (handler gone) → remove our files, directories and the state →
- *            host restored
+ *   remove:  node lock → node object (with auto: the target, never refused) → state (else what is found) →
+ *            node unlabelled → wait for pods using the handler → restore Knative → plan → apply configs → restart
+ *            → verify (handler gone) → remove our files, directories and the state → host restored
  * A failed install labels the node `failed` and records the reason as an Event on it. Planning is pure
  * (plan/); everything that touches the node goes through {@link Effects}. `plan`, `status` and `wait-removed`
  * live in commands/.
  */
-import { HOST_CHANGED_LABEL, TargetSpec, TARGETS, findTarget } from '../catalog';
+import { AUTO_TARGET, HOST_CHANGED_LABEL, TargetSpec, TARGETS, findTarget } from '../catalog';
 import { locateArtifacts, verifyArtifacts } from './artifacts';
 import { InstallerError, messageOf } from './errors';
 import { CommandRunner } from './host/commands';
@@ -19,7 +20,7 @@ import { coarseTimestamps, HostFs } from './host/fs';
 import { NODE_LOCK, withNodeLock } from './host/lock';
 import { checkNodeRoot } from './host/node-root';
 import { findReferenceBinary, labelLike, restoreLabels, selinuxEnabled } from './host/selinux';
-import { ClusterApi } from './kube/cluster';
+import { ClusterApi, NodeInfo } from './kube/cluster';
 import { mergeKnativeRecord, restoreKnative, wireKnative } from './kube/knative';
 import { NodeStatus } from './kube/node-state';
 import { Logger } from './log';
@@ -27,7 +28,8 @@ import { hostView, loadPlanning, loadState, saveState } from './plan/host-view';
 import { artifactsToCopy, discoverState, FileOp, isBlobRole, layout, planInstall, planRemove, planSafely, settleCopyDigests } from './plan/plan';
 import { FileRecord, InstallState, isConfigRole, statePath } from './plan/state';
 import { CriStatusReader } from './runtime/cri-status';
-import { detectRuntime, NodeRuntime } from './runtime/detect';
+import { detectRuntime, NodeRuntime, readNode } from './runtime/detect';
+import { decideTarget, gatherEvidence, resolveTarget } from './runtime/detect-target';
 import { clearPreflightLeftovers } from './runtime/loader';
 import { preflight } from './runtime/preflight';
 import { detectUnit, restartUnit } from './runtime/restart';
@@ -90,11 +92,13 @@ function withFreshFingerprints(fs: HostFs, files: readonly FileRecord[], written
 // ---------------------------------------------------------------------------------------------- install
 
 export function install(settings: Settings, effects: Effects): Promise<RunReport> {
-  const { target, runtime } = requireVariant(settings);
+  const { target: choice, runtime } = requireVariant(settings);
   return locked(settings, effects, async () => {
-    const node = await detectRuntime(target, effects.fs, effects.runner, effects.cluster, settings.nodeName, effects.log);
-    const status = NodeStatus.of(effects.cluster, settings.nodeName, effects.log, node.nodeLabels);
+    const nodeObject = await readNode(effects.cluster, settings.nodeName, effects.log);
+    const status = NodeStatus.of(effects.cluster, settings.nodeName, effects.log, nodeObject?.labels);
     try {
+      const { target } = resolveTarget(choice, runtime, effects.fs, nodeObject, settings.nodeName, effects.log);
+      const node = await detectRuntime(target, effects.fs, effects.runner, nodeObject, effects.log);
       return await installLocked(settings, effects, target, runtime, node, status);
     } catch (error) {
       await reportFailure(status, 'InstallFailed', error, effects.log);
@@ -311,9 +315,10 @@ async function waitForHandlerPods(settings: Settings, effects: Effects, handler:
 
 export function remove(settings: Settings, effects: Effects): Promise<RunReport> {
   return locked(settings, effects, async () => {
-    const status = NodeStatus.of(effects.cluster, settings.nodeName, effects.log, await nodeLabels(settings, effects));
+    const node = await nodeObject(settings, effects);
+    const status = NodeStatus.of(effects.cluster, settings.nodeName, effects.log, node?.labels ?? {});
     try {
-      return await removeLocked(settings, effects, status);
+      return await removeLocked(settings, effects, status, removeTarget(settings, effects, node));
     } catch (error) {
       await reportFailure(status, error instanceof PodsStillRunning ? 'RemoveRefused' : 'RemoveFailed', error, effects.log);
       throw error;
@@ -321,17 +326,31 @@ export function remove(settings: Settings, effects: Effects): Promise<RunReport>
   });
 }
 
-/** The Node's labels, or none without a cluster; a failure to read them stops remove before it changes anything. */
-async function nodeLabels(settings: Settings, effects: Effects): Promise<Readonly<Record<string, string>>> {
-  if (!effects.cluster || !settings.nodeName) return {};
-  return (await effects.cluster.getNode(settings.nodeName)).labels;
+/** The Node, or none without a cluster; a failure to read it stops remove before it changes anything. */
+async function nodeObject(settings: Settings, effects: Effects): Promise<NodeInfo | undefined> {
+  if (!effects.cluster || !settings.nodeName) return undefined;
+  return effects.cluster.getNode(settings.nodeName);
 }
 
-async function removeLocked(settings: Settings, effects: Effects, status: NodeStatus): Promise<RunReport> {
+/**
+ * What remove looks for when no state file says what was installed: the given target, or with `auto` the one
+ * the node is; a node `auto` cannot place is searched for every target's leftovers. Never refused: remove takes
+ * away what is there.
+ */
+function removeTarget(settings: Settings, effects: Effects, node: NodeInfo | undefined): TargetSpec | undefined {
+  if (settings.target !== AUTO_TARGET) return settings.target;
+  try {
+    return decideTarget(AUTO_TARGET, undefined, gatherEvidence(effects.fs, node, settings.nodeName)).target;
+  } catch {
+    return undefined;
+  }
+}
+
+async function removeLocked(settings: Settings, effects: Effects, status: NodeStatus, given: TargetSpec | undefined): Promise<RunReport> {
   const { fs, log } = effects;
-  for (const t of settings.target ? [settings.target] : TARGETS) clearPreflightLeftovers(fs, t);
+  for (const t of given ? [given] : TARGETS) clearPreflightLeftovers(fs, t);
   const recorded = loadState(fs, settings.prefix);
-  const state = recorded ?? planSafely(() => discoverState(hostView(fs), settings.target, settings.handler, settings.prefix));
+  const state = recorded ?? planSafely(() => discoverState(hostView(fs), given, settings.handler, settings.prefix));
   // Unlabel first: the RuntimeClass stops scheduling pods here before the handler goes away.
   await status.report({
     state: null,
@@ -343,10 +362,11 @@ async function removeLocked(settings: Settings, effects: Effects, status: NodeSt
     return { ...countersOf(fs), restarts: 0, restartPending: false, changed: [] };
   }
   if (!recorded) log.warn('no installer state found; removing what was recognised on the node', { files: state.files.map((f) => f.path) });
-  if (settings.target && settings.target.name !== state.target) {
-    log.warn(`the node was installed for target ${state.target}, not ${settings.target.name}: removing what was installed`);
+  if (given && settings.target !== AUTO_TARGET && given.name !== state.target) {
+    log.warn(`the node was installed for target ${state.target}, not ${given.name}: removing what was installed`);
   }
-  const target = findTarget(state.target);
+  // The detected target knows the node's restart unit; the state names the target that was installed.
+  const target = given?.name === state.target ? given : findTarget(state.target);
   await waitForHandlerPods(settings, effects, state.handler);
   if (effects.cluster && state.knative) await restoreKnative(effects.cluster, log, state.knative);
   const changed: string[] = [];

@@ -1,6 +1,6 @@
 /**
- * The few Kubernetes API calls the installer makes, behind {@link ClusterApi}: read the node (containerd
- * version, labels), set/remove the installed label, ask discovery whether Knative Serving is served, read and
+ * The few Kubernetes API calls the installer makes, behind {@link ClusterApi}: read the node (its runtime,
+ * kubelet and OS, labels), set/remove the installed label, ask discovery whether Knative Serving is served, read and
  * patch (with a resourceVersion precondition) Knative's ConfigMaps, list labelled nodes, find pods still using
  * the handler. The one implementation is {@link HttpCluster}; tests run it against a real kube-apiserver.
  *
@@ -19,6 +19,10 @@ export interface NodeInfo {
   readonly labels: Readonly<Record<string, string>>;
   /** `status.nodeInfo.containerRuntimeVersion`, e.g. `containerd://1.7.22`. */
   readonly containerRuntimeVersion?: string;
+  /** `status.nodeInfo.kubeletVersion`, e.g. `v1.31.4+k3s1`. */
+  readonly kubeletVersion?: string;
+  /** `status.nodeInfo.osImage`: the host's /etc/os-release PRETTY_NAME, e.g. `Ubuntu 22.04.4 LTS`. */
+  readonly osImage?: string;
   /** Names in `status.runtimeHandlers` (Kubernetes 1.30+); undefined when the kubelet reports none. */
   readonly runtimeHandlers?: readonly string[];
 }
@@ -98,7 +102,10 @@ interface List<T> {
 
 interface Node {
   readonly metadata?: ObjectMeta;
-  readonly status?: { readonly nodeInfo?: { readonly containerRuntimeVersion?: string }; readonly runtimeHandlers?: ReadonlyArray<{ readonly name?: string }> };
+  readonly status?: {
+    readonly nodeInfo?: { readonly containerRuntimeVersion?: string; readonly kubeletVersion?: string; readonly osImage?: string };
+    readonly runtimeHandlers?: ReadonlyArray<{ readonly name?: string }>;
+  };
 }
 
 interface NodeEventObject {
@@ -140,6 +147,8 @@ export class HttpCluster implements ClusterApi {
     return {
       labels: node.metadata?.labels ?? {},
       containerRuntimeVersion: node.status?.nodeInfo?.containerRuntimeVersion,
+      kubeletVersion: node.status?.nodeInfo?.kubeletVersion,
+      osImage: node.status?.nodeInfo?.osImage,
       ...(handlers && handlers.length > 0 ? { runtimeHandlers: handlers } : {}),
     };
   }
