@@ -209,3 +209,6 @@ export const TARGET_NAMES: readonly TargetName[] = TARGETS.map((t) => t.name);
 
 /** Targets whose clusters are OpenShift (the chart renderer derives its helper from this list). */
 export const OPENSHIFT_TARGETS: readonly TargetName[] = TARGETS.filter((t) => t.openshift).map((t) => t.name);
+
+/** The API group/version of OpenShift's SecurityContextConstraints: the chart asks `.Capabilities` for it (target auto). */
+export const OPENSHIFT_SECURITY_API = 'security.openshift.io/v1';
