@@ -29,7 +29,7 @@ import { artifactsToCopy, discoverState, FileOp, isBlobRole, layout, planInstall
 import { FileRecord, InstallState, isConfigRole, statePath } from './plan/state';
 import { CriStatusReader } from './runtime/cri-status';
 import { detectRuntime, NodeRuntime, readNode } from './runtime/detect';
-import { decideTarget, gatherEvidence, resolveTarget } from './runtime/detect-target';
+import { decideTarget, gatherEvidence, resolveTarget, TargetMismatchError } from './runtime/detect-target';
 import { clearPreflightLeftovers } from './runtime/loader';
 import { preflight } from './runtime/preflight';
 import { detectUnit, restartUnit } from './runtime/restart';
@@ -341,7 +341,9 @@ function removeTarget(settings: Settings, effects: Effects, node: NodeInfo | und
   if (settings.target !== AUTO_TARGET) return settings.target;
   try {
     return decideTarget(AUTO_TARGET, undefined, gatherEvidence(effects.fs, node, settings.nodeName)).target;
-  } catch {
+  } catch (error) {
+    if (!(error instanceof TargetMismatchError)) throw error;
+    effects.log.info(`${error.message.replace(/; nothing was changed$/, '')}: remove goes by the state file, else by what any target leaves`);
     return undefined;
   }
 }

@@ -147,8 +147,9 @@ export class HttpCluster implements ClusterApi {
     return {
       labels: node.metadata?.labels ?? {},
       containerRuntimeVersion: node.status?.nodeInfo?.containerRuntimeVersion,
-      kubeletVersion: node.status?.nodeInfo?.kubeletVersion,
-      osImage: node.status?.nodeInfo?.osImage,
+      // The API server gives "" for what the kubelet did not report: not reported.
+      kubeletVersion: node.status?.nodeInfo?.kubeletVersion || undefined,
+      osImage: node.status?.nodeInfo?.osImage || undefined,
       ...(handlers && handlers.length > 0 ? { runtimeHandlers: handlers } : {}),
     };
   }

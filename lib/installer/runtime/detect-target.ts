@@ -121,8 +121,9 @@ export function decideTarget(choice: TargetSpec | typeof AUTO_TARGET, runtime: R
     let hint = '';
     try {
       hint = `; target auto would choose ${chooseTarget(e).target.name}`;
-    } catch {
+    } catch (error) {
       // auto cannot place the node either: the contradictions say enough.
+      if (!(error instanceof TargetMismatchError)) throw error;
     }
     throw new TargetMismatchError(
       `target ${choice.name} does not fit node ${e.nodeName ?? '(unnamed)'}: ${problems.join('; ')} (${facts.join('; ')})${hint}; nothing was changed`,
