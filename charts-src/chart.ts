@@ -17,6 +17,7 @@ const METADATA = {
     { kind: 'added', description: 'knative.runtimeClassName: crun as the default RuntimeClass of labelled Knative Services (config-deployment runtime-class-name)' },
     { kind: 'security', description: 'The uninstall wait Job has its own ServiceAccount that may only watch nodes; the SCC allows only hostPath and projected volumes' },
     { kind: 'changed', description: 'helm test runs test.image (pinned by digest, IfNotPresent) without a token or a writable root, as restricted-v2 admits' },
+    { kind: 'changed', description: 'target defaults to auto: each node as the kind it is; a target its node contradicts is refused before any write' },
   ],
 };
 

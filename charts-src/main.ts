@@ -1,12 +1,12 @@
 /**
- * The cdk8s app that renders dist/: for every shipped (target, ociType) pair an install and an uninstall
- * manifest, and the installer's Knative permission as a file of its own (patchKnative "auto" leaves it out of
- * the install manifests, so that they apply on a cluster without Knative). Output is written fresh each time, so a file for a pair that is no longer shipped disappears.
+ * The cdk8s app that renders dist/: for every shipped (target, ociType) pair, and for target auto with and
+ * without the OpenShift SCC, an install and an uninstall manifest; and the installer's Knative permission as a
+ * file of its own (patchKnative "auto" leaves it out of the install manifests, so that they apply on a cluster
+ * without Knative). Output is written fresh each time, so a file for a pair that is no longer shipped disappears.
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { allVariants, RuntimeName, TargetName } from '../lib/catalog';
-import { renderInstallManifest, renderKnativeManifest, renderNodeRestrictionManifest, renderUninstallManifest } from '../lib/render/manifests';
+import { manifestVariants, renderInstallManifest, renderKnativeManifest, renderNodeRestrictionManifest, renderUninstallManifest } from '../lib/render/manifests';
 import { synthChart } from './chart';
 import { knativeManifestHeader, manifestHeader, nodeRestrictionManifestHeader } from './manifest-header';
 import { withSupportMatrix } from './support-matrix';
@@ -30,15 +30,12 @@ export function synthManifests(dist: string): void {
   mkdirSync(root, { recursive: true });
   writeFileSync(join(root, 'knative.yaml'), knativeManifestHeader() + renderKnativeManifest({}));
   writeFileSync(join(root, 'node-restriction.yaml'), nodeRestrictionManifestHeader() + renderNodeRestrictionManifest({}));
-  for (const { target, runtime } of allVariants()) {
-    const props = { target: target.name as TargetName, ociType: runtime.name as RuntimeName };
-    const dir = join(root, target.name);
+  for (const variant of manifestVariants()) {
+    const { props } = variant;
+    const dir = join(root, variant.dir);
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, `${runtime.name}.yaml`), manifestHeader('install', props) + renderInstallManifest(props));
-    writeFileSync(
-      join(dir, `${runtime.name}.uninstall.yaml`),
-      manifestHeader('uninstall', props) + renderUninstallManifest(props),
-    );
+    writeFileSync(join(dir, `${props.ociType}.yaml`), manifestHeader('install', variant) + renderInstallManifest(props));
+    writeFileSync(join(dir, `${props.ociType}.uninstall.yaml`), manifestHeader('uninstall', variant) + renderUninstallManifest(props));
   }
 }
 

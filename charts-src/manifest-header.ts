@@ -1,5 +1,6 @@
-import { RuntimeName, TargetName } from '../lib/catalog';
+import { AUTO_TARGET } from '../lib/catalog';
 import { DEFAULT_NAMESPACE, INSTALLER_DAEMONSET, UNINSTALL_WAIT_JOB } from '../lib/constructs';
+import { ManifestVariant } from '../lib/render/manifests';
 
 /** Where the raw manifests keep the installer's Knative permission: one file, the same for every variant. */
 export const KNATIVE_MANIFEST = 'dist/manifests/knative.yaml';
@@ -7,19 +8,29 @@ export const KNATIVE_MANIFEST = 'dist/manifests/knative.yaml';
 export const NODE_RESTRICTION_MANIFEST = 'dist/manifests/node-restriction.yaml';
 
 /** The comment on top of each dist manifest: where it came from and how to use it. */
-export function manifestHeader(kind: 'install' | 'uninstall', props: { target: TargetName; ociType: RuntimeName }): string {
-  const file = `dist/manifests/${props.target}/${props.ociType}`;
+export function manifestHeader(kind: 'install' | 'uninstall', variant: ManifestVariant): string {
+  const { props } = variant;
+  const file = `dist/manifests/${variant.dir}/${props.ociType}`;
+  const auto = props.target === AUTO_TARGET;
+  const nodes = auto ? 'every node, as each node turns out to be (target auto)' : `${props.target} nodes`;
   const lines =
     kind === 'install'
       ? [
-          `knawd-deployer: install ${props.ociType} on ${props.target} nodes.`,
+          `knawd-deployer: install ${props.ociType} on ${nodes}.`,
+          ...(auto
+            ? [
+                props.openshift
+                  ? 'For OpenShift: carries the SecurityContextConstraints the installer needs (other clusters: the same file under dist/manifests/auto/).'
+                  : 'Not for OpenShift, whose installer needs a SecurityContextConstraints: use the same file under dist/manifests/auto-openshift/ there.',
+              ]
+            : []),
           `Apply: kubectl apply --server-side -f ${file}.yaml`,
           `Knative Serving: where it runs (now or later), also apply ${KNATIVE_MANIFEST} (see its header).`,
           `Kubernetes 1.30+: also apply ${NODE_RESTRICTION_MANIFEST}, so a node's installer token can change only that node.`,
           `Uninstall: see ${file}.uninstall.yaml`,
         ]
       : [
-          `knawd-deployer: restore ${props.target} nodes (remove ${props.ociType}).`,
+          `knawd-deployer: restore ${auto ? 'every node' : `${props.target} nodes`} (remove ${props.ociType}).`,
           `1. kubectl -n ${DEFAULT_NAMESPACE} delete daemonset ${INSTALLER_DAEMONSET}`,
           `2. kubectl apply --server-side -f ${file}.uninstall.yaml`,
           `3. kubectl -n ${DEFAULT_NAMESPACE} wait --for=condition=complete --timeout=5m job/${UNINSTALL_WAIT_JOB}`,

@@ -7,7 +7,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { DEFAULT_HOST_PREFIX, HOST_PREFIX_MAX_LENGTH, runtimesFor, TARGETS } from '../lib/catalog';
+import { AUTO_CANDIDATES, DEFAULT_HOST_PREFIX, HOST_PREFIX_MAX_LENGTH, runtimesFor, runtimesForAuto, TARGETS } from '../lib/catalog';
 import { VENDOR_MANIFEST, VendorBuild, VendorFile, VendorManifest } from '../lib/catalog/vendor-manifest';
 
 const [vendor, wasmtimeLibs, wasmedgeLibs, packagesFile, padded] = process.argv.slice(2);
@@ -51,5 +51,9 @@ const manifest: VendorManifest = {
 };
 for (const [target, runtimes] of Object.entries(manifest.targets)) {
   for (const b of Object.values(runtimes)) if (!manifest.builds[b]) throw new Error(`the catalog ships ${b} for ${target}, but this image has no such build`);
+}
+// Target auto chooses one of its candidates per node: every one of them needs every runtime auto accepts.
+for (const target of AUTO_CANDIDATES) {
+  for (const r of runtimesForAuto()) if (!manifest.targets[target]?.[r.name]) throw new Error(`target auto may choose ${target}, but this image has no ${r.name} for it`);
 }
 fs.writeFileSync(path.join(vendor, VENDOR_MANIFEST.file), JSON.stringify(manifest, null, 2) + '\n');

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { synthAll } from '../charts-src/main';
 import { withSupportMatrix } from '../charts-src/support-matrix';
-import { allVariants } from '../lib/catalog';
+import { manifestVariants } from '../lib/render/manifests';
 import { readTree } from './support/tree';
 
 const DIST = join(__dirname, '..', 'dist');
@@ -37,10 +37,11 @@ test('synth is deterministic byte for byte', () => {
   }
 });
 
-test('there is an install and an uninstall manifest for every shipped pair, the Knative file, and nothing else', () => {
+test('there is an install and an uninstall manifest for every shipped pair and for auto with and without the SCC, the Knative file, and nothing else', () => {
   const files = Object.keys(readTree(join(DIST, 'manifests'))).sort();
-  const expected = allVariants()
-    .flatMap(({ target, runtime }) => [`${target.name}/${runtime.name}.yaml`, `${target.name}/${runtime.name}.uninstall.yaml`])
+  expect(files).toEqual(expect.arrayContaining(['auto/crun-wasmtime.yaml', 'auto-openshift/crun-wasmtime.yaml', 'auto/crun-wasmedge.uninstall.yaml', 'auto-openshift/crun-wasmedge.uninstall.yaml']));
+  const expected = manifestVariants()
+    .flatMap(({ dir, props }) => [`${dir}/${props.ociType}.yaml`, `${dir}/${props.ociType}.uninstall.yaml`])
     .concat('knative.yaml', 'node-restriction.yaml')
     .sort();
   expect(files).toEqual(expected);

@@ -41,6 +41,32 @@ export type ConfigEdit =
       readonly dropInDir: string;
     };
 
+/**
+ * What marks a node as this target's kind beyond its CRI, for `auto` (which picks the target per node) and for
+ * refusing a target that contradicts its node. Each field is evidence the node itself gives: its Node object
+ * (kubelet version, labels, OS image) or its files.
+ */
+export interface NodeSignature {
+  /**
+   * Host paths where this distribution keeps its own runtime config: one of them exists on every node of this
+   * kind. A node without any is not of this kind; another target of the same CRI is wrong on a node with one.
+   */
+  readonly ownPaths?: readonly string[];
+  /**
+   * The mark the distribution puts on the kubelet's version (`v1.31.4+k3s1` → `k3s`). A kubelet without it is
+   * not this distribution's.
+   */
+  readonly kubeletSuffix?: string;
+  /** Node label keys that only nodes of this kind carry (set by the distribution itself). */
+  readonly nodeLabels?: readonly string[];
+  /**
+   * Start of the OS name of the nodes this target is for (the Node's osImage, which the kubelet takes from the
+   * host's /etc/os-release PRETTY_NAME): `auto` takes it as evidence for this target; an explicit target on
+   * another OS is only a warning, the runtime's files being where they are on any OS.
+   */
+  readonly osImage?: string;
+}
+
 export interface TargetSpec {
   /** Name accepted in values, props, env (VENDOR) and on the installer command line. */
   readonly name: string;
@@ -66,6 +92,8 @@ export interface TargetSpec {
   readonly openshift: boolean;
   /** Platforms for the support matrix. */
   readonly platforms: string;
+  /** What marks a node as this kind (none: any node of the CRI). */
+  readonly signature: NodeSignature;
 }
 
 const CONTAINERD_CONFIG = '/etc/containerd/config.toml';
@@ -73,7 +101,7 @@ const CONTAINERD_SOCKET = '/run/containerd/containerd.sock';
 const CONTAINERD_BINARIES = ['/usr/bin/containerd', '/usr/local/bin/containerd'];
 const CRIO_BINARIES = ['/usr/bin/crio', '/usr/local/bin/crio'];
 
-function plainContainerd(name: string, description: string, platforms: string): TargetSpec {
+function plainContainerd(name: string, description: string, platforms: string, osImage?: string): TargetSpec {
   return {
     name,
     description,
@@ -84,8 +112,15 @@ function plainContainerd(name: string, description: string, platforms: string): 
     runtimeBinaries: CONTAINERD_BINARIES,
     openshift: false,
     platforms,
+    signature: osImage === undefined ? {} : { osImage },
   };
 }
+
+/**
+ * OpenShift's Machine Config Daemon labels every node with its OS (`rhcos`, `rhel`, `scos`); RHCOS names itself
+ * "Red Hat Enterprise Linux CoreOS <version>" in /etc/os-release.
+ */
+const OPENSHIFT_SIGNATURE: NodeSignature = { nodeLabels: ['node.openshift.io/os_id'], osImage: 'Red Hat Enterprise Linux CoreOS' };
 
 function openshiftCrio(name: string, description: string): TargetSpec {
   return {
@@ -98,6 +133,7 @@ function openshiftCrio(name: string, description: string): TargetSpec {
     runtimeBinaries: CRIO_BINARIES,
     openshift: true,
     platforms: 'OpenShift 4.10, 4.11 (RHCOS, CRI-O)',
+    signature: OPENSHIFT_SIGNATURE,
   };
 }
 
@@ -120,14 +156,17 @@ function rancherContainerd(name: 'k3s' | 'rke2', units: readonly string[], platf
     runtimeBinaries: [],
     openshift: false,
     platforms,
+    // k3s renders config.toml into its agent directory at every start (rke2 is built on k3s: same layout); both
+    // mark their kubelet's version: v1.31.4+k3s1, v1.31.4+rke2r1.
+    signature: { ownPaths: [dir], kubeletSuffix: name },
   };
 }
 
 export const TARGETS = [
-  plainContainerd('ubuntu_18_04', 'Ubuntu 18.04 with containerd', 'Ubuntu 18.04'),
-  plainContainerd('ubuntu_20_04', 'Ubuntu 20.04 with containerd', 'Ubuntu 20.04'),
-  plainContainerd('ubuntu_22_04', 'Ubuntu 22.04 with containerd', 'Ubuntu 22.04'),
-  plainContainerd('ubuntu_24_04', 'Ubuntu 24.04 with containerd', 'Ubuntu 24.04'),
+  plainContainerd('ubuntu_18_04', 'Ubuntu 18.04 with containerd', 'Ubuntu 18.04', 'Ubuntu 18.04'),
+  plainContainerd('ubuntu_20_04', 'Ubuntu 20.04 with containerd', 'Ubuntu 20.04', 'Ubuntu 20.04'),
+  plainContainerd('ubuntu_22_04', 'Ubuntu 22.04 with containerd', 'Ubuntu 22.04', 'Ubuntu 22.04'),
+  plainContainerd('ubuntu_24_04', 'Ubuntu 24.04 with containerd', 'Ubuntu 24.04', 'Ubuntu 24.04'),
   openshiftCrio('rhel8', 'OpenShift 4.10/4.11 on RHCOS with CRI-O'),
   openshiftCrio('rhel8_plugins', 'OpenShift with CRI-O and the WasmEdge build that carries plugins'),
   {
@@ -144,6 +183,8 @@ export const TARGETS = [
     runtimeBinaries: ['/snap/microk8s/current/bin/containerd'],
     openshift: false,
     platforms: 'microk8s 1.26+',
+    // The snap's args directory holds the template its containerd is started from; microk8s labels its nodes.
+    signature: { ownPaths: ['/var/snap/microk8s/current/args/containerd-template.toml'], nodeLabels: ['microk8s.io/cluster'] },
   },
   rancherContainerd('k3s', ['k3s', 'k3s-agent'], 'k3s (containerd 1.7 and 2.x releases)'),
   rancherContainerd('rke2', ['rke2-server', 'rke2-agent'], 'RKE2 (containerd 1.7 and 2.x releases)'),
@@ -158,6 +199,7 @@ export const TARGETS = [
     runtimeBinaries: CRIO_BINARIES,
     openshift: false,
     platforms: 'generic CRI-O 1.18+',
+    signature: {},
   },
 ] as const satisfies readonly TargetSpec[];
 
@@ -167,3 +209,6 @@ export const TARGET_NAMES: readonly TargetName[] = TARGETS.map((t) => t.name);
 
 /** Targets whose clusters are OpenShift (the chart renderer derives its helper from this list). */
 export const OPENSHIFT_TARGETS: readonly TargetName[] = TARGETS.filter((t) => t.openshift).map((t) => t.name);
+
+/** The API group/version of OpenShift's SecurityContextConstraints: the chart asks `.Capabilities` for it (target auto). */
+export const OPENSHIFT_SECURITY_API = 'security.openshift.io/v1';

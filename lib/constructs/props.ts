@@ -1,4 +1,4 @@
-import { LogLevel, RuntimeName, StartupTaint, TargetName } from '../catalog';
+import { LogLevel, RuntimeName, StartupTaint, TargetChoice } from '../catalog';
 import { Toleration, ResourceRequirements, ImagePullPolicy, UpdateStrategy } from './k8s-types';
 
 /** The installer image. */
@@ -54,10 +54,19 @@ export interface KnativeProps {
 /** Props of {@link KnawdDeployer} and {@link KnawdUninstaller}: how the runtime is put on the nodes. */
 export interface KnawdDeployerProps {
   /**
-   * Kind of node to configure (see the support matrix); the original's names are accepted.
-   * @default "rhel8"
+   * Kind of node to configure (see the support matrix); the original's names are accepted. `"auto"`: the
+   * installer finds out on each node (from its Node object and its files) which target it is, so one install
+   * serves a mixed cluster; a given target that a node contradicts is refused there before anything is written.
+   * @default "auto"
    */
-  readonly target?: TargetName;
+  readonly target?: TargetChoice;
+  /**
+   * Include the SecurityContextConstraints that admits the privileged installer on OpenShift (and the uninstall
+   * wait Job's SCC Role). With target `"auto"` a synth cannot see whether the cluster is OpenShift: set true there
+   * (the chart decides by itself, from the APIs the cluster serves).
+   * @default - true for the OpenShift targets (rhel8, rhel8_plugins), false otherwise ("auto" included)
+   */
+  readonly openshift?: boolean;
   /**
    * Which crun build to install.
    * @default "crun-wasmedge"

@@ -15,10 +15,10 @@ import {
   LOG_LEVELS,
   LogLevel,
   RuntimeName,
-  TargetName,
+  TargetChoice,
+  AUTO_TARGET,
   findRuntime,
   findTarget,
-  resolveVariant,
   DEFAULT_DRIFT_CHECK_SECONDS,
   DEFAULT_INSTALLER_NAMESPACE,
   DEFAULT_MAX_CONCURRENT_RESTARTS,
@@ -29,6 +29,8 @@ import {
   SLOT_COUNT_RULE,
   StartupTaint,
   TAINT_RULE,
+  findTargetChoice,
+  resolveChoice,
 } from '../catalog';
 import { Inclusion } from './conditions';
 import { ImagePullPolicy, ResourceRequirements, Toleration, UpdateStrategy } from './k8s-types';
@@ -80,7 +82,7 @@ export interface DeployerSettings {
 export const DEFAULT_IMAGE_REPOSITORY = 'quay.io/knawd/deployer';
 export const DEFAULT_IMAGE_TAG = `v${PACKAGE_VERSION}`;
 export const DEFAULT_PULL_POLICY: ImagePullPolicy = 'IfNotPresent';
-export const DEFAULT_TARGET: TargetName = 'rhel8';
+export const DEFAULT_TARGET: TargetChoice = AUTO_TARGET;
 export const DEFAULT_OCI_TYPE: RuntimeName = 'crun-wasmedge';
 export const DEFAULT_LOG_LEVEL: LogLevel = 'info';
 export const DEFAULT_NAMESPACE = DEFAULT_INSTALLER_NAMESPACE;
@@ -133,9 +135,18 @@ function imageReference(props: KnawdDeployerProps): string {
   return `${repository}:${tag}`;
 }
 
-/** Which optional part an Inclusion-deciding prop leads to: a value reference defers the decision to the renderer. */
-function openshiftInclusion(target: string): Inclusion {
-  return isValueRef(target) ? 'openshift' : findTarget(target).openshift;
+/**
+ * Which optional part an Inclusion-deciding prop leads to: a value reference defers the decision to the renderer.
+ * The SCC: where `openshift` says, else for the OpenShift targets; `auto` cannot know (a synth does not see the
+ * cluster), so it takes `openshift: true` on OpenShift.
+ */
+function openshiftInclusion(target: string, openshift: boolean | undefined): Inclusion {
+  if (openshift !== undefined) {
+    if (openshift !== true && openshift !== false) fail(`openshift ${JSON.stringify(openshift)} is invalid; expected true or false`);
+    return openshift;
+  }
+  if (isValueRef(target)) return 'openshift';
+  return target === AUTO_TARGET ? false : findTarget(target).openshift;
 }
 
 function nodeRestrictionInclusion(mode: boolean | 'auto'): Inclusion {
@@ -217,8 +228,8 @@ function imagePullSecrets(names: string[] | undefined): { name: string }[] | und
 export function resolveSettings(props: KnawdDeployerProps): DeployerSettings {
   const target: string = props.target ?? DEFAULT_TARGET;
   const ociType: string = props.ociType ?? DEFAULT_OCI_TYPE;
-  if (!isValueRef(target) && !isValueRef(ociType)) resolveVariant(target, ociType);
-  else if (!isValueRef(target)) findTarget(target);
+  if (!isValueRef(target) && !isValueRef(ociType)) resolveChoice(target, ociType);
+  else if (!isValueRef(target)) findTargetChoice(target);
   else if (!isValueRef(ociType)) findRuntime(ociType);
 
   const logLevel: string = props.logLevel ?? DEFAULT_LOG_LEVEL;
@@ -249,7 +260,7 @@ export function resolveSettings(props: KnawdDeployerProps): DeployerSettings {
     runtimeClassName: checked(props.runtimeClassName ?? DEFAULT_RUNTIME_CLASS, 'runtimeClassName', DNS_SUBDOMAIN, 'a DNS subdomain name'),
     handler,
     hostPrefix,
-    openshift: openshiftInclusion(target),
+    openshift: openshiftInclusion(target, props.openshift),
     maxConcurrentRestarts: slotCount(props.maxConcurrentRestarts),
     driftCheckSeconds: driftCheckSeconds(props.driftCheckSeconds),
     ...startupTaint(props.startupTaint),

@@ -15,9 +15,10 @@ import {
   parseSelector,
   SELECTOR_RULE,
   selectorProblem,
+  AUTO_TARGET,
   DEFAULT_HOST_PREFIX,
   findRuntime,
-  findTarget,
+  findTargetChoice,
   HANDLER_RULE,
   HOST_PREFIX_MAX_LENGTH,
   HOST_PREFIX_RULE,
@@ -30,7 +31,6 @@ import {
   LOG_LEVELS,
   LogLevel,
   NODE_ROOT_MOUNT,
-  resolveVariant,
   DEFAULT_INSTALLER_NAMESPACE,
   DEFAULT_RESTART_LEASE_SECONDS,
   DRIFT_CHECK_FLAG,
@@ -40,6 +40,7 @@ import {
   SLOT_COUNT_RULE,
   StartupTaint,
   TAINT_RULE,
+  resolveChoice,
 } from '../catalog';
 import { UsageError } from './errors';
 import { NODE_LOCK } from './host/lock';
@@ -61,7 +62,9 @@ Commands:
 
 Flags (environment fallback in brackets; flags win):
   --node-root DIR             where the host's / is mounted [NODE_ROOT] (default ${NODE_ROOT_MOUNT})
-  --target T                  node target from the catalog [VENDOR]
+  --target T                  node target from the catalog, or auto: what the node is, from its Node object
+                              and its files (plan shows what was found and why) [VENDOR] (default auto);
+                              a target the node contradicts is refused before anything is written
   --runtime R                 crun build: crun-wasmedge | crun-wasmtime [OCI_TYPE] (crun-wasm-nodejs is not shipped)
   --artifacts DIR             artifacts root: <DIR>/artifacts.json, <DIR>/SHA256SUMS and the builds they list
                               [KNAWD_ARTIFACTS] (default ${DEFAULT_ARTIFACTS_DIR})
@@ -199,12 +202,9 @@ export function parseCommandLine(argv: readonly string[], env: Env): ParseResult
     return value === undefined || value === '' ? undefined : value;
   };
 
-  const targetName = pick('target', INSTALLER_ENV.target);
-  const runtimeName = pick('runtime', INSTALLER_ENV.runtime);
   const needsVariant = command === 'plan' || command === 'install';
-  if (needsVariant && targetName === undefined) {
-    throw new UsageError(`${command} needs --target (or ${INSTALLER_ENV.target})`);
-  }
+  const targetName = pick('target', INSTALLER_ENV.target) ?? (needsVariant ? AUTO_TARGET : undefined);
+  const runtimeName = pick('runtime', INSTALLER_ENV.runtime);
   if (needsVariant && runtimeName === undefined) {
     throw new UsageError(`${command} needs --runtime (or ${INSTALLER_ENV.runtime})`);
   }
@@ -212,9 +212,9 @@ export function parseCommandLine(argv: readonly string[], env: Env): ParseResult
   let runtime: Settings['runtime'];
   try {
     if (targetName !== undefined && runtimeName !== undefined) {
-      ({ target, runtime } = resolveVariant(targetName, runtimeName));
+      ({ target, runtime } = resolveChoice(targetName, runtimeName));
     } else {
-      target = targetName === undefined ? undefined : findTarget(targetName);
+      target = targetName === undefined ? undefined : findTargetChoice(targetName);
       runtime = runtimeName === undefined ? undefined : findRuntime(runtimeName);
     }
   } catch (error) {

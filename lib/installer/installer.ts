@@ -1,14 +1,16 @@
 /**
  * The installer's effects, in one visible sequence per command:
- *   install: node lock → locate artifacts → detect (state, node object, runtime binary) → plan → [drift check:
- *            stop here unless the node drifted] → the host can take it → pre-flight (the node's runtime loads the
- *            new config) → node pending, host changed → apply (state intent; each artifact copied to its temp
- *            file and verified, then all put in place; the other files; state) → take a restart slot → restart →
+ *   install: node lock → node object → target (auto: which one this node is; given: refused when the node
+ *            contradicts it) → locate artifacts → detect (state, runtime binary) → plan → [drift check: stop
+ *            here unless the node drifted] → the host can take it → pre-flight (the node's runtime loads the new
+ *            config) → node pending, host changed → apply (state intent; each artifact copied to its temp file
+ *            and verified, then all put in place; the other files; state) → take a restart slot → restart →
  *            verify (socket, CRI Status, the Node's runtimeHandlers; else roll back) → release the slot → record →
  *            node installed (readiness marker) / startup taint / Knative flag
- *   remove:  node lock → detect → node unlabelled → wait for pods using the handler → restore Knative → plan →
- *            apply configs → take a restart slot → restart → verify (handler gone) → release the slot → remove
- *            our files, directories and the state → host restored
+ *   remove:  node lock → node object (with auto: the target, never refused) → state (else what is found) →
+ *            node unlabelled → wait for pods using the handler → restore Knative → plan → apply configs → take a
+ *            restart slot → restart → verify (handler gone) → release the slot → remove our files, directories
+ *            and the state → host restored
  * A failed install labels the node `failed` and records the reason as an Event on it. Planning is pure
  * (plan/); everything that touches the node goes through {@link Effects}. `plan`, `status` (and its
  * `--cluster` view) and `wait-removed` live in commands/.
@@ -18,7 +20,7 @@
  * not restarted (unless --start-stopped-runtime); a stop requested by SIGTERM/SIGINT (host/signals.ts) is
  * honoured at the step boundaries below, with the step in progress finished first.
  */
-import { HOST_CHANGED_LABEL, RUNTIMES, TargetSpec, TARGETS, findTarget } from '../catalog';
+import { AUTO_TARGET, HOST_CHANGED_LABEL, RUNTIMES, TargetSpec, TARGETS, findTarget } from '../catalog';
 import { Artifact, locateArtifacts } from './artifacts';
 import { InstallerError, messageOf } from './errors';
 import { CommandRunner } from './host/commands';
@@ -30,7 +32,7 @@ import { checkNodeRoot } from './host/node-root';
 import { changesOf, checkConfigsUnchanged, checkHostTakes } from './host/prewrite';
 import { findReferenceBinary, findReferenceLibraries, labelLike, restoreLabels, selinuxEnabled } from './host/selinux';
 import { NOTHING_CHANGED, Stopped, StopRequest } from './host/signals';
-import { ClusterApi } from './kube/cluster';
+import { ClusterApi, NodeInfo } from './kube/cluster';
 import { mergeKnativeRecord, restoreKnative, wireKnative } from './kube/knative';
 import { RestartBudget, withRestartSlot } from './kube/leases';
 import { NodeStatus } from './kube/node-state';
@@ -42,7 +44,8 @@ import { artifactsToCopy, discoverState, FileOp, isBlobRole, layout, Plan, planI
 import { FileRecord, InstallState, isConfigRole, serializeState, statePath } from './plan/state';
 import { candidateConfigPaths } from './runtime/config-edit';
 import { CriStatusReader } from './runtime/cri-status';
-import { detectRuntime, NodeRuntime } from './runtime/detect';
+import { detectRuntime, NodeRuntime, readNode } from './runtime/detect';
+import { decideTarget, gatherEvidence, resolveTarget, TargetMismatchError } from './runtime/detect-target';
 import { findDrift } from './runtime/drift';
 import { clearPreflightLeftovers } from './runtime/loader';
 import { preflight } from './runtime/preflight';
@@ -233,14 +236,17 @@ function withFreshFingerprints(fs: HostFs, files: readonly FileRecord[], written
 // ---------------------------------------------------------------------------------------------- install
 
 export function install(settings: Settings, effects: Effects): Promise<RunReport> {
-  const { target, runtime } = requireVariant(settings);
+  const { target: choice, runtime } = requireVariant(settings);
   return locked(settings, effects, async () => {
     const stop = stopOf(effects);
-    const node = await stop.unlessStopped(detectRuntime(target, effects.fs, effects.runner, effects.cluster, settings.nodeName, effects.log), NOTHING_CHANGED);
+    const nodeObject = await stop.unlessStopped(readNode(effects.cluster, settings.nodeName, effects.log), NOTHING_CHANGED);
     const marker = new ReadyMarker(settings.readyFile, effects.log);
-    const status = NodeStatus.of(effects.cluster, settings.nodeName, effects.log, node.nodeLabels, (state) => marker.follow(state));
-    status.about(target.name, runtime.name);
+    const status = NodeStatus.of(effects.cluster, settings.nodeName, effects.log, nodeObject?.labels, (state) => marker.follow(state));
+    status.about(choice === AUTO_TARGET ? undefined : choice.name, runtime.name);
     try {
+      const { target } = resolveTarget(choice, runtime, effects.fs, nodeObject, settings.nodeName, effects.log);
+      status.about(target.name, runtime.name);
+      const node = await stop.unlessStopped(detectRuntime(target, effects.fs, effects.runner, nodeObject, effects.log), NOTHING_CHANGED);
       return await installLocked(settings, effects, target, runtime, node, status);
     } catch (error) {
       await reportFailure(status, error instanceof Stopped ? 'Interrupted' : 'InstallFailed', error, effects.log);
@@ -551,10 +557,10 @@ async function waitForHandlerPods(settings: Settings, effects: Effects, handler:
 
 export function remove(settings: Settings, effects: Effects): Promise<RunReport> {
   return locked(settings, effects, async () => {
-    const labels = await stopOf(effects).unlessStopped(nodeLabels(settings, effects), NOTHING_CHANGED);
-    const status = NodeStatus.of(effects.cluster, settings.nodeName, effects.log, labels);
+    const node = await stopOf(effects).unlessStopped(nodeObject(settings, effects), NOTHING_CHANGED);
+    const status = NodeStatus.of(effects.cluster, settings.nodeName, effects.log, node?.labels ?? {});
     try {
-      return await removeLocked(settings, effects, status);
+      return await removeLocked(settings, effects, status, removeTarget(settings, effects, node));
     } catch (error) {
       await reportFailure(status, error instanceof Stopped ? 'Interrupted' : error instanceof PodsStillRunning ? 'RemoveRefused' : 'RemoveFailed', error, effects.log);
       throw error;
@@ -562,19 +568,35 @@ export function remove(settings: Settings, effects: Effects): Promise<RunReport>
   });
 }
 
-/** The Node's labels, or none without a cluster; a failure to read them stops remove before it changes anything. */
-async function nodeLabels(settings: Settings, effects: Effects): Promise<Readonly<Record<string, string>>> {
-  if (!effects.cluster || !settings.nodeName) return {};
-  return (await effects.cluster.getNode(settings.nodeName)).labels;
+/** The Node, or none without a cluster; a failure to read it stops remove before it changes anything. */
+async function nodeObject(settings: Settings, effects: Effects): Promise<NodeInfo | undefined> {
+  if (!effects.cluster || !settings.nodeName) return undefined;
+  return effects.cluster.getNode(settings.nodeName);
 }
 
-async function removeLocked(settings: Settings, effects: Effects, status: NodeStatus): Promise<RunReport> {
+/**
+ * What remove looks for when no state file says what was installed: the given target, or with `auto` the one
+ * the node is; a node `auto` cannot place is searched for every target's leftovers. Never refused: remove takes
+ * away what is there.
+ */
+function removeTarget(settings: Settings, effects: Effects, node: NodeInfo | undefined): TargetSpec | undefined {
+  if (settings.target !== AUTO_TARGET) return settings.target;
+  try {
+    return decideTarget(AUTO_TARGET, undefined, gatherEvidence(effects.fs, node, settings.nodeName)).target;
+  } catch (error) {
+    if (!(error instanceof TargetMismatchError)) throw error;
+    effects.log.info(`${error.message.replace(/; nothing was changed$/, '')}: remove goes by the state file, else by what any target leaves`);
+    return undefined;
+  }
+}
+
+async function removeLocked(settings: Settings, effects: Effects, status: NodeStatus, given: TargetSpec | undefined): Promise<RunReport> {
   const { fs, log } = effects;
   const stop = stopOf(effects);
-  for (const t of settings.target ? [settings.target] : TARGETS) clearPreflightLeftovers(fs, t);
-  clearWriteLeftovers(fs, settings.prefix, settings.target, settings.handler, loadState(fs, settings.prefix));
+  for (const t of given ? [given] : TARGETS) clearPreflightLeftovers(fs, t);
+  clearWriteLeftovers(fs, settings.prefix, given, settings.handler, loadState(fs, settings.prefix));
   const recorded = loadState(fs, settings.prefix);
-  const state = recorded ?? planSafely(() => discoverState(hostView(fs), settings.target, settings.handler, settings.prefix));
+  const state = recorded ?? planSafely(() => discoverState(hostView(fs), given, settings.handler, settings.prefix));
   // Unlabel first: the RuntimeClass stops scheduling pods here before the handler goes away.
   await status.report({
     state: null,
@@ -586,10 +608,11 @@ async function removeLocked(settings: Settings, effects: Effects, status: NodeSt
     return { ...countersOf(fs), restarts: 0, restartPending: false, changed: [] };
   }
   if (!recorded) log.warn('no installer state found; removing what was recognised on the node', { files: state.files.map((f) => f.path) });
-  if (settings.target && settings.target.name !== state.target) {
-    log.warn(`the node was installed for target ${state.target}, not ${settings.target.name}: removing what was installed`);
+  if (given && settings.target !== AUTO_TARGET && given.name !== state.target) {
+    log.warn(`the node was installed for target ${state.target}, not ${given.name}: removing what was installed`);
   }
-  const target = findTarget(state.target);
+  // The detected target knows the node's restart unit; the state names the target that was installed.
+  const target = given?.name === state.target ? given : findTarget(state.target);
   status.about(state.target, state.runtime);
   const unlabelled = `${NOTHING_CHANGED}; the node is unlabelled, the next remove goes on`;
   stop.enter('waiting for the pods using the handler');

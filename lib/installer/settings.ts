@@ -2,7 +2,7 @@
  * Everything one installer run is configured with, after the command line and the environment have been
  * parsed and checked (see cli.ts). Every path here is a host path unless its name says otherwise.
  */
-import type { RuntimeSpec, TargetSpec, LogLevel, PatchKnativeMode, StartupTaint } from '../catalog';
+import type { AUTO_TARGET, RuntimeSpec, TargetSpec, LogLevel, PatchKnativeMode, StartupTaint } from '../catalog';
 import { InstallerError } from './errors';
 
 export const COMMANDS = ['plan', 'install', 'remove', 'status', 'wait-removed'] as const;
@@ -20,10 +20,10 @@ export interface Settings {
   /** Directory (in the installer's own file system) where the host's `/` is mounted. @default /mnt/node-root */
   readonly nodeRoot: string;
   /**
-   * The target, from the catalog. Optional only for `remove`/`status`/`wait-removed`, which take it from the
-   * state file when not given.
+   * The target, from the catalog, or `auto`: decided per node at the start of the run (runtime/detect-target.ts).
+   * @default auto for plan and install; remove and status take it from the state file when not given.
    */
-  readonly target?: TargetSpec;
+  readonly target?: TargetSpec | typeof AUTO_TARGET;
   /** The crun build, from the catalog; optional like `target`. */
   readonly runtime?: RuntimeSpec;
   /** Root of the artifacts in the installer image (artifacts.json, SHA256SUMS, the builds). @default /vendor */
@@ -96,8 +96,8 @@ export interface Settings {
   readonly cluster: boolean;
 }
 
-/** The target and runtime of a command that needs both (plan, install). */
-export function requireVariant(settings: Settings): { target: TargetSpec; runtime: NonNullable<Settings['runtime']> } {
+/** The target choice and runtime of a command that needs both (plan, install). */
+export function requireVariant(settings: Settings): { target: TargetSpec | typeof AUTO_TARGET; runtime: NonNullable<Settings['runtime']> } {
   if (!settings.target || !settings.runtime) throw new InstallerError('--target and --runtime are required', 'pass --target and --runtime (or VENDOR and OCI_TYPE)', 2);
   return { target: settings.target, runtime: settings.runtime };
 }

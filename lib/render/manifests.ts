@@ -1,5 +1,6 @@
 import { App, Chart } from 'cdk8s';
 import { Construct } from 'constructs';
+import { allVariants, AUTO_TARGET, RuntimeName, runtimesForAuto, TargetChoice, TargetName } from '../catalog';
 import { KnawdDeployer, KnawdDeployerProps, KnawdKnativeAccess, KnawdNodeRestriction, KnawdUninstaller } from '../constructs';
 
 /** The construct id every renderer uses, so objects come out the same wherever they are rendered. */
@@ -52,4 +53,22 @@ export function nodeRestrictionObjects(props: KnawdDeployerProps): any[] {
 
 export function renderNodeRestrictionManifest(props: KnawdDeployerProps): string {
   return appWith(nodeRestriction(props)).app.synthYaml();
+}
+
+/** One pair of raw manifests (install, uninstall): the directory under dist/manifests and the props it renders. */
+export interface ManifestVariant {
+  readonly dir: string;
+  readonly props: { readonly target: TargetChoice; readonly ociType: RuntimeName; readonly openshift?: boolean };
+}
+
+/**
+ * Every raw manifest pair: one per shipped (target, ociType), and for `auto` (which a synth cannot tell an
+ * OpenShift cluster for) one without the SCC (`auto/`) and one with it (`auto-openshift/`).
+ */
+export function manifestVariants(): ManifestVariant[] {
+  const auto = runtimesForAuto().flatMap((r): ManifestVariant[] => [
+    { dir: AUTO_TARGET, props: { target: AUTO_TARGET, ociType: r.name as RuntimeName } },
+    { dir: `${AUTO_TARGET}-openshift`, props: { target: AUTO_TARGET, ociType: r.name as RuntimeName, openshift: true } },
+  ]);
+  return [...allVariants().map(({ target, runtime }) => ({ dir: target.name, props: { target: target.name as TargetName, ociType: runtime.name as RuntimeName } })), ...auto];
 }

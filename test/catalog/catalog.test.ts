@@ -1,4 +1,4 @@
-import { allVariants, findTarget, resolveVariant, RUNTIMES, TARGETS, TARGET_NAMES, OPENSHIFT_TARGETS } from '../../lib/catalog';
+import { allVariants, AUTO_CANDIDATES, findTarget, resolveChoice, resolveVariant, runtimesFor, runtimesForAuto, RUNTIMES, TARGETS, TARGET_CHOICES, TARGET_NAMES, OPENSHIFT_TARGETS } from '../../lib/catalog';
 
 test('the original targets keep their names, next to the new ones', () => {
   expect(TARGET_NAMES).toEqual([
@@ -40,4 +40,28 @@ test('crun-wasm-nodejs ships nowhere, and choosing it says so in one line', () =
   for (const t of TARGETS) {
     expect(() => resolveVariant(t.name, 'crun-wasm-nodejs')).toThrow(/^this image ships no crun-wasm-nodejs: [^\n]+$/);
   }
+});
+
+test('target auto: a choice beside the targets, choosing among the layouts, most specific first', () => {
+  expect(TARGET_CHOICES).toEqual(['auto', ...TARGET_NAMES]);
+  expect(AUTO_CANDIDATES).toEqual(['microk8s', 'k3s', 'rke2', 'rhel8', 'crio', 'containerd']);
+  // Every layout a target can have is one auto may choose: the ubuntu_* and rhel8_plugins targets share theirs.
+  const layouts = (names: readonly string[]) => new Set(names.map((n) => JSON.stringify(findTarget(n).configEdit)));
+  expect(layouts(AUTO_CANDIDATES)).toEqual(layouts(TARGET_NAMES));
+  // Distributions with a config of their own say where it is, and k3s / rke2 how their kubelet is marked.
+  expect(findTarget('k3s').signature).toEqual({ ownPaths: ['/var/lib/rancher/k3s/agent/etc/containerd'], kubeletSuffix: 'k3s' });
+  expect(findTarget('rke2').signature).toEqual({ ownPaths: ['/var/lib/rancher/rke2/agent/etc/containerd'], kubeletSuffix: 'rke2' });
+  expect(findTarget('microk8s').signature.ownPaths).toEqual(['/var/snap/microk8s/current/args/containerd-template.toml']);
+  expect(findTarget('rhel8').signature).toEqual({ nodeLabels: ['node.openshift.io/os_id'], osImage: 'Red Hat Enterprise Linux CoreOS' });
+});
+
+test('auto + an ociType resolves to a shipped pair on every node kind auto may find', () => {
+  expect(runtimesForAuto().map((r) => r.name)).toEqual(['crun-wasmedge', 'crun-wasmtime']);
+  for (const runtime of runtimesForAuto()) {
+    expect(resolveChoice('auto', runtime.name)).toEqual({ target: 'auto', runtime });
+    for (const t of AUTO_CANDIDATES) expect(runtimesFor(findTarget(t))).toContain(runtime);
+  }
+  expect(() => resolveChoice('auto', 'crun-wasm-nodejs')).toThrow(/^this image ships no crun-wasm-nodejs: /);
+  expect(() => resolveChoice('autodetect', 'crun-wasmtime')).toThrow(/^unknown target "autodetect"; valid targets: auto, ubuntu_18_04, /);
+  expect(resolveChoice('k3s', 'crun-wasmtime').target).toBe(findTarget('k3s'));
 });

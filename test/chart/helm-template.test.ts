@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { allVariants, KNATIVE_SERVING_API, RuntimeName, TargetName, WASM_TEST_IMAGE } from '../../lib/catalog';
+import { KNATIVE_SERVING_API, OPENSHIFT_SECURITY_API, WASM_TEST_IMAGE } from '../../lib/catalog';
 import { KnawdDeployerProps } from '../../lib/constructs';
-import { installObjects, uninstallObjects } from '../../lib/render/manifests';
+import { installObjects, manifestVariants, uninstallObjects } from '../../lib/render/manifests';
 import { REPO, run, toolPath } from '../support/tools';
 
 const CHART = join(REPO, 'dist', 'charts', 'knawd-deployer');
@@ -38,16 +38,17 @@ function template(sets: string[]): any[] {
   return parse(helm(['template', 'knawd', CHART, '--namespace', 'knawd', ...sets]));
 }
 
-const variants = allVariants().map((v) => [v.target.name as TargetName, v.runtime.name as RuntimeName] as const);
+// auto-openshift/ is what the chart renders with target auto on a cluster that serves the SCC API (OpenShift).
+const variants = manifestVariants().map((v) => [v.dir, v.props.target, v.props.ociType, v.props.openshift ? ['--api-versions', OPENSHIFT_SECURITY_API] : []] as const);
 
 describe('helm template yields exactly the objects of dist/manifests (no Knative: patchKnative auto renders none of it)', () => {
-  test.each(variants)('%s / %s', (target, ociType) => {
-    const rendered = template(['--set', `target=${target}`, '--set', `ociType=${ociType}`]);
-    const dist = parse(readFileSync(join(REPO, 'dist', 'manifests', target, `${ociType}.yaml`), 'utf8')).filter((o) => o.kind !== 'Namespace');
+  test.each(variants)('%s / %s / %s %j', (dir, target, ociType, cluster) => {
+    const rendered = template(['--set', `target=${target}`, '--set', `ociType=${ociType}`, ...cluster]);
+    const dist = parse(readFileSync(join(REPO, 'dist', 'manifests', dir, `${ociType}.yaml`), 'utf8')).filter((o) => o.kind !== 'Namespace');
     expect(comparable(rendered.filter((o) => !isHook(o)))).toEqual(comparable(dist));
 
     const hooks = rendered.filter(isHook);
-    const distUninstall = parse(readFileSync(join(REPO, 'dist', 'manifests', target, `${ociType}.uninstall.yaml`), 'utf8'));
+    const distUninstall = parse(readFileSync(join(REPO, 'dist', 'manifests', dir, `${ociType}.uninstall.yaml`), 'utf8'));
     const preDelete = hooks.filter((o) => o.metadata.annotations['helm.sh/hook'] === 'pre-delete');
     const withoutHookAnnotations = preDelete.map((o) => {
       const copy = structuredClone(o);
@@ -118,7 +119,7 @@ describe('non-default values render the same objects as the constructs given the
   // Helm merges user maps into the defaults: keys of a default map are removed by setting them to null.
   test.each(cases)('%s', (_name, sets, props) => {
     const rendered = template(sets);
-    const full: KnawdDeployerProps = { target: 'rhel8', ociType: 'crun-wasmedge', ...props, createNamespace: false };
+    const full: KnawdDeployerProps = { target: 'auto', ociType: 'crun-wasmedge', ...props, createNamespace: false };
     // An empty list renders as nothing in the chart and as [] from the constructs; both mean "none".
     const normalise = (objs: any[]) => comparable(objs).map((o) => JSON.parse(JSON.stringify(o, (_k, v) => (Array.isArray(v) && v.length === 0 ? undefined : v))));
     expect(normalise(rendered.filter((o) => !isHook(o)))).toEqual(normalise(installObjects(full)));
@@ -131,7 +132,9 @@ describe('non-default values render the same objects as the constructs given the
 });
 
 test('the uninstall hooks: remover first, then the Job Helm waits for; deleted only after success', () => {
-  const hooks = template([]).filter(isHook);
+  // On OpenShift (target auto, the default, renders the SCC parts there), with the wait Job's SCC Role.
+  const hooks = template(['--api-versions', OPENSHIFT_SECURITY_API]).filter(isHook);
+  expect(template([]).filter(isHook).map((o) => `${o.kind}/${o.metadata.name}`)).not.toContain('Role/knawd-uninstall-wait-scc');
   const annotations = Object.fromEntries(hooks.map((o) => [`${o.kind}/${o.metadata.name}`, o.metadata.annotations]));
   const preDelete = (weight: string) => ({ 'helm.sh/hook': 'pre-delete', 'helm.sh/hook-weight': weight, 'helm.sh/hook-delete-policy': 'before-hook-creation,hook-succeeded' });
   expect(annotations).toEqual({
@@ -150,6 +153,14 @@ test('the uninstall hooks: remover first, then the Job Helm waits for; deleted o
   expect(testPod.spec.runtimeClassName).toBe('crun');
   expect(testPod.spec.containers[0].image).toBe(WASM_TEST_IMAGE);
   expect(template(['--set', 'test.image=registry.example/wasi:1']).find((o) => o.kind === 'Pod').spec.containers[0].image).toBe('registry.example/wasi:1');
+});
+
+test('target auto is the default: the installer detects each node; the SCC comes where the cluster serves its API, for auto and the OpenShift targets only', () => {
+  const env = (objects: any[]) => Object.fromEntries(objects.find((o) => o.kind === 'DaemonSet' && o.metadata.name === 'knawd-installer').spec.template.spec.containers[0].env.map((e: any) => [e.name, e.value]));
+  const sccs = (sets: string[]) => template(sets).filter((o) => o.kind === 'SecurityContextConstraints').length;
+  expect(env(template([]))).toMatchObject({ VENDOR: 'auto', OCI_TYPE: 'crun-wasmedge' });
+  expect([sccs([]), sccs(['--api-versions', OPENSHIFT_SECURITY_API])]).toEqual([0, 1]);
+  expect([sccs(['--set', 'target=rhel8']), sccs(['--set', 'target=crio', '--api-versions', OPENSHIFT_SECURITY_API])]).toEqual([1, 0]);
 });
 
 test("the original chart's values file works unchanged", () => {

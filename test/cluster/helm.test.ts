@@ -253,6 +253,20 @@ describe('the Helm chart on a real API server', () => {
     }
   });
 
+  it('helm install with the default target, auto, on a cluster that serves the SCC API: auto-openshift/ exactly; NOTES say how to see what each node was found to be', async () => {
+    await ensureSccCrd('rhel8');
+    const output = await cluster.helmOk(['install', RELEASE, CHART, '-n', NS, '--set', 'ociType=crun-wasmtime', '--timeout', '30s']);
+    const notes = output.slice(output.indexOf('NOTES:'));
+    expect(notes).toContain('is installing crun-wasmtime on every node, as what its installer finds it is (target auto).');
+    expect(notes).toContain(`kubectl -n ${NS} logs -l app.kubernetes.io/component=installer --prefix | grep '"msg":"target '`);
+    expect(await differencesFromRawManifest('auto-openshift', 'crun-wasmtime')).toEqual([]);
+    expect(envOf((await getJson(['-n', NS, 'get', 'daemonset', 'knawd-installer'])).spec.template.spec)).toMatchObject({ VENDOR: 'auto', OCI_TYPE: 'crun-wasmtime' });
+    expect(await exists(['securitycontextconstraints.security.openshift.io', 'knawd-installer'])).toBe(true);
+    expect(await exists(['-n', NS, 'role', 'knawd-installer-scc'])).toBe(true);
+    await cluster.helmOk(['uninstall', RELEASE, '-n', NS, '--no-hooks', '--timeout', '30s']);
+    expect(await releases()).toEqual([]);
+  });
+
   it("helm install with the original chart's values file, unchanged, works", async () => {
     await ensureSccCrd('rhel8');
     // Its patchKnative: true keeps the original's meaning: the binding goes into Knative's namespace.

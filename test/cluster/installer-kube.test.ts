@@ -378,7 +378,7 @@ describe("the installer's Kubernetes steps against a real API server", () => {
         if (version === 'cri-o://1.29.3') expect(dropIn).not.toContain('allowed_annotations');
         else expect(dropIn).toContain('  allowed_annotations = ["module.wasm.image/variant", "run.oci."]\n');
         expect(effects.runner.calls.filter((c) => c.includes('--version'))).toEqual([]);
-        expect(effects.log.records.some((r) => r.msg.includes('(node object)'))).toBe(true);
+        expect(effects.log.records.some((r) => r.msg.includes('(as reported by the node object)'))).toBe(true);
         await remove(settingsFor(['remove', ...args.slice(1)]), effectsFor(root, { cluster: api }));
         expect(fs.existsSync(path.join(root, DROP_IN))).toBe(false);
       });

@@ -17,7 +17,7 @@ import * as path from 'path';
 import { INSTALLED_LABEL, KNATIVE_DEPLOYMENT, KNATIVE_FEATURE } from '../../lib/catalog';
 import { RecordingRunner } from '../../lib/installer/host/commands';
 import { run } from '../../lib/installer/run';
-import { makeArtifacts, makeRoot, fixture } from '../installer/support';
+import { handlersOnNodeRoot, makeArtifacts, makeRoot, fixture } from '../installer/support';
 import { Cluster, startCluster } from '../support/cluster/api-server';
 import { createNode, nodeLabels } from '../support/cluster/node';
 import { CHART } from '../support/cluster/objects';
@@ -92,7 +92,8 @@ describe('Knative Serving as it ships, with the chart and the installer', () => 
       [command, '--node-root', root, '--artifacts', artifacts, '--node-name', node, '--kubeconfig', await kubeconfigOn(node)],
       await daemonSetEnv(),
       { stdout: (l) => out.push(l), stderr: (l) => err.push(l) },
-      { runner: new RecordingRunner(), probeSocket: async () => true, waitForSocket: async () => true },
+      // No runtime behind the node root's socket: CRI Status answers what the node root's configs define.
+      { runner: new RecordingRunner(), probeSocket: async () => true, waitForSocket: async () => true, readCriStatus: async () => ({ conditions: [], info: {}, runtimeHandlers: handlersOnNodeRoot(root) }) },
     );
     return { code, out: out.join('\n'), err: err.join('\n'), lines: out.map((l) => JSON.parse(l) as { level: string; msg: string }) };
   }

@@ -1,5 +1,5 @@
 /**
- * Every shipped (target, ociType) manifest, applied to a real kube-apiserver (with etcd) with
+ * Every shipped (target, ociType) manifest, and target auto's with and without the SCC, applied to a real kube-apiserver (with etcd) with
  * `kubectl apply --server-side`: accepted, stored as sent (after defaulting), and its uninstall manifest too,
  * on a cluster without Knative (no knative-serving namespace); then the separate Knative file.
  *
@@ -8,14 +8,15 @@
  * everything except the Namespace (a deleted namespace is never finalized without a controller-manager; the
  * next variant re-applies it, which is an update of our own object).
  */
-import { allVariants, OPENSHIFT_TARGETS } from '../../lib/catalog';
+import { manifestVariants } from '../../lib/render/manifests';
 import { Cluster, startCluster } from '../support/cluster/api-server';
 import { deleteExceptNamespaces, installSccCrd, KNATIVE_MANIFEST, loadObjects, manifestPath, readBack, storedDifferences, subsetDifferences } from '../support/cluster/objects';
 
 jest.setTimeout(120_000);
 
 
-const variants = allVariants().map((v) => ({ target: v.target.name, ociType: v.runtime.name }));
+// Every raw manifest pair, auto/ and auto-openshift/ included.
+const variants = manifestVariants().map((v) => ({ dir: v.dir, ociType: v.props.ociType, openshift: loadObjects(manifestPath(v.dir, v.props.ociType)).some((o) => o.kind === 'SecurityContextConstraints') }));
 
 describe('raw manifests on a real API server', () => {
   let cluster: Cluster;
@@ -40,18 +41,20 @@ describe('raw manifests on a real API server', () => {
     expect(subsetDifferences(sent, { a: { c: ['x'] } })).toHaveLength(2);
   });
 
-  it('covers every shipped variant (from allVariants())', () => {
+  it('covers every shipped variant, and auto with and without the SCC (from manifestVariants())', () => {
     expect(variants.length).toBeGreaterThan(0);
-    expect(variants).toContainEqual({ target: 'rhel8_plugins', ociType: 'crun-wasmedge' });
-    expect(variants).toContainEqual({ target: 'k3s', ociType: 'crun-wasmtime' });
+    expect(variants).toContainEqual({ dir: 'rhel8_plugins', ociType: 'crun-wasmedge', openshift: true });
+    expect(variants).toContainEqual({ dir: 'k3s', ociType: 'crun-wasmtime', openshift: false });
+    expect(variants).toContainEqual({ dir: 'auto', ociType: 'crun-wasmtime', openshift: false });
+    expect(variants).toContainEqual({ dir: 'auto-openshift', ociType: 'crun-wasmtime', openshift: true });
   });
 
-  describe.each(variants)('$target/$ociType', ({ target, ociType }) => {
-    const install = manifestPath(target, ociType);
-    const uninstall = manifestPath(target, ociType, true);
+  describe.each(variants)('$dir/$ociType', ({ dir, ociType, openshift }) => {
+    const install = manifestPath(dir, ociType);
+    const uninstall = manifestPath(dir, ociType, true);
 
     it('install manifest is accepted by server-side apply and stored as sent', async () => {
-      if ((OPENSHIFT_TARGETS as readonly string[]).includes(target) && !sccCrdInstalled) {
+      if (openshift && !sccCrdInstalled) {
         // OpenShift variants carry a SecurityContextConstraints object: register its CRD as OpenShift has it.
         await installSccCrd(cluster);
         sccCrdInstalled = true;

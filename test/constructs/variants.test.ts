@@ -1,15 +1,17 @@
-import { allVariants, INSTALLED_LABEL, KNATIVE_DEPLOYMENT, KNATIVE_FEATURE, OPENSHIFT_TARGETS, TargetName, RuntimeName } from '../../lib/catalog';
-import { installObjects, knativeObjects, uninstallObjects } from '../../lib/render/manifests';
+import { INSTALLED_LABEL, KNATIVE_DEPLOYMENT, KNATIVE_FEATURE, OPENSHIFT_TARGETS, TargetName } from '../../lib/catalog';
+import { installObjects, knativeObjects, manifestVariants, uninstallObjects } from '../../lib/render/manifests';
 import { DEFAULT_RESOURCES } from '../../lib/constructs/settings';
 import { validateObject } from '../support/k8s-schema';
 import { byKind, one, podSpecs } from '../support/objects';
 
-const variants = allVariants().map((v) => [v.target.name as TargetName, v.runtime.name as RuntimeName] as const);
+// Every raw manifest pair: each shipped (target, ociType), and auto with and without the SCC.
+const variants = manifestVariants().map((v) => [v.dir, v.props] as const);
 
-describe.each(variants)('%s / %s', (target, ociType) => {
-  const install = installObjects({ target, ociType });
-  const uninstall = uninstallObjects({ target, ociType });
-  const openshift = OPENSHIFT_TARGETS.includes(target);
+describe.each(variants)('%s / %j', (_dir, props) => {
+  const { target, ociType } = props;
+  const install = installObjects(props);
+  const uninstall = uninstallObjects(props);
+  const openshift = props.openshift ?? OPENSHIFT_TARGETS.includes(target as TargetName);
 
   test('every object is valid against its schema', () => {
     expect([...install, ...uninstall].flatMap(validateObject)).toEqual([]);
@@ -122,7 +124,7 @@ describe.each(variants)('%s / %s', (target, ociType) => {
     expect(rules.flatMap((r) => r.rules.flatMap((x: any) => x.resources))).not.toContain('secrets');
   });
 
-  test('the SCC exists exactly on OpenShift targets and allows what the pod needs', () => {
+  test('the SCC exists exactly on OpenShift targets (and for auto where openshift is set) and allows what the pod needs', () => {
     const sccs = byKind(install, 'SecurityContextConstraints');
     expect(sccs.length).toBe(openshift ? 1 : 0);
     if (openshift) {
@@ -276,6 +278,18 @@ test('props reach the objects', () => {
   expect(one(objects, 'RuntimeClass')).toMatchObject({ metadata: { name: 'wasm' }, handler: 'knawd-wasm' });
   expect(one(objects, 'ClusterRoleBinding', 'knawd-installer-nodes').subjects[0].namespace).toBe('wasm-system');
   expect(objects.flatMap(validateObject)).toEqual([]);
+});
+
+test('target auto: the installer is told auto; the SCC parts only with openshift: true, which also adds them to any target', () => {
+  const env = (objects: any[]) => Object.fromEntries(one(objects, 'DaemonSet').spec.template.spec.containers[0].env.map((e: any) => [e.name, e.value]));
+  expect(env(installObjects({}))).toMatchObject({ VENDOR: 'auto', OCI_TYPE: 'crun-wasmedge' });
+  expect(env(uninstallObjects({ target: 'auto' }))).toMatchObject({ VENDOR: 'auto' });
+  const sccParts = (objects: any[]) => objects.filter((o) => o.kind === 'SecurityContextConstraints' || /-scc$/.test(o.metadata.name)).map((o) => `${o.kind}/${o.metadata.name}`).sort();
+  expect(sccParts(installObjects({ target: 'auto' }))).toEqual([]);
+  expect(sccParts(installObjects({ target: 'auto', openshift: true }))).toEqual(['Role/knawd-installer-scc', 'RoleBinding/knawd-installer-scc', 'SecurityContextConstraints/knawd-installer']);
+  expect(sccParts(uninstallObjects({ target: 'auto', openshift: true }))).toEqual(['Role/knawd-uninstall-wait-scc', 'RoleBinding/knawd-uninstall-wait-scc']);
+  expect(sccParts(installObjects({ target: 'crio', openshift: true }))).toHaveLength(3);
+  expect(sccParts(installObjects({ target: 'rhel8', openshift: false }))).toEqual([]);
 });
 
 test('the offline schema check rejects what the API server would', () => {

@@ -6,8 +6,8 @@
  *   readelf; and the installed crun of each build runs `--version` in a chroot of Debian bullseye (glibc 2.31,
  *   the oldest Debian userland the registry serves), installed by the installer itself, at the default prefix
  *   and at another one;
- * - /vendor is what the catalog says: each (target, runtime) pair has its build, every file is listed, each
- *   distinct file is stored once, SHA256SUMS checks;
+ * - /vendor is what the catalog says: each (target, runtime) pair has its build (every one target auto may
+ *   choose among them), every file is listed, each distinct file is stored once, SHA256SUMS checks;
  * - the image's own userland runs: Node.js with the bundled installer and nsenter, chrooted into the extracted
  *   root (the image is FROM scratch: nothing of this machine is used);
  * - reproducible: the images assembled again from the same components give the same digests, and the WASI test
@@ -22,7 +22,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { allVariants, DEFAULT_HOST_PREFIX, HOST_PREFIX_MAX_LENGTH, VendorManifest } from '../../lib/catalog';
+import { allVariants, AUTO_CANDIDATES, DEFAULT_HOST_PREFIX, findTarget, HOST_PREFIX_MAX_LENGTH, runtimesForAuto, VendorManifest } from '../../lib/catalog';
+import { locateArtifacts, verifyArtifacts } from '../../lib/installer/artifacts';
 import { BuiltImage, builtImage, CACHE, IMAGE_OUT, imageConfig } from '../support/image';
 import { REPO } from '../support/tools';
 
@@ -153,6 +154,17 @@ describe('/vendor is what the catalog ships, each distinct file once', () => {
     const listed = Object.fromEntries(Object.entries(manifest.targets).flatMap(([t, rs]) => Object.entries(rs).map(([r, b]) => [`${t}/${r}`, manifest.builds[b]?.runtime])));
     expect(listed).toEqual(offered);
     expect(manifest.placeholder).toBe(PADDED);
+  });
+
+  test('every build target auto may choose is in the image: each node kind it can find, with each ociType it accepts, found and verified as install does', () => {
+    const found = AUTO_CANDIDATES.flatMap((t) =>
+      runtimesForAuto().map((r) => {
+        const artifacts = locateArtifacts(image.vendor, findTarget(t), r, DEFAULT_HOST_PREFIX);
+        verifyArtifacts(artifacts.files);
+        return `${t}/${r.name}: ${artifacts.build}, ${artifacts.files.filter((f) => f.role === 'crun').length} crun`;
+      }),
+    );
+    expect(found).toEqual(AUTO_CANDIDATES.flatMap((t) => runtimesForAuto().map((r) => `${t}/${r.name}: ${r.name}, 1 crun`)));
   });
 
   test('SHA256SUMS lists every file, each file is listed by a build, no two files have the same bytes', () => {

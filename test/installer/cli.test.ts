@@ -19,14 +19,14 @@ describe('command line and environment', () => {
       nodeName: 'n1',
       stay: false,
     });
-    expect(s.target?.name).toBe('microk8s');
+    expect(s.target).toMatchObject({ name: 'microk8s' });
     expect(s.runtime?.name).toBe('crun-wasmedge');
   });
 
   test('flags win over env', () => {
     const s = parse(['install', '--target=k3s', '--runtime', 'crun-wasmtime', '--restart', 'auto', '--log-level', 'debug', '--patch-knative', 'true', '--stay'], ORIGINAL_ENV);
     expect(s).toMatchObject({ restart: 'auto', logLevel: 'debug', patchKnative: 'true', stay: true });
-    expect(s.target?.name).toBe('k3s');
+    expect(s.target).toMatchObject({ name: 'k3s' });
   });
 
   test('Knative: PATCH_KNATIVE auto|true|false, the RuntimeClass and the runtime-class-name selector', () => {
@@ -42,6 +42,14 @@ describe('command line and environment', () => {
     expect(s).toMatchObject({ nodeRoot: '/mnt/node-root', artifacts: '/vendor', prefix: '/opt/knawd', handler: 'crun-wasm', restart: 'auto', hostExec: 'nsenter', patchKnative: 'auto', runtimeClassName: 'crun', logLevel: 'info', label: 'knawd.dev/crun-wasm-host=changed', timeoutSeconds: 240, socketTimeoutSeconds: 60 });
   });
 
+  test('target auto: the default of plan and install, accepted everywhere, with a runtime every node kind ships', () => {
+    expect(parse(['install', '--runtime', 'crun-wasmtime']).target).toBe('auto');
+    expect(parse(['plan', '--runtime', 'crun-wasmedge']).target).toBe('auto');
+    expect(parse(['install'], { ...ORIGINAL_ENV, VENDOR: 'auto' }).target).toBe('auto');
+    expect(parse(['remove', '--target', 'auto']).target).toBe('auto');
+    expect(parse(['status', '--target', 'auto', '--runtime', 'crun-wasmtime']).target).toBe('auto');
+  });
+
   test('remove, status and wait-removed do not need a target', () => {
     expect(parse(['remove']).target).toBeUndefined();
     expect(parse(['wait-removed', '--timeout-seconds', '30', '--label', 'knawd.dev/crun-wasm=installed'])).toMatchObject({ timeoutSeconds: 30 });
@@ -50,7 +58,9 @@ describe('command line and environment', () => {
   test.each([
     [[], /no command given/],
     [['deploy'], /unknown command "deploy"/],
-    [['install'], /install needs --target \(or VENDOR\)/],
+    [['install'], /install needs --runtime \(or OCI_TYPE\)/],
+    [['install', '--target', 'automatic', '--runtime', 'crun-wasmtime'], /^unknown target "automatic"; valid targets: auto, ubuntu_18_04, /],
+    [['install', '--target', 'auto', '--runtime', 'crun-wasm-nodejs'], /^this image ships no crun-wasm-nodejs: /],
     [['install', '--target', 'k3s'], /install needs --runtime \(or OCI_TYPE\)/],
     [['install', '--target', 'k3s', '--runtime', 'crun-wasmtime', '--prefix', '/'], /invalid --prefix/],
     [['install', '--target', 'k3s', '--runtime', 'crun-wasmtime', '--prefix', 'opt/knawd'], /invalid --prefix/],

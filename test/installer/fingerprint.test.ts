@@ -6,6 +6,7 @@
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import type { TargetSpec } from '../../lib/catalog';
 import { hashFile, loadArtifacts, locateArtifacts } from '../../lib/installer/artifacts';
 import { coarseTimestamps, FileDigest, HostFs } from '../../lib/installer/host/fs';
 import { planCommand } from '../../lib/installer/commands/plan';
@@ -254,12 +255,12 @@ describe('artifacts are streamed and verified', () => {
   test('locateArtifacts reads no artifact: the digests are the SHA256SUMS entries', () => {
     const artifacts = makeArtifacts('ubuntu_22_04', { corrupt: 'libwasmtime.so' });
     const settings = settingsFor(args('install', makeRoot(), artifacts));
-    const located = locateArtifacts(settings.artifacts, settings.target!, settings.runtime!, settings.prefix);
+    const located = locateArtifacts(settings.artifacts, settings.target as TargetSpec, settings.runtime!, settings.prefix);
     const engine = located.files.find((f) => f.role === 'engine')!;
     const listed = fs.readFileSync(path.join(artifacts, 'SHA256SUMS'), 'utf8');
     expect(listed).toContain(`${engine.sha256}  lib/libwasmtime.so`);
     expect(engine.sha256).not.toBe(hashFile(engine.file).sha256);
-    expect(() => loadArtifacts(settings.artifacts, settings.target!, settings.runtime!, settings.prefix)).toThrow(/^checksum mismatch for .*libwasmtime\.so: SHA256SUMS says [0-9a-f]{64}, the file is [0-9a-f]{64}; nothing was changed$/);
+    expect(() => loadArtifacts(settings.artifacts, settings.target as TargetSpec, settings.runtime!, settings.prefix)).toThrow(/^checksum mismatch for .*libwasmtime\.so: SHA256SUMS says [0-9a-f]{64}, the file is [0-9a-f]{64}; nothing was changed$/);
   });
 
   test('a re-install that copies nothing hashes no artifact; one that must copy verifies first and changes nothing on a mismatch', async () => {
@@ -281,7 +282,7 @@ describe('artifacts are streamed and verified', () => {
   test('loadArtifacts keeps digests and sizes, not bytes', () => {
     const artifacts = makeArtifacts('ubuntu_22_04');
     const settings = settingsFor(args('install', makeRoot(), artifacts));
-    const loaded = loadArtifacts(settings.artifacts, settings.target!, settings.runtime!, settings.prefix);
+    const loaded = loadArtifacts(settings.artifacts, settings.target as TargetSpec, settings.runtime!, settings.prefix);
     expect(loaded.files.map((f) => [f.role, f.name])).toEqual([
       ['crun', 'crun-wasmtime/crun'],
       ['loader', 'lib/ld-linux-x86-64.so.2'],

@@ -1,6 +1,6 @@
 /**
  * The lint gate: third-party linters on everything the project renders — every shipped pair's install and
- * uninstall manifest, the Knative and node-restriction files, and the chart rendered for every pair (hooks
+ * uninstall manifest (auto's with and without the SCC too), the Knative and node-restriction files, and the chart rendered for every pair (hooks
  * and the test pod included, Knative and the admission policy switched on) — with kube-score and checkov, as
  * `npm run tools` provides them. A finding that test/lint/exemptions.yaml does not name, with its reason, fails
  * the test; so does an exemption that no longer matches anything (it would hide the next real finding).
@@ -14,7 +14,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { allVariants, KNATIVE_SERVING_API } from '../../lib/catalog';
+import { KNATIVE_SERVING_API, OPENSHIFT_SECURITY_API } from '../../lib/catalog';
+import { manifestVariants } from '../../lib/render/manifests';
 import { REPO, run, toolPath } from '../support/tools';
 
 jest.setTimeout(300_000);
@@ -47,13 +48,14 @@ function renderAll(dir: string): string[] {
   };
   put('knative.yaml', readFileSync(join(MANIFESTS, 'knative.yaml'), 'utf8'));
   put('node-restriction.yaml', readFileSync(join(MANIFESTS, 'node-restriction.yaml'), 'utf8'));
-  for (const { target, runtime } of allVariants()) {
-    const pair = `${target.name}-${runtime.name}`;
-    put(`${pair}.yaml`, readFileSync(join(MANIFESTS, target.name, `${runtime.name}.yaml`), 'utf8'));
-    put(`${pair}.uninstall.yaml`, readFileSync(join(MANIFESTS, target.name, `${runtime.name}.uninstall.yaml`), 'utf8'));
+  for (const { dir, props } of manifestVariants()) {
+    const pair = `${dir}-${props.ociType}`;
+    put(`${pair}.yaml`, readFileSync(join(MANIFESTS, dir, `${props.ociType}.yaml`), 'utf8'));
+    put(`${pair}.uninstall.yaml`, readFileSync(join(MANIFESTS, dir, `${props.ociType}.uninstall.yaml`), 'utf8'));
     const chart = run(toolPath('helm'), [
-      'template', 'knawd', CHART, '--namespace', 'knawd', '--set', `target=${target.name}`, '--set', `ociType=${runtime.name}`,
+      'template', 'knawd', CHART, '--namespace', 'knawd', '--set', `target=${props.target}`, '--set', `ociType=${props.ociType}`,
       '--set', 'knative.runtimeClassName.enabled=true', '--api-versions', KNATIVE_SERVING_API, '--api-versions', 'admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy',
+      ...(props.openshift ? ['--api-versions', OPENSHIFT_SECURITY_API] : []),
     ]);
     if (chart.code !== 0) throw new Error(`helm template ${pair} failed: ${chart.stderr}`);
     put(`${pair}.chart.yaml`, chart.stdout);

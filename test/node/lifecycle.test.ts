@@ -1,6 +1,7 @@
 /**
  * The product on a real single-node cluster (issue 13), for containerd 1.6 and 2.x: `helm install` of
- * dist/charts/knawd-deployer runs the installer DaemonSet on a real kubelet, which configures the node
+ * dist/charts/knawd-deployer with target auto (issue 16) runs the installer DaemonSet on a real kubelet, which
+ * finds from the real Node object and the node's files that the node is plain containerd, configures the node
  * (overlay upper dirs), restarts containerd exactly once through the recorded systemctl shim and labels the
  * node; a WASI pod with compat-smart prints its line through `kubectl logs` with a plain container beside it;
  * `helm uninstall` restores the node's config byte for byte. Each step fails with the failing component's log.
@@ -15,7 +16,7 @@ import { helmInstall, helmUninstall, NAMESPACE, nodeLabels, restartsOf, runWasmP
 
 jest.setTimeout(10 * 60_000);
 
-describe.each([1, 2] as const)('helm install / uninstall on a real node with containerd %d.x', (major) => {
+describe.each([1, 2] as const)('helm install --set target=auto / uninstall on a real node with containerd %d.x', (major) => {
   const steps = new ClusterSteps();
   const need = (...names: string[]): NodeCluster => steps.need(...names);
   const timings: string[] = [];
@@ -30,10 +31,24 @@ describe.each([1, 2] as const)('helm install / uninstall on a real node with con
     console.log(`containerd ${major}.x timings: ${timings.join(', ')}`);
   });
 
-  test('helm install: the installer pod runs on the node, configures it, restarts containerd once, labels it', async () => {
+  test('helm install: the installer pod runs on the node, finds it is containerd, configures it, restarts containerd once, labels it', async () => {
     const h = need();
-    const { labelledMs } = await helmInstall(h, 'crun-wasmtime');
+    const { labelledMs } = await helmInstall(h, 'crun-wasmtime', { target: 'auto' });
     timings.push(`helm install → node labelled ${labelledMs} ms`);
+
+    // What the installer found: the kubelet's containerd (this node's major) and the node's own files.
+    const log = await h.kubectlOk(['-n', NAMESPACE, 'logs', '-l', 'app.kubernetes.io/component=installer', '--tail=-1']);
+    const detected = JSON.parse(log.split('\n').find((l) => l.includes('"msg":"target ')) ?? '{}');
+    expect(detected.msg).toBe('target containerd (auto)');
+    expect(detected.evidence).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(new RegExp(`^node object: runtime containerd://${major}\\.\\d+\\.\\d+\\S*, kubelet v1\\.\\d+\\.\\d+, OS `)),
+        expect.stringMatching(/^host: .*\/etc\/containerd\/config\.toml/),
+        expect.stringMatching(new RegExp(`^target containerd: the kubelet talks to containerd://${major}\\.`)),
+        'not microk8s: /var/snap/microk8s/current/args/containerd-template.toml does not exist, which every microk8s node has',
+      ]),
+    );
+    expect(log).toContain(`"msg":"containerd ${major}.`);
 
     const pods = JSON.parse(await h.kubectlOk(['-n', NAMESPACE, 'get', 'pods', '-l', 'app.kubernetes.io/component=installer', '-o', 'json'])).items;
     expect(pods.map((p: { spec: { nodeName: string }; status: { phase: string } }) => [p.spec.nodeName, p.status.phase])).toEqual([[NODE_NAME, 'Running']]);

@@ -1,26 +1,36 @@
-/** `plan`: what install would change on this node, as a unified diff, and whether it would restart the runtime. */
+/**
+ * `plan`: what the node was found to be and why (the target, its CRI and version, the config file and the
+ * restart unit), then what install would change there, as a unified diff, and whether it would restart the
+ * runtime. Changes nothing.
+ */
 import { locateArtifacts, verifyArtifacts } from '../artifacts';
 import { checkNodeRoot } from '../host/node-root';
 import { selinuxEnabled } from '../host/selinux';
 import { Effects } from '../installer';
 import { loadPlanning } from '../plan/host-view';
 import { artifactsToCopy, discoverState, Plan, planInstall, planSafely, renderPlan } from '../plan/plan';
-import { detectRuntime } from '../runtime/detect';
+import { isConfigRole } from '../plan/state';
+import { detectRuntime, NodeRuntime, readNode } from '../runtime/detect';
+import { resolveTarget, TargetDecision } from '../runtime/detect-target';
+import { formatVersion } from '../runtime/version';
 import { requireVariant, Settings } from '../settings';
 
 export interface PlanOutput {
   readonly plan: Plan;
-  /** The diff and a summary line, for humans. */
+  /** What was detected, the diff and a summary line, for humans. */
   readonly text: string;
 }
 
 export async function planCommand(settings: Settings, effects: Effects): Promise<PlanOutput> {
-  const { target, runtime } = requireVariant(settings);
-  const artifacts = locateArtifacts(settings.artifacts, target, runtime, settings.prefix);
+  const { target: choice, runtime } = requireVariant(settings);
   checkNodeRoot(effects.fs);
+  const nodeObject = await readNode(effects.cluster, settings.nodeName, effects.log);
+  const decision = resolveTarget(choice, runtime, effects.fs, nodeObject, settings.nodeName, effects.log);
+  const target = decision.target;
+  const artifacts = locateArtifacts(settings.artifacts, target, runtime, settings.prefix);
   const { recorded, view } = loadPlanning(effects.fs, settings.prefix);
   const previous = recorded ?? planSafely(() => discoverState(view, target, settings.handler, settings.prefix));
-  const node = await detectRuntime(target, effects.fs, effects.runner, effects.cluster, settings.nodeName, effects.log);
+  const node = await detectRuntime(target, effects.fs, effects.runner, nodeObject, effects.log);
   const selinux = selinuxEnabled(effects.fs);
   const plan = planSafely(() =>
     planInstall(view, { target, runtime, handler: settings.handler, prefix: settings.prefix, artifacts, node, selinux }, previous),
@@ -35,6 +45,14 @@ export async function planCommand(settings: Settings, effects: Effects): Promise
     : 'restart: not needed';
   const body = renderPlan(plan);
   const summary = plan.ops.length === 0 && plan.mkdirs.length === 0 ? 'no changes' : `${plan.ops.length} file(s) would change`;
-  const notes = [...plan.notes.map((n) => `note: ${n}`), ...plan.warnings.map((w) => `warning: ${w}`)];
-  return { plan, text: [body, ...notes, summary, restart].filter((s) => s !== '').join('\n') + '\n' };
+  const notes = [...plan.notes.map((n) => `note: ${n}`), ...[...decision.warnings, ...plan.warnings].map((w) => `warning: ${w}`)];
+  return { plan, text: [...detected(decision, node, plan), body, ...notes, summary, restart].filter((s) => s !== '').join('\n') + '\n' };
+}
+
+/** The decision's evidence, the runtime's version and the config file the handler goes into. */
+function detected(decision: TargetDecision, node: NodeRuntime, plan: Plan): string[] {
+  const cri = decision.target.cri;
+  const version = node.version ? `${cri} ${formatVersion(node.version)} (${node.versionSource})` : `${cri}, version unknown`;
+  const config = plan.ops.find((op) => isConfigRole(op.role))?.path ?? plan.next?.files.find((f) => isConfigRole(f.role))?.path;
+  return [...decision.evidence, `runtime: ${version}`, ...(config ? [`config: ${config}`] : [])].map((line) => `detected: ${line}`);
 }

@@ -11,6 +11,7 @@
  * 3 drifted (a file changed or missing, an interrupted run, or installed files that differ from the
  * artifacts).
  */
+import { AUTO_TARGET, findTarget } from '../../catalog';
 import { loadArtifacts } from '../artifacts';
 import { HostFs } from '../host/fs';
 import { installedPath } from '../plan/plan';
@@ -44,13 +45,15 @@ export function status(settings: Settings, fs: HostFs): StatusReport {
     else if (current.sha256 !== file.sha256) drift.push(`${file.path} differs from what was installed`);
   }
   let artifactsMatch: boolean | undefined;
-  if (settings.target && settings.runtime) {
-    if (settings.runtime.name !== state.runtime || settings.target.name !== state.target) {
+  // With auto, the target is the one install chose for this node.
+  const target = settings.target === AUTO_TARGET ? findTarget(state.target) : settings.target;
+  if (target && settings.runtime) {
+    if (settings.runtime.name !== state.runtime || target.name !== state.target) {
       artifactsMatch = false;
-      drift.push(`installed ${state.runtime} for ${state.target}, not ${settings.runtime.name} for ${settings.target.name}`);
+      drift.push(`installed ${state.runtime} for ${state.target}, not ${settings.runtime.name} for ${target.name}`);
     } else {
       try {
-        const artifacts = loadArtifacts(settings.artifacts, settings.target, settings.runtime, state.prefix);
+        const artifacts = loadArtifacts(settings.artifacts, target, settings.runtime, state.prefix);
         const runtime = settings.runtime;
         // A copy whose prefix was rewritten records the artifact it came from; any other copy is the artifact.
         const copiedFrom = (p: string) => {

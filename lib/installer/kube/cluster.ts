@@ -1,10 +1,10 @@
 /**
- * The few Kubernetes API calls the installer makes, behind {@link ClusterApi}: read the node (containerd
- * version, labels), set/remove the installed label and the status annotation, remove a startup taint, ask
- * discovery whether Knative Serving is served, read and patch (with a resourceVersion precondition) Knative's
- * ConfigMaps, list labelled nodes, find pods still using the handler, read and update (at a resourceVersion)
- * the restart budget's Leases. The one implementation is {@link HttpCluster}; tests run it against a real
- * kube-apiserver.
+ * The few Kubernetes API calls the installer makes, behind {@link ClusterApi}: read the node (its runtime,
+ * kubelet and OS, labels), set/remove the installed label and the status annotation, remove a startup taint,
+ * ask discovery whether Knative Serving is served, read and patch (with a resourceVersion precondition)
+ * Knative's ConfigMaps, list labelled nodes, find pods still using the handler, read and update (at a
+ * resourceVersion) the restart budget's Leases. The one implementation is {@link HttpCluster}; tests run it
+ * against a real kube-apiserver.
  *
  * Why not @kubernetes/client-node: the installer stays resident on every node, and client-node loads its whole
  * generated API (1,200 model classes and `request`) for any call. Bundled, one call through it peaks at 82 MiB
@@ -21,6 +21,10 @@ export interface NodeInfo {
   readonly labels: Readonly<Record<string, string>>;
   /** `status.nodeInfo.containerRuntimeVersion`, e.g. `containerd://1.7.22`. */
   readonly containerRuntimeVersion?: string;
+  /** `status.nodeInfo.kubeletVersion`, e.g. `v1.31.4+k3s1`. */
+  readonly kubeletVersion?: string;
+  /** `status.nodeInfo.osImage`: the host's /etc/os-release PRETTY_NAME, e.g. `Ubuntu 22.04.4 LTS`. */
+  readonly osImage?: string;
   /** Names in `status.runtimeHandlers` (Kubernetes 1.30+); undefined when the kubelet reports none. */
   readonly runtimeHandlers?: readonly string[];
 }
@@ -158,7 +162,10 @@ interface List<T> {
 interface Node {
   readonly metadata?: ObjectMeta;
   readonly spec?: { readonly taints?: NodeTaint[] };
-  readonly status?: { readonly nodeInfo?: { readonly containerRuntimeVersion?: string }; readonly runtimeHandlers?: ReadonlyArray<{ readonly name?: string }> };
+  readonly status?: {
+    readonly nodeInfo?: { readonly containerRuntimeVersion?: string; readonly kubeletVersion?: string; readonly osImage?: string };
+    readonly runtimeHandlers?: ReadonlyArray<{ readonly name?: string }>;
+  };
 }
 
 interface NodeEventObject {
@@ -202,6 +209,9 @@ export class HttpCluster implements ClusterApi {
     return {
       labels: node.metadata?.labels ?? {},
       containerRuntimeVersion: node.status?.nodeInfo?.containerRuntimeVersion,
+      // The API server gives "" for what the kubelet did not report: not reported.
+      kubeletVersion: node.status?.nodeInfo?.kubeletVersion || undefined,
+      osImage: node.status?.nodeInfo?.osImage || undefined,
       ...(handlers && handlers.length > 0 ? { runtimeHandlers: handlers } : {}),
     };
   }

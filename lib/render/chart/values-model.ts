@@ -18,14 +18,18 @@ import {
   RUNTIME_NAMES,
   WASM_TEST_IMAGE,
   runtimesFor,
+  runtimesForAuto,
+  AUTO_CANDIDATES,
+  AUTO_TARGET,
+  OPENSHIFT_SECURITY_API,
   TARGETS,
-  TARGET_NAMES,
   DEFAULT_DRIFT_CHECK_SECONDS,
   DEFAULT_MAX_CONCURRENT_RESTARTS,
   MAX_CONCURRENT_RESTARTS_LIMIT,
   MAX_DRIFT_CHECK_SECONDS,
   RESTART_LEASE_PREFIX,
   TAINT_EFFECTS,
+  TARGET_CHOICES,
 } from '../../catalog';
 import {
   DEFAULT_IMAGE_REPOSITORY,
@@ -57,9 +61,9 @@ const intOrString = { type: ['integer', 'string'] };
 export const VALUES: readonly ValueEntry[] = [
   {
     path: 'target',
-    description: `Kind of node to configure: ${TARGET_NAMES.join(', ')}.`,
+    description: `Kind of node to configure: ${TARGET_CHOICES.join(', ')}. "${AUTO_TARGET}": each node's installer finds out which of ${AUTO_CANDIDATES.join(', ')} its node is (from the Node object and the node's files; its log and knawd-installer plan say why), so one release serves a mixed cluster, and the OpenShift SCC is rendered where the cluster serves ${OPENSHIFT_SECURITY_API}. A target a node contradicts is refused there before anything is written (the node is labelled failed, with an Event saying what was found).`,
     default: DEFAULT_TARGET,
-    schema: { type: 'string', enum: TARGET_NAMES },
+    schema: { type: 'string', enum: TARGET_CHOICES },
   },
   { path: 'tag', description: 'Installer image tag (ignored when image.digest is set).', default: DEFAULT_IMAGE_TAG, schema: { type: 'string', minLength: 1 } },
   {
@@ -242,7 +246,8 @@ function knativeRules(): Record<string, unknown>[] {
  */
 function variantRules(): Record<string, unknown>[] {
   const unshipped = RUNTIMES.filter((r) => r.targets.length === 0).map((r) => r.name);
-  return TARGETS.map((t) => ({ target: t.name, shipped: runtimesFor(t).map((r) => r.name) }))
+  const auto = { target: AUTO_TARGET as string, shipped: runtimesForAuto().map((r) => r.name) };
+  return [auto, ...TARGETS.map((t) => ({ target: t.name as string, shipped: runtimesFor(t).map((r) => r.name) }))]
     .filter(({ shipped }) => shipped.length + unshipped.length < RUNTIMES.length)
     .map(({ target, shipped }) => ({
       if: { properties: { target: { const: target } }, required: ['target'] },

@@ -6,8 +6,9 @@ import * as path from 'path';
 import { Cluster, REPO, runCommand, RunResult } from './api-server';
 
 /**
- * Creates a Node object (no kubelet behind it) and sets its status.nodeInfo.containerRuntimeVersion, and, like
- * a 1.30+ kubelet whose runtime reports them, status.runtimeHandlers when `runtimeHandlers` is given.
+ * Creates a Node object (no kubelet behind it) and sets its status.nodeInfo.containerRuntimeVersion (and the
+ * other nodeInfo fields given, such as kubeletVersion and osImage), and, like a 1.30+ kubelet whose runtime
+ * reports them, status.runtimeHandlers when `runtimeHandlers` is given.
  */
 export async function createNode(
   cluster: Cluster,
@@ -15,10 +16,11 @@ export async function createNode(
   containerRuntimeVersion: string,
   labels: Record<string, string> = {},
   runtimeHandlers?: readonly string[],
+  nodeInfo: Readonly<Record<string, string>> = {},
 ): Promise<void> {
   const node = { apiVersion: 'v1', kind: 'Node', metadata: { name, labels: { 'kubernetes.io/hostname': name, ...labels } } };
   await cluster.kubectlOk(['create', '-f', '-'], { input: JSON.stringify(node) });
-  const status = { status: { nodeInfo: { containerRuntimeVersion } } };
+  const status = { status: { nodeInfo: { ...nodeInfo, containerRuntimeVersion } } };
   await cluster.kubectlOk(['patch', 'node', name, '--subresource=status', '--type=merge', '-p', JSON.stringify(status)]);
   if (runtimeHandlers) await setRuntimeHandlers(cluster, name, runtimeHandlers);
 }

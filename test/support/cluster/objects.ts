@@ -18,8 +18,9 @@ export const CHART = path.join(REPO, 'dist', 'charts', 'knawd-deployer');
 export const SCC_CRD = path.join(REPO, 'charts-src', 'crds', 'securitycontextconstraints.crd.yaml');
 export const SCC_CRD_NAME = 'securitycontextconstraints.security.openshift.io';
 
-export function manifestPath(target: string, ociType: string, uninstall = false): string {
-  return path.join(MANIFESTS, target, `${ociType}${uninstall ? '.uninstall' : ''}.yaml`);
+/** dist/manifests/<dir>/<ociType>[.uninstall].yaml, `dir` a target or auto / auto-openshift. */
+export function manifestPath(dir: string, ociType: string, uninstall = false): string {
+  return path.join(MANIFESTS, dir, `${ociType}${uninstall ? '.uninstall' : ''}.yaml`);
 }
 
 /** Every object of a multi-document YAML file, in file order (empty documents dropped). */
