@@ -72,9 +72,9 @@ describe('the packed package', () => {
 
   test('holds the built library and nothing else', () => {
     const files = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).trim().split('\n').map((f) => f.replace(/^package\//, ''));
-    const unexpected = files.filter((f) => !/^build\/lib\/.+\.(js|d\.ts)$/.test(f) && !['package.json', 'README.md', 'build/package.json'].includes(f));
+    const unexpected = files.filter((f) => !/^build\/lib\/.+\.(js|d\.ts|json)$/.test(f) && !['package.json', 'README.md', 'build/package.json'].includes(f));
     expect(unexpected).toEqual([]);
-    for (const entry of [pkg.main, pkg.types, ...Object.values(pkg.bin), 'build/lib/imports/k8s.js', 'build/lib/constructs/knawd-deployer.d.ts']) {
+    for (const entry of [pkg.main, pkg.types, ...Object.values(pkg.bin), 'build/lib/imports/k8s.js', 'build/lib/constructs/knawd-deployer.d.ts', 'build/lib/catalog/wasi-test-image.json']) {
       expect(files).toContain(entry);
     }
     // No sources, tests, rendered chart or tools.
