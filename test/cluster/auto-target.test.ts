@@ -66,7 +66,7 @@ describe('target auto against Node objects in a real API server', () => {
       {},
       { stdout: (l) => out.push(l), stderr: (l) => err.push(l) },
       // No runtime behind the node root's socket: CRI Status answers what the node root's configs define.
-      { runner, waitForSocket: async () => true, readCriStatus: async () => ({ conditions: [], info: {}, runtimeHandlers: handlersOnNodeRoot(root) }) },
+      { runner, probeSocket: async () => true, waitForSocket: async () => true, readCriStatus: async () => ({ conditions: [], info: {}, runtimeHandlers: handlersOnNodeRoot(root) }) },
     );
     return { code, out: out.join('\n'), err: err.join('\n'), runner };
   }

@@ -15,9 +15,10 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { INSTALLED_LABEL, KNATIVE_DEPLOYMENT, KNATIVE_FEATURE } from '../../lib/catalog';
-import { RecordingRunner } from '../../lib/installer/host/commands';
 import { run } from '../../lib/installer/run';
 import { handlersOnNodeRoot, makeArtifacts, makeRoot, fixture } from '../installer/support';
+import { ChrootRunner, installHostBinary } from '../support/chroot-runner';
+import { containerdBinary } from '../support/containerd-binaries';
 import { Cluster, startCluster } from '../support/cluster/api-server';
 import { createNode, nodeLabels } from '../support/cluster/node';
 import { CHART } from '../support/cluster/objects';
@@ -89,17 +90,20 @@ describe('Knative Serving as it ships, with the chart and the installer', () => 
     const out: string[] = [];
     const err: string[] = [];
     const code = await run(
-      [command, '--node-root', root, '--artifacts', artifacts, '--node-name', node, '--kubeconfig', await kubeconfigOn(node)],
+      [command, '--node-root', root, '--artifacts', artifacts, '--node-name', node, '--kubeconfig', await kubeconfigOn(node), '--host-exec', 'chroot'],
       await daemonSetEnv(),
       { stdout: (l) => out.push(l), stderr: (l) => err.push(l) },
       // No runtime behind the node root's socket: CRI Status answers what the node root's configs define.
-      { runner: new RecordingRunner(), probeSocket: async () => true, waitForSocket: async () => true, readCriStatus: async () => ({ conditions: [], info: {}, runtimeHandlers: handlersOnNodeRoot(root) }) },
+      // systemctl is recorded (no systemd on a node root); the pre-flight runs the node root's own containerd.
+      { runner: new ChrootRunner(root, (argv) => (argv.includes('systemctl') ? { code: 0 } : undefined)), probeSocket: async () => true, waitForSocket: async () => true, readCriStatus: async () => ({ conditions: [], info: {}, runtimeHandlers: handlersOnNodeRoot(root) }) },
     );
     return { code, out: out.join('\n'), err: err.join('\n'), lines: out.map((l) => JSON.parse(l) as { level: string; msg: string }) };
   }
 
   function freshNode(): { root: string; artifacts: string } {
-    return { root: makeRoot({ '/etc/containerd/config.toml': fixture('containerd-1.6-systemd-cgroup.toml') }), artifacts: makeArtifacts(TARGET) };
+    const root = makeRoot({ '/etc/containerd/config.toml': fixture('containerd-1.6-systemd-cgroup.toml') });
+    installHostBinary(root, '/usr/bin/containerd', containerdBinary(1));
+    return { root, artifacts: makeArtifacts(TARGET) };
   }
 
   async function configMap(name: string): Promise<ConfigMapJson> {

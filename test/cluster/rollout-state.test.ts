@@ -165,7 +165,7 @@ describe('the restart budget, node state and drift check against a real API serv
         [command, '--target', TARGET, '--runtime', RUNTIME, '--node-root', root, '--artifacts', artifacts, '--node-name', node, '--kubeconfig', kubeconfig, '--patch-knative', 'false', '--max-concurrent-restarts', '2', ...extra],
         {},
         { stdout: (l) => out.push(l), stderr: (l) => err.push(l) },
-        { runner, waitForSocket: async () => true, readCriStatus: async () => ({ conditions: [], info: {}, runtimeHandlers: handlersOnNodeRoot(root) }) },
+        { runner, probeSocket: async () => true, waitForSocket: async () => true, readCriStatus: async () => ({ conditions: [], info: {}, runtimeHandlers: handlersOnNodeRoot(root) }) },
       );
       return { code, out, err: err.join('\n'), runner };
     }

@@ -51,6 +51,7 @@ async function main(): Promise<void> {
   };
   const code = await run(argv, {}, { stdout: (l) => process.stdout.write(`${l}\n`), stderr: (l) => process.stdout.write(`${l}\n`) }, {
     runner: new TimedRestart(),
+    probeSocket: async () => true,
     waitForSocket: async () => true,
     readCriStatus: async () => ({ conditions: [], info: {}, runtimeHandlers: served() }),
     cluster: new HttpCluster(http),
