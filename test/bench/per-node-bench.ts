@@ -16,7 +16,11 @@ const MiB = 1024 * 1024;
 
 export async function benchPerNode(h: NodeCluster): Promise<BenchResult[]> {
   const [pod] = await componentPods(h, 'installer');
-  const podJson = JSON.parse(await h.kubectlOk(['-n', NAMESPACE, 'get', 'pod', pod.name, '-o', 'json']));
+  // The node is labelled before the kubelet, which lost containerd for the restart, reports the container again.
+  const podJson = await waitFor(h, 'the installer pod reporting its container', async () => {
+    const json = JSON.parse(await h.kubectlOk(['-n', NAMESPACE, 'get', 'pod', pod.name, '-o', 'json']));
+    return json.status?.containerStatuses?.[0]?.containerID ? json : undefined;
+  }, 120_000);
   const containerId = String(podJson.status.containerStatuses[0].containerID).replace(/^[a-z]+:\/\//, '');
   const resources = podJson.spec.containers[0].resources as { requests: Record<string, string>; limits: Record<string, string> };
   const cg = containerCgroups(containerId);
