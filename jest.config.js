@@ -6,4 +6,8 @@ module.exports = {
   transform: { '^.+\\.ts$': 'ts-jest' },
   moduleFileExtensions: ['ts', 'js', 'json'],
   testTimeout: 60000,
+  // Most suites wait on real daemons (API servers, kubelets, runtime restarts), not on the CPU: on this 2-core
+  // machine jest's default (cores - 1 = one worker) ran npm test in 19.7 min warm, three workers in 8.5 min,
+  // green, with no suite sharing a port, netns or temp dir with another (freePort, owned temp dirs).
+  maxWorkers: 3,
 };
