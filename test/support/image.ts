@@ -8,7 +8,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { REPO } from './tools';
@@ -87,15 +87,20 @@ export function extractImage(archive: string, digest: string): string {
   };
   const manifest = JSON.parse(blob(digest).toString('utf8')) as { layers: Array<{ digest: string; mediaType: string }> };
   if (manifest.layers.length !== 1) throw new Error(`${archive}: expected one layer, found ${manifest.layers.length}`);
-  const tmp = `${dir}.partial`;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
+  // Jest's workers may extract the same image at once: each into a directory of its own, and the first rename
+  // wins. A directory under the final name is only ever made by that rename, after its .complete marker.
+  const tmp = mkdtempSync(`${dir}.partial-`);
   const layer = join(tmp, '.layer');
   writeFileSync(layer, blob(manifest.layers[0].digest));
   execFileSync('tar', ['-xzf', layer, '-C', tmp, '--numeric-owner', '--same-permissions']);
   rmSync(layer);
   writeFileSync(join(tmp, '.complete'), '');
-  rmSync(dir, { recursive: true, force: true });
-  renameSync(tmp, dir);
+  if (existsSync(dir) && !existsSync(join(dir, '.complete'))) rmSync(dir, { recursive: true, force: true });
+  try {
+    renameSync(tmp, dir);
+  } catch (error) {
+    if (!existsSync(join(dir, '.complete'))) throw error;
+    rmSync(tmp, { recursive: true, force: true });
+  }
   return dir;
 }
