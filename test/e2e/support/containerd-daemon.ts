@@ -9,10 +9,10 @@
  * container is deleted). {@link ContainerdDaemon.cleanup} removes those directories again when they are
  * empty and did not exist before the test.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { DaemonProcess, removeNewEmptyDirs, socketAnswers, unmountUnder } from './daemon-process';
-import { exec, must, requireExecutable, sleep } from './process';
+import { DaemonProcess, processesMatching, removeNewEmptyDirs, socketAnswers, tearDownDaemon } from './daemon-process';
+import { exec, must, requireExecutable } from './process';
 
 export const CONTAINERD = '/usr/bin/containerd';
 export const CONTAINERD_SHIM = '/usr/bin/containerd-shim-runc-v2';
@@ -166,27 +166,7 @@ export class ContainerdDaemon {
    * Never throws; returns what it did not manage.
    */
   async cleanup(): Promise<string[]> {
-    const problems: string[] = [];
-    try {
-      await this.stop();
-    } catch (e) {
-      problems.push(`stopping containerd: ${String(e)}`);
-    }
-    for (const pid of this.shimPids()) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch (e) {
-        problems.push(`killing shim ${pid}: ${String(e)}`);
-      }
-    }
-    // Give killed shims' children (container processes in their own pid namespaces) a moment to go.
-    if (this.shimPids().length > 0) await sleep(500);
-    problems.push(...unmountUnder([this.paths.root, this.paths.state, this.paths.base]));
-    try {
-      rmSync(this.paths.base, { recursive: true, force: true });
-    } catch (e) {
-      problems.push(`removing ${this.paths.base}: ${String(e)}`);
-    }
+    const problems = await tearDownDaemon({ name: 'containerd', stop: () => this.stop(), helper: 'shim', helperPids: () => this.shimPids(), mountRoots: [this.paths.root, this.paths.state, this.paths.base], base: this.paths.base });
     // A directory still holding someone else's entry is theirs to keep.
     removeNewEmptyDirs(HOST_SIDE_DIRS, this.preexisting);
     return problems;
@@ -194,19 +174,10 @@ export class ContainerdDaemon {
 
   /** Pids of containerd-shim-runc-v2 processes whose -address is this daemon's socket. */
   shimPids(): number[] {
-    const pids: number[] = [];
-    for (const entry of readdirSync('/proc')) {
-      if (!/^\d+$/.test(entry)) continue;
-      try {
-        const exe = readlinkSync(`/proc/${entry}/exe`);
-        if (!exe.startsWith(CONTAINERD_SHIM)) continue;
-        const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-        const i = args.indexOf('-address');
-        if (i >= 0 && args[i + 1] === this.paths.socket) pids.push(Number(entry));
-      } catch {
-        // gone meanwhile, or not ours to read
-      }
-    }
-    return pids;
+    return processesMatching((args, pid) => {
+      if (!readlinkSync(`/proc/${pid}/exe`).startsWith(CONTAINERD_SHIM)) return false;
+      const i = args.indexOf('-address');
+      return i >= 0 && args[i + 1] === this.paths.socket;
+    });
   }
 }

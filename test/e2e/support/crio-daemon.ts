@@ -13,10 +13,10 @@
  * (set inside the base), the installer's handler in the runtime_root its drop-in names (/run/crun-wasm by
  * default); {@link CrioDaemon.cleanup} removes that directory again when it is empty and was not there before.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DaemonProcess, removeNewEmptyDirs, socketAnswers, unmountUnder } from './daemon-process';
-import { must, REPO, requireExecutable, sleep } from './process';
+import { DaemonProcess, processesMatching, removeNewEmptyDirs, socketAnswers, tearDownDaemon } from './daemon-process';
+import { must, REPO, requireExecutable } from './process';
 
 export const CONMON = '/usr/bin/conmon';
 export const RUNC = '/usr/sbin/runc';
@@ -205,26 +205,7 @@ export class CrioDaemon {
    * runtime directories when empty and new. Never throws; returns what it did not manage.
    */
   async cleanup(): Promise<string[]> {
-    const problems: string[] = [];
-    try {
-      await this.stop();
-    } catch (e) {
-      problems.push(`stopping crio: ${String(e)}`);
-    }
-    for (const pid of this.conmonPids()) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch (e) {
-        problems.push(`killing conmon ${pid}: ${String(e)}`);
-      }
-    }
-    if (this.conmonPids().length > 0) await sleep(500);
-    problems.push(...unmountUnder([this.paths.base]));
-    try {
-      rmSync(this.paths.base, { recursive: true, force: true });
-    } catch (e) {
-      problems.push(`removing ${this.paths.base}: ${String(e)}`);
-    }
+    const problems = await tearDownDaemon({ name: 'crio', stop: () => this.stop(), helper: 'conmon', helperPids: () => this.conmonPids(), mountRoots: [this.paths.base], base: this.paths.base });
     problems.push(...removeNewEmptyDirs(this.hostSideDirs, this.preexisting).map((d) => `left non-empty after the test: ${d}`));
     return problems;
   }
@@ -232,18 +213,10 @@ export class CrioDaemon {
   /** Pids of conmon processes whose exit directory is this daemon's (conmon --exit-dir <base>/run/exits). */
   conmonPids(): number[] {
     const exits = join(this.paths.base, 'run', 'exits');
-    const pids: number[] = [];
-    for (const entry of readdirSync('/proc')) {
-      if (!/^\d+$/.test(entry)) continue;
-      try {
-        const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-        if (args[0] !== CONMON && !args[0].endsWith('/conmon')) continue;
-        const i = args.indexOf('--exit-dir');
-        if (i >= 0 && args[i + 1] === exits) pids.push(Number(entry));
-      } catch {
-        // gone meanwhile
-      }
-    }
-    return pids;
+    return processesMatching((args) => {
+      if (args[0] !== CONMON && !args[0].endsWith('/conmon')) return false;
+      const i = args.indexOf('--exit-dir');
+      return i >= 0 && args[i + 1] === exits;
+    });
   }
 }

@@ -1,10 +1,10 @@
 /**
  * What the end-to-end tests' runtime daemons (containerd, CRI-O) share: one long-running child process logging
  * to a file, started until a readiness probe answers, stopped with SIGTERM then SIGKILL; and the clean-up of
- * the mounts and host-side directories such a daemon leaves.
+ * what such a daemon leaves (its helper processes, mounts, base directory and host-side directories).
  */
 import { ChildProcess, spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { describe as describeRun, exec, mounts, sleep } from './process';
 
@@ -125,4 +125,57 @@ export function removeNewEmptyDirs(dirs: readonly string[], preexisting: Readonl
     }
   }
   return left;
+}
+
+/** Pids of the processes whose command line (and pid) `matches`; processes that go meanwhile are skipped. */
+export function processesMatching(matches: (argv: readonly string[], pid: number) => boolean): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (matches(readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0'), Number(entry))) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return pids;
+}
+
+/** A test daemon to tear down: how to stop it, its helper processes (shims, conmon), what it mounts under. */
+export interface DaemonLeftovers {
+  readonly name: string;
+  readonly stop: () => Promise<void>;
+  readonly helper: string;
+  readonly helperPids: () => number[];
+  readonly mountRoots: readonly string[];
+  readonly base: string;
+}
+
+/**
+ * Stops the daemon, kills its helpers still running, unmounts what is mounted under its roots (deepest / latest
+ * first) and removes its base directory. Never throws; returns what it did not manage.
+ */
+export async function tearDownDaemon(d: DaemonLeftovers): Promise<string[]> {
+  const problems: string[] = [];
+  try {
+    await d.stop();
+  } catch (e) {
+    problems.push(`stopping ${d.name}: ${String(e)}`);
+  }
+  for (const pid of d.helperPids()) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch (e) {
+      problems.push(`killing ${d.helper} ${pid}: ${String(e)}`);
+    }
+  }
+  // Give killed helpers' children (container processes in their own pid namespaces) a moment to go.
+  if (d.helperPids().length > 0) await sleep(500);
+  problems.push(...unmountUnder(d.mountRoots));
+  try {
+    rmSync(d.base, { recursive: true, force: true });
+  } catch (e) {
+    problems.push(`removing ${d.base}: ${String(e)}`);
+  }
+  return problems;
 }
