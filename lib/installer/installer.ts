@@ -287,9 +287,9 @@ async function installLocked(
   let forceRestart = false;
   if (settings.driftCheck) {
     const drift = await findDrift({ target, handler: settings.handler, plan, recorded, label: status.state, reporting: status.reporting, restart: settings.restart, socket: fs.local(target.criSocket), readStatus: effects.readCriStatus, log });
-    if (drift.standDown) log.info(`drift check: ${drift.standDown}`);
     if (drift.standDown || drift.problems.length === 0) {
-      if (!drift.standDown) log.debug('drift check: the node is as install left it');
+      if (drift.standDown) log.info(`drift check: ${drift.standDown}`);
+      else log.debug('drift check: the node is as install left it');
       return { ...countersOf(fs), restarts: 0, restartPending: false, changed: [] };
     }
     log.warn('drift check: the node drifted; repairing it', { drift: drift.problems });
