@@ -8,6 +8,7 @@ import * as path from 'path';
 import { parse } from 'yaml';
 import { KNATIVE_SERVING_API } from '../../lib/catalog';
 import type { Cluster } from './cluster/api-server';
+import { waitCrdEstablished } from './cluster/objects';
 import { REPO, run } from './tools';
 
 function versionsEnv(): Record<string, string> {
@@ -55,7 +56,7 @@ export function knativeParse(version: string, data: Record<string, string>, labe
 /** Registers Knative `version`'s Service CRD and waits until the cluster serves serving.knative.dev/v1. */
 export async function serveKnativeApi(cluster: Cluster, version: string): Promise<void> {
   await cluster.kubectlOk(['apply', '--server-side', '--field-manager=knative', '-f', serviceCrdFile(version)]);
-  await cluster.kubectlOk(['wait', '--for=condition=Established', '--timeout=60s', 'crd/services.serving.knative.dev']);
+  await waitCrdEstablished(cluster, 'services.serving.knative.dev');
   // Discovery of the new group can lag a moment behind Established.
   for (let i = 0; i < 40; i++) {
     if ((await cluster.kubectl(['get', '--raw', `/apis/${KNATIVE_SERVING_API}`])).code === 0) return;

@@ -103,10 +103,27 @@ export async function storedDifferences(cluster: Cluster, file: string): Promise
   return problems;
 }
 
+/**
+ * Waits until the CRD `name` is Established. Not `kubectl wait --for=condition=Established`: right after an
+ * apply the CRD may have no conditions yet, and kubectl wait then fails at once instead of waiting (seen under
+ * load: "status.conditions accessor error: <nil>").
+ */
+export async function waitCrdEstablished(cluster: Cluster, name: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    const r = await cluster.kubectl(['get', `crd/${name}`, '-o', 'jsonpath={.status.conditions[?(@.type=="Established")].status}']);
+    if (r.code === 0 && r.stdout.trim() === 'True') return;
+    last = r.code === 0 ? `Established is "${r.stdout.trim()}"` : r.stderr.trim();
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`CRD ${name} not Established within ${timeoutMs / 1000} s (${last})`);
+}
+
 /** Registers the OpenShift SCC CRD from the fixture and waits until it is Established. */
 export async function installSccCrd(cluster: Cluster): Promise<void> {
   await cluster.kubectlOk(['apply', '--server-side', '-f', SCC_CRD]);
-  await cluster.kubectlOk(['wait', '--for=condition=Established', '--timeout=60s', `crd/${SCC_CRD_NAME}`]);
+  await waitCrdEstablished(cluster, SCC_CRD_NAME);
   // Discovery of the new group can lag a moment behind Established.
   for (let i = 0; i < 40; i++) {
     const r = await cluster.kubectl(['get', 'securitycontextconstraints.security.openshift.io']);
