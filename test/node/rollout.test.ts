@@ -104,7 +104,9 @@ describe('rollout safety on a real node with containerd 1.6', () => {
     expect(after.uid).toBe(before.uid);
     expect(h.node.nodeFile(h.node.containerdConfigPath)!.toString('utf8')).toContain('crun-wasm');
     const reasons = await nodeEventReasons(h);
-    expect(reasons.slice(reasons.indexOf('Installed') + 1)).toEqual(['DriftDetected', 'Installed']);
+    // A drift check that runs between the upgrade's write and its restart sees the drift, and the next one sees
+    // it again until the repair is in place: one or more DriftDetected, then Installed (still one repair restart).
+    expect(reasons.slice(reasons.indexOf('Installed') + 1).join(',')).toMatch(/^(DriftDetected,)+Installed$/);
     const logs = (await h.cluster.kubectl(['-n', NAMESPACE, 'logs', after.name])).stdout;
     expect(logs).toContain('"msg":"drift check: the node drifted; repairing it"');
     expect(logs).toMatch(/"msg":"holding restart slot knawd\/knawd-restart-0"/);
