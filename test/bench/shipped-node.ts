@@ -17,13 +17,12 @@ import { timeMs } from './measure';
 const NO_OP = ['/usr/local/bin/knawd-agent', 'ready'];
 
 export interface ShippedNode {
-  readonly rootfs: string;
   /** The installer bundle as the image ships it, a path inside the image's root. */
   readonly bundle: string;
-  /** Runs the image's node with `args` (paths under the temp directory or inside the image); its stdout. */
-  node(args: readonly string[]): string;
-  /** Median wall time of a launch that runs nothing, to tell the launch from what it runs. */
-  launchMs(): number;
+  /** What a launch costs by itself: the median of five launches that run nothing. */
+  readonly launchMs: number;
+  /** Runs the image's node with `args` (paths under the temp directory or inside the image). */
+  run(args: readonly string[]): { stdout: string; ms: number };
 }
 
 export function shippedNode(): ShippedNode {
@@ -45,13 +44,17 @@ export function shippedNode(): ShippedNode {
     temp,
     ...command,
   ];
+  const launches = [0, 1, 2, 3, 4].map(() => timeMs(() => spawnSync('unshare', launcher(NO_OP), { env, stdio: 'ignore' })));
+  const launchMs = launches.sort((a, b) => a - b)[2];
   return {
-    rootfs,
     bundle: '/usr/local/lib/knawd-installer.js',
-    node: (args) => execFileSync('unshare', launcher(['/usr/bin/node', ...args]), { encoding: 'utf8', env, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 16 << 20 }),
-    launchMs: () => {
-      const times = [0, 1, 2, 3, 4].map(() => timeMs(() => spawnSync('unshare', launcher(NO_OP), { env, stdio: 'ignore' })));
-      return times.sort((a, b) => a - b)[2];
+    launchMs,
+    run: (args) => {
+      let stdout = '';
+      const ms = timeMs(() => {
+        stdout = execFileSync('unshare', launcher(['/usr/bin/node', ...args]), { encoding: 'utf8', env, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 16 << 20 });
+      });
+      return { stdout, ms: ms - launchMs };
     },
   };
 }
