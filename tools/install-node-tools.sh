@@ -1,4 +1,4 @@
-# Tools of the single-node cluster harness (test/support/node, `npm run test:node`), sourced by
+# Tools of the single-node cluster harness (demo/cluster, `npm run test:node`), sourced by
 # tools/install-tools.sh, which provides the helpers used here (apt_check, cached_build, go_env, link, say, die).
 # Kept apart so that other tool additions merge without touching these lines. Two entry points:
 #   node_tools_apt_checks   Debian packages the node needs (called with the other apt checks)
@@ -29,9 +29,9 @@ for t in "${KUBE_NODE_TOOLS[@]}"; do
   eval "build_$t() { build_kube_node_tool $t \"\$@\"; }; verify_$t() { verify_kube_node_tool $t \"\$@\"; }"
 done
 
-# The supervisor that is PID 1 of the node and, as `systemctl`, its shim (test/support/node/supervisor).
+# The supervisor that is PID 1 of the node and, as `systemctl`, its shim (demo/cluster/supervisor).
 # Keyed by the hash of its sources: any edit builds it once more.
-SUPERVISOR_SRC="$REPO/test/support/node/supervisor"
+SUPERVISOR_SRC="$REPO/demo/cluster/supervisor"
 build_node_supervisor() {
   (cd "$SUPERVISOR_SRC" && go_env go build -trimpath -ldflags "-s -w" -o "$1/node-supervisor" .)
 }

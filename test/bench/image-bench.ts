@@ -6,7 +6,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { VendorManifest } from '../../lib/catalog';
-import { builtImage } from '../support/image';
+import { builtImage } from '../../demo/cluster/images/built-image';
 import { BenchResult } from './measure';
 
 const MiB = 1024 * 1024;

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { build } from 'esbuild';
 import { DEFAULT_HOST_PREFIX, HOST_PREFIX_MAX_LENGTH, VENDOR_MANIFEST, VendorManifest, VendorRole } from '../../lib/catalog';
 import { REPO } from '../support/tools';
-import { Cluster, startCluster } from '../support/cluster/api-server';
+import { Cluster, startCluster } from '../../demo/cluster/control-plane';
 import { manifestPath } from '../support/cluster/objects';
 import { configMapData, createNode, nodeLabels, serviceAccountKubeconfig } from '../support/cluster/node';
 import { KNATIVE_VERSIONS, serveKnativeApi } from '../support/knative';

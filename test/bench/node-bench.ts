@@ -1,11 +1,11 @@
 /**
- * The product on the real single-node cluster (test/support/node), once per containerd: node Ready after the
+ * The product on the real single-node cluster (demo/cluster), once per containerd: node Ready after the
  * node starts, helm install → node labelled, helm uninstall → node restored (config byte for byte, prefix and
  * labels gone), and the resident memory of the whole cluster while the installer runs; on containerd 1.x also
  * the installer pod's own cost (per-node-bench.ts).
  */
-import { startNodeCluster } from '../support/node/cluster';
-import { helmInstall, helmUninstall } from '../support/node/product';
+import { startNodeCluster } from '../../demo/cluster/cluster';
+import { helmInstall, helmUninstall } from '../../demo/cluster/product';
 import { BenchResult } from './measure';
 import { benchPerNode } from './per-node-bench';
 

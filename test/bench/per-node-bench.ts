@@ -6,8 +6,8 @@
  * and what one drift check costs (run as the agent runs it, in the container). The requests and limits are
  * the DaemonSet's, as the chart renders them.
  */
-import { NodeCluster } from '../support/node/cluster';
-import { componentPods, NAMESPACE, waitFor } from '../support/node/product';
+import { NodeCluster } from '../../demo/cluster/cluster';
+import { componentPods, NAMESPACE, waitFor } from '../../demo/cluster/product';
 import { containerCgroups, containerUsage, resetMemoryPeak } from '../support/node/pod-usage';
 import { BenchResult } from './measure';
 

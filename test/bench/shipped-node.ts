@@ -10,7 +10,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { builtImage, imageConfig } from '../support/image';
+import { builtImage, imageConfig } from '../../demo/cluster/images/built-image';
 import { timeMs } from './measure';
 
 /** The agent (a static program in the image) given a command it refuses at once: a launch that runs nothing. */

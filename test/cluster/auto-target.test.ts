@@ -11,7 +11,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { HOST_CHANGED_LABEL, INSTALLED_LABEL, NODE_STATE_LABEL } from '../../lib/catalog';
 import { run } from '../../lib/installer/run';
-import { Cluster, startCluster } from '../support/cluster/api-server';
+import { Cluster, startCluster } from '../../demo/cluster/control-plane';
 import { manifestPath } from '../support/cluster/objects';
 import { createNode, nodeEvents, nodeLabels, serviceAccountKubeconfig } from '../support/cluster/node';
 import { ChrootRunner, installHostBinary } from '../support/chroot-runner';

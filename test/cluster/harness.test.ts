@@ -5,7 +5,7 @@
 import * as fs from 'fs';
 import * as net from 'net';
 import * as os from 'os';
-import { Cluster, startCluster } from '../support/cluster/api-server';
+import { Cluster, startCluster } from '../../demo/cluster/control-plane';
 
 jest.setTimeout(120_000);
 

@@ -19,7 +19,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { HOST_CHANGED_LABEL, OPENSHIFT_TARGETS } from '../../lib/catalog';
-import { Cluster, REPO, startCluster } from '../support/cluster/api-server';
+import { Cluster, REPO, startCluster } from '../../demo/cluster/control-plane';
 import { CHART, installSccCrd, K8sObject, loadObjects, manifestPath, subsetDifferences, describeObject } from '../support/cluster/objects';
 import { createNode, installerCliUntil, nodeLabels, serviceAccountKubeconfig } from '../support/cluster/node';
 

@@ -8,11 +8,11 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { connectCluster, HttpCluster } from '../../lib/installer/kube/cluster';
 import { KubeHttp } from '../../lib/installer/kube/http';
-import { Cluster, freePort, startCluster } from '../support/cluster/api-server';
+import { Cluster, freePort, startCluster } from '../../demo/cluster/control-plane';
 import { KNATIVE_MANIFEST, manifestPath } from '../support/cluster/objects';
 import { createNode, nodeLabels } from '../support/cluster/node';
 import { tempDir } from '../installer/support';
-import { openssl } from '../support/tools';
+import { openssl } from '../../demo/cluster/openssl';
 
 jest.setTimeout(60_000);
 

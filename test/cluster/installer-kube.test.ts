@@ -14,7 +14,7 @@ import { install, remove } from '../../lib/installer/installer';
 import { ClusterApi, connectCluster } from '../../lib/installer/kube/cluster';
 import { run } from '../../lib/installer/run';
 import { RecordingRunner } from '../../lib/installer/host/commands';
-import { Cluster, REPO, startCluster } from '../support/cluster/api-server';
+import { Cluster, REPO, startCluster } from '../../demo/cluster/control-plane';
 import { KNATIVE_MANIFEST, manifestPath } from '../support/cluster/objects';
 import { KNATIVE_VERSIONS, serveKnativeApi } from '../support/knative';
 import { containerdConfigDump } from '../support/containerd-binaries';

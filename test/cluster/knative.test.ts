@@ -19,7 +19,7 @@ import { run } from '../../lib/installer/run';
 import { handlersOnNodeRoot, makeArtifacts, makeRoot, fixture } from '../installer/support';
 import { ChrootRunner, installHostBinary } from '../support/chroot-runner';
 import { containerdBinary } from '../support/containerd-binaries';
-import { Cluster, startCluster } from '../support/cluster/api-server';
+import { Cluster, startCluster } from '../../demo/cluster/control-plane';
 import { createNode, nodeLabels } from '../support/cluster/node';
 import { CHART } from '../support/cluster/objects';
 import { applyShipped, KNATIVE_VERSIONS, knativeParse, serveKnativeApi, shippedConfigMap, stopServingKnativeApi } from '../support/knative';

@@ -9,7 +9,7 @@
  * next variant re-applies it, which is an update of our own object).
  */
 import { manifestVariants } from '../../lib/render/manifests';
-import { Cluster, startCluster } from '../support/cluster/api-server';
+import { Cluster, startCluster } from '../../demo/cluster/control-plane';
 import { deleteExceptNamespaces, installSccCrd, KNATIVE_MANIFEST, loadObjects, manifestPath, readBack, storedDifferences, subsetDifferences } from '../support/cluster/objects';
 
 jest.setTimeout(120_000);

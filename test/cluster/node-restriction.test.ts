@@ -18,7 +18,7 @@ import { connectCluster } from '../../lib/installer/kube/cluster';
 import { RecordingRunner } from '../../lib/installer/host/commands';
 import { run } from '../../lib/installer/run';
 import { fixture, handlersOnNodeRoot, makeArtifacts, makeRoot } from '../installer/support';
-import { Cluster, startCluster } from '../support/cluster/api-server';
+import { Cluster, startCluster } from '../../demo/cluster/control-plane';
 import { createNode, nodeLabels } from '../support/cluster/node';
 import { manifestPath, MANIFESTS } from '../support/cluster/objects';
 

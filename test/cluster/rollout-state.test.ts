@@ -18,7 +18,7 @@ import { MemoryLogger } from '../../lib/installer/log';
 import { run } from '../../lib/installer/run';
 import { renderInstallManifest } from '../../lib/render/manifests';
 import { fixture, handlersOnNodeRoot, makeArtifacts, makeRoot, RESTART } from '../installer/support';
-import { Cluster, startCluster } from '../support/cluster/api-server';
+import { Cluster, startCluster } from '../../demo/cluster/control-plane';
 import { createNode, nodeEvents, nodeLabels, serviceAccountKubeconfig } from '../support/cluster/node';
 
 jest.setTimeout(120_000);

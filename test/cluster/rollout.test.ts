@@ -11,7 +11,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { DEFAULT_RESTART_LEASE_SECONDS } from '../../lib/catalog';
-import { Cluster, startCluster } from '../support/cluster/api-server';
+import { Cluster, startCluster } from '../../demo/cluster/control-plane';
 import { maxOverlap, prepareRollout, RolloutResult, RolloutWorld, runRollout } from '../support/rollout/rollout';
 
 jest.setTimeout(10 * 60_000);

@@ -4,7 +4,7 @@
  * PodSecurity admission says about the installer's pod: rejected in a `baseline` namespace, accepted in the
  * project's privileged namespace. The uninstall Job's pod runs unprivileged and passes `restricted`.
  */
-import { Cluster, startCluster } from '../support/cluster/api-server';
+import { Cluster, startCluster } from '../../demo/cluster/control-plane';
 import { installSccCrd, json, K8sObject, KNATIVE_MANIFEST, loadObjects, manifestPath } from '../support/cluster/objects';
 
 jest.setTimeout(120_000);

@@ -17,9 +17,9 @@ import { join } from 'node:path';
 import { DEFAULT_HANDLER, INSTALLER_GRACE_SECONDS, INSTALLER_TERMINATION_GRACE_SECONDS } from '../../lib/catalog';
 import { readCriStatus } from '../../lib/installer/runtime/cri-status';
 import { installHostBinary } from '../support/chroot-runner';
-import { builtImage } from '../support/image';
+import { builtImage } from '../../demo/cluster/images/built-image';
 import { ContainerdDaemon, daemonPaths, requireContainerdBinaries, testConfig } from './support/containerd-daemon';
-import { must, requireExecutable, sleep } from './support/process';
+import { must, requireExecutable, sleep } from '../../demo/cluster/process';
 
 jest.setTimeout(10 * 60_000);
 

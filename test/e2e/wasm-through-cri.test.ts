@@ -1,7 +1,7 @@
 /**
  * End to end on this machine, nothing faked, from the installer image's own files:
  *
- *   npm run image (cached) → the image's layer extracted from its OCI archive (test/support/image.ts): /vendor and
+ *   npm run image (cached) → the image's layer extracted from its OCI archive (demo/cluster/images/built-image.ts): /vendor and
  *   the installer bundle as a node pulls them; the installer image and the WASI test image imported with
  *   `ctr images import` into a real containerd
  *   → for crun-wasmtime, then crun-wasmedge: knawd-installer install (the image's bundle) patches the containerd
@@ -27,12 +27,12 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_HANDLER } from '../../lib/catalog';
-import { BuiltImage, builtImage } from '../support/image';
-import { ensureCrunCgroupLayout, removeCgroupTree } from './support/cgroups';
+import { BuiltImage, builtImage } from '../../demo/cluster/images/built-image';
+import { ensureCrunCgroupLayout, removeCgroupTree } from '../../demo/cluster/cgroups';
 import { ContainerdDaemon, daemonPaths, overlayWorks, requireContainerdBinaries, testConfig } from './support/containerd-daemon';
 import { containerConfig, Crictl, podConfig } from './support/crictl';
-import { buildOciImage } from './support/oci-image';
-import { describe as describeRun, exec, must, repoTool, requireExecutable, Result, timer } from './support/process';
+import { buildOciImage } from '../../demo/cluster/images/oci-image';
+import { describe as describeRun, exec, must, repoTool, requireExecutable, Result, timer } from '../../demo/cluster/process';
 
 // Cold, `npm run image` alone takes ~10 minutes (it runs in beforeAll); warm, the whole file takes about a minute.
 jest.setTimeout(5 * 60_000);

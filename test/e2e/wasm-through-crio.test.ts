@@ -1,6 +1,6 @@
 /**
  * End to end through a real CRI-O, on every CRI-O version `npm run tools` builds (tools/versions.env), from the
- * installer image's own files (test/support/image.ts), nothing faked:
+ * installer image's own files (demo/cluster/images/built-image.ts), nothing faked:
  *
  *   the node's crio.conf (every path inside the test's directory, runc the default runtime)
  *   → knawd-installer install --target crio | rhel8 --runtime crun-wasmtime | crun-wasmedge (the image's own
@@ -34,13 +34,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_HANDLER } from '../../lib/catalog';
 import { snapshot } from '../installer/support';
-import { BuiltImage, builtImage } from '../support/image';
-import { ensureCrunCgroupLayout, removeCgroupTree } from './support/cgroups';
+import { BuiltImage, builtImage } from '../../demo/cluster/images/built-image';
+import { ensureCrunCgroupLayout, removeCgroupTree } from '../../demo/cluster/cgroups';
 import { CrioDaemon, crioPaths, crioVersions, nodeCrioConf, requireCrioBinaries } from './support/crio-daemon';
 import { containerConfig, Crictl, podConfig } from './support/crictl';
 import { readCriStatus, servedHandlers } from '../../lib/installer/runtime/cri-status';
-import { buildOciImage } from './support/oci-image';
-import { describe as describeRun, exec, must, repoTool, requireExecutable, Result, timer } from './support/process';
+import { buildOciImage } from '../../demo/cluster/images/oci-image';
+import { describe as describeRun, exec, must, repoTool, requireExecutable, Result, timer } from '../../demo/cluster/process';
 
 jest.setTimeout(5 * 60_000);
 

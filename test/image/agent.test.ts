@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AGENT_PATH, DRIFT_CHECK_FLAG } from '../../lib/catalog';
-import { builtImage } from '../support/image';
+import { builtImage } from '../../demo/cluster/images/built-image';
 
 jest.setTimeout(120_000);
 

@@ -1,5 +1,5 @@
 /**
- * The installer image as `npm run image` builds it (test/support/image.ts), checked from the archive's own layer:
+ * The installer image as `npm run image` builds it (demo/cluster/images/built-image.ts), checked from the archive's own layer:
  *
  * - host independence: every ELF under /vendor either needs no glibc symbol newer than 2.27 or is hermetic —
  *   PT_INTERP and RUNPATH name the padded prefix's lib/, and every DT_NEEDED is a file there — proven with
@@ -24,7 +24,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { allVariants, AUTO_CANDIDATES, DEFAULT_HOST_PREFIX, findTarget, HOST_PREFIX_MAX_LENGTH, runtimesForAuto, VendorManifest } from '../../lib/catalog';
 import { locateArtifacts, verifyArtifacts } from '../../lib/installer/artifacts';
-import { BuiltImage, builtImage, CACHE, IMAGE_OUT, imageConfig } from '../support/image';
+import { BuiltImage, builtImage, CACHE, IMAGE_OUT, imageConfig } from '../../demo/cluster/images/built-image';
 import { REPO } from '../support/tools';
 
 jest.setTimeout(20 * 60_000);

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { builtImage } from '../support/image';
+import { builtImage } from '../../demo/cluster/images/built-image';
 
 jest.setTimeout(20 * 60_000);
 

@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as https from 'https';
 import * as path from 'path';
 import { KubeHttp } from '../../lib/installer/kube/http';
-import { openssl } from '../support/tools';
+import { openssl } from '../../demo/cluster/openssl';
 import { tempDir } from './support';
 
 type Handler = (req: { method?: string; url?: string; headers: Record<string, unknown>; body: string }, res: import('http').ServerResponse) => void;

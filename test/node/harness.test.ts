@@ -1,13 +1,13 @@
 /**
- * The single-node harness itself (test/support/node), before any product step: a real node registers and turns
+ * The single-node harness itself (demo/cluster), before any product step: a real node registers and turns
  * Ready on containerd 1.6 and 2.x, the machine is not written to (the overlays' upper dirs stay empty), the
  * node's network has no way out, the systemctl shim works, can delay a restart and is recorded, a component
  * that dies fails the harness with its log, and teardown leaves nothing.
  */
 import * as fs from 'fs';
-import { NODE_NAME, NodeCluster, startNodeCluster } from '../support/node/cluster';
-import { NODE_ADDRESS } from '../support/node/netns';
-import { exec } from '../e2e/support/process';
+import { NODE_NAME, NodeCluster, startNodeCluster } from '../../demo/cluster/cluster';
+import { NODE_ADDRESS } from '../../demo/cluster/netns';
+import { exec } from '../../demo/cluster/process';
 
 jest.setTimeout(10 * 60_000);
 

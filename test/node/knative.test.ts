@@ -10,11 +10,11 @@ import { mkdtempSync, rmSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { DEFAULT_RUNTIME_CLASS, KNATIVE_FEATURE } from '../../lib/catalog/node-contract';
-import { buildOciImage } from '../e2e/support/oci-image';
-import { must, REPO } from '../e2e/support/process';
-import { IMAGES } from '../support/node/cluster';
-import { NodeCluster } from '../support/node/cluster';
-import { helmInstall, helmUninstall, waitFor } from '../support/node/product';
+import { buildOciImage } from '../../demo/cluster/images/oci-image';
+import { must, REPO } from '../../demo/cluster/process';
+import { IMAGES } from '../../demo/cluster/cluster';
+import { NodeCluster } from '../../demo/cluster/cluster';
+import { helmInstall, helmUninstall, waitFor } from '../../demo/cluster/product';
 import { clusterForFile } from '../support/node/steps';
 
 jest.setTimeout(10 * 60_000);

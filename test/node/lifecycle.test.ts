@@ -6,13 +6,13 @@
  * node; a WASI pod with compat-smart prints its line through `kubectl logs` with a plain container beside it;
  * `helm uninstall` restores the node's config byte for byte. Each step fails with the failing component's log.
  *
- * The installer image is the one `npm run image` builds (test/support/node/installer-image.ts).
+ * The installer image is the one `npm run image` builds (demo/cluster/images/installer-image.ts).
  */
 import { INSTALLED_LABEL } from '../../lib/catalog/node-contract';
-import { PLAIN_LINE, WASM_LINE } from '../e2e/support/test-images';
-import { NODE_NAME, NodeCluster } from '../support/node/cluster';
+import { PLAIN_LINE, WASM_LINE } from '../../demo/cluster/images/test-images';
+import { NODE_NAME, NodeCluster } from '../../demo/cluster/cluster';
 import { ClusterSteps } from '../support/node/steps';
-import { helmInstall, helmUninstall, NAMESPACE, nodeLabels, restartsOf, runWasmPod, unrestored } from '../support/node/product';
+import { helmInstall, helmUninstall, NAMESPACE, nodeLabels, restartsOf, runWasmPod, unrestored } from '../../demo/cluster/product';
 
 jest.setTimeout(10 * 60_000);
 

@@ -15,7 +15,7 @@
 import * as fs from 'fs';
 import { HOST_CHANGED_LABEL, INSTALLED_LABEL } from '../../lib/catalog/node-contract';
 import { loadObjects, manifestPath } from '../support/cluster/objects';
-import { nodeLabels, productLogs, restartsOf, unrestored, waitFor } from '../support/node/product';
+import { nodeLabels, productLogs, restartsOf, unrestored, waitFor } from '../../demo/cluster/product';
 import { clusterForFile } from '../support/node/steps';
 
 jest.setTimeout(10 * 60_000);

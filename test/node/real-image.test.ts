@@ -1,18 +1,18 @@
 /**
  * Issue 13 3c and the second half of 3d on the single-node cluster (containerd 1.6), against the contract of
  * work not merged yet. PASSES ONLY AFTER:
- *   - the real installer image (issue 12: `npm run image`, test/support/image.ts) replaces the stand-in in
- *     test/support/node/installer-image.ts: it ships crun-wasmedge beside crun-wasmtime, and the project's own
+ *   - the real installer image (issue 12: `npm run image`, demo/cluster/images/built-image.ts) replaces the stand-in in
+ *     demo/cluster/images/installer-image.ts: it ships crun-wasmedge beside crun-wasmtime, and the project's own
  *     WASI test image, which the node then imports in place of the hello image built here;
  *   - the helm test pod's image as a chart value, by default the project's WASI test image pinned by digest with
  *     pullPolicy IfNotPresent (issue 14).
  * Today the stand-in has no crun-wasmedge and the chart's test pod names wasmedge/example-wasi:latest (pulled:
  * no registry here), so both steps fail, with the installer's / the test pod's own error.
  */
-import { PLAIN_LINE, WASM_LINE } from '../e2e/support/test-images';
-import { NodeCluster } from '../support/node/cluster';
+import { PLAIN_LINE, WASM_LINE } from '../../demo/cluster/images/test-images';
+import { NodeCluster } from '../../demo/cluster/cluster';
 import { CHART } from '../support/cluster/objects';
-import { componentPods, helmInstall, helmUninstall, NAMESPACE, productLogs, RELEASE, restartsOf, runReport, runWasmPod, waitFor } from '../support/node/product';
+import { componentPods, helmInstall, helmUninstall, NAMESPACE, productLogs, RELEASE, restartsOf, runReport, runWasmPod, waitFor } from '../../demo/cluster/product';
 import { clusterForFile } from '../support/node/steps';
 
 jest.setTimeout(10 * 60_000);

@@ -10,12 +10,12 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { AGENT_PATH, INSTALLED_LABEL, NODE_STATE_LABEL, NODE_STATUS_ANNOTATION } from '../../lib/catalog';
-import { runCommand } from '../support/cluster/api-server';
+import { runCommand } from '../../demo/cluster/control-plane';
 import { CHART } from '../support/cluster/objects';
-import { builtImage } from '../support/image';
-import { NODE_NAME, NodeCluster } from '../support/node/cluster';
+import { builtImage } from '../../demo/cluster/images/built-image';
+import { NODE_NAME, NodeCluster } from '../../demo/cluster/cluster';
 import { containerCgroups, containerUsage } from '../support/node/pod-usage';
-import { chartFlags, componentPods, helmUninstall, NAMESPACE, nodeLabels, productLogs, RELEASE, restartsOf, waitFor } from '../support/node/product';
+import { chartFlags, componentPods, helmUninstall, NAMESPACE, nodeLabels, productLogs, RELEASE, restartsOf, waitFor } from '../../demo/cluster/product';
 import { clusterForFile } from '../support/node/steps';
 
 jest.setTimeout(10 * 60_000);

@@ -6,11 +6,11 @@
  *   d. `helm upgrade` of logLevel only: the new installer pod writes 0 bytes and restarts nothing
  */
 import { INSTALLED_LABEL } from '../../lib/catalog/node-contract';
-import { WASM_LINE } from '../e2e/support/test-images';
-import { NodeCluster } from '../support/node/cluster';
+import { WASM_LINE } from '../../demo/cluster/images/test-images';
+import { NodeCluster } from '../../demo/cluster/cluster';
 import { clusterForFile } from '../support/node/steps';
 import { CHART } from '../support/cluster/objects';
-import { chartFlags, componentPods, finishWasmPod, helmUninstall, NAMESPACE, nodeLabels, productLogs, RELEASE, runReport, waitFor, wasmPod } from '../support/node/product';
+import { chartFlags, componentPods, finishWasmPod, helmUninstall, NAMESPACE, nodeLabels, productLogs, RELEASE, runReport, waitFor, wasmPod } from '../../demo/cluster/product';
 
 jest.setTimeout(10 * 60_000);
 

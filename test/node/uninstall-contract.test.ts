@@ -10,8 +10,8 @@
 import { HOST_CHANGED_LABEL, INSTALLED_LABEL, NODE_STATE_LABEL } from '../../lib/catalog/node-contract';
 import { NODE_STATUS_ANNOTATION } from '../../lib/catalog/rollout';
 import { CHART } from '../support/cluster/objects';
-import { NODE_NAME, IMAGES, NodeCluster } from '../support/node/cluster';
-import { chartFlags, componentPods, NAMESPACE, nodeLabels, productLogs, RELEASE, restartsOf, unrestored, waitFor } from '../support/node/product';
+import { NODE_NAME, IMAGES, NodeCluster } from '../../demo/cluster/cluster';
+import { chartFlags, componentPods, NAMESPACE, nodeLabels, productLogs, RELEASE, restartsOf, unrestored, waitFor } from '../../demo/cluster/product';
 import { clusterForFile } from '../support/node/steps';
 
 jest.setTimeout(10 * 60_000);

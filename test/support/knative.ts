@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { parse } from 'yaml';
 import { KNATIVE_SERVING_API } from '../../lib/catalog';
-import type { Cluster } from './cluster/api-server';
+import type { Cluster } from '../../demo/cluster/control-plane';
 import { waitCrdEstablished } from './cluster/objects';
 import { REPO, run } from './tools';
 

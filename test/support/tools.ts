@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildSync } from 'esbuild';
 
@@ -39,57 +38,8 @@ export function run(command: string, args: string[], options: { cwd?: string; en
   }
 }
 
-/** Runs openssl in `dir`; a failure throws with openssl's own complaint. */
-export function openssl(dir: string, args: string[]): void {
-  try {
-    execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  } catch (error) {
-    const e = error as { stderr?: Buffer; message: string };
-    throw new Error(`openssl ${args.join(' ')} failed: ${e.stderr?.toString() || e.message}`);
-  }
-}
-
 /** The installer CLI as the image carries it: lib/installer/main.ts bundled by esbuild into one file. */
 export function bundleInstaller(outfile: string): string {
   buildSync({ entryPoints: [join(REPO, 'lib/installer/main.ts')], bundle: true, platform: 'node', target: 'node20', outfile, logLevel: 'warning' });
   return outfile;
-}
-
-const OWNER_FILE = 'owner.pid';
-
-/** A fresh temp directory `<tmp>/<prefix>XXXXXX` that records this process as its owner, for {@link orphanedDirs}. */
-export function ownedTempDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  writeFileSync(join(dir, OWNER_FILE), `${process.pid}\n`);
-  return dir;
-}
-
-/** Keeps `dir` from ever being swept (KNAWD_KEEP_CLUSTER=1 and the like). */
-export function disown(dir: string): void {
-  rmSync(join(dir, OWNER_FILE), { force: true });
-}
-
-/**
- * Temp directories `<tmp>/<prefix>*` whose owning test process is gone (SIGKILLed before its teardown): what the
- * next run sweeps. A directory without an owner file (kept on purpose) is never one.
- */
-export function orphanedDirs(prefix: string): string[] {
-  return readdirSync(tmpdir())
-    .filter((name) => name.startsWith(prefix))
-    .map((name) => join(tmpdir(), name))
-    .filter((dir) => {
-      let owner: number;
-      try {
-        owner = Number(readFileSync(join(dir, OWNER_FILE), 'utf8').trim());
-      } catch {
-        return false;
-      }
-      if (!Number.isInteger(owner) || owner <= 0) return false;
-      try {
-        process.kill(owner, 0);
-        return false;
-      } catch (error) {
-        return (error as NodeJS.ErrnoException).code === 'ESRCH';
-      }
-    });
 }

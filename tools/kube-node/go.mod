@@ -1,5 +1,5 @@
 // Pins kubelet, kube-controller-manager, kube-scheduler and kube-proxy for the single-node cluster harness
-// (test/support/node; see tools/README.md). Same Kubernetes release and staging pins as tools/kube-apiserver.
+// (demo/cluster; see tools/README.md). Same Kubernetes release and staging pins as tools/kube-apiserver.
 //
 // To move to another Kubernetes release: change K8S_VERSION in tools/versions.env, run
 // tools/kube-apiserver/update.sh, then tools/kube-node/update.sh.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates tools/kube-node/go.mod + go.sum: kubelet, kube-controller-manager, kube-scheduler and kube-proxy
-# of k8s.io/kubernetes K8S_VERSION (tools/versions.env), for the single-node cluster harness (test/support/node).
+# of k8s.io/kubernetes K8S_VERSION (tools/versions.env), for the single-node cluster harness (demo/cluster).
 #
 # The k8s.io/* staging pins are taken from tools/kube-apiserver/go.mod (run its update.sh first after a
 # version bump), so both modules always build one Kubernetes release. One exception: the module proxy does not

@@ -12,11 +12,10 @@
 import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DaemonProcess, processesMatching, removeNewEmptyDirs, socketAnswers, tearDownDaemon } from './daemon-process';
-import { exec, must, requireExecutable } from './process';
+import { CONTAINERD, CTR, setKey } from '../../../demo/cluster/containerd-config';
+import { exec, must, requireExecutable } from '../../../demo/cluster/process';
 
-export const CONTAINERD = '/usr/bin/containerd';
 export const CONTAINERD_SHIM = '/usr/bin/containerd-shim-runc-v2';
-export const CTR = '/usr/bin/ctr';
 const DEBIAN = "Debian's containerd package; `npm run tools` installs it";
 
 /** Fails (with what provides them) unless Debian's containerd, its runc shim and ctr are installed. */
@@ -72,25 +71,6 @@ export function testConfig(paths: DaemonPaths, options: ConfigOptions): string {
   ];
   for (const [section, key, value] of edits) text = setKey(text, section, key, value);
   return text;
-}
-
-/** Sets `key` in `[section]` ('' = top level, before the first table) of a config in containerd's own layout. */
-export function setKey(text: string, section: string, key: string, value: string): string {
-  const lines = text.split('\n');
-  let start = 0;
-  if (section !== '') {
-    start = lines.findIndex((l) => l.trim() === `[${section}]`);
-    if (start < 0) throw new Error(`containerd config default has no [${section}] table; the test's edits expect the layout containerd itself writes`);
-    start += 1;
-  }
-  for (let i = start; i < lines.length && !lines[i].trim().startsWith('['); i++) {
-    const m = /^(\s*)(\S+) = /.exec(lines[i]);
-    if (m && m[2] === key) {
-      lines[i] = `${m[1]}${key} = ${value}`;
-      return lines.join('\n');
-    }
-  }
-  throw new Error(`containerd config default has no ${key} in [${section || 'top level'}]; the test's edits expect the layout containerd itself writes`);
 }
 
 /** Whether overlayfs can be mounted in `dir` (it cannot on some nested or odd file systems): a real mount. */

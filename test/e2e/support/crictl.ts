@@ -4,7 +4,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe as describeRun, exec, repoTool, Result, sleep } from './process';
+import { describe as describeRun, exec, repoTool, Result, sleep } from '../../../demo/cluster/process';
 
 export class Crictl {
   readonly binary: string;

@@ -16,7 +16,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DaemonProcess, processesMatching, removeNewEmptyDirs, socketAnswers, tearDownDaemon } from './daemon-process';
-import { must, REPO, requireExecutable } from './process';
+import { must, REPO, requireExecutable } from '../../../demo/cluster/process';
 
 export const CONMON = '/usr/bin/conmon';
 export const RUNC = '/usr/sbin/runc';

@@ -6,7 +6,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
-import { describe as describeRun, exec, mounts, sleep } from './process';
+import { describe as describeRun, exec, mounts, sleep } from '../../../demo/cluster/process';
 
 export class DaemonProcess {
   private child?: ChildProcess;

@@ -3,7 +3,7 @@
  * the installer's command line (node roots and artifacts come from the installer tests' support).
  */
 import * as path from 'path';
-import { Cluster, REPO, runCommand, RunResult } from './api-server';
+import { Cluster, REPO, runCommand, RunResult } from '../../../demo/cluster/control-plane';
 
 /**
  * Creates a Node object (no kubelet behind it) and sets its status.nodeInfo.containerRuntimeVersion (and the

@@ -2,7 +2,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { parseAllDocuments } from 'yaml';
-import { Cluster, REPO } from './api-server';
+import { Cluster, REPO } from '../../../demo/cluster/control-plane';
 
 export type K8sObject = {
   apiVersion: string;

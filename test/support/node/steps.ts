@@ -2,8 +2,8 @@
  * One cluster per test file and its steps in order: a step that needs an earlier one fails with "an earlier
  * step failed" instead of a confusing second error when that one did not finish.
  */
-import { NodeCluster, startNodeCluster } from './cluster';
-import { ContainerdMajor } from './node';
+import { NodeCluster, startNodeCluster } from '../../../demo/cluster/cluster';
+import { ContainerdMajor } from '../../../demo/cluster/node';
 
 export class ClusterSteps {
   private cluster?: NodeCluster;

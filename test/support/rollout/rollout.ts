@@ -14,7 +14,7 @@ import { build } from 'esbuild';
 import { NODE_STATE_LABEL, restartLeaseName } from '../../../lib/catalog';
 import { connectCluster } from '../../../lib/installer/kube/cluster';
 import { renderInstallManifest } from '../../../lib/render/manifests';
-import { Cluster, REPO } from '../cluster/api-server';
+import { Cluster, REPO } from '../../../demo/cluster/control-plane';
 import { serviceAccountKubeconfig } from '../cluster/node';
 import { writeFakeArtifacts } from '../fake-artifacts';
 

@@ -6,7 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildOciImage, BuiltImage } from './oci-image';
-import { exec, must, REPO, requireExecutable } from './process';
+import { exec, must, REPO, requireExecutable } from '../process';
 
 /** What the hello module prints (runtime-artifacts/local/hello.wat). */
 export const WASM_LINE = 'hello from wasm via crun';

@@ -4,8 +4,8 @@
  * and remover's pods, the namespace's Events, the node's units), WASI pods, and the node's restore check.
  */
 import * as fs from 'fs';
-import { HOST_CHANGED_LABEL, INSTALLED_LABEL, DEFAULT_HOST_PREFIX, DEFAULT_RUNTIME_CLASS } from '../../../lib/catalog/node-contract';
-import { CHART } from '../cluster/objects';
+import { HOST_CHANGED_LABEL, INSTALLED_LABEL, DEFAULT_HOST_PREFIX, DEFAULT_RUNTIME_CLASS } from '../../lib/catalog/node-contract';
+import { CHART } from '../../test/support/cluster/objects';
 import { NODE_NAME, IMAGES, NodeCluster } from './cluster';
 
 export const RELEASE = 'knawd';

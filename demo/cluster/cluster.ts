@@ -1,6 +1,6 @@
 /**
  * A real single-node Kubernetes cluster for the lifecycle tests: etcd, kube-apiserver, kube-controller-manager
- * and kube-scheduler (test/support/cluster/api-server.ts in control-plane mode) and one node (node.ts: containerd,
+ * and kube-scheduler (demo/cluster/control-plane.ts in control-plane mode) and one node (node.ts: containerd,
  * kubelet, kube-proxy under PID 1 of its own namespaces), all in one network namespace with no route out
  * (netns.ts). The test's images are imported into the node's containerd (`ctr -n k8s.io images import`).
  *
@@ -10,12 +10,12 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { Cluster, RunResult, startCluster } from '../cluster/api-server';
-import { ensureCrunCgroupLayout, removeCgroupTree } from '../../e2e/support/cgroups';
-import { exec, mounts } from '../../e2e/support/process';
-import { TestImageNames } from '../../e2e/support/test-images';
-import { orphanedDirs, ownedTempDir } from '../tools';
-import { BuiltImages, cachedImages } from './image-cache';
+import { Cluster, RunResult, startCluster } from './control-plane';
+import { ensureCrunCgroupLayout, removeCgroupTree } from './cgroups';
+import { exec, mounts } from './process';
+import { TestImageNames } from './images/test-images';
+import { orphanedDirs, ownedTempDir } from './temp-dirs';
+import { BuiltImages, cachedImages } from './images/image-cache';
 import { createNetworkNamespace, NetworkNamespace, NODE_ADDRESS } from './netns';
 import { ContainerdMajor, processesInNetworkNamespace, TestNode } from './node';
 

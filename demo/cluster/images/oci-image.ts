@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { must } from './process';
+import { must } from '../process';
 
 export interface ImageFile {
   /** Absolute path inside the image. */
@@ -90,7 +90,7 @@ export function buildOciImage(spec: ImageSpec, workDir: string): BuiltImage {
         WorkingDir: '/',
       },
       rootfs: { type: 'layers', diff_ids: [`sha256:${sha256(tarBytes)}`] },
-      history: [{ created: '1970-01-01T00:00:00Z', created_by: 'knawd-deployer test/e2e/support/oci-image.ts' }],
+      history: [{ created: '1970-01-01T00:00:00Z', created_by: 'knawd-deployer demo/cluster/images/oci-image.ts' }],
     }),
   );
   const configDesc = blob(config);

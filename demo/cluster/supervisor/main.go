@@ -1,4 +1,4 @@
-// Command node-supervisor is PID 1 of the single-node cluster harness's node (test/support/node) and, invoked
+// Command node-supervisor is PID 1 of the single-node cluster harness's node (demo/cluster) and, invoked
 // as `systemctl`, the shim the installer's `nsenter -t 1 -m -- systemctl restart containerd` reaches.
 //
 // Why Go and not the harness's TypeScript: PID 1 of a PID namespace must reap every orphan (containerd's shims

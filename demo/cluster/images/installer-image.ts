@@ -1,8 +1,8 @@
 /**
- * The installer image the node tests import: the one `npm run image` builds (test/support/image.ts), with the
+ * The installer image the node tests import: the one `npm run image` builds (demo/cluster/images/built-image.ts), with the
  * project's WASI test image that `helm test` runs by default. This is the one place that says which image that is.
  */
-import { builtImage } from '../image';
+import { builtImage } from './built-image';
 
 export interface InstallerImage {
   /** Image reference, as `image.repository:tag` of the chart. */

@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { REPO } from './tools';
+import { REPO } from '../process';
 
 export interface ImageArchive {
   /** Name in the archive's index (`org.opencontainers.image.ref.name`): what `ctr images import` calls it. */

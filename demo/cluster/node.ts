@@ -23,9 +23,9 @@ import { ChildProcess, spawn } from 'child_process';
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { removeCgroupTree } from '../../e2e/support/cgroups';
-import { CONTAINERD, CTR, setKey } from '../../e2e/support/containerd-daemon';
-import { exec, mounts, must, REPO, sleep } from '../../e2e/support/process';
+import { removeCgroupTree } from './cgroups';
+import { CONTAINERD, CTR, setKey } from './containerd-config';
+import { exec, mounts, must, REPO, sleep } from './process';
 import { NetworkNamespace, NODE_ADDRESS, POD_CIDR } from './netns';
 import { Supervisor, SUPERVISOR_VERSION, SupervisorConfig, UnitConfig, UnitStatus } from './supervisor';
 

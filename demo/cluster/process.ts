@@ -6,7 +6,7 @@ import { spawnSync, SpawnSyncOptions } from 'node:child_process';
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
-export const REPO = resolve(__dirname, '..', '..', '..');
+export const REPO = resolve(__dirname, '..', '..');
 
 export interface Result {
   readonly command: string;

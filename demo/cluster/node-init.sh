@@ -1,6 +1,6 @@
 #!/bin/sh
 # The first moments of the test node's PID 1, inside its fresh mount, UTS and PID namespaces
-# (test/support/node/node.ts starts it as `nsenter --net=… unshare --mount --uts --pid --fork --mount-proc`):
+# (demo/cluster/node.ts starts it as `nsenter --net=… unshare --mount --uts --pid --fork --mount-proc`):
 # lay the node's file system over the machine's, then become the supervisor (exec: it stays PID 1).
 #
 #   node-init.sh BASE NODE_NAME SUPERVISOR [HIDDEN_DIR...]

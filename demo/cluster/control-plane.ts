@@ -15,7 +15,7 @@
  * - Missing binaries or a server that does not come up are errors (never a skip), naming `npm run tools` or
  *   quoting the last lines of the server logs.
  *
- * With {@link StartOptions.controlPlane} it is the control plane of a real node (test/support/node): every server,
+ * With {@link StartOptions.controlPlane} it is the control plane of a real node (demo/cluster): every server,
  * and every kubectl/helm call, runs in the given network namespace (`nsenter --net`), kube-controller-manager and
  * kube-scheduler run too, the API server authorizes kubelets (Node,RBAC + NodeRestriction), keeps the
  * `kubernetes` Service's endpoints (the in-cluster address pods use) and reaches the kubelet with a client
@@ -29,9 +29,10 @@ import * as https from 'https';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
-import { disown, openssl, orphanedDirs, ownedTempDir } from '../tools';
+import { openssl } from './openssl';
+import { disown, orphanedDirs, ownedTempDir } from './temp-dirs';
 
-export const REPO = path.resolve(__dirname, '..', '..', '..');
+export const REPO = path.resolve(__dirname, '..', '..');
 
 export const TOOLS = {
   etcd: { path: '/usr/bin/etcd', provides: "Debian's etcd-server package" },

@@ -9,7 +9,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { exec, must } from '../../e2e/support/process';
+import { exec, must } from './process';
 
 /** The node's address, on `lo` of the namespace: the API server's advertise address and the node's InternalIP. */
 export const NODE_ADDRESS = '10.200.0.1';

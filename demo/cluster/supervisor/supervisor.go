@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// Config is what the harness writes (test/support/node/supervisor-config.ts builds it).
+// Config is what the harness writes (demo/cluster/supervisor.ts builds it).
 type Config struct {
 	// CallLog gets one JSON line per systemctl call.
 	CallLog string       `json:"callLog"`

@@ -9,8 +9,8 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { REPO } from '../../e2e/support/process';
-import { buildTestImages, TestImageNames, TestImages } from '../../e2e/support/test-images';
+import { REPO } from '../process';
+import { buildTestImages, TestImageNames, TestImages } from './test-images';
 import { InstallerImage, installerImage } from './installer-image';
 
 export interface BuiltImages {
@@ -18,7 +18,7 @@ export interface BuiltImages {
   readonly installer: InstallerImage;
 }
 
-const SOURCES = ['test/support/node/image-cache.ts', 'test/e2e/support/test-images.ts', 'test/e2e/support/oci-image.ts', 'runtime-artifacts/local/hello.wat'];
+const SOURCES = ['demo/cluster/images/image-cache.ts', 'demo/cluster/images/test-images.ts', 'demo/cluster/images/oci-image.ts', 'runtime-artifacts/local/hello.wat'];
 const BINARIES = ['/bin/busybox', '/usr/bin/gcc', '/usr/bin/wat2wasm'];
 const PRUNE_AFTER_MS = 7 * 24 * 3600_000;
 
