@@ -13,7 +13,8 @@
 #     crun-wasmtime/crun     crun-wasmedge/crun
 #     artifacts.json         builds (their files and roles) and which target uses which build
 #     SHA256SUMS             every file above
-# OUT/knawd-deployer.oci.tar, OUT/wasi-hello.oci.tar, OUT/image.json, OUT/wasi-test-image.json
+# OUT/knawd-deployer.oci.tar, OUT/wasi-hello.oci.tar, OUT/wasm-http.oci.tar, OUT/image.json,
+# OUT/wasi-test-image.json, OUT/wasm-service-image.json
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -128,10 +129,15 @@ chmod 0755 "$ROOTFS/usr/local/bin/knawd-agent"
 mkdir -p "$OUT/wasi/rootfs"
 wat2wasm "$HERE/local/hello.wat" -o "$OUT/wasi/rootfs/hello.wasm"
 chmod 0755 "$OUT/wasi/rootfs/hello.wasm"
+# The service module: C on Debian's wasi-libc; -s keeps names and build paths out of the module.
+mkdir -p "$OUT/wasm-http/rootfs"
+clang-14 --target=wasm32-wasi -O2 -Wall -Wextra -Werror -s "$HERE/wasm-http/http.c" -o "$OUT/wasm-http/rootfs/http.wasm"
+chmod 0755 "$OUT/wasm-http/rootfs/http.wasm"
 # Fixed mtimes on everything that goes into a layer (buildah --timestamp sets the image dates).
-find "$CTX" "$OUT/wasi" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+find "$CTX" "$OUT/wasi" "$OUT/wasm-http" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 
 bash "$HERE/buildah-build.sh" "$HERE/Containerfile" "$CTX" "$IMAGE_NAME" "$OUT/knawd-deployer.oci.tar"
 bash "$HERE/buildah-build.sh" "$HERE/Containerfile.wasi-hello" "$OUT/wasi" "$WASI_TEST_IMAGE_NAME" "$OUT/wasi-hello.oci.tar"
+bash "$HERE/buildah-build.sh" "$HERE/wasm-http/Containerfile" "$OUT/wasm-http" "$WASM_SERVICE_IMAGE_NAME" "$OUT/wasm-http.oci.tar"
 
 (cd "$REPO" && node_modules/.bin/ts-node --transpile-only runtime-artifacts/image-record.ts "$OUT" "$PACKAGES")

@@ -88,7 +88,8 @@ hash_of() { sha256sum | cut -c1-16; }
 
 # ---------------------------------------------------------------- 0. build machine
 apt_install_missing gcc make pkg-config gperf python3 libsystemd-dev libseccomp-dev libcap-dev libyajl-dev \
-  dpkg-dev cmake patchelf buildah wabt binutils file musl-tools
+  dpkg-dev cmake patchelf buildah wabt binutils file musl-tools \
+  wasi-libc clang-14 lld-14 libclang-rt-14-dev-wasm32
 command -v cargo >/dev/null || die "cargo is missing (rustup's cargo >= 1.78; bookworm's own is too old)"
 
 # trixie through an apt configuration of its own (sources, lists, cache under the cache root): nothing of the
@@ -160,6 +161,13 @@ build_crun_src() {
 cached crun-src "$CRUN_VERSION" build_crun_src
 CRUN_SRC="$ENTRY/crun-$CRUN_VERSION"
 
+# ---------------------------------------------------------------- 2b. this project's patches to crun
+# runtime-artifacts/crun-patches/*.patch, applied in name order to the source of both builds (each file says what
+# it fixes, so that it can be offered upstream). Their content is part of both builds' cache keys.
+CRUN_PATCHES=("$HERE"/crun-patches/*.patch)
+[[ -f "${CRUN_PATCHES[0]}" ]] || die "no patches in $HERE/crun-patches"
+CRUN_PATCHES_KEY="$(cat "${CRUN_PATCHES[@]}" | hash_of)"
+
 # ---------------------------------------------------------------- 3. crun, once per engine
 # configure_crun OUT ENGINE CPPFLAGS: crun's own binary only (no man pages, no python), without debug info, with
 # paths of the build directory mapped away so that a rebuild gives the same bytes.
@@ -168,6 +176,9 @@ build_crun_with() {
   cp -a "$CRUN_SRC" "$src"
   (
     cd "$src"
+    for patch in "${CRUN_PATCHES[@]}"; do
+      patch -p1 --quiet --no-backup-if-mismatch <"$patch" || { echo "$patch does not apply to crun $CRUN_VERSION"; exit 1; }
+    done
     ./configure -q --disable-dependency-tracking --with-"$engine" --disable-criu \
       CPPFLAGS="$cppflags" CFLAGS="-O2 -g0 -ffile-prefix-map=$src=. -fno-record-gcc-switches"
     make -s git-version.h
@@ -184,7 +195,7 @@ build_crun_with() {
 build_crun_wasmtime() { build_crun_with "$1" wasmtime "-I$WASMTIME/include"; }
 build_crun_wasmedge() { build_crun_with "$1" wasmedge "-I$SYSROOT/usr/include"; }
 
-cached crun-wasmedge "$CRUN_VERSION-wasmedge-$(deb_version libwasmedge-dev)" build_crun_wasmedge
+cached crun-wasmedge "$CRUN_VERSION-wasmedge-$(deb_version libwasmedge-dev)-patches-$CRUN_PATCHES_KEY" build_crun_wasmedge
 CRUN_WASMEDGE="$ENTRY"
 
 # ---------------------------------------------------------------- 4. wasmtime C API (crates.io)
@@ -208,7 +219,7 @@ build_wasmtime() {
 cached wasmtime-capi "$WASMTIME_VERSION-rustc-$RUSTC_VERSION" build_wasmtime
 WASMTIME="$ENTRY"
 
-cached crun-wasmtime "$CRUN_VERSION-wasmtime-$WASMTIME_VERSION" build_crun_wasmtime
+cached crun-wasmtime "$CRUN_VERSION-wasmtime-$WASMTIME_VERSION-patches-$CRUN_PATCHES_KEY" build_crun_wasmtime
 CRUN_WASMTIME="$ENTRY"
 
 # ---------------------------------------------------------------- 5. the installer bundle
@@ -236,9 +247,12 @@ INPUTS_KEY="$(
   {
     echo "$DEBS $CRUN_WASMTIME $CRUN_WASMEDGE $WASMTIME $AGENT"
     sha256sum "$BUNDLE" "$HERE/build-image.sh" "$HERE/image.env" "$HERE/Containerfile" "$HERE/Containerfile.wasi-hello" \
-      "$HERE/assemble.sh" "$HERE/vendor-manifest.ts" "$HERE/local/hello.wat" "$REPO"/lib/catalog/*.ts |
+      "$HERE/assemble.sh" "$HERE/vendor-manifest.ts" "$HERE/local/hello.wat" \
+      "$HERE/wasm-http/http.c" "$HERE/wasm-http/Containerfile" "$REPO"/lib/catalog/*.ts |
       sed "s|$REPO/||"
     buildah --version
+    clang-14 --version | head -n1
+    dpkg-query -W -f='${Version}' wasi-libc
   } | hash_of
 )"
 build_images() {
@@ -274,11 +288,14 @@ if ! cmp -s "$IMAGES/image.json" "$OUT/image.json" || [[ ! -d "$OUT/vendor" ]]; 
   publish "$IMAGES/context/rootfs/vendor" "$OUT/vendor"
   publish "$IMAGES/knawd-deployer.oci.tar" "$OUT/knawd-deployer.oci.tar"
   publish "$IMAGES/wasi-hello.oci.tar" "$OUT/wasi-hello.oci.tar"
+  publish "$IMAGES/wasm-http.oci.tar" "$OUT/wasm-http.oci.tar"
   publish "$IMAGES/image.json" "$OUT/image.json"
 fi
-if ! cmp -s "$IMAGES/wasi-test-image.json" "$REPO/lib/catalog/wasi-test-image.json"; then
-  cp "$IMAGES/wasi-test-image.json" "$REPO/lib/catalog/wasi-test-image.json"
-  say "lib/catalog/wasi-test-image.json updated: commit it"
-fi
+for record in wasi-test-image.json wasm-service-image.json; do
+  if ! cmp -s "$IMAGES/$record" "$REPO/lib/catalog/$record"; then
+    cp "$IMAGES/$record" "$REPO/lib/catalog/$record"
+    say "lib/catalog/$record updated: commit it"
+  fi
+done
 say "$(sed -n 's/.*"digest": "\(sha256:[0-9a-f]*\)".*/\1/p' "$OUT/image.json" | head -n1) $OUT/knawd-deployer.oci.tar"
 say "done in $((SECONDS - START))s"

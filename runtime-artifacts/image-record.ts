@@ -45,9 +45,14 @@ function describe(file: string) {
 
 const image = describe('knawd-deployer.oci.tar');
 const wasi = describe('wasi-hello.oci.tar');
+const service = describe('wasm-http.oci.tar');
 const packages = fs.readFileSync(packagesFile, 'utf8').trim().split('\n').map((l) => l.split(' ').slice(0, 2).join('='));
-fs.writeFileSync(path.join(out, 'image.json'), JSON.stringify({ image, wasiTestImage: wasi, packages }, null, 2) + '\n');
+fs.writeFileSync(path.join(out, 'image.json'), JSON.stringify({ image, wasiTestImage: wasi, wasmServiceImage: service, packages }, null, 2) + '\n');
 fs.writeFileSync(
   path.join(out, 'wasi-test-image.json'),
   JSON.stringify({ $comment: 'Written by npm run image (runtime-artifacts/build-image.sh): the WASI test image it builds.', name: wasi.name, digest: wasi.digest }, null, 2) + '\n',
+);
+fs.writeFileSync(
+  path.join(out, 'wasm-service-image.json'),
+  JSON.stringify({ $comment: 'Written by npm run image (runtime-artifacts/build-image.sh): the WASM HTTP service image it builds.', name: service.name, digest: service.digest }, null, 2) + '\n',
 );

@@ -143,12 +143,12 @@ export async function startNodeCluster(containerd: ContainerdMajor): Promise<Nod
     const logTails = (): string => `${cluster.logTail(20)}\n${node.logTails()}`;
     const started = Date.now();
     await node.start();
-    for (const image of [...Object.values(images.test), { archive: images.installer.archive }, { archive: images.installer.wasiArchive }]) {
+    for (const image of [...Object.values(images.test), { archive: images.installer.archive }, { archive: images.installer.wasiArchive }, { archive: images.installer.serviceArchive }]) {
       node.ctr(['-n', 'k8s.io', 'images', 'import', '--platform', 'linux/amd64', image.archive]);
     }
     // A pull records the image under its digest reference too; an import only under its tag. Pods that name an
     // image by digest (the chart's default test image, `image.digest`) need that record (README: "Use it").
-    for (const image of [images.installer, { name: images.installer.wasiName, digest: images.installer.wasiDigest }]) {
+    for (const image of [images.installer, { name: images.installer.wasiName, digest: images.installer.wasiDigest }, { name: images.installer.serviceName, digest: images.installer.serviceDigest }]) {
       const name = 'repository' in image ? `${image.repository}:${image.tag}` : image.name;
       node.ctr(['-n', 'k8s.io', 'images', 'tag', '--force', name, `${name.slice(0, name.lastIndexOf(':'))}@${image.digest}`]);
     }

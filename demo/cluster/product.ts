@@ -108,12 +108,12 @@ export interface WasmPodResult {
   readonly ms: number;
 }
 
-/** The WASI pod manifest: the hello module with compat-smart, and a plain busybox beside it, same RuntimeClass. */
+/** The WASI pod manifest: the hello module and a plain busybox beside it, same RuntimeClass, no annotation. */
 export function wasmPod(name: string, namespace = 'default'): Record<string, unknown> {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: { name, namespace, annotations: { 'module.wasm.image/variant': 'compat-smart' } },
+    metadata: { name, namespace },
     spec: {
       runtimeClassName: DEFAULT_RUNTIME_CLASS,
       restartPolicy: 'Never',

@@ -5,4 +5,5 @@ export * from './node-contract';
 export * from './vendor-manifest';
 export * from './knative';
 export * from './test-image';
+export * from './service-image';
 export * from './rollout';

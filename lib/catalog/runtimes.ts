@@ -11,6 +11,11 @@ export interface RuntimeSpec {
   readonly engine: string;
   /** File name of the engine library crun dlopen()s. */
   readonly library: string;
+  /**
+   * Whether a module can serve (open a listening socket) under this build, and why. WASI preview 1 has no call
+   * that opens a socket: a module serves only where the engine adds one and crun's handler passes it on.
+   */
+  readonly serves: { readonly able: boolean; readonly because: string };
   /** Targets this build is shipped for; empty for a runtime the image does not ship. */
   readonly targets: readonly TargetName[];
   /** For a runtime the image does not ship: the one line that says so wherever it is chosen. */
@@ -25,12 +30,25 @@ const ALL_BUT_PLUGINS = TARGET_NAMES.filter((t) => t !== 'rhel8_plugins');
  * host prefix), so they run on every target's userland, Ubuntu 18.04's glibc 2.27 included.
  */
 export const RUNTIMES = [
-  { name: 'crun-wasmedge', engine: 'WasmEdge', library: 'libwasmedge.so.0', targets: TARGET_NAMES },
-  { name: 'crun-wasmtime', engine: 'wasmtime', library: 'libwasmtime.so', targets: ALL_BUT_PLUGINS },
+  {
+    name: 'crun-wasmedge',
+    engine: 'WasmEdge',
+    library: 'libwasmedge.so.0',
+    serves: { able: true, because: "WasmEdge's socket extension of WASI preview 1 (sock_open_v2, sock_bind_v2, sock_listen_v2, sock_accept_v2) is part of the WASI module crun's handler instantiates" },
+    targets: TARGET_NAMES,
+  },
+  {
+    name: 'crun-wasmtime',
+    engine: 'wasmtime',
+    library: 'libwasmtime.so',
+    serves: { able: false, because: "wasmtime 26's C API preopens directories but no sockets (no wasi_config_preopen_socket), and WASI preview 1 cannot open one: crun's wasmtime handler can run jobs, not services" },
+    targets: ALL_BUT_PLUGINS,
+  },
   {
     name: 'crun-wasm-nodejs',
     engine: 'Node.js (wasm-nodejs)',
     library: 'libnode.so',
+    serves: { able: false, because: "Node.js's WASI (node:wasi) has no sockets" },
     targets: [],
     notShipped:
       'this image ships no crun-wasm-nodejs: its handler lives in an experimental crun fork that needs Node-API functions of an unmerged Node.js branch, which no package registry serves; choose crun-wasmedge or crun-wasmtime (runtime-artifacts/README.md says how an image with it would be built)',

@@ -147,7 +147,7 @@ test('the uninstall hooks: remover first, then the Job Helm waits for; deleted o
     'RoleBinding/knawd-uninstall-wait-scc': preDelete('-1'),
     'DaemonSet/knawd-remover': preDelete('0'),
     'Job/knawd-uninstall-wait': preDelete('1'),
-    'Pod/knawd-wasm-test': { 'helm.sh/hook': 'test', 'helm.sh/hook-delete-policy': 'before-hook-creation', 'module.wasm.image/variant': 'compat-smart' },
+    'Pod/knawd-wasm-test': { 'helm.sh/hook': 'test', 'helm.sh/hook-delete-policy': 'before-hook-creation' },
   });
   const testPod = hooks.find((o) => o.kind === 'Pod');
   expect(testPod.spec.runtimeClassName).toBe('crun');

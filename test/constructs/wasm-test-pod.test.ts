@@ -18,7 +18,7 @@ test('the image is a prop; by default the project WASI test image, pinned by dig
 
 test('it runs the WASM handler through the RuntimeClass, with small bounded resources and no token', () => {
   const pod = testPod();
-  expect(pod.metadata.annotations).toEqual({ 'module.wasm.image/variant': 'compat-smart' });
+  expect(pod.metadata.annotations).toBeUndefined();
   expect(pod.spec).toMatchObject({ runtimeClassName: 'wasm', restartPolicy: 'Never', automountServiceAccountToken: false });
   expect(pod.spec.containers[0].resources).toEqual({
     requests: { 'cpu': '10m', 'memory': '16Mi', 'ephemeral-storage': '1Mi' },

@@ -313,6 +313,32 @@ describe.each(CASES)('CRI-O $version, knawd-installer --target $target --runtime
     expect(wasm.logs.trim()).toBe(WASM_LINE);
   });
 
+  test(`a WASI pod with no annotation prints "${WASM_LINE}" through the engine, a busybox container beside it runs natively`, async () => {
+    const k = need('loaded', 'control');
+    const [wasm, plain] = await runPod(k, 'plain-pod', HANDLER, {}, [
+      { name: 'hello', image: (shared as Shared).images.wasm.name },
+      { name: 'plain', image: FIXTURE_IMAGES.busybox },
+    ]);
+    expect(Object.keys(wasm.annotations).filter((a) => a.startsWith('module.wasm.image/') || a.startsWith('run.oci.'))).toEqual([]);
+    expect(wasm.logs.trim()).toBe(WASM_LINE);
+    expect(plain.logs.trim()).toBe(PLAIN_LINE);
+  });
+
+  test('another run.oci.* annotation reaches crun (CRI-O allows the run.oci. prefix) and crun drops it: the pod starts', async () => {
+    const k = need('loaded', 'control');
+    // crun hands the container's pidfd to the unix socket this names, and fails the create when it cannot: the
+    // socket does not exist, so the pod starts only if crun ignored the annotation.
+    const receiver = join(k.dir, 'no-such-pidfd-receiver.sock');
+    const [wasm, plain] = await runPod(k, 'foreign', HANDLER, { 'run.oci.pidfd_receiver': receiver }, [
+      { name: 'hello', image: (shared as Shared).images.wasm.name },
+      { name: 'plain', image: FIXTURE_IMAGES.busybox },
+    ]);
+    expect(wasm.annotations['run.oci.pidfd_receiver']).toBe(receiver);
+    expect(wasm.logs.trim()).toBe(WASM_LINE);
+    expect(plain.logs.trim()).toBe(PLAIN_LINE);
+    expect(existsSync(receiver)).toBe(false);
+  });
+
   test('knawd-installer remove: after the restart CRI-O no longer has the handler and the node root is byte-identical', async () => {
     const k = need('install');
     const leftovers = k.daemon.running ? k.crictl.removeAllPods() : [];

@@ -16,7 +16,7 @@
  * Needs root (chroot, mmdebstrap). Anything missing fails with the reason.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { WASM_TEST_IMAGE } from '../../lib/catalog';
+import { WASM_SERVICE_IMAGE, WASM_TEST_IMAGE } from '../../lib/catalog';
 import { DEFAULT_IMAGE_REPOSITORY, DEFAULT_IMAGE_TAG } from '../../lib/constructs/settings';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -214,5 +214,14 @@ describe('reproducible', () => {
     const recorded = JSON.parse(readFileSync(join(REPO, 'lib/catalog/wasi-test-image.json'), 'utf8'));
     expect({ name: recorded.name, digest: recorded.digest }).toEqual({ name: image.wasi.name, digest: image.wasi.digest });
     expect(existsSync(join(IMAGE_OUT, 'wasi-hello.oci.tar'))).toBe(true);
+  });
+
+  test('lib/catalog/wasm-service-image.json records the WASM HTTP service image that was built: one module, a numeric user', () => {
+    const recorded = JSON.parse(readFileSync(join(REPO, 'lib/catalog/wasm-service-image.json'), 'utf8'));
+    expect({ name: recorded.name, digest: recorded.digest }).toEqual({ name: image.service.name, digest: image.service.digest });
+    expect(WASM_SERVICE_IMAGE).toBe(`${image.service.name.slice(0, image.service.name.lastIndexOf(':'))}@${image.service.digest}`);
+    const config = imageConfig(image.service.archive) as { config: { Entrypoint: string[]; User: string; Env: string[] } };
+    expect(config.config).toMatchObject({ Entrypoint: ['/http.wasm'], User: '65532:65532' });
+    expect(config.config.Env).toContain('PORT=8080');
   });
 });

@@ -33,6 +33,8 @@ export interface BuiltImage extends ImageArchive {
   readonly vendor: string;
   /** The WASI test image (entrypoint /hello.wasm, prints "hello from wasm via crun"). */
   readonly wasi: ImageArchive;
+  /** The WASM HTTP service image (entrypoint /http.wasm, answers GET / and /healthz on $PORT). */
+  readonly service: ImageArchive;
   /** build/image/image.json as the build wrote it. */
   readonly record: ImageRecord;
 }
@@ -40,6 +42,7 @@ export interface BuiltImage extends ImageArchive {
 export interface ImageRecord {
   readonly image: ImageArchive & { archive: string };
   readonly wasiTestImage: ImageArchive & { archive: string };
+  readonly wasmServiceImage: ImageArchive & { archive: string };
   readonly packages: readonly string[];
 }
 
@@ -59,7 +62,8 @@ export function builtImage(): BuiltImage {
   const archive = join(IMAGE_OUT, record.image.archive);
   const wasi = { ...record.wasiTestImage, archive: join(IMAGE_OUT, record.wasiTestImage.archive) };
   const rootfs = extractImage(archive, record.image.digest);
-  built = { ...record.image, archive, rootfs, vendor: join(rootfs, 'vendor'), wasi, record };
+  const service = { ...record.wasmServiceImage, archive: join(IMAGE_OUT, record.wasmServiceImage.archive) };
+  built = { ...record.image, archive, rootfs, vendor: join(rootfs, 'vendor'), wasi, service, record };
   return built;
 }
 

@@ -16,6 +16,10 @@ export interface InstallerImage {
   readonly wasiArchive: string;
   readonly wasiName: string;
   readonly wasiDigest: string;
+  /** The WASM HTTP service image's archive, name and manifest digest. */
+  readonly serviceArchive: string;
+  readonly serviceName: string;
+  readonly serviceDigest: string;
   /** One line for test output. */
   readonly description: string;
 }
@@ -31,6 +35,9 @@ export function installerImage(): InstallerImage {
     wasiArchive: image.wasi.archive,
     wasiName: image.wasi.name,
     wasiDigest: image.wasi.digest,
+    serviceArchive: image.service.archive,
+    serviceName: image.service.name,
+    serviceDigest: image.service.digest,
     description: `installer image ${image.name} (${image.digest}, built by npm run image)`,
   };
 }
