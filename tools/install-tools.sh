@@ -125,6 +125,8 @@ apt_check wabt          has_cmd wat2wasm
 apt_check busybox-static has_pkg busybox-static
 apt_check kubernetes-client has_cmd kubectl
 apt_check openssl       has_cmd openssl
+# HTTP requests to services inside the node's network namespace (busybox-static's wget segfaults here).
+apt_check curl          has_cmd curl
 apt_check skopeo        has_cmd skopeo
 # The image tests' old userland (a Debian bullseye chroot).
 apt_check mmdebstrap    has_cmd mmdebstrap
@@ -181,6 +183,7 @@ report_apt wabt           wabt              "$(command -v wat2wasm)"
 report_apt busybox-static busybox-static    /bin/busybox
 report_apt kubernetes-client kubectl        "$(command -v kubectl)"
 report_apt skopeo         skopeo            "$(command -v skopeo)"
+report_apt curl           curl              "$(command -v curl)"
 report_apt mmdebstrap     mmdebstrap        "$(command -v mmdebstrap)"
 report_apt docker-registry docker-registry  "$(command -v docker-registry)"
 

@@ -6,7 +6,6 @@
  * waiting out its grace period, and a `run.oci.*` annotation other than crun's handler choice never reaches crun
  * (containerd's pod_annotations do not pass it; the handler's crun would drop it: test/e2e shows that on CRI-O).
  */
-import * as fs from 'fs';
 import { DEFAULT_RUNTIME_CLASS, WASM_SERVICE_ANSWER } from '../../lib/catalog';
 import { NodeCluster, IMAGES } from '../../demo/cluster/cluster';
 import { WASM_LINE, PLAIN_LINE } from '../../demo/cluster/images/test-images';
@@ -19,7 +18,7 @@ jest.setTimeout(10 * 60_000);
 
 /** GET through the cluster's network (kube-proxy's DNAT of the ClusterIP), from inside the node's namespace. */
 function httpGet(h: NodeCluster, url: string): { code: number | null; body: string } {
-  const [command, ...args] = h.netns.enter(['/bin/busybox', 'wget', '-q', '-O', '-', '-T', '5', url]);
+  const [command, ...args] = h.netns.enter(['curl', '--silent', '--show-error', '--fail', '--max-time', '5', url]);
   const r = exec(command, args, { timeoutMs: 15_000 });
   return { code: r.code, body: r.stdout.trim() };
 }
@@ -80,12 +79,14 @@ describe('WASM services on a real node, no annotation (containerd 2.x, crun-wasm
     await h.kubectlOk(['create', '-f', '-'], { input: JSON.stringify(pod) });
     const r = await finishWasmPod(h, 'foreign-annotation', 'default');
     expect([r.wasmLog, r.plainLog]).toEqual([WASM_LINE, PLAIN_LINE]);
-    // What containerd handed crun: the bundle's config.json (kept until the container is removed).
+    // What containerd handed crun: the OCI spec it keeps for each container (the bundle's config.json).
     const status = JSON.parse(await h.kubectlOk(['get', 'pod', 'foreign-annotation', '-o', 'json'])).status;
+    expect(status.containerStatuses).toHaveLength(2);
     for (const c of status.containerStatuses) {
       const id = String(c.containerID).replace(/^containerd:\/\//, '');
-      const config = JSON.parse(fs.readFileSync(h.node.host(`run/containerd/io.containerd.runtime.v2.task/k8s.io/${id}/config.json`), 'utf8'));
-      expect(Object.keys(config.annotations ?? {}).filter((k) => k.startsWith('run.oci.'))).toEqual([]);
+      const spec = JSON.parse(h.node.ctr(['-n', 'k8s.io', 'containers', 'info', id])).Spec;
+      expect(spec.annotations['io.kubernetes.cri.container-name']).toBe(c.name);
+      expect(Object.keys(spec.annotations).filter((k) => k.startsWith('run.oci.'))).toEqual([]);
     }
     await h.kubectlOk(['delete', 'pod', 'foreign-annotation', '--wait=true']);
   });
