@@ -13,7 +13,8 @@
  *     container (busybox) in the same pod, same handler, still runs
  *   → the WASI probe (issue 31) in the same pod, one container per behaviour: files by absolute path, a volume
  *     under a sub-directory, exit(0)/exit(3)/exit(255) as the container's exit code, a trap (the engine's message
- *     on stderr, its CLI's exit code), the env exactly the spec's, stdout exactly what the program wrote
+ *     on stderr, its CLI's exit code), the env exactly the spec's, stdout exactly what the program wrote, polling a
+ *     /dev/null stdin
  *   → knawd-installer remove; after a containerd restart the handler is gone (runp refused, not in crictl info),
  *     the config is byte-identical to before install and the prefix is gone.
  *
