@@ -2,7 +2,7 @@
 # Builds the installer image and the WASI test image (entry point of `npm run image`), for linux/amd64, as OCI
 # archives under build/image/, from nothing but the package registries:
 #
-#   crun 1.21 (trixie's source package) ─┬─ built twice on bookworm: --with-wasmtime, --with-wasmedge
+#   crun 1.21 (trixie's source package) ─┬─ our crun-patches/ applied, built twice on bookworm: --with-wasmtime, --with-wasmedge
 #   wasmtime C API 26.0.1 (crates.io) ───┤
 #   libwasmedge0 0.14.1 (trixie .deb) ───┤
 #   trixie's shared objects (.debs) ─────┴─ /vendor: one hermetic host userland (own loader and libraries),
@@ -88,7 +88,7 @@ hash_of() { sha256sum | cut -c1-16; }
 
 # ---------------------------------------------------------------- 0. build machine
 apt_install_missing gcc make pkg-config gperf python3 libsystemd-dev libseccomp-dev libcap-dev libyajl-dev \
-  dpkg-dev cmake patchelf buildah wabt binutils file musl-tools \
+  dpkg-dev cmake patchelf buildah wabt binutils file musl-tools patch \
   wasi-libc clang-14 lld-14 libclang-rt-14-dev-wasm32
 command -v cargo >/dev/null || die "cargo is missing (rustup's cargo >= 1.78; bookworm's own is too old)"
 
@@ -161,12 +161,18 @@ build_crun_src() {
 cached crun-src "$CRUN_VERSION" build_crun_src
 CRUN_SRC="$ENTRY/crun-$CRUN_VERSION"
 
-# ---------------------------------------------------------------- 2b. this project's patches to crun
-# runtime-artifacts/crun-patches/*.patch, applied in name order to the source of both builds (each file says what
-# it fixes, so that it can be offered upstream). Their content is part of both builds' cache keys.
+# Our patches to crun (crun-patches/NNNN-name.patch, -p1 against crun-$CRUN_VERSION/), applied in lexical order
+# to the source of both crun builds. Their names and contents key both builds: an edited patch rebuilds them.
 CRUN_PATCHES=("$HERE"/crun-patches/*.patch)
-[[ -f "${CRUN_PATCHES[0]}" ]] || die "no patches in $HERE/crun-patches"
-CRUN_PATCHES_KEY="$(cat "${CRUN_PATCHES[@]}" | hash_of)"
+[[ -e "${CRUN_PATCHES[0]}" ]] || CRUN_PATCHES=()
+PATCHES_KEY="$( { for f in "${CRUN_PATCHES[@]}"; do basename "$f"; cat "$f"; done; } | hash_of)"
+apply_crun_patches() { # SRC_DIR
+  local f
+  for f in "${CRUN_PATCHES[@]}"; do
+    echo "applying $(basename "$f")"
+    patch -d "$1" -p1 --forward --batch --no-backup-if-mismatch -s <"$f" || { echo "$(basename "$f") does not apply to crun $CRUN_VERSION"; return 1; }
+  done
+}
 
 # ---------------------------------------------------------------- 3. crun, once per engine
 # configure_crun OUT ENGINE CPPFLAGS: crun's own binary only (no man pages, no python), without debug info, with
@@ -174,11 +180,9 @@ CRUN_PATCHES_KEY="$(cat "${CRUN_PATCHES[@]}" | hash_of)"
 build_crun_with() {
   local out="$1" engine="$2" cppflags="$3" src="$1/src"
   cp -a "$CRUN_SRC" "$src"
+  apply_crun_patches "$src"
   (
     cd "$src"
-    for patch in "${CRUN_PATCHES[@]}"; do
-      patch -p1 --quiet --no-backup-if-mismatch <"$patch" || { echo "$patch does not apply to crun $CRUN_VERSION"; exit 1; }
-    done
     ./configure -q --disable-dependency-tracking --with-"$engine" --disable-criu \
       CPPFLAGS="$cppflags" CFLAGS="-O2 -g0 -ffile-prefix-map=$src=. -fno-record-gcc-switches"
     make -s git-version.h
@@ -195,7 +199,7 @@ build_crun_with() {
 build_crun_wasmtime() { build_crun_with "$1" wasmtime "-I$WASMTIME/include"; }
 build_crun_wasmedge() { build_crun_with "$1" wasmedge "-I$SYSROOT/usr/include"; }
 
-cached crun-wasmedge "$CRUN_VERSION-wasmedge-$(deb_version libwasmedge-dev)-patches-$CRUN_PATCHES_KEY" build_crun_wasmedge
+cached crun-wasmedge "$CRUN_VERSION-wasmedge-$(deb_version libwasmedge-dev)-patches-$PATCHES_KEY" build_crun_wasmedge
 CRUN_WASMEDGE="$ENTRY"
 
 # ---------------------------------------------------------------- 4. wasmtime C API (crates.io)
@@ -219,7 +223,7 @@ build_wasmtime() {
 cached wasmtime-capi "$WASMTIME_VERSION-rustc-$RUSTC_VERSION" build_wasmtime
 WASMTIME="$ENTRY"
 
-cached crun-wasmtime "$CRUN_VERSION-wasmtime-$WASMTIME_VERSION-patches-$CRUN_PATCHES_KEY" build_crun_wasmtime
+cached crun-wasmtime "$CRUN_VERSION-wasmtime-$WASMTIME_VERSION-patches-$PATCHES_KEY" build_crun_wasmtime
 CRUN_WASMTIME="$ENTRY"
 
 # ---------------------------------------------------------------- 5. the installer bundle

@@ -122,6 +122,11 @@ apt_check runc          has_cmd runc
 apt_check etcd-server   has_cmd etcd
 apt_check yamllint      has_cmd yamllint
 apt_check wabt          has_cmd wat2wasm
+# The WASI probe the handler tests run (runtime-artifacts/local/wasi-probe.c): C for wasm32-wasi.
+apt_check clang-14      has_cmd clang-14
+apt_check lld-14        has_cmd wasm-ld-14
+apt_check wasi-libc     has_pkg wasi-libc
+apt_check libclang-rt-14-dev-wasm32 has_pkg libclang-rt-14-dev-wasm32
 apt_check busybox-static has_pkg busybox-static
 apt_check kubernetes-client has_cmd kubectl
 apt_check openssl       has_cmd openssl
@@ -180,6 +185,10 @@ report_apt runc           runc              "$(command -v runc)"
 report_apt etcd-server    etcd              "$(command -v etcd)"
 report_apt yamllint       yamllint          "$(command -v yamllint)"
 report_apt wabt           wabt              "$(command -v wat2wasm)"
+report_apt clang-14       clang-14          "$(command -v clang-14)"
+report_apt lld-14         wasm-ld-14        "$(command -v wasm-ld-14)"
+report_apt wasi-libc      wasi-libc         /usr/lib/wasm32-wasi/libc.a
+report_apt libclang-rt-14-dev-wasm32 "wasm32 compiler-rt" /usr/lib/llvm-14/lib/clang/14.0.6/lib/wasi/libclang_rt.builtins-wasm32.a
 report_apt busybox-static busybox-static    /bin/busybox
 report_apt kubernetes-client kubectl        "$(command -v kubectl)"
 report_apt skopeo         skopeo            "$(command -v skopeo)"

@@ -25,6 +25,7 @@ export const IMAGES: TestImageNames = {
   pause: 'knawd.test/node/pause:1',
   wasm: 'knawd.test/node/hello-wasm:1',
   busybox: 'knawd.test/node/busybox:1',
+  probe: 'knawd.test/node/wasi-probe:1',
 };
 
 const DIR_PREFIX = 'knawd-node-';

@@ -131,6 +131,51 @@ async function podPhase(h: NodeCluster, name: string, namespace: string): Promis
   return { phase: pod.status.phase, detail: `phase ${pod.status.phase}; ${states.join('; ')}; conditions ${JSON.stringify(pod.status.conditions ?? [])}` };
 }
 
+export interface WasmJobResult {
+  /** The Job's terminal condition. */
+  readonly condition: 'Complete' | 'Failed';
+  /** The exit code of its pod's container, as the pod status reports it. */
+  readonly exitCode: number | undefined;
+  readonly log: string;
+}
+
+/** A Job of one WASI probe pod (compat-smart), never retried: its outcome is the module's exit. */
+export function wasmJob(name: string, args: readonly string[], namespace = 'default'): Record<string, unknown> {
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name, namespace },
+    spec: {
+      backoffLimit: 0,
+      template: {
+        metadata: { annotations: { 'module.wasm.image/variant': 'compat-smart' } },
+        spec: {
+          runtimeClassName: DEFAULT_RUNTIME_CLASS,
+          restartPolicy: 'Never',
+          containers: [{ name: 'wasm', image: IMAGES.probe, imagePullPolicy: 'Never', args }],
+        },
+      },
+    },
+  };
+}
+
+/** Creates the probe Job with `args` and waits for its Complete or Failed condition; then reads its pod. */
+export async function runWasmJob(h: NodeCluster, name: string, args: readonly string[], namespace = 'default'): Promise<WasmJobResult> {
+  await h.kubectlOk(['create', '-f', '-'], { input: JSON.stringify(wasmJob(name, args, namespace)) });
+  let conditions = '';
+  const condition = await waitFor(h, `job ${namespace}/${name} Complete or Failed`, async () => {
+    const job = JSON.parse(await h.kubectlOk(['-n', namespace, 'get', 'job', name, '-o', 'json']));
+    const list: Array<{ type: string; status: string }> = job.status?.conditions ?? [];
+    conditions = JSON.stringify(list);
+    return list.find((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True')?.type as WasmJobResult['condition'] | undefined;
+  }, 120_000, () => `conditions ${conditions}`);
+  const pods = JSON.parse(await h.kubectlOk(['-n', namespace, 'get', 'pods', '-l', `job-name=${name}`, '-o', 'json'])).items;
+  if (pods.length !== 1) throw new Error(`job ${namespace}/${name} has ${pods.length} pods, expected 1 (backoffLimit 0)`);
+  const pod = pods[0] as { metadata: { name: string }; status: { containerStatuses?: Array<{ state: { terminated?: { exitCode: number } } }> } };
+  const log = await h.kubectlOk(['-n', namespace, 'logs', pod.metadata.name]);
+  return { condition, exitCode: pod.status.containerStatuses?.[0]?.state.terminated?.exitCode, log };
+}
+
 /** Waits until the WASI pod has Succeeded and returns both containers' logs. */
 export async function runWasmPod(h: NodeCluster, name: string, namespace = 'default'): Promise<WasmPodResult> {
   const started = Date.now();

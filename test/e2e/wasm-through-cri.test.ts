@@ -11,6 +11,10 @@
  *   → the installer's wrapper → the image's hermetic crun 1.21 with that engine
  *   → the WASI test image prints "hello from wasm via crun" (asserted in the container log), and a plain Linux
  *     container (busybox) in the same pod, same handler, still runs
+ *   → the WASI probe (issue 31) in the same pod, one container per behaviour: files by absolute path, a volume
+ *     under a sub-directory, exit(0)/exit(3)/exit(255) as the container's exit code, a trap (the engine's message
+ *     on stderr, its CLI's exit code), the env exactly the spec's, stdout exactly what the program wrote, polling a
+ *     /dev/null stdin
  *   → knawd-installer remove; after a containerd restart the handler is gone (runp refused, not in crictl info),
  *     the config is byte-identical to before install and the prefix is gone.
  *
@@ -32,6 +36,9 @@ import { ensureCrunCgroupLayout, removeCgroupTree } from '../../demo/cluster/cgr
 import { ContainerdDaemon, daemonPaths, overlayWorks, requireContainerdBinaries, testConfig } from './support/containerd-daemon';
 import { containerConfig, Crictl, podConfig } from './support/crictl';
 import { buildOciImage } from '../../demo/cluster/images/oci-image';
+import { buildProbeImage } from '../../demo/cluster/images/test-images';
+import { runProbeCase } from './support/wasi-probe-cri';
+import { Engine, PROBE_CASES, probeProblems } from '../support/wasi-probe';
 import { describe as describeRun, exec, must, repoTool, requireExecutable, Result, timer } from '../../demo/cluster/process';
 
 // Cold, `npm run image` alone takes ~10 minutes (it runs in beforeAll); warm, the whole file takes about a minute.
@@ -42,7 +49,7 @@ const RUNTIMES = ['crun-wasmtime', 'crun-wasmedge'] as const;
 type Runtime = (typeof RUNTIMES)[number];
 const WASM_LINE = 'hello from wasm via crun';
 const PLAIN_LINE = 'plain linux ok';
-const FIXTURE_IMAGES = { pause: 'knawd.test/e2e/pause:1', busybox: 'knawd.test/e2e/busybox:1' } as const;
+const FIXTURE_IMAGES = { pause: 'knawd.test/e2e/pause:1', busybox: 'knawd.test/e2e/busybox:1', probe: 'knawd.test/e2e/wasi-probe:1' } as const;
 const WASM_ANNOTATION = { 'module.wasm.image/variant': 'compat-smart' };
 
 interface ImportedImage {
@@ -63,7 +70,7 @@ interface Ctx {
   image: BuiltImage;
   installer: string;
   snapshotter: 'overlayfs' | 'native';
-  images: { pause: ImportedImage; busybox: ImportedImage; wasm: ImportedImage; installer: ImportedImage };
+  images: { pause: ImportedImage; busybox: ImportedImage; wasm: ImportedImage; installer: ImportedImage; probe: ImportedImage };
   daemon: ContainerdDaemon;
   crictl: Crictl;
 }
@@ -146,6 +153,7 @@ beforeAll(async () => {
         { name: FIXTURE_IMAGES.busybox, files: [{ path: '/bin/busybox', from: busybox }], entrypoint: ['/bin/busybox'], cmd: ['echo', PLAIN_LINE] },
         buildDir,
       ),
+      probe: buildProbeImage(FIXTURE_IMAGES.probe, buildDir),
     };
   });
 
@@ -171,6 +179,7 @@ beforeAll(async () => {
     images: {
       pause: fixtures.pause,
       busybox: fixtures.busybox,
+      probe: fixtures.probe,
       wasm: { name: image.wasi.name, archive: image.wasi.archive, configDigest: image.wasi.config },
       installer: { name: image.name, archive: image.archive, configDigest: image.config },
     },
@@ -345,6 +354,18 @@ describe.each(RUNTIMES)('installer image → containerd CRI → %s → WASI modu
     notes.push(`${runtime} wasm container log: ${JSON.stringify(logs.stdout.trim())}`);
     done.add(`wasm ${runtime}`);
     podIds[runtime] = podId;
+  });
+
+  test.each(PROBE_CASES.map((p) => [p.name, p] as const))('the WASI probe through CRI: %s', async (_name, probe) => {
+    const c = need(`wasm ${runtime}`);
+    const outcome = await timed(`probe ${probe.name} (${runtime})`, () =>
+      runProbeCase(
+        { crictl: c.crictl, podId: podIds[runtime] as string, podFile: join(c.base, `pod-wasm-${engine}.json`), logDir: join(c.base, 'pod-logs', `wasm-${engine}`), image: c.images.probe.name, workDir: c.base },
+        probe,
+      ),
+    );
+    if (probe.name === 'env') notes.push(`${runtime} env through containerd: ${JSON.stringify(outcome.specEnv)}`);
+    expect(probeProblems(engine as Engine, probe, outcome)).toEqual([]);
   });
 
   test('a plain Linux container (busybox) in a pod of the same handler still runs', async () => {

@@ -14,6 +14,10 @@
  *   → a control pod under runc; the image's WASI test image in a pod with module.wasm.image/variant=compat-smart
  *     and a busybox container beside it, and in a pod with run.oci.handler=wasm-smart; each through the
  *     installer's wrapper and crun
+ *   → on the newest CRI-O, for both engines, the WASI probe (issue 31) in a compat-smart pod, one container per
+ *     behaviour: files by absolute path, a volume under a sub-directory, exit(0)/exit(3)/exit(255) as the
+ *     container's exit code, a trap (the engine's message on stderr, its CLI's exit code), the env exactly the
+ *     spec's (with what CRI-O put there), stdout exactly what the program wrote, polling a /dev/null stdin
  *   → knawd-installer remove; after a restart the handler is gone and the node root is byte-identical.
  *
  * It fails if the drop-in loses allowed_annotations (the annotation never reaches crun: asserted in the
@@ -40,6 +44,9 @@ import { CrioDaemon, crioPaths, crioVersions, nodeCrioConf, requireCrioBinaries 
 import { containerConfig, Crictl, podConfig } from './support/crictl';
 import { readCriStatus, servedHandlers } from '../../lib/installer/runtime/cri-status';
 import { buildOciImage } from '../../demo/cluster/images/oci-image';
+import { buildProbeImage } from '../../demo/cluster/images/test-images';
+import { ProbePod, runProbeCase } from './support/wasi-probe-cri';
+import { Engine, PROBE_CASES, probeProblems } from '../support/wasi-probe';
 import { describe as describeRun, exec, must, repoTool, requireExecutable, Result, timer } from '../../demo/cluster/process';
 
 jest.setTimeout(5 * 60_000);
@@ -47,7 +54,7 @@ jest.setTimeout(5 * 60_000);
 const HANDLER = DEFAULT_HANDLER;
 const WASM_LINE = 'hello from wasm via crun';
 const PLAIN_LINE = 'plain linux ok';
-const FIXTURE_IMAGES = { pause: 'knawd.test/e2e/pause:1', busybox: 'knawd.test/e2e/busybox:1' } as const;
+const FIXTURE_IMAGES = { pause: 'knawd.test/e2e/pause:1', busybox: 'knawd.test/e2e/busybox:1', probe: 'knawd.test/e2e/wasi-probe:1' } as const;
 const [NEWEST, PREVIOUS] = crioVersions();
 /** Each CRI-O version with both engines, and both targets that write the CRI-O drop-in, each twice. */
 const CASES = [
@@ -67,7 +74,7 @@ interface Shared {
   /** The installer bundle the image carries. */
   installer: string;
   /** OCI archives and the docker-style names CRI-O knows them by. */
-  images: Record<'pause' | 'busybox' | 'wasm', { name: string; archive: string }>;
+  images: Record<'pause' | 'busybox' | 'wasm' | 'probe', { name: string; archive: string }>;
 }
 
 let shared: Shared | undefined;
@@ -105,6 +112,7 @@ beforeAll(async () => {
       pause: buildOciImage({ name: FIXTURE_IMAGES.pause, files: [{ path: '/pause', from: join(buildDir, 'pause') }], entrypoint: ['/pause'] }, buildDir),
       busybox: buildOciImage({ name: FIXTURE_IMAGES.busybox, files: [{ path: '/bin/busybox', from: busybox }], entrypoint: ['/bin/busybox'], cmd: ['echo', PLAIN_LINE] }, buildDir),
       wasm: { name: image.wasi.name, archive: image.wasi.archive },
+      probe: buildProbeImage(FIXTURE_IMAGES.probe, buildDir),
     },
   };
 }, 60 * 60_000);
@@ -338,6 +346,27 @@ describe.each(CASES)('CRI-O $version, knawd-installer --target $target --runtime
     expect(plain.logs.trim()).toBe(PLAIN_LINE);
     expect(existsSync(receiver)).toBe(false);
   });
+
+  // The probe on one CRI-O version (both engines run on it): the behaviour is crun's, the way there CRI-O's.
+  if (version === NEWEST) {
+    let probePod: ProbePod | undefined;
+    const podForProbes = (k: Case): ProbePod => {
+      if (probePod) return probePod;
+      const logDir = join(k.dir, 'pod-logs', 'probe');
+      mkdirSync(logDir, { recursive: true });
+      const podFile = k.crictl.writeJson('pod-probe.json', podConfig({ name: 'probe', uid: randomBytes(8).toString('hex'), logDirectory: logDir, annotations: { 'module.wasm.image/variant': 'compat-smart' }, cgroupParent: k.cgroupParent, pidNamespace: PID_CONTAINER }));
+      const runp = k.crictl.run(['runp', '--runtime', HANDLER, podFile]);
+      if (runp.code !== 0) throw new Error(`runp probe failed: ${describeRun(runp)}\nhandler problems:\n${ignored(k)}`);
+      probePod = { crictl: k.crictl, podId: runp.stdout.trim(), podFile, logDir, image: FIXTURE_IMAGES.probe, workDir: k.dir, linux: { security_context: { namespace_options: { network: 2, pid: PID_CONTAINER } } } };
+      return probePod;
+    };
+    test.each(PROBE_CASES.map((p) => [p.name, p] as const))('the WASI probe through CRI-O: %s', async (_name, probe) => {
+      const k = need('loaded', 'control');
+      const outcome = await timed(`${version} probe ${probe.name} (${runtime})`, () => runProbeCase(podForProbes(k), probe));
+      if (probe.name === 'env') notes.push(`${runtime} env through CRI-O ${version}: ${JSON.stringify(outcome.specEnv)}`);
+      expect(probeProblems(engine as Engine, probe, outcome)).toEqual([]);
+    });
+  }
 
   test('knawd-installer remove: after the restart CRI-O no longer has the handler and the node root is byte-identical', async () => {
     const k = need('install');

@@ -5,6 +5,7 @@
  * (overlay upper dirs), restarts containerd exactly once through the recorded systemctl shim and labels the
  * node; a WASI pod with compat-smart prints its line through `kubectl logs` with a plain container beside it;
  * `helm uninstall` restores the node's config byte for byte. Each step fails with the failing component's log.
+ * On containerd 2.x, WASM Jobs (issue 31): the probe calling exit(0) is Complete, exit(3) Failed with exit code 3.
  *
  * The installer image is the one `npm run image` builds (demo/cluster/images/installer-image.ts).
  */
@@ -12,7 +13,7 @@ import { INSTALLED_LABEL } from '../../lib/catalog/node-contract';
 import { PLAIN_LINE, WASM_LINE } from '../../demo/cluster/images/test-images';
 import { NODE_NAME, NodeCluster } from '../../demo/cluster/cluster';
 import { ClusterSteps } from '../support/node/steps';
-import { helmInstall, helmUninstall, NAMESPACE, nodeLabels, restartsOf, runWasmPod, unrestored } from '../../demo/cluster/product';
+import { helmInstall, helmUninstall, NAMESPACE, nodeLabels, restartsOf, runWasmJob, runWasmPod, unrestored } from '../../demo/cluster/product';
 
 jest.setTimeout(10 * 60_000);
 
@@ -74,6 +75,20 @@ describe.each([1, 2] as const)('helm install --set target=auto / uninstall on a 
     await h.kubectlOk(['delete', 'pod', 'wasm-hello', '--wait=true', '--timeout=60s']);
     steps.mark('wasm');
   });
+
+  // One containerd is enough for what the Job controller makes of a module's exit (issue 31).
+  if (major === 2) {
+    test('WASM Jobs: the probe calling exit(0) is Complete, exit(3) is Failed with exit code 3 in the pod status', async () => {
+      const h = need('install');
+      const ok = await runWasmJob(h, 'wasm-exit-0', ['exit', '0']);
+      const failed = await runWasmJob(h, 'wasm-exit-3', ['exit', '3']);
+      expect([ok, failed]).toEqual([
+        { condition: 'Complete', exitCode: 0, log: 'exit 0\n' },
+        { condition: 'Failed', exitCode: 3, log: 'exit 3\n' },
+      ]);
+      for (const job of ['wasm-exit-0', 'wasm-exit-3']) await h.kubectlOk(['delete', 'job', job, '--cascade=foreground', '--wait=true', '--timeout=60s']);
+    });
+  }
 
   test('helm uninstall restores the node byte for byte and restarts containerd once more', async () => {
     const h = need('install', 'wasm');

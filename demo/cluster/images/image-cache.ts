@@ -1,8 +1,8 @@
 /**
- * The node tests' own images (pause, WASI hello, busybox) built once per content of what goes into them and kept
+ * The node tests' own images (pause, WASI hello, busybox, WASI probe) built once per content of what goes into them and kept
  * in the tools cache, beside the installer image `npm run image` builds (cached by its own inputs). Kept (`${KNAWD_TOOLS_CACHE:-~/.cache/knawd-deployer}/node-images/<key>/`), so
  * a warm run imports them without rebuilding ~150 MB of layers. The key hashes the sources the images are made
- * from (lib/, package-lock.json, the image builders, hello.wat) and the identity (path, size, mtime) of the
+ * from (lib/, package-lock.json, the image builders, hello.wat, wasi-probe.c) and the identity (path, size, mtime) of the
  * binaries copied in. Entries unused for a week are pruned.
  */
 import { createHash } from 'crypto';
@@ -18,8 +18,8 @@ export interface BuiltImages {
   readonly installer: InstallerImage;
 }
 
-const SOURCES = ['demo/cluster/images/image-cache.ts', 'demo/cluster/images/test-images.ts', 'demo/cluster/images/oci-image.ts', 'runtime-artifacts/local/hello.wat'];
-const BINARIES = ['/bin/busybox', '/usr/bin/gcc', '/usr/bin/wat2wasm'];
+const SOURCES = ['demo/cluster/images/image-cache.ts', 'demo/cluster/images/test-images.ts', 'demo/cluster/images/oci-image.ts', 'runtime-artifacts/local/hello.wat', 'runtime-artifacts/local/wasi-probe.c'];
+const BINARIES = ['/bin/busybox', '/usr/bin/gcc', '/usr/bin/wat2wasm', '/usr/bin/clang-14', '/usr/lib/wasm32-wasi/libc.a'];
 const PRUNE_AFTER_MS = 7 * 24 * 3600_000;
 
 function cacheRoot(): string {

@@ -1,9 +1,11 @@
 /**
  * The images the end-to-end and node tests run, built here (no registry): a static pause binary for sandboxes,
- * the WASI hello module, and a static busybox for plain Linux containers. Each needs a Debian tool that
- * `npm run tools` installs (gcc + libc6-dev, wabt, busybox-static); a missing one fails with what provides it.
+ * the WASI hello module, a static busybox for plain Linux containers, and the WASI probe (runtime-artifacts/local/
+ * wasi-probe.c, C on Debian's wasi-libc) whose argument picks the behaviour it shows. Each needs a Debian tool that
+ * `npm run tools` installs (gcc + libc6-dev, wabt, busybox-static, clang-14 + lld-14 + wasi-libc +
+ * libclang-rt-14-dev-wasm32); a missing one fails with what provides it.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildOciImage, BuiltImage } from './oci-image';
 import { exec, must, REPO, requireExecutable } from '../process';
@@ -17,6 +19,40 @@ export interface TestImageNames {
   readonly pause: string;
   readonly wasm: string;
   readonly busybox: string;
+  readonly probe: string;
+}
+
+/** What the probe image holds at /etc/wasi-probe/input.txt (`wasi-probe files` prints it). */
+export const PROBE_INPUT = 'from the image';
+
+const PROBE_TOOLS = "Debian's clang-14, lld-14, wasi-libc and libclang-rt-14-dev-wasm32; `npm run tools` installs them";
+
+/** Compiles runtime-artifacts/local/wasi-probe.c for wasm32-wasi into `<buildDir>/wasi-probe.wasm`. */
+export function buildWasiProbe(buildDir: string): string {
+  const clang = requireExecutable('/usr/bin/clang-14', PROBE_TOOLS);
+  requireExecutable('/usr/bin/wasm-ld-14', PROBE_TOOLS);
+  if (!existsSync('/usr/lib/wasm32-wasi/libc.a') || !existsSync('/usr/lib/llvm-14/lib/clang/14.0.6/lib/wasi/libclang_rt.builtins-wasm32.a')) {
+    throw new Error(`wasi-libc or the wasm32 compiler-rt is missing (${PROBE_TOOLS})`);
+  }
+  const out = join(buildDir, 'wasi-probe.wasm');
+  must(clang, ['--target=wasm32-wasi', '--sysroot=/usr', '-O2', '-Wall', '-Wextra', '-Werror', '-Wl,--strip-all', '-o', out, join(REPO, 'runtime-artifacts/local/wasi-probe.c')]);
+  return out;
+}
+
+/** The probe image: /probe.wasm (entrypoint), /etc/wasi-probe/input.txt, an empty /tmp. */
+export function buildProbeImage(name: string, buildDir: string): BuiltImage {
+  return buildOciImage(
+    {
+      name,
+      files: [
+        { path: '/probe.wasm', from: buildWasiProbe(buildDir) },
+        { path: '/etc/wasi-probe/input.txt', content: `${PROBE_INPUT}\n`, mode: 0o644 },
+        { path: '/tmp/.keep', content: '', mode: 0o644 },
+      ],
+      entrypoint: ['/probe.wasm'],
+    },
+    buildDir,
+  );
 }
 
 export type TestImages = Record<keyof TestImageNames, BuiltImage>;
@@ -49,5 +85,6 @@ export function buildTestImages(names: TestImageNames, buildDir: string): TestIm
     pause: buildOciImage({ name: names.pause, files: [{ path: '/pause', from: join(buildDir, 'pause') }], entrypoint: ['/pause'] }, buildDir),
     wasm: buildOciImage({ name: names.wasm, files: [{ path: '/hello.wasm', from: join(buildDir, 'hello.wasm') }], entrypoint: ['/hello.wasm'] }, buildDir),
     busybox: buildOciImage({ name: names.busybox, files: [{ path: '/bin/busybox', from: busybox }], entrypoint: ['/bin/busybox'], cmd: ['echo', PLAIN_LINE] }, buildDir),
+    probe: buildProbeImage(names.probe, buildDir),
   };
 }

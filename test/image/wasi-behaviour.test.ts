@@ -1,0 +1,112 @@
+/**
+ * Issue 31 on crun bundles: what each crun build of the image (`npm run image`, crun 1.21 with our patches,
+ * runtime-artifacts/crun-patches) gives a WASI module, shown by the probe program (runtime-artifacts/local/
+ * wasi-probe.c) run with `crun run` as root:
+ *
+ *   files by absolute path in the container (the root preopened as "/", with the working directory elsewhere, /work),
+ *   a host directory mounted under a sub-directory, exit(0), exit(3), exit(255), a trap (the engine's message on
+ *   stderr, the engine CLI's exit code), an env that is the spec's process.env exactly (no HOME crun made up), and
+ *   stdout holding exactly what the program wrote.
+ *
+ * Each build is laid out under a fresh prefix the way the installer does it (the padded prefix rewritten), each
+ * bundle gets the probe at /probe.wasm with annotation module.wasm.image/variant=compat-smart. Needs root, the
+ * image and the probe's compiler (clang-14, wasi-libc: `npm run tools`); anything missing fails with the reason.
+ */
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { VendorManifest } from '../../lib/catalog';
+import { builtImage } from '../../demo/cluster/images/built-image';
+import { buildWasiProbe, PROBE_INPUT } from '../../demo/cluster/images/test-images';
+import { ensureCrunCgroupLayout, removeCgroupTree } from '../../demo/cluster/cgroups';
+import { must } from '../../demo/cluster/process';
+import { Engine, HOST_LINE, PROBE_CASES, PROBE_VOLUME, ProbeCase, probeProblems } from '../support/wasi-probe';
+
+jest.setTimeout(10 * 60_000);
+
+const ENGINES: readonly Engine[] = ['wasmtime', 'wasmedge'];
+const SPEC_ENV = ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'TERM=xterm'];
+
+let base: string | undefined;
+let probe = '';
+const cgroupParent = `/knawd-wasi-${randomBytes(6).toString('hex')}`;
+const cruns: Partial<Record<Engine, string>> = {};
+
+beforeAll(() => {
+  if (process.getuid?.() !== 0) throw new Error('the WASI behaviour tests need root (crun run creates namespaces, mounts and cgroups)');
+  base = mkdtempSync(join(tmpdir(), 'knawd-wasi-'));
+  probe = buildWasiProbe(base);
+  const image = builtImage();
+  ensureCrunCgroupLayout();
+  const manifest = JSON.parse(readFileSync(join(image.vendor, 'artifacts.json'), 'utf8')) as VendorManifest;
+  for (const engine of ENGINES) cruns[engine] = layOut(image.vendor, manifest, `crun-${engine}`, join(base, `p-${engine}`));
+}, 60 * 60_000);
+
+afterAll(() => {
+  const problems = removeCgroupTree(cgroupParent);
+  if (base) rmSync(base, { recursive: true, force: true });
+  if (problems.length > 0) throw new Error(`teardown left cgroups behind:\n${problems.join('\n')}`);
+});
+
+/** The build's files under `prefix` as the installer lays them out, the padded default prefix rewritten to it. */
+function layOut(vendor: string, manifest: VendorManifest, build: string, prefix: string): string {
+  const placeholder = Buffer.from(manifest.placeholder);
+  const to = Buffer.from(prefix.padEnd(manifest.placeholder.length, '/'));
+  let crun = '';
+  for (const f of manifest.builds[build].files) {
+    const dest = f.role === 'crun' ? join(prefix, 'libexec', build, 'crun') : join(prefix, 'lib', basename(f.path));
+    mkdirSync(dirname(dest), { recursive: true });
+    const data = readFileSync(join(vendor, f.path));
+    const parts: Buffer[] = [];
+    let from = 0;
+    for (let at = data.indexOf(placeholder); at >= 0; at = data.indexOf(placeholder, from)) {
+      parts.push(data.subarray(from, at), to);
+      from = at + placeholder.length;
+    }
+    parts.push(data.subarray(from));
+    writeFileSync(dest, Buffer.concat(parts));
+    chmodSync(dest, f.role === 'crun' || f.role === 'loader' ? 0o755 : 0o644);
+    if (f.role === 'crun') crun = dest;
+  }
+  if (!crun) throw new Error(`artifacts.json lists no crun for ${build}`);
+  return crun;
+}
+
+/** A bundle whose process is the probe with `c`'s arguments; runs it with `crun run`, stdin /dev/null. */
+function runCase(engine: Engine, c: ProbeCase) {
+  const crun = cruns[engine];
+  if (!crun || !base) throw new Error('setup failed (see the beforeAll error above)');
+  const id = `${engine}-${c.name}-${randomBytes(3).toString('hex')}`;
+  const bundle = join(base, id);
+  const rootfs = join(bundle, 'rootfs');
+  for (const d of ['etc/wasi-probe', 'tmp', 'work', 'mnt']) mkdirSync(join(rootfs, d), { recursive: true });
+  copyFileSync(probe, join(rootfs, 'probe.wasm'));
+  writeFileSync(join(rootfs, 'etc/wasi-probe/input.txt'), `${PROBE_INPUT}\n`);
+  must(crun, ['spec'], { cwd: bundle });
+  const config = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8'));
+  const env = [...SPEC_ENV, ...Object.entries(c.env ?? {}).map(([k, v]) => `${k}=${v}`)];
+  // The working directory is not "/": paths must still resolve from the container's root.
+  config.process = { ...config.process, terminal: false, args: ['/probe.wasm', ...c.args], env, cwd: '/work' };
+  config.root = { path: 'rootfs', readonly: false };
+  config.annotations = { 'module.wasm.image/variant': 'compat-smart' };
+  config.linux.cgroupsPath = `${cgroupParent}/${id}`;
+  let volumeDir: string | undefined;
+  if (c.volume) {
+    volumeDir = join(base, `${id}-volume`);
+    mkdirSync(volumeDir);
+    writeFileSync(join(volumeDir, 'from-host.txt'), `${HOST_LINE}\n`);
+    config.mounts.push({ destination: PROBE_VOLUME, type: 'bind', source: volumeDir, options: ['rbind', 'rw'] });
+  }
+  writeFileSync(join(bundle, 'config.json'), JSON.stringify(config, null, 2));
+  const r = spawnSync(crun, ['--root', join(base, 'state'), 'run', '--bundle', bundle, id], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout ?? '', stderr: `${r.stderr ?? ''}${r.error ? `\n${r.error.message}` : ''}`, specEnv: env, volumeDir, writtenFile: join(rootfs, 'tmp/wasi-probe-out.txt') };
+}
+
+describe.each(ENGINES)('crun-%s: crun run on bundles', (engine) => {
+  test.each(PROBE_CASES.map((c) => [c.name, c] as const))('%s', (_name, c) => {
+    const outcome = runCase(engine, c);
+    expect(probeProblems(engine, c, outcome)).toEqual([]);
+  });
+});
