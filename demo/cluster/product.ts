@@ -139,7 +139,7 @@ export interface WasmJobResult {
   readonly log: string;
 }
 
-/** A Job of one WASI probe pod (compat-smart), never retried: its outcome is the module's exit. */
+/** A Job of one WASI probe pod (no annotation), never retried: its outcome is the module's exit. */
 export function wasmJob(name: string, args: readonly string[], namespace = 'default'): Record<string, unknown> {
   return {
     apiVersion: 'batch/v1',
@@ -148,7 +148,6 @@ export function wasmJob(name: string, args: readonly string[], namespace = 'defa
     spec: {
       backoffLimit: 0,
       template: {
-        metadata: { annotations: { 'module.wasm.image/variant': 'compat-smart' } },
         spec: {
           runtimeClassName: DEFAULT_RUNTIME_CLASS,
           restartPolicy: 'Never',

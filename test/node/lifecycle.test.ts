@@ -3,7 +3,7 @@
  * dist/charts/knawd-deployer with target auto (issue 16) runs the installer DaemonSet on a real kubelet, which
  * finds from the real Node object and the node's files that the node is plain containerd, configures the node
  * (overlay upper dirs), restarts containerd exactly once through the recorded systemctl shim and labels the
- * node; a WASI pod with compat-smart prints its line through `kubectl logs` with a plain container beside it;
+ * node; a WASI pod with no annotation prints its line through `kubectl logs` with a plain container beside it;
  * `helm uninstall` restores the node's config byte for byte. Each step fails with the failing component's log.
  * On containerd 2.x, WASM Jobs (issue 31): the probe calling exit(0) is Complete, exit(3) Failed with exit code 3.
  *
@@ -66,7 +66,7 @@ describe.each([1, 2] as const)('helm install --set target=auto / uninstall on a 
     steps.mark('install');
   });
 
-  test('a WASI pod with compat-smart prints its line through kubectl logs; a plain container beside it runs', async () => {
+  test('a WASI pod with no annotation prints its line through kubectl logs; a plain container beside it runs', async () => {
     const h = need('install');
     const r = await runWasmPod(h, 'wasm-hello');
     timings.push(`WASI pod created → Succeeded ${r.ms} ms`);

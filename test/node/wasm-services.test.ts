@@ -6,10 +6,12 @@
  * waiting out its grace period, and a `run.oci.*` annotation other than crun's handler choice never reaches crun
  * (containerd's pod_annotations do not pass it; the handler's crun would drop it: test/e2e shows that on CRI-O).
  */
-import { DEFAULT_RUNTIME_CLASS, WASM_SERVICE_ANSWER } from '../../lib/catalog';
-import { NodeCluster, IMAGES } from '../../demo/cluster/cluster';
+import { DEFAULT_RUNTIME_CLASS, INSTALLED_LABEL, NODE_STATUS_ANNOTATION, WASM_SERVICE_ANSWER } from '../../lib/catalog';
+import { NodeCluster, IMAGES, NODE_NAME } from '../../demo/cluster/cluster';
 import { WASM_LINE, PLAIN_LINE } from '../../demo/cluster/images/test-images';
-import { finishWasmPod, helmInstall, waitFor } from '../../demo/cluster/product';
+import { chartFlags, finishWasmPod, helmInstall, NAMESPACE, RELEASE, waitFor } from '../../demo/cluster/product';
+import { CHART } from '../support/cluster/objects';
+import { Engine, HOST_LINE, PROBE_ENV, PROBE_VOLUME, TRAP_EXIT, TRAP_MESSAGE, WASM_WRITTEN } from '../support/wasi-probe';
 import { exec } from '../../demo/cluster/process';
 import { clusterForFile } from '../support/node/steps';
 import { readmeExample, readmeExampleObjects } from '../support/readme-examples';
@@ -28,7 +30,7 @@ async function podNames(h: NodeCluster, selector: string): Promise<string[]> {
   return pods.filter((p: { metadata: { deletionTimestamp?: string } }) => !p.metadata.deletionTimestamp).map((p: { metadata: { name: string } }) => p.metadata.name);
 }
 
-describe('WASM services on a real node, no annotation (containerd 2.x, crun-wasmedge)', () => {
+describe('WASM services on a real node, no annotation (containerd 2.x; crun-wasmedge, then crun-wasmtime)', () => {
   const steps = clusterForFile(2);
   const timings: string[] = [];
   afterAll(() => console.log(`wasm services: ${timings.join(', ')}`));
@@ -133,6 +135,76 @@ describe('WASM services on a real node, no annotation (containerd 2.x, crun-wasm
     expect(ms).toBeLessThan(10_000);
     // The Deployment replaces it, and the Service keeps answering.
     await h.kubectlOk(['rollout', 'status', 'deployment/wasm-http', '--timeout=120s'], { timeoutMs: 130_000 });
+  });
+
+  /**
+   * What a module relies on, on the node: one pod, no annotation, a busybox init container filling an emptyDir
+   * natively, then one probe container per behaviour — args pick the behaviour, env as the pod sets it (no HOME
+   * added), a ConfigMap read by absolute path, the emptyDir read and written, exit status 3 in the pod status,
+   * stdout and stderr in `kubectl logs`, a trap with the engine's message and exit status.
+   */
+  async function probeOnNode(h: NodeCluster, engine: Engine): Promise<void> {
+    const name = `probe-${engine}`;
+    const configMap = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name }, data: { 'input.txt': `from a ConfigMap for ${engine}\n` } };
+    const probe = (container: string, args: string[], extra: Record<string, unknown> = {}) => ({ name: container, image: IMAGES.probe, imagePullPolicy: 'Never', args, ...extra });
+    const pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name },
+      spec: {
+        runtimeClassName: DEFAULT_RUNTIME_CLASS,
+        restartPolicy: 'Never',
+        volumes: [{ name: 'config', configMap: { name } }, { name: 'scratch', emptyDir: {} }],
+        initContainers: [{ name: 'fill', image: IMAGES.busybox, imagePullPolicy: 'Never', command: ['/bin/busybox', 'sh', '-c', `echo '${HOST_LINE}' > ${PROBE_VOLUME}/from-host.txt`], volumeMounts: [{ name: 'scratch', mountPath: PROBE_VOLUME }] }],
+        containers: [
+          probe('files', ['files'], { volumeMounts: [{ name: 'config', mountPath: '/etc/wasi-probe', readOnly: true }] }),
+          probe('volume', ['volume', PROBE_VOLUME], { volumeMounts: [{ name: 'scratch', mountPath: PROBE_VOLUME }] }),
+          probe('env', ['env'], { env: Object.entries(PROBE_ENV).map(([k, v]) => ({ name: k, value: v })) }),
+          probe('exit-3', ['exit', '3']),
+          probe('stdout', ['stdout']),
+          probe('trap', ['trap']),
+        ],
+      },
+    };
+    await h.kubectlOk(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [configMap, pod] }) });
+    let statuses: Array<{ name: string; state: { terminated?: { exitCode: number } } }> = [];
+    await waitFor(h, `pod ${name}: every probe container terminated`, async () => {
+      statuses = JSON.parse(await h.kubectlOk(['get', 'pod', name, '-o', 'json'])).status.containerStatuses ?? [];
+      return statuses.length === 6 && statuses.every((c) => c.state.terminated) ? true : undefined;
+    }, 120_000, () => JSON.stringify(statuses));
+    const exit = Object.fromEntries(statuses.map((c) => [c.name, c.state.terminated!.exitCode]));
+    const logs = async (c: string): Promise<string> => h.kubectlOk(['logs', name, '-c', c]);
+    expect(exit).toEqual({ files: 0, volume: 0, env: 0, 'exit-3': 3, stdout: 0, trap: TRAP_EXIT[engine] });
+    expect((await logs('files')).trim()).toBe(`files: from a ConfigMap for ${engine} | ${WASM_WRITTEN.trim()}`);
+    expect((await logs('volume')).trim()).toBe(`volume: ${HOST_LINE}`);
+    const env = (await logs('env')).trim().split('\n');
+    expect(env).toContain(`PROBE_GREETING=${PROBE_ENV.PROBE_GREETING}`);
+    expect(env.filter((l) => l.startsWith('HOME='))).toEqual([]);
+    expect(await logs('stdout')).toBe('exact output\n');
+    expect(await logs('exit-3')).toBe('exit 3\n');
+    const trap = await logs('trap');
+    expect(trap).toContain('before trap');
+    expect(trap).toMatch(TRAP_MESSAGE[engine]);
+    await h.kubectlOk(['delete', 'pod', name, '--wait=true']);
+    await h.kubectlOk(['delete', 'configmap', name]);
+  }
+
+  test('what a module relies on, under WasmEdge: args, env, a ConfigMap, an emptyDir, exit status, stdout and stderr', async () => {
+    await probeOnNode(steps.need('install'), 'wasmedge');
+  });
+
+  test('the same under wasmtime, after helm upgrade --set ociType=crun-wasmtime', async () => {
+    const h = steps.need('install');
+    const r = await h.helm(['upgrade', RELEASE, CHART, '--namespace', NAMESPACE, ...chartFlags(h, 'crun-wasmtime', { target: 'auto' })], { timeoutMs: 300_000 });
+    if (r.code !== 0) throw new Error(`helm upgrade failed: ${r.stderr}`);
+    let status = '';
+    await waitFor(h, 'the node installed with crun-wasmtime', async () => {
+      const node = JSON.parse(await h.kubectlOk(['get', 'node', NODE_NAME, '-o', 'json']));
+      status = node.metadata.annotations?.[NODE_STATUS_ANNOTATION] ?? '';
+      const report = status ? JSON.parse(status) : {};
+      return node.metadata.labels?.[INSTALLED_LABEL.key] === INSTALLED_LABEL.value && report.runtime === 'crun-wasmtime' && report.state === 'installed' ? true : undefined;
+    }, 180_000, () => status);
+    await probeOnNode(h, 'wasmtime');
   });
 
   test('teardown leaves no process, mount or cgroup behind', async () => {
