@@ -30,6 +30,8 @@ describe.each(SCENARIOS)('$name', (scenario) => {
     expect(out.text).toContain(`+  BinaryName = "/opt/knawd/bin/${scenario.runtime}"`.replace('BinaryName', scenario.target.match(/crio|rhel/) ? 'runtime_path' : 'BinaryName'));
     expect(out.text).toContain(`create /opt/knawd/libexec/${scenario.runtime}/crun`);
     expect(out.text).toMatch(/restart: .* would be restarted/);
+    expect(out.text).toContain(`detected: config: ${scenario.edited}`);
+    for (const note of scenario.notes ?? []) expect(out.text).toMatch(note);
     expect(out.text).not.toContain(root);
   });
 
