@@ -121,3 +121,29 @@ test('switching the runtime takes the old build out, its directories too; remove
   await run('remove', 'crun-wasmedge');
   expect(snapshot(root)).toEqual(before);
 });
+
+describe.each(SCENARIOS.filter((s) => /\/50-knawd-[^/]+\.toml$/.test(s.edited)))('$name, the state file lost', (scenario) => {
+  test('install again recognises our drop-in as ours; remove still finds it and restores the tree', async () => {
+    // A drop-in directory that exists already (another tool's file in it): without the state, nothing says we made it.
+    const dir = scenario.edited.slice(0, scenario.edited.lastIndexOf('/'));
+    const root = setUp({ ...scenario, files: { ...scenario.files, [`${dir}/99-other.toml`]: 'version = 3\n' } });
+    const before = snapshot(root);
+    const artifacts = makeArtifacts(scenario.target);
+    const run = (command: 'install' | 'remove') =>
+      (command === 'install' ? install : remove)(
+        settingsFor([command, '--node-root', root, '--target', scenario.target, '--runtime', scenario.runtime, '--artifacts', artifacts]),
+        effectsFor(root, { answer: scenario.answer }),
+      );
+    await run('install');
+    const installed = snapshot(root);
+    fs.rmSync(path.join(root, 'opt/knawd/state.json'));
+    const again = await run('install');
+    expect(again).toMatchObject({ restarts: 0, changed: [] });
+    const state = JSON.parse(fs.readFileSync(path.join(root, 'opt/knawd/state.json'), 'utf8'));
+    expect(state.files).toContainEqual(expect.objectContaining({ path: scenario.edited, role: 'containerd-dropin', created: true }));
+    expect(snapshot(root)).toEqual(installed);
+    fs.rmSync(path.join(root, 'opt/knawd/state.json'));
+    await run('remove');
+    expect(snapshot(root)).toEqual(before);
+  });
+});
