@@ -223,7 +223,8 @@ function dropInCandidate(configPath: string, handler: string, reader: ConfigRead
 
 /**
  * The text with our handler's part taken out. `deletable`: what is left is only what we put there when we
- * created the file (then a file we created is deleted instead). A CRI-O drop-in is ours as a whole.
+ * created the file (then a file we created is deleted instead). Our drop-ins (CRI-O's, containerd's) are ours
+ * as a whole.
  */
 export function revertConfig(role: FileRole, text: string, handler: string, source: string): RemovalResult {
   switch (role) {
