@@ -85,6 +85,7 @@ export const SCENARIOS: readonly Scenario[] = [
     files: {},
     edited: '/etc/containerd/config.toml',
     unit: 'containerd',
+    notes: [/^note: no drop-in: there is no \/etc\/containerd\/config\.toml \(without one containerd imports nothing\): it is created$/m],
   },
   {
     name: 'microk8s template behind the snap "current" symlink',
