@@ -164,13 +164,18 @@ async function compareDumps(fs: HostFs, runner: CommandRunner, binary: RuntimeBi
     );
   }
   const after = parseDump((pair.normalise ?? ((d: string) => d))(result.stdout), binary);
-  // The dump's `imports` is containerd's default list merged with the file's, not what was read (measured with
-  // 2.2.9 and 2.3.7: the default conf.d glob shows also where nothing imports it); the runtimes tell what was.
-  const { imports: _afterImports, ...afterRest } = after;
-  const { imports: _beforeImports, ...beforeRest } = parseDump(before.stdout, binary);
-  void _afterImports;
-  void _beforeImports;
-  return { ...verdictFrom(after, CONTAINERD_DUMP_RUNTIMES, handler), sideEffects: differences(beforeRest, afterRest, handler) };
+  return { ...verdictFrom(after, CONTAINERD_DUMP_RUNTIMES, handler), sideEffects: differences(withoutImports(parseDump(before.stdout, binary)), withoutImports(after), handler) };
+}
+
+/**
+ * The dump without `imports`, which is containerd's default list merged with the file's, not what was read
+ * (measured with 2.2.9 and 2.3.7: the default conf.d glob shows also where nothing imports it); what was read
+ * shows in the settings themselves.
+ */
+function withoutImports(dump: Record<string, unknown>): Record<string, unknown> {
+  const rest = { ...dump };
+  delete rest.imports;
+  return rest;
 }
 
 /** `crio --config <main> --config-dir <candidate dir> config`: CRI-O's merged view with our drop-in in the directory. */
