@@ -140,7 +140,7 @@ export function renderContainerdDropIn(options: ContainerdDropInOptions): string
   }
 
   const tables = runtimeTables({ handler, binaryPath: options.binaryPath, plugin, version, systemdCgroup, declareVersion: true });
-  // Like CRI-O's drop-in: a header, then our usual block (which the fake runtime of the unit tests, and people, recognise).
+  // Like CRI-O's drop-in: a header, then the same delimited block as in every file we edit, found the same way.
   const base = [
     `# Managed by knawd-deployer: adds the containerd runtime handler "${handler}" (crun with WebAssembly support),`,
     `# read through the imports of ${config.path}. Deleted by \`knawd-installer remove\`; edits here are overwritten.`,
