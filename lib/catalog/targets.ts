@@ -8,9 +8,13 @@ export type Cri = 'containerd' | 'crio';
 
 /**
  * How the runtime's configuration is changed on a node of this target.
- * - `containerd-config`: our block is added in place to the containerd config file, keeping every other byte.
+ * - `containerd-config`: our block is added in place to the containerd config file, keeping every other byte;
+ *   where containerd 2.x reads the file and it imports a directory (2.2+'s default `conf.d/*.toml`), a drop-in
+ *   of ours goes there instead and the file is left as it is.
  * - `containerd-template`: the config is rendered from a template at every start (k3s, rke2): we add our
- *   block to the user template (created from the base template when absent) and never touch the rendered file.
+ *   block to the user template (created from the base template when absent) and never touch the rendered file;
+ *   where the rendered file imports a directory (`config-v3.toml.d/*.toml`, k3s#13680) and containerd 2.x reads
+ *   it, a drop-in of ours goes there instead and no template is written.
  * - `crio-dropin`: a drop-in file of our own in the CRI-O drop-in directory; crio.conf is never touched.
  */
 export type ConfigEdit =

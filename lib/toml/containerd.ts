@@ -93,7 +93,7 @@ function defaultVersion(major: 1 | 2): ContainerdConfigVersion {
   return major === 1 ? 2 : 3;
 }
 
-function assertReadable(version: ContainerdConfigVersion, major: 1 | 2, minor: number | undefined, source: string): void {
+export function assertReadable(version: ContainerdConfigVersion, major: 1 | 2, minor: number | undefined, source: string): void {
   if (!READABLE_VERSIONS[major].includes(version)) {
     throw new ConfigPatchError(
       `${source} is a version ${version} config, which containerd ${major}.x cannot read; ` +
@@ -112,7 +112,25 @@ function assertReadable(version: ContainerdConfigVersion, major: 1 | 2, minor: n
  * wherever the file has one (whatever the `version` line says), else the 1.x section of a version 2 file
  * through its migration; containerd 1.x reads the short IDs of version 1 and the 1.x names of version 2 only.
  */
-function pluginFor(parsed: TomlTable, version: ContainerdConfigVersion, major: 1 | 2): CriPluginName {
+export function pluginFor(parsed: TomlTable, version: ContainerdConfigVersion, major: 1 | 2): CriPluginName {
   if (major === 2) return version >= 3 || usesPlugin(parsed, 'runtime') ? 'runtime' : 'grpc';
   return defaultPluginName(version);
+}
+
+/**
+ * What the file itself says about the containerd that reads it, for when neither the Node object nor a host
+ * binary tells the version: only containerd 2.x reads config versions 3 and 4, and only containerd 2.x has
+ * plugins named `io.containerd.cri.v1.runtime`. The plugin names win over a `version = 2` line: AKS writes
+ * version 2 files with 2.x names for containerd 2, where a block under the 1.x name would be ignored.
+ * Undefined when the file could be read by either (then the catalog's default stands).
+ */
+export function containerdMajorOfFile(config: string, source = DEFAULT_SOURCE): { readonly major: 2; readonly why: string } | undefined {
+  const parsed = parseToml(config, source);
+  if (Object.keys(parsed).length === 0) return undefined;
+  const version = configVersion(parsed, source);
+  if (version >= 3) return { major: 2, why: `the config declares version = ${version}, which only containerd 2.x reads` };
+  if (usesPlugin(parsed, 'runtime')) {
+    return { major: 2, why: `the config uses containerd 2.x plugin names (io.containerd.cri.v1.runtime) under version = ${version}` };
+  }
+  return undefined;
 }

@@ -1,7 +1,9 @@
 export { ConfigPatchError } from './errors';
 export type { RuntimeSpec } from './runtime-spec';
 export type { PatchResult, RemovalResult } from './results';
-export { addContainerdRuntime, removeContainerdRuntime } from './containerd';
+export { addContainerdRuntime, containerdMajorOfFile, removeContainerdRuntime } from './containerd';
+export { containerdDropInFileName, findDropInLocation, globMatch, redirectImports, renderContainerdDropIn } from './containerd-dropin';
+export type { ContainerdDropInOptions, DropInDecision, DropInLocation } from './containerd-dropin';
 export type { ContainerdPatchOptions } from './containerd';
 export { WASM_POD_ANNOTATIONS } from './containerd-runtime';
 export { addK3sTemplateRuntime, removeK3sTemplateRuntime, K3S_TEMPLATE_BASE } from './k3s-template';

@@ -19,6 +19,9 @@ export type Statement =
       readonly tableDepth: number;
       readonly inlineTable: boolean;
       readonly line: number;
+      /** Where the value's text starts and ends (offsets into the document). */
+      readonly valueStart: number;
+      readonly valueEnd: number;
     };
 
 const BARE_KEY = /[A-Za-z0-9_-]/;
@@ -56,8 +59,9 @@ class Scanner {
         this.pos += 1;
         this.skipBlank(false);
         const inlineTable = this.text[this.pos] === '{';
+        const valueStart = this.pos;
         this.value();
-        found.push({ kind: 'key', path: [...table, ...key], tableDepth: table.length, inlineTable, line });
+        found.push({ kind: 'key', path: [...table, ...key], tableDepth: table.length, inlineTable, line, valueStart, valueEnd: this.pos });
       }
     }
   }

@@ -90,7 +90,10 @@ describe('target auto against Node objects in a real API server', () => {
       expect({ code: installed.code, err: installed.err }).toEqual({ code: 0, err: '' });
       expect(installed.out).toContain(`"msg":"target ${d.target} (auto)"`);
       expect(installed.runner.calls.filter((c) => c.includes('systemctl'))).toEqual([['nsenter', '-t', '1', '-m', '--', 'systemctl', 'restart', d.unit]]);
-      if (d.target === 'containerd') expect(installed.out).toMatch(/"msg":"pre-flight: \/usr(\/local)?\/bin\/containerd loads the new \/etc\/containerd\/config\.toml and sees handler crun-wasm/);
+      if (d.target === 'containerd') {
+        const loads = d.edited === '/etc/containerd/config.toml' ? 'the new /etc/containerd/config.toml' : `/etc/containerd/config.toml with the new drop-in ${d.edited}`;
+        expect(installed.out).toMatch(new RegExp(`"msg":"pre-flight: /usr(/local)?/bin/containerd loads ${loads.replace(/\./g, '\\.')} and sees handler crun-wasm`));
+      }
       expect(fs.readFileSync(path.join(root, d.edited), 'utf8')).toContain(`/opt/knawd/bin/${RUNTIME}`);
       expect(await nodeLabels(cluster, node)).toMatchObject({ [INSTALLED_LABEL.key]: INSTALLED_LABEL.value, [HOST_CHANGED_LABEL.key]: HOST_CHANGED_LABEL.value });
       expect((await nodeEvents(cluster, node)).slice(-2)).toEqual([

@@ -3,17 +3,18 @@
  * cri-status.ts) asks a real containerd — Debian's 1.6 and the 2.2 build, each with its own root, state and
  * socket — which handlers it serves, for a config holding our handler, for one without it, and for the
  * AKS-style file whose 1.x-named block containerd 2.x ignores (what the check must catch, so that install
- * rolls back instead of labelling the node). Needs root; a runtime that does not start fails the test.
+ * rolls back instead of labelling the node), and for our drop-in in a directory the config imports. Needs root;
+ * a runtime that does not start fails the test.
  */
 import { ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryLogger } from '../../lib/installer/log';
 import { findTarget } from '../../lib/catalog';
 import { readCriStatus, servedHandlers } from '../../lib/installer/runtime/cri-status';
 import { checkRuntimeServes } from '../../lib/installer/runtime/verify';
-import { addContainerdRuntime } from '../../lib/toml';
+import { addContainerdRuntime, findDropInLocation, renderContainerdDropIn } from '../../lib/toml';
 import { containerdBinary, ContainerdMajor } from '../support/containerd-binaries';
 import { fixture } from '../installer/support';
 
@@ -114,6 +115,27 @@ describe.each([1, 2] as const)('CRI Status of a real containerd %d.x', (major) =
     await d.stop();
 
     await d.start(base);
+    expect(servedHandlers(await readCriStatus(d.socket, 5000))).not.toContain(HANDLER);
+    await d.stop();
+  });
+});
+
+describe('a real containerd 2.2 serves the handler from our drop-in where its config imports the directory', () => {
+  it('served (CRI Status) with the drop-in in place; gone once the drop-in is deleted', async () => {
+    const d = daemon(2);
+    const dir = join(d.base, 'conf.d');
+    const config = ownConfig(2, d.base).replace(/^version = 3\n/, `version = 3\nimports = [${JSON.stringify(`${dir}/*.toml`)}]\n`);
+    const configPath = join(d.base, 'config.toml');
+    const { location } = findDropInLocation(config, configPath, HANDLER);
+    expect(location?.path).toBe(join(dir, '50-knawd-crun-wasm.toml'));
+    mkdirSync(dir);
+    writeFileSync(location!.path, renderContainerdDropIn({ ...SPEC, config: { path: configPath, text: config }, dropIns: [] }));
+    await d.start(config);
+    expect(servedHandlers(await readCriStatus(d.socket, 5000))).toEqual(expect.arrayContaining([HANDLER, 'runc']));
+    await d.stop();
+
+    rmSync(location!.path);
+    await d.start(config);
     expect(servedHandlers(await readCriStatus(d.socket, 5000))).not.toContain(HANDLER);
     await d.stop();
   });

@@ -60,13 +60,14 @@ export const DISTRIBUTIONS: readonly Distribution[] = [
     name: 'kubeadm on Debian 12, containerd 2.x from the release tarball',
     target: 'containerd',
     unit: 'containerd',
-    edited: '/etc/containerd/config.toml',
+    // containerd 2.2's default config imports conf.d: the handler goes into our drop-in there.
+    edited: '/etc/containerd/conf.d/50-knawd-crun-wasm.toml',
     files: {
       '/etc/containerd/config.toml': fixture('containerd-2-default.toml'),
       '/usr/local/lib/systemd/system/containerd.service': unitFile('containerd container runtime'),
       '/etc/os-release': osRelease('Debian GNU/Linux 12 (bookworm)'),
     },
-    nodeInfo: { containerRuntimeVersion: 'containerd://2.0.2', kubeletVersion: 'v1.32.1', osImage: 'Debian GNU/Linux 12 (bookworm)' },
+    nodeInfo: { containerRuntimeVersion: 'containerd://2.2.2', kubeletVersion: 'v1.32.1', osImage: 'Debian GNU/Linux 12 (bookworm)' },
     containerdMajor: 2,
   },
   {

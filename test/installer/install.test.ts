@@ -4,7 +4,7 @@ import { planCommand } from '../../lib/installer/commands/plan';
 import { install, remove } from '../../lib/installer/installer';
 import { status } from '../../lib/installer/commands/status';
 import { SCENARIOS, setUp } from './scenarios';
-import { effectsFor, makeArtifacts, RESTART, settingsFor, snapshot } from './support';
+import { effectsFor, fixture, makeArtifacts, RESTART, settingsFor, snapshot } from './support';
 
 describe.each(SCENARIOS)('$name', (scenario) => {
   const args = (command: string, root: string, artifacts: string, extra: string[] = []): string[] => [
@@ -30,6 +30,8 @@ describe.each(SCENARIOS)('$name', (scenario) => {
     expect(out.text).toContain(`+  BinaryName = "/opt/knawd/bin/${scenario.runtime}"`.replace('BinaryName', scenario.target.match(/crio|rhel/) ? 'runtime_path' : 'BinaryName'));
     expect(out.text).toContain(`create /opt/knawd/libexec/${scenario.runtime}/crun`);
     expect(out.text).toMatch(/restart: .* would be restarted/);
+    expect(out.text).toContain(`detected: config: ${scenario.edited}`);
+    for (const note of scenario.notes ?? []) expect(out.text).toMatch(note);
     expect(out.text).not.toContain(root);
   });
 
@@ -118,4 +120,58 @@ test('switching the runtime takes the old build out, its directories too; remove
   expect(fs.existsSync(path.join(root, 'opt/knawd/libexec/crun-wasmedge/crun'))).toBe(true);
   await run('remove', 'crun-wasmedge');
   expect(snapshot(root)).toEqual(before);
+});
+
+describe.each(SCENARIOS.filter((s) => /\/50-knawd-[^/]+\.toml$/.test(s.edited)))('$name, the state file lost', (scenario) => {
+  test('install again recognises our drop-in as ours; remove still finds it and restores the tree', async () => {
+    // A drop-in directory that exists already (another tool's file in it): without the state, nothing says we made it.
+    const dir = scenario.edited.slice(0, scenario.edited.lastIndexOf('/'));
+    const root = setUp({ ...scenario, files: { ...scenario.files, [`${dir}/99-other.toml`]: 'version = 3\n' } });
+    const before = snapshot(root);
+    const artifacts = makeArtifacts(scenario.target);
+    const run = (command: 'install' | 'remove') =>
+      (command === 'install' ? install : remove)(
+        settingsFor([command, '--node-root', root, '--target', scenario.target, '--runtime', scenario.runtime, '--artifacts', artifacts]),
+        effectsFor(root, { answer: scenario.answer }),
+      );
+    await run('install');
+    const installed = snapshot(root);
+    fs.rmSync(path.join(root, 'opt/knawd/state.json'));
+    const again = await run('install');
+    expect(again).toMatchObject({ restarts: 0, changed: [] });
+    const state = JSON.parse(fs.readFileSync(path.join(root, 'opt/knawd/state.json'), 'utf8'));
+    expect(state.files).toContainEqual(expect.objectContaining({ path: scenario.edited, role: 'containerd-dropin', created: true }));
+    expect(snapshot(root)).toEqual(installed);
+    fs.rmSync(path.join(root, 'opt/knawd/state.json'));
+    await run('remove');
+    expect(snapshot(root)).toEqual(before);
+  });
+});
+
+test('k3s upgraded to a release whose rendered config imports config-v3.toml.d: the handler moves from our template to a drop-in', async () => {
+  const K3S = '/var/lib/rancher/k3s/agent/etc/containerd';
+  const scenario = SCENARIOS.find((s) => s.name.startsWith('k3s agent whose rendered config imports')) as (typeof SCENARIOS)[number];
+  const root = setUp({ ...scenario, files: { [`${K3S}/config.toml`]: fixture('k3s-rendered-v3.toml') } });
+  const artifacts = makeArtifacts('k3s');
+  const run = (command: 'install' | 'remove') =>
+    (command === 'install' ? install : remove)(
+      settingsFor([command, '--node-root', root, '--target', 'k3s', '--runtime', scenario.runtime, '--artifacts', artifacts]),
+      effectsFor(root, { answer: scenario.answer }),
+    );
+  await run('install');
+  const template = fs.readFileSync(path.join(root, K3S, 'config-v3.toml.tmpl'), 'utf8');
+  // k3s restarts on the new release: it renders its base, now importing the drop-in directory, then our template's block.
+  const rendered = fixture('k3s-rendered-v3-imports.toml') + template.slice(template.indexOf('\n') + 1);
+  fs.writeFileSync(path.join(root, K3S, 'config.toml'), rendered);
+
+  const moved = await run('install');
+  expect(moved.restarts).toBe(1);
+  expect(fs.existsSync(path.join(root, K3S, 'config-v3.toml.tmpl'))).toBe(false);
+  expect(fs.readFileSync(path.join(root, K3S, 'config-v3.toml.d/50-knawd-crun-wasm.toml'), 'utf8')).toContain('[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.crun-wasm]');
+  expect(fs.readFileSync(path.join(root, K3S, 'config.toml'), 'utf8')).toBe(rendered);
+
+  // At that restart k3s rendered its base alone (no template any more); remove then leaves what k3s itself made.
+  fs.writeFileSync(path.join(root, K3S, 'config.toml'), fixture('k3s-rendered-v3-imports.toml'));
+  await run('remove');
+  expect(snapshot(root)).toEqual(snapshot(setUp({ ...scenario, files: { [`${K3S}/config.toml`]: fixture('k3s-rendered-v3-imports.toml') } })));
 });

@@ -27,6 +27,8 @@ export interface Scenario {
   /** Lines the edited file must have, and lines it must not have, after install. */
   readonly has?: readonly string[];
   readonly lacks?: readonly string[];
+  /** Lines `plan` must print (why the handler goes where it goes). */
+  readonly notes?: readonly RegExp[];
 }
 
 const CRIO_VERSION_QUERY = ['nsenter', '-t', '1', '-m', '--', '/usr/bin/crio', '--version'];
@@ -57,13 +59,24 @@ export const SCENARIOS: readonly Scenario[] = [
     unit: 'containerd',
   },
   {
-    name: 'containerd config v3 (containerd 2.x)',
+    name: 'containerd 2.2+ config importing conf.d (a drop-in; the config untouched)',
     target: 'containerd',
     runtime: 'crun-wasmedge',
     files: { '/etc/containerd/config.toml': fixture('containerd-2-default.toml') },
-    edited: '/etc/containerd/config.toml',
-    keeps: fixture('containerd-2-default.toml'),
+    edited: '/etc/containerd/conf.d/50-knawd-crun-wasm.toml',
     unit: 'containerd',
+    has: ['version = 3', '[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.crun-wasm]'],
+    notes: [/^note: drop-in: \/etc\/containerd\/config\.toml imports "\/etc\/containerd\/conf\.d\/\*\.toml", which containerd 2\.x merges into it: the handler goes into \/etc\/containerd\/conf\.d\/50-knawd-crun-wasm\.toml and \/etc\/containerd\/config\.toml is left as it is$/m],
+  },
+  {
+    name: 'containerd config v3 without imports (containerd 2.0/2.1)',
+    target: 'containerd',
+    runtime: 'crun-wasmedge',
+    files: { '/etc/containerd/config.toml': fixture('containerd-2-no-imports.toml') },
+    edited: '/etc/containerd/config.toml',
+    keeps: fixture('containerd-2-no-imports.toml'),
+    unit: 'containerd',
+    notes: [/^note: no drop-in: \/etc\/containerd\/config\.toml imports no other files$/m],
   },
   {
     name: 'containerd without a config file',
@@ -72,6 +85,7 @@ export const SCENARIOS: readonly Scenario[] = [
     files: {},
     edited: '/etc/containerd/config.toml',
     unit: 'containerd',
+    notes: [/^note: no drop-in: there is no \/etc\/containerd\/config\.toml \(without one containerd imports nothing\): it is created$/m],
   },
   {
     name: 'microk8s template behind the snap "current" symlink',
@@ -101,6 +115,17 @@ export const SCENARIOS: readonly Scenario[] = [
     keeps: fixture('k3s-config-v3.toml.tmpl'),
     unit: 'k3s',
     answer: onlyUnit('k3s'),
+  },
+  {
+    name: 'k3s agent whose rendered config imports config-v3.toml.d (a drop-in; no template)',
+    target: 'k3s',
+    runtime: 'crun-wasmtime',
+    files: { [`${K3S}/config.toml`]: fixture('k3s-rendered-v3-imports.toml') },
+    edited: `${K3S}/config-v3.toml.d/50-knawd-crun-wasm.toml`,
+    unit: 'k3s-agent',
+    answer: onlyUnit('k3s-agent'),
+    has: ['version = 3', '[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.crun-wasm]', '  SystemdCgroup = true'],
+    notes: [/^note: drop-in: \/var\/lib\/rancher\/k3s\/agent\/etc\/containerd\/config\.toml imports "[^"]+\/config-v3\.toml\.d\/\*\.toml"/m],
   },
   {
     name: 'rke2 agent without a template (containerd 2.x)',

@@ -3,7 +3,12 @@
  * reading (`config dump`) must show our handler as intended.
  */
 import * as TOML from '@iarna/toml';
-import { addContainerdRuntime, addK3sTemplateRuntime, WASM_POD_ANNOTATIONS } from '../../lib/toml';
+import { execFileSync } from 'child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'fs';
+import { tmpdir } from 'os';
+import { dirname, join } from 'path';
+import { addContainerdRuntime, addK3sTemplateRuntime, findDropInLocation, renderContainerdDropIn, WASM_POD_ANNOTATIONS } from '../../lib/toml';
+import { installHostBinary } from '../support/chroot-runner';
 import { containerdBinary, containerdConfigDump, ContainerdReader } from '../support/containerd-binaries';
 import { fixture, SPEC } from './helpers';
 
@@ -121,5 +126,68 @@ describe('real containerd rejects what we refuse to produce', () => {
       (end) => `[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.crun-wasm]\n${end}`,
     );
     expect(() => containerdConfigDump(1, twice)).toThrow(/duplicated tables|already exists|redefin/i);
+  });
+});
+
+describe('real containerd 2.x reads our drop-in where the config imports a directory, and nothing else changes', () => {
+  const K3S_RENDERED = '/var/lib/rancher/k3s/agent/etc/containerd/config.toml';
+
+  /** containerd's reading of the config at `configPath` in a node root holding `files` (absolute imports resolve there). */
+  function dumpOnNode(reader: ContainerdReader, configPath: string, files: Record<string, string>): Table {
+    const root = mkdtempSync(join(tmpdir(), 'knawd-dropin-'));
+    try {
+      for (const [path, text] of Object.entries(files)) {
+        mkdirSync(dirname(join(root, path)), { recursive: true });
+        writeFileSync(join(root, path), text);
+      }
+      installHostBinary(root, '/usr/bin/containerd', containerdBinary(reader));
+      return TOML.parse(execFileSync('chroot', [root, '/usr/bin/containerd', '--config', configPath, 'config', 'dump'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 })) as Table;
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  }
+
+  const withoutHandler = (dump: Table): Table => {
+    const copy = JSON.parse(JSON.stringify(dump));
+    delete copy.plugins['io.containerd.cri.v1.runtime'].containerd.runtimes[SPEC.handler];
+    return copy;
+  };
+
+  it.each<[string, string, string, ContainerdReader[], boolean]>([
+    ["containerd 2.2's default config", 'containerd-2-default.toml', '/etc/containerd/config.toml', [2, '2.3'], false],
+    ["containerd 2.3's default config (version 4)", 'containerd-2.3-v4.toml', '/etc/containerd/config.toml', ['2.3'], false],
+    ["k3s' rendered config importing config-v3.toml.d", 'k3s-rendered-v3-imports.toml', K3S_RENDERED, [2, '2.3'], true],
+  ])('%s', (_name, file, configPath, readers, systemdCgroup) => {
+    const config = fixture(file);
+    const { location } = findDropInLocation(config, configPath, SPEC.handler);
+    expect(location).toBeDefined();
+    const dropIn = renderContainerdDropIn({ ...SPEC, config: { path: configPath, text: config }, dropIns: [], containerdMinor: 3 });
+    for (const reader of readers) {
+      const before = dumpOnNode(reader, configPath, { [configPath]: config });
+      const after = dumpOnNode(reader, configPath, { [configPath]: config, [location!.path]: dropIn });
+      const handler = after.plugins['io.containerd.cri.v1.runtime'].containerd.runtimes[SPEC.handler];
+      expect(handler).toMatchObject({ runtime_type: 'io.containerd.runc.v2', pod_annotations: WASM_POD_ANNOTATIONS, options: { BinaryName: SPEC.binaryPath, SystemdCgroup: systemdCgroup } });
+      expect(withoutHandler(after)).toEqual(before);
+    }
+  });
+
+  it("the dump's imports line is not what is read: a config without imports shows the conf.d glob, and ignores a drop-in there", () => {
+    const config = fixture('containerd-2-no-imports.toml');
+    const dropIn = renderContainerdDropIn({ ...SPEC, config: { path: '/etc/containerd/config.toml', text: config }, dropIns: [] });
+    for (const reader of [2, '2.3'] as const) {
+      const dump = dumpOnNode(reader, '/etc/containerd/config.toml', { '/etc/containerd/config.toml': config, '/etc/containerd/conf.d/50-knawd-crun-wasm.toml': dropIn });
+      expect(dump.imports).toEqual(['/etc/containerd/conf.d/*.toml']);
+      expect(Object.keys(dump.plugins['io.containerd.cri.v1.runtime'].containerd.runtimes)).toEqual(['runc']);
+    }
+  });
+
+  it('containerd 1.6 replaces the whole CRI section with an imported one (why containerd 1.x never gets a drop-in)', () => {
+    const config = `${fixture('containerd-1.6-systemd-cgroup.toml').replace('imports = []', 'imports = ["/etc/containerd/conf.d/*.toml"]')}`;
+    const dropIn = 'version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.crun-wasm]\n  runtime_type = "io.containerd.runc.v2"\n';
+    const dump = dumpOnNode(1, '/etc/containerd/config.toml', { '/etc/containerd/config.toml': config, '/etc/containerd/conf.d/50-knawd-crun-wasm.toml': dropIn });
+    const cri = dump.plugins['io.containerd.grpc.v1.cri'];
+    expect(cri.containerd.runtimes).toHaveProperty(SPEC.handler);
+    // The config's runc (SystemdCgroup = true) is gone with the rest of its CRI section.
+    expect(cri.containerd.runtimes.runc?.options?.SystemdCgroup).not.toBe(true);
   });
 });

@@ -15,7 +15,8 @@ describe('scanStatements', () => {
       '[[arr.tbl]]',
       '"\\u0041" = true',
     ].join('\n');
-    expect(scanStatements(text, 'doc')).toEqual([
+    const statements = scanStatements(text, 'doc');
+    expect(statements).toMatchObject([
       { kind: 'key', path: ['a', 'b'], tableDepth: 0, inlineTable: false, line: 1 },
       { kind: 'table', path: ['t', 'quoted.key', 'lit'], line: 2 },
       { kind: 'key', path: ['t', 'quoted.key', 'lit', 's'], tableDepth: 3, inlineTable: false, line: 3 },
@@ -25,5 +26,12 @@ describe('scanStatements', () => {
       { kind: 'array-table', path: ['arr', 'tbl'], line: 10 },
       { kind: 'key', path: ['arr', 'tbl', 'A'], tableDepth: 2, inlineTable: false, line: 11 },
     ]);
+    const value = (key: string): string | undefined => {
+      const s = statements.find((x) => x.kind === 'key' && x.path[x.path.length - 1] === key);
+      return s?.kind === 'key' ? text.slice(s.valueStart, s.valueEnd) : undefined;
+    };
+    expect(value('arr')).toBe('[ 1, # comment\n  "]", { k = [2] } ]');
+    expect(value('it')).toBe('{ x = 1, y.z = "}" }');
+    expect(value('A')).toBe('true');
   });
 });

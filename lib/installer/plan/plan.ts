@@ -249,11 +249,12 @@ export function planRemove(view: HostView, state: InstallState): Plan {
 
 /**
  * A state reconstructed from the host when the state file is gone: our blocks in the target's config files,
- * our drop-in, the catalog's binaries and libraries under the prefix. Undefined when nothing of ours is found.
+ * our drop-in (CRI-O's, or containerd's where the config imports it), the catalog's binaries and libraries
+ * under the prefix. Undefined when nothing of ours is found.
  */
 export function discoverState(view: HostView, target: TargetSpec | undefined, handler: string, prefix: string): InstallState | undefined {
   const files: FileRecord[] = [];
-  for (const candidate of target ? candidateConfigPaths(target.configEdit, handler) : []) {
+  for (const candidate of target ? candidateConfigPaths(target.configEdit, handler, view) : []) {
     const current = view.read(candidate.path);
     if (current === undefined) continue;
     const reverted = revertConfig(candidate.role, current.toString('utf8'), handler, candidate.path);

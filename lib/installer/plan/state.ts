@@ -20,10 +20,13 @@
  */
 import { InstallerError } from '../errors';
 
-/** What a file is to us; config roles name the catalog's edit kind that wrote them. */
-export type FileRole = 'binary' | 'library' | 'wrapper' | 'containerd-config' | 'containerd-template' | 'crio-dropin';
+/**
+ * What a file is to us. Config roles name the catalog's edit kind that wrote them, or `containerd-dropin`: our
+ * own file in a directory the node's containerd config (or k3s' rendered one) imports, ours as a whole.
+ */
+export type FileRole = 'binary' | 'library' | 'wrapper' | 'containerd-config' | 'containerd-template' | 'containerd-dropin' | 'crio-dropin';
 
-export const CONFIG_ROLES: readonly FileRole[] = ['containerd-config', 'containerd-template', 'crio-dropin'];
+export const CONFIG_ROLES: readonly FileRole[] = ['containerd-config', 'containerd-template', 'containerd-dropin', 'crio-dropin'];
 
 export function isConfigRole(role: FileRole): boolean {
   return CONFIG_ROLES.includes(role);

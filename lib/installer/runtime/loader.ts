@@ -7,11 +7,13 @@
  * the runtime's cannot.
  *
  * A containerd candidate lives next to the file it stands for (relative `imports` resolve the same way), under
- * a name containerd never reads (`.<name>.knawd-preflight`); CRI-O's candidate drop-in directory is assembled
- * in the host's /run. Both are removed right after, whatever the outcome.
+ * a name containerd never reads (`.<name>.knawd-preflight`); CRI-O's candidate drop-in directory, and the copy
+ * of an imported containerd drop-in directory, are assembled in the host's /run. All are removed right after,
+ * whatever the outcome.
  */
 import * as TOML from '@iarna/toml';
 import type { TargetSpec } from '../../catalog';
+import { redirectImports } from '../../toml';
 import { InstallerError, oneLine } from '../errors';
 import { CommandRunner, IN_HOST } from '../host/commands';
 import { HostFs } from '../host/fs';
@@ -84,25 +86,96 @@ export async function containerdReads(
   current: string | undefined,
   handler: string,
 ): Promise<LoaderVerdict> {
+  return compareDumps(fs, runner, binary, { after: candidate, before: { path: candidate.path, text: current ?? '' }, writesTo: candidate.path }, handler);
+}
+
+/** A drop-in install as the pre-flight loads it. */
+export interface DropInCandidate {
+  /** The config that imports the drop-in's directory: its host path, its text now and after install. */
+  readonly config: { readonly path: string; readonly now: string; readonly after: string };
+  /** Our drop-in: its host path in the imported directory, and its text. */
+  readonly dropIn: Candidate;
+}
+
+/**
+ * The same with our drop-in: containerd loads the config after install with the imports that read the drop-in's
+ * directory pointed at a copy of it in the host's /run (its other files, and our candidate under its final
+ * name), so that nothing containerd reads is written before the pre-flight passed; compared with the config
+ * as it is now, reading the real directory.
+ */
+export async function containerdReadsDropIn(fs: HostFs, runner: CommandRunner, binary: RuntimeBinary, candidate: DropInCandidate, handler: string): Promise<LoaderVerdict> {
+  const dir = candidate.dropIn.path.slice(0, candidate.dropIn.path.lastIndexOf('/'));
+  const own = baseName(candidate.dropIn.path);
+  const redirected = redirectImports(candidate.config.after, candidate.config.path, dir, PREFLIGHT_DIR);
+  if (redirected === undefined) throw new Error(`internal error: ${candidate.config.path} does not import ${dir}`);
+  clearDir(fs, PREFLIGHT_DIR);
+  try {
+    fs.mkdir(PREFLIGHT_DIR, 0o700);
+    for (const name of fs.list(dir) ?? []) {
+      const path = `${dir}/${name}`;
+      if (name === own || fs.stat(path)?.kind !== 'file') continue;
+      fs.writeFile(`${PREFLIGHT_DIR}/${name}`, fs.read(path) as Buffer, 0o600);
+    }
+    fs.writeFile(`${PREFLIGHT_DIR}/${own}`, Buffer.from(candidate.dropIn.text, 'utf8'), 0o600);
+    return await compareDumps(
+      fs,
+      runner,
+      binary,
+      {
+        after: { path: candidate.config.path, text: redirected },
+        before: { path: candidate.config.path, text: candidate.config.now },
+        writesTo: candidate.dropIn.path,
+        // The dump names the copy's directory where the node's config names the real one.
+        normalise: (dump) => dump.split(PREFLIGHT_DIR).join(dir),
+      },
+      handler,
+    );
+  } finally {
+    clearDir(fs, PREFLIGHT_DIR);
+  }
+}
+
+interface DumpPair {
+  /** The config containerd is started with after install, and now. */
+  readonly after: Candidate;
+  readonly before: Candidate;
+  /** The file install would write, for the messages. */
+  readonly writesTo: string;
+  /** Applied to the dump after install before it is compared. */
+  readonly normalise?: (dump: string) => string;
+}
+
+async function compareDumps(fs: HostFs, runner: CommandRunner, binary: RuntimeBinary, pair: DumpPair, handler: string): Promise<LoaderVerdict> {
   const dump = (file: Candidate) =>
     withCandidateFile(fs, file, (path) => runner.run([...IN_HOST, binary.path, '--config', path, 'config', 'dump'], LOADER_TIMEOUT_MS));
-  const result = await dump(candidate);
+  const result = await dump(pair.after);
   if (result.code === -1) return { ran: false, seen: [], sideEffects: [], why: oneLine(result.stderr).slice(0, 200) || 'it could not be started' };
   if (result.code !== 0) {
     throw new InstallerError(
-      `pre-flight: the node's containerd (${describe(binary)}) rejects the config that install would write to ${candidate.path}: ${loaderMessage(result.stderr)}; nothing was changed`,
+      `pre-flight: the node's containerd (${describe(binary)}) rejects the config that install would write to ${pair.writesTo}: ${loaderMessage(result.stderr)}; nothing was changed`,
       'fix the file named above (containerd must load it as it is), then run install again',
     );
   }
-  const before = await dump({ path: candidate.path, text: current ?? '' });
+  const before = await dump(pair.before);
   if (before.code !== 0) {
     throw new InstallerError(
-      `pre-flight: the node's containerd (${describe(binary)}) rejects ${candidate.path} as it is now: ${loaderMessage(before.stderr)}; nothing was changed`,
+      `pre-flight: the node's containerd (${describe(binary)}) rejects ${pair.before.path} as it is now: ${loaderMessage(before.stderr)}; nothing was changed`,
       'fix that file first: containerd would not start with it either',
     );
   }
-  const after = parseDump(result.stdout, binary);
-  return { ...verdictFrom(after, CONTAINERD_DUMP_RUNTIMES, handler), sideEffects: differences(parseDump(before.stdout, binary), after, handler) };
+  const after = parseDump((pair.normalise ?? ((d: string) => d))(result.stdout), binary);
+  return { ...verdictFrom(after, CONTAINERD_DUMP_RUNTIMES, handler), sideEffects: differences(withoutImports(parseDump(before.stdout, binary)), withoutImports(after), handler) };
+}
+
+/**
+ * The dump without `imports`, which is containerd's default list merged with the file's, not what was read
+ * (measured with 2.2.9 and 2.3.7: the default conf.d glob shows also where nothing imports it); what was read
+ * shows in the settings themselves.
+ */
+function withoutImports(dump: Record<string, unknown>): Record<string, unknown> {
+  const rest = { ...dump };
+  delete rest.imports;
+  return rest;
 }
 
 /** `crio --config <main> --config-dir <candidate dir> config`: CRI-O's merged view with our drop-in in the directory. */

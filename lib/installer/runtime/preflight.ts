@@ -10,7 +10,7 @@ import { HostFs } from '../host/fs';
 import { Logger } from '../log';
 import { Plan } from '../plan/plan';
 import { isConfigRole } from '../plan/state';
-import { containerdReads, crioReads, LoaderVerdict, RuntimeBinary } from './loader';
+import { containerdReads, containerdReadsDropIn, crioReads, LoaderVerdict, RuntimeBinary } from './loader';
 
 export interface PreflightInputs {
   readonly target: TargetSpec;
@@ -25,11 +25,14 @@ export interface PreflightInputs {
 /** Resolves when the runtime sees the handler, or when it cannot be asked (said in the log); throws otherwise. */
 export async function preflight(inputs: PreflightInputs, fs: HostFs, runner: CommandRunner, log: Logger): Promise<void> {
   const { target, plan, handler } = inputs;
-  const op = plan.ops.find((o) => isConfigRole(o.role) && Buffer.isBuffer(o.after));
+  // Our containerd drop-in first: beside it, the plan may take an earlier in-place block out of the config.
+  const written = plan.ops.filter((o) => isConfigRole(o.role) && Buffer.isBuffer(o.after));
+  const op = written.find((o) => o.role === 'containerd-dropin') ?? written[0];
   if (!op || !Buffer.isBuffer(op.after)) return;
   const edit = target.configEdit;
   if (edit.kind === 'containerd-template') {
-    log.info(`pre-flight: ${op.path} is a template ${target.name} renders at start; the runtime is checked after the restart instead`);
+    const what = op.role === 'containerd-dropin' ? `a drop-in read by the config ${target.name} renders at start` : `a template ${target.name} renders at start`;
+    log.info(`pre-flight: ${op.path} is ${what}; the runtime is checked after the restart instead`);
     return;
   }
   if (!inputs.binary) {
@@ -38,10 +41,18 @@ export async function preflight(inputs: PreflightInputs, fs: HostFs, runner: Com
   }
   const candidate = { path: op.path, text: op.after.toString('utf8') };
   const current = op.before === undefined || !Buffer.isBuffer(op.before) ? undefined : op.before.toString('utf8');
-  const verdict =
-    edit.kind === 'containerd-config'
-      ? await containerdReads(fs, runner, inputs.binary, candidate, current, handler)
-      : await crioReads(fs, runner, inputs.binary, edit.mainConfig, edit.dropInDir, candidate, handler);
+  let verdict: LoaderVerdict;
+  if (op.role === 'containerd-dropin' && edit.kind === 'containerd-config') {
+    const now = fs.read(edit.path)?.toString('utf8') ?? '';
+    const configOp = plan.ops.find((o) => o.path === edit.path && Buffer.isBuffer(o.after));
+    const after = configOp && Buffer.isBuffer(configOp.after) ? configOp.after.toString('utf8') : now;
+    verdict = await containerdReadsDropIn(fs, runner, inputs.binary, { config: { path: edit.path, now, after }, dropIn: candidate }, handler);
+  } else {
+    verdict =
+      edit.kind === 'containerd-config'
+        ? await containerdReads(fs, runner, inputs.binary, candidate, current, handler)
+        : await crioReads(fs, runner, inputs.binary, edit.mainConfig, edit.dropInDir, candidate, handler);
+  }
   if (!verdict.ran) {
     log.warn(`pre-flight skipped: ${inputs.binary.path} could not be run (${verdict.why}); relying on the installer's own checks and the check after the restart`);
     return;
@@ -61,7 +72,8 @@ export async function preflight(inputs: PreflightInputs, fs: HostFs, runner: Com
       `adding the handler must change nothing else: report the file; meanwhile define these settings explicitly in ${op.path}`,
     );
   }
-  log.info(`pre-flight: ${inputs.binary.path} loads the new ${op.path} and sees handler ${handler}, and nothing else changes`);
+  const loads = op.role === 'containerd-dropin' && edit.kind === 'containerd-config' ? `${edit.path} with the new drop-in ${op.path}` : `the new ${op.path}`;
+  log.info(`pre-flight: ${inputs.binary.path} loads ${loads} and sees handler ${handler}, and nothing else changes`);
 }
 
 /** What is wrong with the handler as the runtime read it; undefined when it is what we wrote. */
