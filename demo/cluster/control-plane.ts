@@ -100,6 +100,12 @@ export interface Cluster {
   writeKubeconfig(name: string, token: string): string;
   /** The last lines of every server's log (for failure messages). */
   logTail(lines?: number): string;
+  /**
+   * Kills kube-apiserver without warning (SIGKILL: its connections break), keeps it down for `downMs`, starts it
+   * again with the same flags and resolves once it is ready; etcd and its data stay. For tests of clients that
+   * must ride out an API server restart. `pids.kubeApiserver` keeps the first process's id.
+   */
+  restartApiServer(downMs?: number): Promise<void>;
   /** Stops both servers (process groups, SIGTERM then SIGKILL) and removes the temp directory. Idempotent. */
   stop(): Promise<void>;
 }
@@ -409,9 +415,7 @@ export async function startCluster(options: StartOptions = {}): Promise<Cluster>
 
     const server = `https://${plane?.address ?? '127.0.0.1'}:${securePort}`;
     const caFile = path.join(dir, 'ca.crt');
-    const apiserver = startServer(
-      'kube-apiserver',
-      inNet([
+    const apiserverArgv = inNet([
         apiserverBin,
         `--etcd-servers=http://127.0.0.1:${clientPort}`,
         `--bind-address=${plane ? '0.0.0.0' : '127.0.0.1'}`,
@@ -444,9 +448,8 @@ export async function startCluster(options: StartOptions = {}): Promise<Cluster>
         '--profiling=false',
         '--v=1',
         ...(options.apiServerArgs ?? []),
-      ]),
-      path.join(dir, 'kube-apiserver.log'),
-    );
+      ]);
+    const apiserver = startServer('kube-apiserver', apiserverArgv, path.join(dir, 'kube-apiserver.log'));
     servers.push(apiserver);
 
     const kubeconfig = path.join(dir, 'admin.kubeconfig');
@@ -459,7 +462,17 @@ export async function startCluster(options: StartOptions = {}): Promise<Cluster>
     const users = Object.fromEntries(Object.entries(userTokens).map(([name, t]) => [name, writeKubeconfig(name, t)]));
 
     const readyTimeoutMs = options.readyTimeoutMs ?? 90_000;
-    await waitReady(plane ? netnsProbe(inNet, kubectlBin, kubeconfig) : httpsProbe(server, token, fs.readFileSync(caFile)), servers, readyTimeoutMs);
+    const readyProbe = plane ? netnsProbe(inNet, kubectlBin, kubeconfig) : httpsProbe(server, token, fs.readFileSync(caFile));
+    await waitReady(readyProbe, servers, readyTimeoutMs);
+    const restartApiServer = async (downMs = 0): Promise<void> => {
+      const index = servers.findIndex((s) => s.name === 'kube-apiserver');
+      const old = servers[index];
+      killGroup(old.child, 'SIGKILL');
+      await waitExit(old, 10_000);
+      await new Promise((resolve) => setTimeout(resolve, downMs));
+      servers[index] = startServer('kube-apiserver', apiserverArgv, old.log);
+      await waitReady(readyProbe, servers, readyTimeoutMs);
+    };
 
     if (plane && controllerBins) {
       servers.push(
@@ -533,6 +546,7 @@ export async function startCluster(options: StartOptions = {}): Promise<Cluster>
       },
       writeKubeconfig,
       logTail,
+      restartApiServer,
       stop,
     };
   } catch (error) {

@@ -21,6 +21,13 @@ export function restartLeaseName(index: number): string {
   return `${RESTART_LEASE_PREFIX}${index}`;
 }
 
+/**
+ * A node waiting for a restart slot has a ticket: a Lease `<prefix><node>` in the same namespace, labelled
+ * {@link RESTART_TICKET_LABEL}, holder the node; the API server's creationTimestamp orders the queue.
+ */
+export const RESTART_TICKET_PREFIX = 'knawd-restart-wait-';
+export const RESTART_TICKET_LABEL = 'knawd.dev/restart-ticket';
+
 export function restartLeaseNames(slots: number): string[] {
   return Array.from({ length: slots }, (_, i) => restartLeaseName(i));
 }

@@ -16,10 +16,12 @@ export const RESTART_SLOTS_ROLE = 'knawd-installer-restart-slots';
 
 /**
  * The restart budget (issue 15): one coordination.k8s.io Lease per slot of `maxConcurrentRestarts`
- * (`knawd-restart-0 … K-1`), created free, and the installer's permission on exactly those: get and update by
- * name, in its own namespace. Creating them here keeps `create` (which RBAC cannot limit by name) and `list`
- * away from the installer. With a value reference for K (the chart) the Lease is one object the renderer
- * repeats, and the Role's names are a reference too.
+ * (`knawd-restart-0 … K-1`), created free, and the installer's permission on them: get and update by name, in
+ * its own namespace. Waiting for a slot (issue 32) watches the namespace's Leases and queues with a ticket
+ * Lease of the node's own: list, watch, create and delete Leases in that namespace, which RBAC cannot limit by
+ * name (a ticket is named after its node), and which reach no Lease outside the installer's namespace (the
+ * kubelets' and controllers' are elsewhere). With a value reference for K (the chart) the Lease is one object
+ * the renderer repeats, and the Role's names are a reference too.
  */
 export class RestartSlots extends Construct {
   constructor(scope: Construct, id: string, props: RestartSlotsProps) {
@@ -44,6 +46,7 @@ export class RestartSlots extends Construct {
           verbs: ['get', 'update'],
           resourceNames: isValueRef(slots) ? undefined : restartLeaseNames(slots),
         },
+        { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['list', 'watch', 'create', 'delete'] },
       ],
     });
     if (isValueRef(slots)) bindValueField(role, '/rules/0/resourceNames', valueRef('restartLeaseNames'));

@@ -61,7 +61,7 @@ describe.each(variants)('%s / %j', (_dir, props) => {
     expect(pod.terminationGracePeriodSeconds).toBe(75);
   });
 
-  test('the restart budget: one free Lease per slot, and the installer may only get and update those, by name', () => {
+  test('the restart budget: one free Lease per slot, the installer may get and update those by name, and list, watch, create and delete Leases (its queue tickets) in its namespace only', () => {
     const leases = byKind(install, 'Lease');
     expect(leases.map((l) => [l.metadata.namespace, l.metadata.name, l.spec])).toEqual([['knawd', 'knawd-restart-0', {}]]);
     const five = installObjects({ target, ociType, maxConcurrentRestarts: 5 });
@@ -81,7 +81,7 @@ describe.each(variants)('%s / %j', (_dir, props) => {
     ]);
   });
 
-  test('RBAC is exactly: nodes get/list/patch, node events create in default, the restart slots get/update by name, and SCC use on OpenShift; Knative is not touched by default', () => {
+  test('RBAC is exactly: nodes get/list/patch, node events create in default, the restart slots get/update by name and the namespace Leases list/watch/create/delete, and SCC use on OpenShift; Knative is not touched by default', () => {
     const rules = [...byKind(install, 'ClusterRole'), ...byKind(install, 'Role')].map((r) => ({
       kind: r.kind,
       name: r.metadata.name,
@@ -105,7 +105,10 @@ describe.each(variants)('%s / %j', (_dir, props) => {
       {
         kind: 'Role',
         name: 'knawd-installer-restart-slots',
-        rules: [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'update'], resourceNames: ['knawd-restart-0'] }],
+        rules: [
+          { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'update'], resourceNames: ['knawd-restart-0'] },
+          { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['list', 'watch', 'create', 'delete'] },
+        ],
       },
     ];
     if (openshift) {
@@ -119,8 +122,9 @@ describe.each(variants)('%s / %j', (_dir, props) => {
     expect(byKind(install, 'ClusterRoleBinding').map((b) => b.metadata.name)).toEqual(['knawd-installer-nodes']);
     // patchKnative "auto" (the default): nothing in Knative's namespace, so the manifest applies without Knative.
     expect(install.filter((o) => o.metadata.namespace === KNATIVE_FEATURE.namespace)).toEqual([]);
-    const verbs = rules.flatMap((r) => r.rules.flatMap((x: any) => x.verbs));
-    expect(verbs).not.toContain('delete');
+    // The one delete: the restart queue's tickets, Leases in the installer's own namespace (a Role, not a ClusterRole).
+    const deletes = rules.flatMap((r) => r.rules.filter((x: any) => x.verbs.includes('delete')).map((x: any) => [r.kind, x.resources]));
+    expect(deletes).toEqual([['Role', ['leases']]]);
     expect(rules.flatMap((r) => r.rules.flatMap((x: any) => x.resources))).not.toContain('secrets');
   });
 

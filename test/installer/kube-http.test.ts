@@ -89,4 +89,50 @@ describe('KubeHttp against a misbehaving server', () => {
     const http = new KubeHttp({ server: base, token: { file: '/nonexistent/token' } });
     await expect(http.request({ method: 'GET', path: '/' })).rejects.toThrow(/^cannot read \/nonexistent\/token: .*ENOENT: no such file or directory/);
   });
+
+  describe('a stream (a watch)', () => {
+    test('hands over complete lines, however the answer is cut into chunks, and resolves when the server ends it', async () => {
+      let seen: string | undefined;
+      handler = (req, res) => {
+        seen = req.url;
+        res.write('{"a":1}\n{"b"');
+        setTimeout(() => res.write(':2}\n\n{"c":3}'), 50);
+        setTimeout(() => res.end('\n'), 100);
+      };
+      const lines: string[] = [];
+      const stream = client().stream({ method: 'GET', path: '/apis/coordination.k8s.io/v1/namespaces/knawd/leases', query: { watch: '1' } }, (l) => lines.push(l), { idleMs: 5000 });
+      await stream.done;
+      expect(lines).toEqual(['{"a":1}', '{"b":2}', '{"c":3}']);
+      expect(seen).toBe('/apis/coordination.k8s.io/v1/namespaces/knawd/leases?watch=1');
+    });
+
+    test('an answer other than 200 rejects with its Status message and hands over no line', async () => {
+      handler = (_, res) => {
+        res.statusCode = 410;
+        res.end('{"kind":"Status","message":"too old resource version: 5 (9)"}\n');
+      };
+      const lines: string[] = [];
+      await expect(client().stream({ method: 'GET', path: '/w' }, (l) => lines.push(l), { idleMs: 5000 }).done).rejects.toMatchObject({ status: 410, message: 'too old resource version: 5 (9)' });
+      expect(lines).toEqual([]);
+    });
+
+    test('a stream quiet for longer than its idle bound is given up on; stop() ends one quietly', async () => {
+      handler = (_, res) => res.write('{"a":1}\n');
+      const lines: string[] = [];
+      await expect(client().stream({ method: 'GET', path: '/w' }, (l) => lines.push(l), { idleMs: 300 }).done).rejects.toThrow(/^127\.0\.0\.1:\d+: nothing from the API server for 0\.3 s$/);
+      expect(lines).toEqual(['{"a":1}']);
+      const open = client().stream({ method: 'GET', path: '/w' }, () => undefined, { idleMs: 5000 });
+      await new Promise((r) => setTimeout(r, 100));
+      open.stop();
+      await expect(open.done).resolves.toBeUndefined();
+    });
+
+    test('a connection cut mid-stream rejects', async () => {
+      handler = (_, res) => {
+        res.write('{"a":1}\n');
+        setTimeout(() => res.socket?.destroy(), 50);
+      };
+      await expect(client().stream({ method: 'GET', path: '/w' }, () => undefined, { idleMs: 5000 }).done).rejects.toMatchObject({ status: undefined });
+    });
+  });
 });

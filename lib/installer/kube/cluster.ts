@@ -3,8 +3,9 @@
  * kubelet and OS, labels), set/remove the installed label and the status annotation, remove a startup taint,
  * ask discovery whether Knative Serving is served, read and patch (with a resourceVersion precondition)
  * Knative's ConfigMaps, list labelled nodes, find pods still using the handler, read and update (at a
- * resourceVersion) the restart budget's Leases. The one implementation is {@link HttpCluster}; tests run it
- * against a real kube-apiserver.
+ * resourceVersion) the restart budget's Leases, list and watch the Leases of its namespace, create and delete
+ * its own waiting ticket there. The one implementation is {@link HttpCluster}; tests run it against a real
+ * kube-apiserver.
  *
  * Why not @kubernetes/client-node: the installer stays resident on every node, and client-node loads its whole
  * generated API (1,200 model classes and `request`) for any call. Bundled, one call through it peaks at 82 MiB
@@ -72,9 +73,29 @@ export interface NodeMetadata {
 export interface Lease {
   readonly name: string;
   readonly resourceVersion: string;
+  /** `metadata.creationTimestamp`: the API server's clock, whole seconds. */
+  readonly created: string;
   readonly spec: LeaseSpec;
   /** The object as read, written back with a new spec (so its metadata, labels included, is kept). */
   readonly object: Readonly<Record<string, unknown>>;
+}
+
+/** The Leases of a namespace at one resourceVersion (what a watch resumes from). */
+export interface LeaseList {
+  readonly resourceVersion: string;
+  readonly leases: readonly Lease[];
+}
+
+/** What a watch on a namespace's Leases tells: a change, a bookmark (the version it got to), or an error event. */
+export type LeaseEvent =
+  | { readonly type: 'ADDED' | 'MODIFIED' | 'DELETED'; readonly lease: Lease }
+  | { readonly type: 'BOOKMARK'; readonly resourceVersion: string }
+  | { readonly type: 'ERROR'; readonly status: number | undefined; readonly message: string };
+
+/** An open watch: `done` resolves when the server ended it, rejects (a KubeApiError) when it failed. */
+export interface LeaseWatch {
+  readonly done: Promise<void>;
+  stop(): void;
 }
 
 export interface LeaseSpec {
@@ -106,6 +127,17 @@ export interface ClusterApi {
   getLease(namespace: string, name: string): Promise<Lease | undefined>;
   /** Replaces the Lease's spec only while it is still at its resourceVersion: `conflict` when it moved on. */
   updateLease(namespace: string, lease: Lease, spec: LeaseSpec): Promise<Lease | 'conflict'>;
+  /** Every Lease in the namespace, and the resourceVersion of that list. */
+  listLeases(namespace: string): Promise<LeaseList>;
+  /**
+   * Watches the namespace's Leases from `resourceVersion` (bookmarks asked for); `onEvent` gets every event in
+   * order. A watch that sees nothing for `idleMs` fails (a connection that died without a word).
+   */
+  watchLeases(namespace: string, resourceVersion: string, onEvent: (event: LeaseEvent) => void, idleMs: number): LeaseWatch;
+  /** Creates a Lease: `exists` when one of that name is there already. */
+  createLease(namespace: string, name: string, labels: Readonly<Record<string, string>>, spec: LeaseSpec): Promise<Lease | 'exists'>;
+  /** Deletes a Lease; one that is gone already is no error. */
+  deleteLease(namespace: string, name: string): Promise<void>;
   /** Records an Event on the Node (namespace `default`, as the kubelet's own node events). */
   createNodeEvent(name: string, event: NodeEvent): Promise<void>;
   /** The installer's Warning Events on Nodes (all, or of one reason), newest first. */
@@ -272,6 +304,48 @@ export class HttpCluster implements ClusterApi {
     }
   }
 
+  async listLeases(namespace: string): Promise<LeaseList> {
+    const list = await call(`list Leases in ${namespace}`, () =>
+      this.http.request<List<LeaseObject> & { metadata?: { resourceVersion?: string } }>({ method: 'GET', path: leasesPath(namespace) }),
+    );
+    return { resourceVersion: list.metadata?.resourceVersion ?? '', leases: (list.items ?? []).map(leaseOf) };
+  }
+
+  watchLeases(namespace: string, resourceVersion: string, onEvent: (event: LeaseEvent) => void, idleMs: number): LeaseWatch {
+    // timeoutSeconds: the server ends a watch after at most this; the waiter resumes it from the version it got to.
+    const query = { watch: '1', resourceVersion, allowWatchBookmarks: 'true', timeoutSeconds: '1800' };
+    return this.http.stream(
+      { method: 'GET', path: leasesPath(namespace), query },
+      (line) => {
+        const event = JSON.parse(line) as { type?: string; object?: LeaseObject & { code?: number; message?: string } };
+        const object = event.object ?? {};
+        if (event.type === 'BOOKMARK') onEvent({ type: 'BOOKMARK', resourceVersion: object.metadata?.resourceVersion ?? '' });
+        else if (event.type === 'ADDED' || event.type === 'MODIFIED' || event.type === 'DELETED') onEvent({ type: event.type, lease: leaseOf(object) });
+        else onEvent({ type: 'ERROR', status: object.code, message: object.message ?? line.slice(0, 200) });
+      },
+      { idleMs },
+    );
+  }
+
+  async createLease(namespace: string, name: string, labels: Readonly<Record<string, string>>, spec: LeaseSpec): Promise<Lease | 'exists'> {
+    const body = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace, labels }, spec };
+    try {
+      return leaseOf(await this.http.request<LeaseObject>({ method: 'POST', path: leasesPath(namespace), body }));
+    } catch (error) {
+      if (error instanceof KubeApiError && error.status === 409) return 'exists';
+      throw apiError(`create Lease ${namespace}/${name}`, error);
+    }
+  }
+
+  async deleteLease(namespace: string, name: string): Promise<void> {
+    try {
+      await this.http.request({ method: 'DELETE', path: leasePath(namespace, name) });
+    } catch (error) {
+      if (error instanceof KubeApiError && error.status === 404) return;
+      throw apiError(`delete Lease ${namespace}/${name}`, error);
+    }
+  }
+
   async createNodeEvent(name: string, event: NodeEvent): Promise<void> {
     const now = new Date().toISOString();
     const body = {
@@ -370,16 +444,21 @@ function enc(segment: string): string {
 }
 
 interface LeaseObject {
-  readonly metadata?: ObjectMeta;
+  readonly metadata?: ObjectMeta & { readonly creationTimestamp?: string };
   readonly spec?: LeaseSpec;
 }
 
 function leaseOf(object: LeaseObject): Lease {
-  return { name: object.metadata?.name ?? '', resourceVersion: object.metadata?.resourceVersion ?? '', spec: object.spec ?? {}, object: object as Record<string, unknown> };
+  const metadata = object.metadata ?? {};
+  return { name: metadata.name ?? '', resourceVersion: metadata.resourceVersion ?? '', created: metadata.creationTimestamp ?? '', spec: object.spec ?? {}, object: object as Record<string, unknown> };
+}
+
+function leasesPath(namespace: string): string {
+  return `/apis/coordination.k8s.io/v1/namespaces/${enc(namespace)}/leases`;
 }
 
 function leasePath(namespace: string, name: string): string {
-  return `/apis/coordination.k8s.io/v1/namespaces/${enc(namespace)}/leases/${enc(name)}`;
+  return `${leasesPath(namespace)}/${enc(name)}`;
 }
 
 function configMapPath(namespace: string, name: string): string {
@@ -394,13 +473,26 @@ async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** A failed API call as the installer reports it, with the HTTP status (undefined: no answer) for callers that retry. */
+export class ApiCallError extends InstallerError {
+  constructor(
+    message: string,
+    fix: string,
+    readonly status: number | undefined,
+  ) {
+    super(message, fix);
+    this.name = 'ApiCallError';
+  }
+}
+
 function apiError(what: string, error: unknown): InstallerError {
   const status = error instanceof KubeApiError ? error.status : undefined;
   const detail = error instanceof Error ? error.message : String(error);
-  return new InstallerError(
+  return new ApiCallError(
     `Kubernetes API: cannot ${what}${status ? ` (HTTP ${status})` : ''}: ${oneLine(detail).slice(0, 300)}`,
     status === 403
       ? "grant the installer's ServiceAccount the permission (see the chart's ClusterRoles)"
       : 'check that the API server is reachable from the node and retry',
+    status,
   );
 }

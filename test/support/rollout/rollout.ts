@@ -59,6 +59,8 @@ export interface RolloutOptions {
   readonly killAfterRestarts?: number;
   /** Give up (and report the nodes still running) after this long. */
   readonly timeoutMs: number;
+  /** Once every node finished, run one drift check (`install --drift-check`) on the first node and count its requests. */
+  readonly driftCheck?: boolean;
 }
 
 export interface RolloutResult {
@@ -85,6 +87,8 @@ export interface RolloutResult {
   /** Lease holders left at the end (all should be free). */
   readonly heldAtEnd: readonly string[];
   readonly killed?: { readonly node: string; readonly slot: string; readonly slotBackMs: number | undefined };
+  /** API requests of one drift check on an installed node that did not drift (with {@link RolloutOptions.driftCheck}). */
+  readonly driftCheckRequests?: number;
 }
 
 interface Interval {
@@ -146,11 +150,11 @@ export async function runRollout(world: RolloutWorld, options: RolloutOptions): 
   const log = path.join(runDir, 'restarts.jsonl');
 
   const roots = new Map(names.map((n) => [n, nodeRoot(path.join(runDir, n), config)]));
-  const start = (node: string): NodeRun => {
+  const start = (node: string, extra: readonly string[] = []): NodeRun => {
     const root = roots.get(node)!;
     const args = [
       world.entry, 'install', '--target', TARGET, '--runtime', RUNTIME, '--node-root', root, '--artifacts', world.artifacts, '--node-name', node,
-      '--kubeconfig', world.kubeconfig, '--patch-knative', 'false', '--namespace', NAMESPACE, '--max-concurrent-restarts', String(options.slots),
+      '--kubeconfig', world.kubeconfig, '--patch-knative', 'false', '--namespace', NAMESPACE, '--max-concurrent-restarts', String(options.slots), ...extra,
     ];
     const child = spawn(process.execPath, args, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ROLLOUT_LOG: log, ROLLOUT_RESTART_MS: String(options.restartMs) }, stdio: ['ignore', 'pipe', 'pipe'] });
     const run: NodeRun = { child, output: '', exit: Promise.resolve({ code: -1, requests: 0 }) };
@@ -233,6 +237,13 @@ export async function runRollout(world: RolloutWorld, options: RolloutOptions): 
   const ideal = Math.ceil(options.nodes / options.slots) * options.restartMs;
   const nodes = await admin.listNodeMetadata();
   const notInstalled = names.filter((n) => nodes.find((x) => x.name === n)?.labels[NODE_STATE_LABEL] !== 'installed');
+  let driftCheckRequests: number | undefined;
+  if (options.driftCheck) {
+    const check = start(names[0], ['--drift-check']);
+    const { code, requests: made } = await check.exit;
+    if (code !== 0 || /DriftDetected|repairing/.test(check.output)) throw new Error(`the drift check on ${names[0]} did not pass quietly (exit ${code}): ${check.output.trim().split('\n').slice(-5).join('\n')}`);
+    driftCheckRequests = made;
+  }
   const heldAtEnd: string[] = [];
   for (let i = 0; i < options.slots; i++) {
     const holder = (await admin.getLease(NAMESPACE, restartLeaseName(i)))?.spec.holderIdentity;
@@ -253,5 +264,6 @@ export async function runRollout(world: RolloutWorld, options: RolloutOptions): 
     restarts,
     heldAtEnd,
     killed,
+    driftCheckRequests,
   };
 }
