@@ -13,7 +13,7 @@ import { WASM_LINE, PLAIN_LINE } from '../../demo/cluster/images/test-images';
 import { finishWasmPod, helmInstall, waitFor } from '../../demo/cluster/product';
 import { exec } from '../../demo/cluster/process';
 import { clusterForFile } from '../support/node/steps';
-import { readmeExample, readmeExampleObjects } from '../support/readme-examples';
+import { readmeExample, readmeExampleObjects } from '../../demo/readme-examples';
 
 jest.setTimeout(10 * 60_000);
 
