@@ -52,12 +52,12 @@ link() {
 
 want_rebuild() { [[ "$REBUILD" == *" all "* || "$REBUILD" == *" $1 "* ]]; }
 
-# What a cold build usually takes on a 2-core machine, for the progress lines (the Go build cache shared by
-# the Kubernetes binaries is filled by the first of them: kube-apiserver).
+# What a cold build took on this 2-core machine under load (cache entries' logs and .complete markers), for the
+# progress lines. The Kubernetes binaries after kube-apiserver reuse the Go build cache it filled.
 declare -A USUALLY=(
-  [helm]="4 min" [helm4]="4 min" [containerd]="4 min" [containerd-v4]="3 min" [crictl]="2 min" [crio]="6 min"
-  [kube-apiserver]="20 min" [kubelet]="3 min" [kube-controller-manager]="3 min" [kube-scheduler]="1 min"
-  [kube-proxy]="1 min" [node-supervisor]="10 s" [knative-serving]="3 min" [kube-score]="2 min" [checkov]="2 min"
+  [helm]="1 min" [helm4]="1 min" [containerd]="1 min" [containerd-v4]="1 min" [crictl]="30 s" [crio]="7 min"
+  [kube-apiserver]="17 min" [kubelet]="1 min" [kube-controller-manager]="1.5 min" [kube-scheduler]="10 s"
+  [kube-proxy]="15 s" [node-supervisor]="a few seconds" [knative-serving]="30 s" [kube-score]="1 min" [checkov]="1.5 min"
 )
 usually() { [[ -n "${USUALLY[$1]:-}" ]] && echo ", usually ${USUALLY[$1]} cold" || true; }
 
@@ -414,7 +414,7 @@ fi
 
 # ---------------------------------------------------------------- the installer image (end-to-end tests install from it)
 
-say "image (npm run image): checking its components, usually 40 min cold (each names its log below) ..."
+say "image (npm run image): checking its components, usually 20 min cold, most of it the wasmtime C API (each names its log below) ..."
 bash "$REPO/runtime-artifacts/build-image.sh" || die "npm run image failed (see its output above)"
 
 say "tools ready in $REPO/.tools (cache: $CACHE)"
