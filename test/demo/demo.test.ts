@@ -1,7 +1,8 @@
 /**
  * `npm run demo` (issue 25) as a user runs it: its refusals (one line, non-zero exit, nothing changed), one run
  * end to end on warm caches (its summary: every step ok, the WASI test Job under each shipped engine, the WASM
- * HTTP service's answer from WasmEdge; then nothing of the run left on the machine), and a kept cluster
+ * HTTP service's answer from WasmEdge; then nothing of the run left on the machine), one stopped by SIGTERM in the
+ * middle of a step (torn down, exit 143), and a kept cluster
  * (`--keep`: kubectl of this process's own namespace reaches it on loopback, a second `--keep` changes nothing,
  * `down` removes it all).
  */
@@ -119,6 +120,27 @@ describe('npm run demo, end to end on warm caches', () => {
     expect(await portIsFree(port)).toBe(true);
     expect([fs.existsSync(KEPT_STATE), fs.existsSync(KUBECONFIG)]).toEqual([false, false]);
     expect(checkoutState().git).toBe(before);
+  });
+});
+
+describe('npm run demo, interrupted', () => {
+  test('SIGTERM during helm install: the runner tears everything down, exit 143, nothing left behind', async () => {
+    const rulesBefore = iptablesRules();
+    const port = await freePort();
+    let signalled = false;
+    const r = await runDemoCommand(['--port', String(port)], {
+      argv0: [],
+      onOutput: (stdout, signal) => {
+        if (signalled || !stdout.includes('→ helm install')) return;
+        signalled = true;
+        signal('SIGTERM');
+      },
+    });
+    expect(signalled).toBe(true);
+    expect([r.code, r.stdout]).toEqual([143, expect.stringContaining('SIGTERM: stopping (the runner tears the cluster down) ...')]);
+    expect(leftBehind(parseFootprint(r.stdout), rulesBefore)).toEqual([]);
+    expect(await portIsFree(port)).toBe(true);
+    expect([fs.existsSync(KEPT_STATE), fs.existsSync(KUBECONFIG)]).toEqual([false, false]);
   });
 });
 

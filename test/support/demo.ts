@@ -13,8 +13,17 @@ export interface DemoRun {
   readonly seconds: number;
 }
 
-/** Runs `npm run -s demo -- ARGS` (or, with `argv0`, that command before node, e.g. setpriv to drop root). */
-export function runDemoCommand(args: readonly string[], options: { timeoutMs?: number; argv0?: readonly string[]; env?: NodeJS.ProcessEnv } = {}): Promise<DemoRun> {
+/** Runs `npm run -s demo -- ARGS`. */
+export interface DemoOptions {
+  readonly timeoutMs?: number;
+  /** Run `node demo/main.ts` under this command ([] for none) instead of through npm. */
+  readonly argv0?: readonly string[];
+  readonly env?: NodeJS.ProcessEnv;
+  /** Called with the whole stdout so far at each piece of it, and a way to signal the demo's process. */
+  readonly onOutput?: (stdout: string, signal: (s: NodeJS.Signals) => void) => void;
+}
+
+export function runDemoCommand(args: readonly string[], options: DemoOptions = {}): Promise<DemoRun> {
   const argv = options.argv0
     ? [...options.argv0, process.execPath, '-r', 'ts-node/register/transpile-only', 'demo/main.ts', ...args]
     : ['npm', 'run', '-s', 'demo', '--', ...args];
@@ -23,7 +32,10 @@ export function runDemoCommand(args: readonly string[], options: { timeoutMs?: n
     const child = spawn(argv[0], argv.slice(1), { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString('utf8');
+      options.onOutput?.(stdout, (s) => child.kill(s));
+    });
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
     const timer = setTimeout(() => child.kill('SIGTERM'), options.timeoutMs ?? 30 * 60_000);
     child.on('close', (code, signal) => {
