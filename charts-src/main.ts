@@ -17,11 +17,12 @@ export function synthAll(dist: string, chartStatic = join(__dirname, 'chart')): 
   synthChart(dist, chartStatic);
 }
 
-/** Brings README.md's generated support matrix up to date. */
-export function synthReadme(readmePath: string): void {
+/** Brings README.md's generated support matrix up to date; true when it changed. */
+export function synthReadme(readmePath: string): boolean {
   const readme = readFileSync(readmePath, 'utf8');
   const updated = withSupportMatrix(readme);
   if (updated !== readme) writeFileSync(readmePath, updated);
+  return updated !== readme;
 }
 
 export function synthManifests(dist: string): void {

@@ -1,7 +1,7 @@
 // `npm run synth`: bundles the cdk8s app with esbuild (milliseconds, no type-check — `npm run build` and the
 // tests type-check) and runs it, instead of starting ts-node on ~1 MB of generated imports.
 import { build } from 'esbuild';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
@@ -23,4 +23,8 @@ await build({
 });
 const app = createRequire(import.meta.url)(outfile);
 app.synthAll(join(repo, 'dist'), join(repo, 'charts-src', 'chart'));
-app.synthReadme(join(repo, 'README.md'));
+const readmeChanged = app.synthReadme(join(repo, 'README.md'));
+const files = (dir) => readdirSync(join(repo, dir), { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).length;
+console.log(
+  `synth: wrote dist/charts/knawd-deployer (${files('dist/charts/knawd-deployer')} files) and dist/manifests (${files('dist/manifests')} files); README.md support matrix ${readmeChanged ? 'updated' : 'unchanged'}`,
+);

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Provisions the tools the tests and charts need (entry point of `npm run tools`).
 #
-#   bash tools/install-tools.sh            # build/install whatever is missing
+#   bash tools/install-tools.sh            # build/install whatever is missing (= `all`)
+#   bash tools/install-tools.sh demo       # only what `npm run demo` needs: helm, containerd 2.x, etcd, the
+#                                          # Kubernetes binaries, the node supervisor, the image
 #   KNAWD_TOOLS_REBUILD=helm bash tools/install-tools.sh      # force one rebuild
 #   KNAWD_TOOLS_REBUILD=all  bash tools/install-tools.sh      # force all rebuilds
 #
@@ -20,6 +22,11 @@ REBUILD=" ${KNAWD_TOOLS_REBUILD:-} "
 
 die() { echo "install-tools: error: $*" >&2; exit 1; }
 say() { echo "$*"; }
+
+# Which tools: `all` (every suite's) or `demo` (the single-node cluster and the image, nothing else).
+SET="${1:-all}"
+[[ $# -le 1 && ( "$SET" == all || "$SET" == demo ) ]] || die "unknown argument(s) '$*': accepted: all (the default), demo"
+all_set() { [[ "$SET" == all ]]; }
 
 [[ -n "${KNAWD_TOOLS_CACHE:-}" || -n "${HOME:-}" ]] || die "neither KNAWD_TOOLS_CACHE nor HOME is set"
 CACHE="${KNAWD_TOOLS_CACHE:-$HOME/.cache/knawd-deployer}"
@@ -44,6 +51,15 @@ link() {
 }
 
 want_rebuild() { [[ "$REBUILD" == *" all "* || "$REBUILD" == *" $1 "* ]]; }
+
+# What a cold build took on this 2-core machine under load (cache entries' logs and .complete markers), for the
+# progress lines. The Kubernetes binaries after kube-apiserver reuse the Go build cache it filled.
+declare -A USUALLY=(
+  [helm]="1 min" [helm4]="1 min" [containerd]="1 min" [containerd-v4]="1 min" [crictl]="30 s" [crio]="7 min"
+  [kube-apiserver]="17 min" [kubelet]="1 min" [kube-controller-manager]="1.5 min" [kube-scheduler]="10 s"
+  [kube-proxy]="15 s" [node-supervisor]="a few seconds" [knative-serving]="30 s" [kube-score]="1 min" [checkov]="1.5 min"
+)
+usually() { [[ -n "${USUALLY[$1]:-}" ]] && echo ", usually ${USUALLY[$1]} cold" || true; }
 
 # Go's standard install location, in case a non-login shell left it off PATH.
 if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then
@@ -77,7 +93,7 @@ cached_build() {
   local lockfd
   exec {lockfd}>"$CACHE/.$name-$version.lock"
   if ! flock -n "$lockfd"; then
-    say "$name $version: another run is building it, waiting..."
+    say "$name $version: another run is building it, waiting$(usually "$name") (log: $log) ..."
     flock "$lockfd"
   fi
   if [[ -f "$dir/.complete" ]] && ! want_rebuild "$name"; then
@@ -87,7 +103,7 @@ cached_build() {
   fi
   local tmp="$dir.partial"
   rm -rf "$tmp" && mkdir -p "$tmp"
-  say "$name $version: building (log: $log) ..."
+  say "$name $version: building$(usually "$name") (log: $log) ..."
   local start=$SECONDS
   if ! "$build" "$tmp" "$version" >"$log" 2>&1; then
     tail -n 25 "$log" | sed 's/^/    /' >&2
@@ -117,10 +133,8 @@ apt_check() { # apt_check PACKAGE TEST...
 has_cmd() { command -v "$1"; }
 has_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 
-apt_check containerd    test -x /usr/bin/containerd
 apt_check runc          has_cmd runc
 apt_check etcd-server   has_cmd etcd
-apt_check yamllint      has_cmd yamllint
 apt_check wabt          has_cmd wat2wasm
 # The WASI probe the handler tests run (runtime-artifacts/local/wasi-probe.c): C for wasm32-wasi.
 apt_check clang-14      has_cmd clang-14
@@ -130,13 +144,17 @@ apt_check libclang-rt-14-dev-wasm32 has_pkg libclang-rt-14-dev-wasm32
 apt_check busybox-static has_pkg busybox-static
 apt_check kubernetes-client has_cmd kubectl
 apt_check openssl       has_cmd openssl
-# HTTP requests to services inside the node's network namespace (busybox-static's wget segfaults here).
+# HTTP requests to services inside the node's network namespace (npm run demo).
 apt_check curl          has_cmd curl
-apt_check skopeo        has_cmd skopeo
-# The image tests' old userland (a Debian bullseye chroot).
-apt_check mmdebstrap    has_cmd mmdebstrap
-# A registry on loopback for the image push test (its service is never started: see policy-rc.d below).
-apt_check docker-registry has_cmd docker-registry
+if all_set; then
+  apt_check containerd    test -x /usr/bin/containerd
+  apt_check yamllint      has_cmd yamllint
+  apt_check skopeo        has_cmd skopeo
+  # The image tests' old userland (a Debian bullseye chroot).
+  apt_check mmdebstrap    has_cmd mmdebstrap
+  # A registry on loopback for the image push test (its service is never started: see policy-rc.d below).
+  apt_check docker-registry has_cmd docker-registry
+fi
 # shellcheck source=tools/install-node-tools.sh
 . "$TOOLS_DIR/install-node-tools.sh" || die "cannot read $TOOLS_DIR/install-node-tools.sh"
 node_tools_apt_checks
@@ -180,10 +198,8 @@ report_apt() { # report_apt PACKAGE WHAT PATH
   [[ -e "$3" ]] || die "$2 is still missing after apt-get install $1"
   say "$2 ($src, $3): installed"
 }
-report_apt containerd     "containerd 1.6"  /usr/bin/containerd
 report_apt runc           runc              "$(command -v runc)"
 report_apt etcd-server    etcd              "$(command -v etcd)"
-report_apt yamllint       yamllint          "$(command -v yamllint)"
 report_apt wabt           wabt              "$(command -v wat2wasm)"
 report_apt clang-14       clang-14          "$(command -v clang-14)"
 report_apt lld-14         wasm-ld-14        "$(command -v wasm-ld-14)"
@@ -191,10 +207,14 @@ report_apt wasi-libc      wasi-libc         /usr/lib/wasm32-wasi/libc.a
 report_apt libclang-rt-14-dev-wasm32 "wasm32 compiler-rt" /usr/lib/llvm-14/lib/clang/14.0.6/lib/wasi/libclang_rt.builtins-wasm32.a
 report_apt busybox-static busybox-static    /bin/busybox
 report_apt kubernetes-client kubectl        "$(command -v kubectl)"
-report_apt skopeo         skopeo            "$(command -v skopeo)"
 report_apt curl           curl              "$(command -v curl)"
-report_apt mmdebstrap     mmdebstrap        "$(command -v mmdebstrap)"
-report_apt docker-registry docker-registry  "$(command -v docker-registry)"
+if all_set; then
+  report_apt containerd     "containerd 1.6"  /usr/bin/containerd
+  report_apt yamllint       yamllint          "$(command -v yamllint)"
+  report_apt skopeo         skopeo            "$(command -v skopeo)"
+  report_apt mmdebstrap     mmdebstrap        "$(command -v mmdebstrap)"
+  report_apt docker-registry docker-registry  "$(command -v docker-registry)"
+fi
 
 # ---------------------------------------------------------------- helm
 
@@ -229,8 +249,10 @@ build_helm4() {
   go_env GOBIN="$1" go install -trimpath -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$2" "helm.sh/helm/v4/cmd/helm@$2"
 }
 verify_helm4() { helm_reports "$1" "$HELM4_VERSION"; }
-cached_build helm4 "$HELM4_VERSION" build_helm4 verify_helm4
-link "$CACHED_DIR/helm" "$BIN/helm4"
+if all_set; then
+  cached_build helm4 "$HELM4_VERSION" build_helm4 verify_helm4
+  link "$CACHED_DIR/helm" "$BIN/helm4"
+fi
 
 # ---------------------------------------------------------------- containerd 2.x
 
@@ -271,9 +293,11 @@ verify_containerd_v4() {
     { echo "containerd config default has no 'version = 4'"; return 1; }
   echo "$v"
 }
-cached_build containerd-v4 "$CONTAINERD_V4_VERSION" build_containerd_v4 verify_containerd_v4
-mkdir -p "$REPO/.tools/containerd-v4/bin"
-link "$CACHED_DIR/containerd" "$REPO/.tools/containerd-v4/bin/containerd"
+if all_set; then
+  cached_build containerd-v4 "$CONTAINERD_V4_VERSION" build_containerd_v4 verify_containerd_v4
+  mkdir -p "$REPO/.tools/containerd-v4/bin"
+  link "$CACHED_DIR/containerd" "$REPO/.tools/containerd-v4/bin/containerd"
+fi
 
 # ---------------------------------------------------------------- crictl
 
@@ -287,12 +311,14 @@ verify_crictl() {
   [[ "$v" == *"$CRICTL_VERSION"* ]] || { echo "crictl reports '$v', expected $CRICTL_VERSION"; return 1; }
   echo "$v"
 }
-cached_build crictl "$CRICTL_VERSION" build_crictl verify_crictl
-link "$CACHED_DIR/crictl" "$BIN/crictl"
+if all_set; then
+  cached_build crictl "$CRICTL_VERSION" build_crictl verify_crictl
+  link "$CACHED_DIR/crictl" "$BIN/crictl"
+fi
 
 # ---------------------------------------------------------------- CRI-O (end-to-end test)
 
-. "$TOOLS_DIR/crio.sh"
+if all_set; then . "$TOOLS_DIR/crio.sh"; fi
 
 # ---------------------------------------------------------------- kube-apiserver
 
@@ -328,6 +354,10 @@ link "$CACHED_DIR/kube-apiserver" "$BIN/kube-apiserver"
 # ---------------------------------------------------------------- single-node cluster (tools/install-node-tools.sh)
 
 node_tools_build
+
+# What only test suites use (Knative, the lint gate), up to the image: not for `demo` (body not indented, so
+# that edits of these sections merge).
+if all_set; then
 
 # ---------------------------------------------------------------- Knative Serving's configs and parser
 
@@ -389,8 +419,11 @@ verify_checkov() {
 cached_build checkov "$CHECKOV_VERSION" build_checkov verify_checkov
 link "$CACHED_DIR/checkov" "$BIN/checkov"
 
+fi
+
 # ---------------------------------------------------------------- the installer image (end-to-end tests install from it)
 
+say "image (npm run image): checking its components, usually 20 min cold, most of it the wasmtime C API (each names its log below) ..."
 bash "$REPO/runtime-artifacts/build-image.sh" || die "npm run image failed (see its output above)"
 
 say "tools ready in $REPO/.tools (cache: $CACHE)"

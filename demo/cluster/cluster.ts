@@ -54,7 +54,7 @@ export interface NodeCluster {
  * Removes what an earlier run that was SIGKILLed left: its network namespace binding, its cgroups and its
  * directory (its processes died with it: pdeathsig and PID 1's --kill-child).
  */
-function sweepStale(): void {
+export function sweepStale(): void {
   for (const dir of orphanedDirs(DIR_PREFIX)) {
     for (const m of mounts().reverse()) if (m.mountPoint.startsWith(dir + '/')) exec('umount', ['-l', m.mountPoint]);
     removeCgroupTree(`/${path.basename(dir)}`);

@@ -279,6 +279,15 @@ function get(url: string, token: string, ca: Buffer): Promise<{ status: number; 
 /** Every live cluster of this process, for the exit handlers. */
 const live = new Set<{ killNow(): void }>();
 let handlersInstalled = false;
+let signalsLeftToCaller = false;
+
+/**
+ * For a caller that tears everything down itself on SIGINT/SIGTERM (`npm run demo`: the node and its network
+ * namespace too, which these handlers do not know): only the kill at process exit stays. Call before startCluster.
+ */
+export function leaveSignalsToCaller(): void {
+  signalsLeftToCaller = true;
+}
 
 function installExitHandlers(): void {
   if (handlersInstalled) return;
@@ -287,6 +296,7 @@ function installExitHandlers(): void {
     for (const c of live) c.killNow();
   };
   process.on('exit', killAll);
+  if (signalsLeftToCaller) return;
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(signal, () => {
       killAll();
@@ -303,7 +313,7 @@ const DIR_PREFIX = 'knawd-cluster-';
  * servers died with it through pdeathsig, but nothing could remove the directory). Kept directories
  * (KNAWD_KEEP_CLUSTER=1) have no owner file left and are not touched.
  */
-function sweepStaleDirs(): void {
+export function sweepStaleDirs(): void {
   for (const dir of orphanedDirs(DIR_PREFIX)) fs.rmSync(dir, { recursive: true, force: true });
 }
 

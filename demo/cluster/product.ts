@@ -229,3 +229,29 @@ export async function runReport(h: NodeCluster, pod: string, command: 'install' 
 export function restartsOf(h: NodeCluster, unit: string): number {
   return h.node.supervisor.calls().filter((c) => c.args[0] === 'restart' && [unit, `${unit}.service`].includes(c.args[1]) && c.code === 0).length;
 }
+
+/**
+ * `helm upgrade --reuse-values --set ociType=…`, then the wait until the replacing installer pod reports its
+ * install complete (a failed one says why at once). Resolves to that report.
+ */
+export async function switchEngine(h: NodeCluster, ociType: string): Promise<Record<string, unknown>> {
+  const [before] = await componentPods(h, 'installer');
+  const r = await h.helm(['upgrade', RELEASE, CHART, '--namespace', NAMESPACE, '--reuse-values', '--set', `ociType=${ociType}`], { timeoutMs: 300_000 });
+  if (r.code !== 0) throw new Error(`helm upgrade failed (exit ${r.code}): ${r.stderr.trim()}\n${await productLogs(h)}`);
+  return waitFor(h, `the upgraded installer pod (ociType ${ociType}) reporting its install`, async () => {
+    const pods = (await componentPods(h, 'installer')).filter((p) => p.uid !== before?.uid && p.phase === 'Running');
+    if (pods.length !== 1) return undefined;
+    const failed = (await h.cluster.kubectl(['-n', NAMESPACE, 'logs', pods[0].name])).stdout.split('\n').find((l) => l.includes('"level":"error"'));
+    if (failed) throw new Error(`the upgraded installer failed: ${failed}`);
+    return runReport(h, pods[0].name, 'install');
+  }, 180_000);
+}
+
+/** `helm test` (the chart's WASI test pod) with its pod's log; throws with the pod's description unless it Succeeded. */
+export async function helmTest(h: NodeCluster): Promise<string> {
+  const r = await h.helm(['test', RELEASE, '--namespace', NAMESPACE, '--timeout=120s', '--logs'], { timeoutMs: 180_000 });
+  if (r.code !== 0 || !/Phase:\s+Succeeded/.test(r.stdout)) {
+    throw new Error(`helm test failed (exit ${r.code}): ${r.stderr.trim() || r.stdout.trim()}\n${(await h.cluster.kubectl(['-n', NAMESPACE, 'describe', 'pod', 'knawd-wasm-test'])).stdout}\n${await productLogs(h)}`);
+  }
+  return r.stdout;
+}

@@ -11,8 +11,7 @@
  */
 import { PLAIN_LINE, WASM_LINE } from '../../demo/cluster/images/test-images';
 import { NodeCluster } from '../../demo/cluster/cluster';
-import { CHART } from '../support/cluster/objects';
-import { componentPods, helmInstall, helmUninstall, NAMESPACE, productLogs, RELEASE, restartsOf, runReport, runWasmPod, waitFor } from '../../demo/cluster/product';
+import { helmInstall, helmTest, helmUninstall, restartsOf, runWasmPod, switchEngine } from '../../demo/cluster/product';
 import { clusterForFile } from '../support/node/steps';
 
 jest.setTimeout(10 * 60_000);
@@ -26,25 +25,13 @@ describe('with the real installer image: helm test, and switching ociType wasmti
     const h = steps.need();
     await helmInstall(h, 'crun-wasmtime');
     steps.mark('install');
-    const r = await h.helm(['test', RELEASE, '--namespace', NAMESPACE, '--timeout=60s'], { timeoutMs: 120_000 });
-    if (r.code !== 0) throw new Error(`helm test failed (exit ${r.code}): ${r.stderr.trim()}\n${(await h.cluster.kubectl(['-n', NAMESPACE, 'describe', 'pod', 'knawd-wasm-test'])).stdout}\n${await productLogs(h)}`);
-    expect(r.stdout).toMatch(/Phase:\s+Succeeded/);
+    expect(await helmTest(h)).toContain(WASM_LINE);
   });
 
   test('d. helm upgrade ociType=crun-wasmedge: the wasmtime files go, the wasmedge ones come, one more restart, WASI runs', async () => {
     const h = steps.need('install');
     expect(underPrefix(h)).toEqual(expect.arrayContaining(['opt/knawd/bin/crun-wasmtime', 'opt/knawd/lib/libwasmtime.so']));
-    const [before] = await componentPods(h, 'installer');
-    const r = await h.helm(['upgrade', RELEASE, CHART, '--namespace', NAMESPACE, '--reuse-values', '--set', 'ociType=crun-wasmedge']);
-    if (r.code !== 0) throw new Error(`helm upgrade failed: ${r.stderr}\n${await productLogs(h)}`);
-    const report = await waitFor(h, 'the upgraded installer pod reporting its install', async () => {
-      const pods = (await componentPods(h, 'installer')).filter((p) => p.uid !== before.uid && p.phase === 'Running');
-      if (pods.length !== 1) return undefined;
-      // An installer that failed says why in its last line: no use waiting out its restarts.
-      const failed = (await h.cluster.kubectl(['-n', NAMESPACE, 'logs', pods[0].name])).stdout.split('\n').find((l) => l.includes('"level":"error"'));
-      if (failed) throw new Error(`the upgraded installer failed: ${failed}`);
-      return runReport(h, pods[0].name, 'install');
-    }, 120_000);
+    const report = await switchEngine(h, 'crun-wasmedge');
     expect(report).toMatchObject({ restarts: 1 });
     expect(restartsOf(h, 'containerd')).toBe(2);
     const files = underPrefix(h);

@@ -14,7 +14,7 @@ import { CHART } from '../support/cluster/objects';
 import { Engine, HOST_LINE, PROBE_ENV, PROBE_VOLUME, TRAP_EXIT, TRAP_MESSAGE, WASM_WRITTEN } from '../support/wasi-probe';
 import { exec } from '../../demo/cluster/process';
 import { clusterForFile } from '../support/node/steps';
-import { readmeExample, readmeExampleObjects } from '../support/readme-examples';
+import { readmeExample, readmeExampleObjects } from '../../demo/readme-examples';
 
 jest.setTimeout(10 * 60_000);
 

@@ -1,11 +1,11 @@
 /**
- * The examples of README.md, as a test applies them: each is a fenced `yaml` block right after a line
- * `<!-- example: NAME -->`, so that the README shows exactly what the tests run and cannot rot.
+ * The examples of README.md, as the tests and `npm run demo` apply them: each is a fenced `yaml` block right after
+ * a line `<!-- example: NAME -->`, so that the README shows exactly what runs and cannot rot.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { REPO } from '../../demo/cluster/process';
+import { REPO } from './cluster/process';
 
 /** The YAML text of the example NAME in README.md; throws when it is missing or is not one yaml block. */
 export function readmeExample(name: string, file = join(REPO, 'README.md')): string {
