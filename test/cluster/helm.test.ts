@@ -123,7 +123,8 @@ describe('the Helm chart on a real API server', () => {
       expect(notes).toContain(`is installing ${ociType} on ${target} nodes`);
       expect(notes).toContain('kubectl get nodes -L knawd.dev/crun-wasm');
       expect(notes).toContain('runtimeClassName: crun');
-      expect(notes).toContain('module.wasm.image/variant: compat-smart');
+      expect(notes).toContain('no annotation needed');
+      expect(notes).not.toContain('module.wasm.image/variant');
       expect(await differencesFromRawManifest(target, ociType)).toEqual([]);
       const ds = await getJson(['-n', NS, 'get', 'daemonset', 'knawd-installer']);
       expect(ds.metadata.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'Helm', 'app.kubernetes.io/instance': RELEASE });
