@@ -58,10 +58,18 @@ describe.each([1, 2] as const)('helm install --set target=auto / uninstall on a 
     const containerd = (await h.node.supervisor.status()).find((u) => u.name === 'containerd');
     expect([containerd?.state, containerd?.starts]).toEqual(['active', 2]);
 
-    const config = h.node.nodeFile(h.node.containerdConfigPath)?.toString('utf8') ?? '';
-    expect(config).toContain('crun-wasm');
+    // containerd 1.x: our block in config.toml. 2.x: its default config imports conf.d, so our drop-in goes there
+    // and config.toml stays as it was (never even copied up into the overlay).
     const written = [...h.node.upper().keys()];
-    expect(written).toContain(h.node.containerdConfigPath);
+    const dropIn = 'etc/containerd/conf.d/50-knawd-crun-wasm.toml';
+    if (major === 1) {
+      expect(h.node.nodeFile(h.node.containerdConfigPath)?.toString('utf8')).toContain('crun-wasm');
+      expect(written).toContain(h.node.containerdConfigPath);
+    } else {
+      expect(h.node.nodeFile(dropIn)?.toString('utf8')).toContain('/opt/knawd/bin/crun-wasmtime');
+      expect(written).toContain(dropIn);
+      expect(written).not.toContain(h.node.containerdConfigPath);
+    }
     expect(written.filter((p) => p.startsWith('opt/knawd/'))).toEqual(expect.arrayContaining(['opt/knawd/bin/crun-wasmtime', 'opt/knawd/lib/libwasmtime.so', 'opt/knawd/libexec/crun-wasmtime/crun']));
     steps.mark('install');
   });
