@@ -6,3 +6,4 @@ export * from './vendor-manifest';
 export * from './knative';
 export * from './test-image';
 export * from './rollout';
+export * from './original';

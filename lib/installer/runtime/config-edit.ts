@@ -159,6 +159,8 @@ export function revertConfig(role: FileRole, text: string, handler: string, sour
       return removeK3sTemplateRuntime(text, handler, source);
     case 'crio-dropin':
       return { text: '', changed: true, deletable: true };
+    case 'original-config':
+      return { text, changed: false, deletable: false };
     default:
       throw new Error(`not a config role: ${role}`);
   }

@@ -83,6 +83,8 @@ export async function containerdReads(
   candidate: Candidate,
   current: string | undefined,
   handler: string,
+  /** Runtimes the candidate takes out on purpose (the original knawd-deployer's, at the take-over). */
+  removed: readonly string[] = [],
 ): Promise<LoaderVerdict> {
   const dump = (file: Candidate) =>
     withCandidateFile(fs, file, (path) => runner.run([...IN_HOST, binary.path, '--config', path, 'config', 'dump'], LOADER_TIMEOUT_MS));
@@ -102,7 +104,7 @@ export async function containerdReads(
     );
   }
   const after = parseDump(result.stdout, binary);
-  return { ...verdictFrom(after, CONTAINERD_DUMP_RUNTIMES, handler), sideEffects: differences(parseDump(before.stdout, binary), after, handler) };
+  return { ...verdictFrom(after, CONTAINERD_DUMP_RUNTIMES, handler), sideEffects: differences(parseDump(before.stdout, binary), after, [handler, ...removed]) };
 }
 
 /** `crio --config <main> --config-dir <candidate dir> config`: CRI-O's merged view with our drop-in in the directory. */
@@ -196,14 +198,14 @@ function parseDump(text: string, binary: RuntimeBinary): Record<string, unknown>
 
 const ZERO = new Set(['""', '0', 'false', '[]', '{}']);
 
-/** Leaf paths whose values differ between two dumps, ignoring everything under a runtime named `handler`. */
-function differences(before: Record<string, unknown>, after: Record<string, unknown>, handler: string): string[] {
+/** Leaf paths whose values differ between two dumps, ignoring everything under the runtimes named in `handlers`. */
+function differences(before: Record<string, unknown>, after: Record<string, unknown>, handlers: readonly string[]): string[] {
   const leaves = (node: unknown, path: string[], out: Map<string, string>): Map<string, string> => {
     if (node && typeof node === 'object' && !Array.isArray(node) && !(node instanceof Date)) {
       const entries = Object.entries(node as Record<string, unknown>);
       if (entries.length === 0) out.set(path.join('.'), '{}');
       for (const [key, value] of entries) {
-        if (key === handler && path[path.length - 1] === 'runtimes') continue;
+        if (handlers.includes(key) && path[path.length - 1] === 'runtimes') continue;
         leaves(value, [...path, key.includes('.') ? JSON.stringify(key) : key], out);
       }
     } else {

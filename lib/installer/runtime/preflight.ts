@@ -9,7 +9,6 @@ import { CommandRunner } from '../host/commands';
 import { HostFs } from '../host/fs';
 import { Logger } from '../log';
 import { Plan } from '../plan/plan';
-import { isConfigRole } from '../plan/state';
 import { containerdReads, crioReads, LoaderVerdict, RuntimeBinary } from './loader';
 
 export interface PreflightInputs {
@@ -25,9 +24,11 @@ export interface PreflightInputs {
 /** Resolves when the runtime sees the handler, or when it cannot be asked (said in the log); throws otherwise. */
 export async function preflight(inputs: PreflightInputs, fs: HostFs, runner: CommandRunner, log: Logger): Promise<void> {
   const { target, plan, handler } = inputs;
-  const op = plan.ops.find((o) => isConfigRole(o.role) && Buffer.isBuffer(o.after));
-  if (!op || !Buffer.isBuffer(op.after)) return;
   const edit = target.configEdit;
+  const op = plan.ops.find((o) => o.role === edit.kind && Buffer.isBuffer(o.after));
+  if (!op || !Buffer.isBuffer(op.after)) return;
+  // The take-over of the original knawd-deployer takes its runtime out of the same file on purpose.
+  const removed = plan.next?.takeover && !plan.next.takeover.waitingFor ? [plan.next.takeover.handler] : [];
   if (edit.kind === 'containerd-template') {
     log.info(`pre-flight: ${op.path} is a template ${target.name} renders at start; the runtime is checked after the restart instead`);
     return;
@@ -40,7 +41,7 @@ export async function preflight(inputs: PreflightInputs, fs: HostFs, runner: Com
   const current = op.before === undefined || !Buffer.isBuffer(op.before) ? undefined : op.before.toString('utf8');
   const verdict =
     edit.kind === 'containerd-config'
-      ? await containerdReads(fs, runner, inputs.binary, candidate, current, handler)
+      ? await containerdReads(fs, runner, inputs.binary, candidate, current, handler, removed)
       : await crioReads(fs, runner, inputs.binary, edit.mainConfig, edit.dropInDir, candidate, handler);
   if (!verdict.ran) {
     log.warn(`pre-flight skipped: ${inputs.binary.path} could not be run (${verdict.why}); relying on the installer's own checks and the check after the restart`);
