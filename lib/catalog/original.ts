@@ -60,7 +60,8 @@ export const ORIGINAL_NODE = {
   crun: '/usr/local/sbin/crun',
   /** The engine library each ociType put beside crun; its soname is what the original's crun loads. */
   libraries: { 'crun-wasmedge': 'libwasmedge.so.0', 'crun-wasmtime': 'libwasmtime.so' } as Readonly<Record<string, string>>,
-  libraryDirs: ['/lib', '/usr/lib64'],
+  /** Where it put the library (LIB_LOCATION): `/usr/lib64` for rhel8 (CRI-O), `/lib` for the others (containerd). */
+  libraryDir: { containerd: '/lib', crio: '/usr/lib64' },
   configs: {
     containerd: '/etc/containerd/config.toml',
     microk8s: '/var/snap/microk8s/current/args/containerd-template.toml',

@@ -84,12 +84,19 @@ function standInImage(vendor: string): string {
   return imageRoot;
 }
 
+function otherLibrary(v: Variant): string {
+  return `${v.target === 'rhel8' ? '/lib' : '/usr/lib64'}/${path.basename(v.library)}`;
+}
+
 /** A node as before the original: the runtime's config, its binary for our pre-flight, the directories the original writes to. */
 function freshNode(v: Variant): { imageRoot: string; root: string } {
   const imageRoot = standInImage(v.env.VENDOR);
   const root = path.join(imageRoot, 'mnt', 'node-root');
   for (const dir of ['etc', 'opt', 'run', 'usr/local/sbin', v.env.LIB_LOCATION.slice(1), path.dirname(v.config).slice(1)]) fs.mkdirSync(path.join(root, dir), { recursive: true });
   fs.writeFileSync(path.join(root, v.config), fixture(v.fixture));
+  // The same library where the original did not put it for this target (a package's): never the original's.
+  fs.mkdirSync(path.dirname(path.join(root, otherLibrary(v))), { recursive: true });
+  fs.writeFileSync(path.join(root, otherLibrary(v)), 'a packaged engine library\n');
   if (v.target === 'microk8s') installHostBinary(root, '/snap/microk8s/current/bin/containerd', containerdBinary(1));
   else if (v.target !== 'rhel8') installHostBinary(root, '/usr/bin/containerd', containerdBinary(1));
   return { imageRoot, root };
@@ -188,6 +195,7 @@ describe.each(VARIANTS)("take-over of a node the original knawd-deployer configu
     if (v.target === 'rhel8') expect(runtimes.crun?.runtime_path).not.toBe(CRUN); // CRI-O 1.36's own default runtime is named crun
     else expect(runtimes.crun).toBeUndefined();
     expect([CRUN, v.library, `${v.config}.bak`].filter((p) => exists(root, p))).toEqual([]);
+    expect(read(root, otherLibrary(v))).toBe('a packaged engine library\n');
     // Every other byte of the config stays: the file is the original's output without its entry (plus our block).
     const withoutOurs = v.target === 'rhel8' ? read(root, v.config) : read(root, v.config).replace(/\n*# BEGIN knawd-deployer managed block[\s\S]*$/, '\n');
     const entryLines = modified.split('\n').filter((l) => !withoutOurs.split('\n').includes(l));

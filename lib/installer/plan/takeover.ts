@@ -80,9 +80,10 @@ export function findOriginal(view: HostView): OriginalFindings | undefined {
   if (crun && crunDigest) {
     files.push({ path: ORIGINAL_NODE.crun, role: 'binary', before: crunDigest });
     // The engine the original's crun was built against: it names the library by its soname.
+    const dirs = [...new Set(configs.map((c) => ORIGINAL_NODE.libraryDir[c.kind]))];
     for (const soname of Object.values(ORIGINAL_NODE.libraries)) {
       if (!crun.includes(Buffer.from(soname))) continue;
-      for (const dir of ORIGINAL_NODE.libraryDirs) {
+      for (const dir of dirs) {
         const digest = view.digest(`${dir}/${soname}`);
         if (digest) files.push({ path: `${dir}/${soname}`, role: 'library', before: digest });
       }
