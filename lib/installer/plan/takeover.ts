@@ -121,7 +121,6 @@ export function beforeEither(config: OriginalConfig, stripped: Buffer): { bytes:
 export interface TakeoverPlan {
   readonly ops: readonly FileOp[];
   readonly record: TakeoverRecord;
-  readonly warnings: readonly string[];
 }
 
 /**
@@ -148,7 +147,7 @@ export function planTakeover(view: HostView, findings: OriginalFindings, desired
     ops.push({ path: config.backupPath, role: 'original-config', before: config.backup, after: null, reason: "delete (the original knawd-deployer's backup; its bytes are kept in the state)" });
     deleted.push({ path: config.backupPath, sha256: sha256(config.backup) });
   }
-  return { ops, record: { handler: ORIGINAL_HANDLER, configs, deleted }, warnings: [] };
+  return { ops, record: { handler: ORIGINAL_HANDLER, configs, deleted } };
 }
 
 /**
