@@ -166,6 +166,19 @@ describe('helm upgrade from the original chart on a real API server', () => {
     },
   );
 
+  it('--reuse-values from a 1.x release (Helm then renders with the 1.x chart\'s defaults) is refused with one line, nothing changed', async () => {
+    try {
+      await installOriginal('v1.3.0', 'ubuntu_20_04', 'crun-wasmtime');
+      const upgrade = await cluster.helm(['upgrade', RELEASE, CHART, '-n', NS, '--reuse-values', '--timeout', '60s']);
+      expect(upgrade.code).not.toBe(0);
+      expect(upgrade.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^Error: UPGRADE FAILED: execution error at \(knawd-deployer\/templates\/tests\/reuse-values-guard\.yaml:\d+:\d+\): this chart's own values are missing: helm upgrade --reuse-values from a release of the original knawd-deployer \(1\.x\)/)]);
+      expect(await releases()).toEqual([expect.objectContaining({ status: 'deployed', revision: '1' })]);
+      expect((await getJson(['get', 'runtimeclass', 'crun'])).handler).toBe('crun');
+    } finally {
+      await cleanUp();
+    }
+  });
+
   it("what Helm 3.22 does without the chart's pre-upgrade hook: the immutable handler fails the upgrade, --force too (why the hook exists)", async () => {
     const chart = path.join(tempDir('knawd-chart-'), 'knawd-deployer');
     fs.cpSync(CHART, chart, { recursive: true });

@@ -2,7 +2,7 @@ import { ApiObject, App, Chart } from 'cdk8s';
 import { IConstruct } from 'constructs';
 import { stringify } from 'yaml';
 import { AUTO_TARGET, KNATIVE_SERVING_API, OPENSHIFT_SECURITY_API, OPENSHIFT_TARGETS, RUNTIMES, WASM_TEST_IMAGE } from '../../catalog';
-import { upgradeTemplate } from './upgrade-template';
+import { REUSE_VALUES_GUARD_FILE, reuseValuesGuardTemplate, upgradeTemplate } from './upgrade-template';
 import { conditionsOf } from '../../constructs/conditions';
 import { repetitionOf } from '../../constructs/repeat';
 import { KnawdDeployer, KnawdUninstaller } from '../../constructs/knawd-deployer';
@@ -226,6 +226,7 @@ export function chartFiles(meta: ChartMetadata): Record<string, string> {
     'templates/_helpers.tpl': helpersTemplate(),
     'templates/not-shipped.yaml': notShippedTemplate(),
     'templates/upgrade-from-1x.yaml': upgradeTemplate(),
+    [REUSE_VALUES_GUARD_FILE]: reuseValuesGuardTemplate(),
   };
   for (const obj of objects) {
     const file = templateFileName(obj);
