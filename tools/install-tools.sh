@@ -465,6 +465,33 @@ verify_checkov() {
 cached_build checkov "$CHECKOV_VERSION" build_checkov verify_checkov
 link "$CACHED_DIR/checkov" "$BIN/checkov"
 
+# ---------------------------------------------------------------- the original knawd-deployer's manager (upgrade tests)
+
+# The original 1.x node manager (Rust), built from its unchanged sources beside the checkout
+# (../shared/original, or KNAWD_ORIGINAL_SRC) with the dependency versions pinned in
+# tools/original-manager/Cargo.lock, so the upgrade tests reproduce what it does to a node. Keyed by a hash of
+# its sources and the lock file. cargo fetches the crates from crates.io.
+ORIGINAL_SRC="${KNAWD_ORIGINAL_SRC:-$REPO/../shared/original}"
+[[ -f "$ORIGINAL_SRC/Cargo.toml" && -d "$ORIGINAL_SRC/manager/src" ]] ||
+  die "the original knawd-deployer's sources are not at $ORIGINAL_SRC (set KNAWD_ORIGINAL_SRC)"
+command -v cargo >/dev/null 2>&1 || die "cargo is not on PATH (needed to build the original knawd-deployer's manager)"
+build_original_manager() {
+  local out="$1"
+  mkdir -p "$out/src"
+  cp "$ORIGINAL_SRC/Cargo.toml" "$TOOLS_DIR/original-manager/Cargo.lock" "$out/src/"
+  cp -R "$ORIGINAL_SRC/manager" "$out/src/manager"
+  # A shared target directory keeps the dependencies compiled across source changes.
+  (cd "$out/src" && CARGO_TARGET_DIR="$CACHE/cargo-target-original-manager" cargo build --locked --bin manager) || return 1
+  cp "$CACHE/cargo-target-original-manager/debug/manager" "$out/manager"
+}
+verify_original_manager() {
+  local v; v="$("$1/manager" version)" || return 1
+  [[ "$v" == "Manager 0.1 by Anton Whalley" ]] || { echo "manager version answered '$v'"; return 1; }
+  echo "$v"
+}
+om_hash="$( (cd "$ORIGINAL_SRC" && find Cargo.toml manager -type f -not -path 'manager/mocks/*' | LC_ALL=C sort | xargs sha256sum; sha256sum < "$TOOLS_DIR/original-manager/Cargo.lock") | sha256sum | cut -c1-12)"
+cached_build original-manager "$om_hash" build_original_manager verify_original_manager
+link "$CACHED_DIR/manager" "$BIN/original-manager"
 fi
 
 # ---------------------------------------------------------------- the installer image (end-to-end tests install from it)

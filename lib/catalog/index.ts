@@ -7,3 +7,4 @@ export * from './knative';
 export * from './test-image';
 export * from './service-image';
 export * from './rollout';
+export * from './original';

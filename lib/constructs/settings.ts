@@ -31,6 +31,7 @@ import {
   TAINT_RULE,
   findTargetChoice,
   resolveChoice,
+  ORIGINAL_TAG_PATTERN,
 } from '../catalog';
 import { Inclusion } from './conditions';
 import { ImagePullPolicy, ResourceRequirements, Toleration, UpdateStrategy } from './k8s-types';
@@ -132,6 +133,9 @@ function imageReference(props: KnawdDeployerProps): string {
   }
   const tag = image.tag ?? DEFAULT_IMAGE_TAG;
   if (tag.trim() === '') fail('image.tag is empty; expected a tag such as v2.0.0 (or set image.digest)');
+  if (repository === DEFAULT_IMAGE_REPOSITORY && !isValueRef(tag) && new RegExp(ORIGINAL_TAG_PATTERN).test(tag)) {
+    fail(`image.tag "${tag}" names an image of the original knawd-deployer (1.x), which has only its Rust manager; expected a 2.x tag such as ${DEFAULT_IMAGE_TAG}`);
+  }
   return `${repository}:${tag}`;
 }
 

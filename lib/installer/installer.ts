@@ -20,7 +20,7 @@
  * not restarted (unless --start-stopped-runtime); a stop requested by SIGTERM/SIGINT (host/signals.ts) is
  * honoured at the step boundaries below, with the step in progress finished first.
  */
-import { AUTO_TARGET, HOST_CHANGED_LABEL, RUNTIMES, TargetSpec, TARGETS, findTarget } from '../catalog';
+import { AUTO_TARGET, HOST_CHANGED_LABEL, ORIGINAL_HANDLER, RUNTIMES, TargetSpec, TARGETS, findTarget } from '../catalog';
 import { Artifact, locateArtifacts } from './artifacts';
 import { InstallerError, messageOf } from './errors';
 import { CommandRunner } from './host/commands';
@@ -43,7 +43,8 @@ import { hostView, loadPlanning, loadState, saveState } from './plan/host-view';
 import { artifactsToCopy, discoverState, FileOp, isBlobRole, layout, Plan, planInstall, planRemove, planSafely, settleCopyDigests } from './plan/plan';
 import { FileRecord, InstallState, isConfigRole, serializeState, statePath } from './plan/state';
 import { candidateConfigPaths } from './runtime/config-edit';
-import { CriStatusReader } from './runtime/cri-status';
+import { CriSandboxLister, CriStatusReader } from './runtime/cri-status';
+import { originalOnNode } from './runtime/original-pods';
 import { detectRuntime, NodeRuntime, readNode } from './runtime/detect';
 import { decideTarget, gatherEvidence, resolveTarget, TargetMismatchError } from './runtime/detect-target';
 import { findDrift } from './runtime/drift';
@@ -63,6 +64,8 @@ export interface Effects {
   readonly waitForSocket: SocketWaiter;
   /** Asks the runtime which handlers it serves (CRI Status). */
   readonly readCriStatus: CriStatusReader;
+  /** Lists the runtime's pod sandboxes (CRI ListPodSandbox); undefined: the pods are unknown. */
+  readonly listPodSandboxes?: CriSandboxLister;
   /** Undefined when not running against a cluster: the API steps are skipped. */
   readonly cluster?: ClusterApi;
   readonly log: Logger;
@@ -277,15 +280,18 @@ async function installLocked(
   const selinux = selinuxEnabled(fs);
   log.debug('detected', { target: target.name, previous: previous?.phase ?? 'none', runtime: node.version, runtimeBinary: node.binary?.path, selinux });
 
-  // plan
+  // plan (with the take-over of what the original knawd-deployer left, plan/takeover.ts)
   const l = layout(settings.prefix, runtime);
+  const original = await originalOnNode(view, fs.local(target.criSocket), running, effects.listPodSandboxes, log);
   const plan = planSafely(() =>
-    planInstall(view, { target, runtime, handler: settings.handler, prefix: settings.prefix, artifacts, node, selinux }, previous),
+    planInstall(view, { target, runtime, handler: settings.handler, prefix: settings.prefix, artifacts, node, selinux, original }, previous),
   );
   plan.notes.forEach((n) => log.info(n));
   plan.warnings.forEach((w) => log.warn(w));
   let forceRestart = false;
-  if (settings.driftCheck) {
+  // A take-over that waits, or is due now, is the install's own next step, not drift.
+  const takingOver = previous?.takeover?.waitingFor !== undefined || (plan.next?.takeover !== undefined && previous?.takeover === undefined);
+  if (settings.driftCheck && !takingOver) {
     const drift = await findDrift({ target, handler: settings.handler, plan, recorded, label: status.state, reporting: status.reporting, restart: settings.restart, socket: fs.local(target.criSocket), readStatus: effects.readCriStatus, log });
     if (drift.standDown || drift.problems.length === 0) {
       if (drift.standDown) log.info(`drift check: ${drift.standDown}`);
@@ -408,8 +414,19 @@ async function installLocked(
   saveState(fs, { ...next, phase: 'installed', restartPending });
 
   // label + Knative
+  const waitingFor = next.takeover?.waitingFor;
   if (restartPending) {
     await status.report({ state: 'pending', hostChanged: true });
+  } else if (waitingFor) {
+    const known = previous?.takeover?.waitingFor;
+    const same = known !== undefined && known.join(',') === waitingFor.join(',') && status.state === 'pending';
+    const pods = waitingFor.length > 0 ? `pods still run under it: ${waitingFor.join(', ')}` : 'the runtime could not say which pods run under it';
+    log.warn(`handler ${settings.handler} is served; the original knawd-deployer's handler ${ORIGINAL_HANDLER} and its files stay while ${pods}`);
+    await status.report({
+      state: 'pending',
+      hostChanged: true,
+      event: same ? undefined : { type: 'Normal', reason: 'WaitingForOriginalPods', message: `${target.cri} serves handler ${settings.handler}; taking over from the original knawd-deployer waits: ${pods}` },
+    });
   } else {
     const became = status.state !== 'installed';
     await status.report({
@@ -632,8 +649,26 @@ async function removeLocked(settings: Settings, effects: Effects, status: NodeSt
   } else {
     await status.report({ hostChanged: false, event: { type: 'Normal', reason: 'Restored', message: `handler ${state.handler} removed; the node's ${target.cri} config is restored` } });
   }
+  sayWhatTakeoverLeft(state, log);
   log.info('remove complete', { ...report, changed: changed.length });
   return report;
+}
+
+/**
+ * After remove: what of the node before the original knawd-deployer (1.x) could not be restored, and why. The
+ * configs are back as before either release where the original's `.bak` allowed it (planned at the take-over).
+ */
+function sayWhatTakeoverLeft(state: InstallState, log: Logger): void {
+  const t = state.takeover;
+  if (!t) return;
+  if (t.waitingFor) {
+    log.warn(`the original knawd-deployer's handler ${t.handler} was never taken over (pods ran under it): its entry and files stay on the node`);
+    return;
+  }
+  for (const note of t.notes ?? []) log.warn(`not restored: ${note}`);
+  for (const d of t.deleted.filter((f) => !f.path.endsWith('.bak'))) {
+    log.info(`not restored: ${d.path} was the original knawd-deployer's (deleted at the take-over); what was there before it copied its own over it, without a backup, is unknown`);
+  }
 }
 
 /**

@@ -6,7 +6,7 @@
  * install and remove run with SIGTERM/SIGINT turned into a stop request (host/signals.ts).
  */
 import { parseCommandLine, USAGE } from './cli';
-import { readCriStatus } from './runtime/cri-status';
+import { listPodSandboxes, readCriStatus } from './runtime/cri-status';
 import { socketAnswers, waitForSocket } from './runtime/socket';
 import { InstallerError, messageOf } from './errors';
 import { effectError, EffectContext, errnoOf } from './host/errors';
@@ -76,6 +76,7 @@ export async function run(
       probeSocket: overrides.probeSocket ?? socketAnswers,
       waitForSocket: overrides.waitForSocket ?? waitForSocket,
       readCriStatus: overrides.readCriStatus ?? readCriStatus,
+      listPodSandboxes: 'listPodSandboxes' in overrides ? overrides.listPodSandboxes : listPodSandboxes,
       cluster,
       log: logger,
       stop,

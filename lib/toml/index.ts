@@ -12,3 +12,5 @@ export { crioDropInFileName, renderCrioDropIn } from './crio';
 export type { CrioConfigFile, CrioDropIn, CrioDropInOptions } from './crio';
 export { CRUN_WASM_ANNOTATIONS, crioAnnotationDecision, parseCrioVersion, wasmAnnotationFilter } from './crio-annotations';
 export type { CrioAnnotationDecision, CrioVersion, WasmAnnotationFilter } from './crio-annotations';
+export { entryPath, findOriginalEntry, removeOriginalEntry } from './original-entry';
+export type { OriginalConfigKind, OriginalEntryFinding, OriginalEntryShape } from './original-entry';

@@ -163,10 +163,20 @@ test('target auto is the default: the installer detects each node; the SCC comes
   expect([sccs(['--set', 'target=rhel8']), sccs(['--set', 'target=crio', '--api-versions', OPENSHIFT_SECURITY_API])]).toEqual([1, 0]);
 });
 
-test("the original chart's values file works unchanged", () => {
+test("the original chart's values file works, except its tag: the 1.x image is refused with one line", () => {
   const original = join(__dirname, '..', 'fixtures', 'chart', 'original-values.yaml');
-  const rendered = parse(helm(['template', 'knawd', CHART, '--namespace', 'knawd', '-f', original]));
+  const refused = run(toolPath('helm'), ['template', 'knawd', CHART, '--namespace', 'knawd', '-f', original]);
+  expect(refused.code).not.toBe(0);
+  expect(refused.stderr.split('\n')[0]).toMatch(/tag v1\.2\.0 names an image of the original knawd-deployer \(1\.x\).*drop tag from your values/);
+  const rendered = parse(helm(['template', 'knawd', CHART, '--namespace', 'knawd', '-f', original, '--set', 'tag=v2.0.0']));
   const ds = rendered.find((o) => o.kind === 'DaemonSet' && o.metadata.name === 'knawd-installer');
-  expect(ds.spec.template.spec.containers[0].image).toBe('quay.io/knawd/deployer:v1.2.0');
+  expect(ds.spec.template.spec.containers[0].image).toBe('quay.io/knawd/deployer:v2.0.0');
   expect(rendered.some((o) => o.kind === 'SecurityContextConstraints')).toBe(true);
+  // Another repository's 1.x tag is the user's own image: left alone.
+  const mirrored = parse(helm(['template', 'knawd', CHART, '--namespace', 'knawd', '-f', original, '--set', 'image.repository=registry.example/knawd']));
+  expect(mirrored.find((o) => o.kind === 'DaemonSet' && o.metadata.name === 'knawd-installer').spec.template.spec.containers[0].image).toBe('registry.example/knawd:v1.2.0');
+});
+
+test('without a cluster to look at, the upgrade-from-1x template renders no hook', () => {
+  expect(template([]).filter((o) => o.metadata.labels?.['app.kubernetes.io/component'] === 'upgrade-from-1x')).toEqual([]);
 });

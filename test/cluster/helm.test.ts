@@ -268,14 +268,19 @@ describe('the Helm chart on a real API server', () => {
     expect(await releases()).toEqual([]);
   });
 
-  it("helm install with the original chart's values file, unchanged, works", async () => {
+  it("helm install with the original chart's values file works once its 1.x tag is replaced", async () => {
     await ensureSccCrd('rhel8');
     // Its patchKnative: true keeps the original's meaning: the binding goes into Knative's namespace.
     await cluster.kubectlOk(['create', 'namespace', 'knative-serving']);
-    await cluster.helmOk(['install', RELEASE, CHART, '-n', NS, '-f', ORIGINAL_VALUES, '--timeout', '30s']);
+    // Its tag names the original's image, which cannot run this chart's installer: refused, nothing created.
+    const refused = await cluster.helm(['install', RELEASE, CHART, '-n', NS, '-f', ORIGINAL_VALUES, '--timeout', '30s']);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/tag v1\.2\.0 names an image of the original knawd-deployer/);
+    expect(await releases()).toEqual([]);
+    await cluster.helmOk(['install', RELEASE, CHART, '-n', NS, '-f', ORIGINAL_VALUES, '--set', 'tag=v2.0.0', '--timeout', '30s']);
     const ds = await getJson(['-n', NS, 'get', 'daemonset', 'knawd-installer']);
     const spec = ds.spec.template.spec;
-    expect(spec.containers[0].image).toBe('quay.io/knawd/deployer:v1.2.0');
+    expect(spec.containers[0].image).toBe('quay.io/knawd/deployer:v2.0.0');
     expect(envOf(spec)).toMatchObject({ VENDOR: 'rhel8', OCI_TYPE: 'crun-wasmedge', AUTO_RESTART: 'true', LOG_LEVEL: 'info', PATCH_KNATIVE: 'true' });
     expect(await exists(['securitycontextconstraints.security.openshift.io', 'knawd-installer'])).toBe(true);
     expect(await exists(['clusterrole', 'knawd-installer-knative-features'])).toBe(true);

@@ -226,6 +226,55 @@ describe("the installer's Kubernetes steps against a real API server", () => {
       expect(await configMapData(cluster, KN_NS, KN_CM)).toEqual({ ...OTHER_KEYS, [KN_KEY]: KN_ON });
     });
 
+    it("taking over from the original knawd-deployer waits while pods run under its handler: pending, an Event naming them; the drift check takes over once they are gone", async () => {
+      await createNode(cluster, 'node-o', 'containerd://1.7.22');
+      // The original's entry, in the form its manager wrote it, with its crun and the engine that crun names.
+      const entry = [
+        '',
+        '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.crun]',
+        'runtime_type = "io.containerd.runc.v2"',
+        'privileged_without_host_devices = false',
+        'pod_annotations = [',
+        '    "*.wasm.*",',
+        '    "module.wasm.image/*",',
+        '    "*.module.wasm.image",',
+        '    "module.wasm.image/variant.*",',
+        ']',
+        '',
+        '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.crun.options]',
+        'BinaryName = "/usr/local/sbin/crun"',
+        '',
+      ].join('\n');
+      const root = makeRoot({ '/etc/containerd/config.toml': CONTAINERD_CONFIG + entry, '/usr/local/sbin/crun': 'the original crun, NEEDED libwasmtime.so\n', '/lib/libwasmtime.so': 'wasmtime\n' });
+      const artifacts = makeArtifacts(TARGET);
+      const pods = [{ namespace: 'default', name: 'old-wasm', runtimeHandler: 'crun', ready: true }];
+      const effects = { ...effectsFor(root, { cluster: api }), listPodSandboxes: async () => pods };
+      const waiting = ['Normal', 'WaitingForOriginalPods', 'containerd serves handler crun-wasm; taking over from the original knawd-deployer waits: pods still run under it: default/old-wasm'];
+
+      await install(settingsFor(argsFor('install', root, artifacts, 'node-o')), effects);
+      expect(await nodeLabels(cluster, 'node-o')).toMatchObject({ [NODE_STATE_LABEL]: 'pending', [HOST_CHANGED_LABEL.key]: HOST_CHANGED_LABEL.value });
+      expect(await nodeEvents(cluster, 'node-o')).toEqual([['Normal', 'Installing', 'installing crun-wasmtime as handler crun-wasm for target ubuntu_22_04'], waiting]);
+      expect(fs.readFileSync(path.join(root, 'etc/containerd/config.toml'), 'utf8')).toContain('runtimes.crun]');
+
+      // The staying installer's next look: the pods still run, nothing is written, no new Event.
+      await install(settingsFor(argsFor('install', root, artifacts, 'node-o', ['--drift-check'])), effects);
+      expect((await nodeEvents(cluster, 'node-o')).length).toBe(2);
+      expect(await nodeLabels(cluster, 'node-o')).toMatchObject({ [NODE_STATE_LABEL]: 'pending' });
+
+      pods.length = 0;
+      const restarts = effects.runner.calls.filter((c) => c.join(' ') === RESTART('containerd').join(' ')).length;
+      await install(settingsFor(argsFor('install', root, artifacts, 'node-o', ['--drift-check'])), effects);
+      expect(effects.runner.calls.filter((c) => c.join(' ') === RESTART('containerd').join(' ')).length).toBe(restarts + 1);
+      expect(await nodeLabels(cluster, 'node-o')).toMatchObject({ [NODE_STATE_LABEL]: INSTALLED_LABEL.value });
+      expect((await nodeEvents(cluster, 'node-o')).slice(2)).toEqual([['Normal', 'Installed', 'containerd serves handler crun-wasm (crun-wasmtime, target ubuntu_22_04)']]);
+      expect(fs.readFileSync(path.join(root, 'etc/containerd/config.toml'), 'utf8')).not.toContain('runtimes.crun]');
+      expect(fs.existsSync(path.join(root, 'usr/local/sbin/crun')) || fs.existsSync(path.join(root, 'lib/libwasmtime.so'))).toBe(false);
+
+      await remove(settingsFor(argsFor('remove', root, artifacts, 'node-o')), effectsFor(root, { cluster: api }));
+      // No .bak was left by the original here: the config stays as it was without either entry.
+      expect(fs.readFileSync(path.join(root, 'etc/containerd/config.toml'), 'utf8')).toBe(CONTAINERD_CONFIG);
+    });
+
     it('with --restart none the node stays pending: the runtime does not know the handler yet', async () => {
       await createNode(cluster, 'node-r', 'containerd://1.7.22');
       const { root, artifacts } = freshNode();

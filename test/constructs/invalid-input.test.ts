@@ -17,6 +17,7 @@ test.each([
   ],
   [{ image: { repository: '' } }, /^image.repository is empty; expected a repository/],
   [{ image: { tag: ' ' } }, /^image.tag is empty/],
+  [{ image: { tag: 'v1.2.0' } }, /^image.tag "v1.2.0" names an image of the original knawd-deployer \(1\.x\), which has only its Rust manager; expected a 2\.x tag such as v2\.0\.0$/],
   [{ image: { reference: '' } }, /^image.reference is empty/],
   [{ image: { digest: 'sha256:abc' } }, /^image.digest "sha256:abc" is invalid; expected sha256:<64 hex digits>$/],
   [{ logLevel: 'verbose' }, /^logLevel "verbose" is invalid; valid levels: error, warn, info, debug$/],

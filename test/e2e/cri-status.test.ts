@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryLogger } from '../../lib/installer/log';
 import { findTarget } from '../../lib/catalog';
-import { readCriStatus, servedHandlers } from '../../lib/installer/runtime/cri-status';
+import { listPodSandboxes, readCriStatus, servedHandlers } from '../../lib/installer/runtime/cri-status';
 import { checkRuntimeServes } from '../../lib/installer/runtime/verify';
 import { addContainerdRuntime, findDropInLocation, renderContainerdDropIn } from '../../lib/toml';
 import { containerdBinary, ContainerdMajor } from '../support/containerd-binaries';
@@ -116,6 +116,9 @@ describe.each([1, 2] as const)('CRI Status of a real containerd %d.x', (major) =
 
     await d.start(base);
     expect(servedHandlers(await readCriStatus(d.socket, 5000))).not.toContain(HANDLER);
+    // ListPodSandbox, which the take-over of the original knawd-deployer asks: a fresh runtime runs none (the
+    // e2e WASM test sees its pod in the list, with the handler).
+    expect(await listPodSandboxes(d.socket, 5000)).toEqual([]);
     await d.stop();
   });
 });

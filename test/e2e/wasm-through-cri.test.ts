@@ -31,6 +31,7 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_HANDLER } from '../../lib/catalog';
+import { listPodSandboxes } from '../../lib/installer/runtime/cri-status';
 import { BuiltImage, builtImage } from '../../demo/cluster/images/built-image';
 import { ensureCrunCgroupLayout, removeCgroupTree } from '../../demo/cluster/cgroups';
 import { ContainerdDaemon, daemonPaths, overlayWorks, requireContainerdBinaries, testConfig } from './support/containerd-daemon';
@@ -329,6 +330,8 @@ describe.each(RUNTIMES)('installer image → containerd CRI → %s → WASI modu
     const runp = await timed(`crictl runp (wasm pod, ${runtime})`, () => c.crictl.run(['runp', '--runtime', HANDLER, pod]));
     if (runp.code !== 0) throw new Error(`runp failed: ${describeRun(runp)}\ncontainerd log:\n${c.daemon.logTail()}`);
     const podId = runp.stdout.trim();
+    // The take-over of the original knawd-deployer asks containerd this way which pods run under a handler.
+    expect(await listPodSandboxes(c.crictl.socket, 10_000)).toContainEqual({ namespace: 'knawd-e2e', name: `wasm-${engine}`, runtimeHandler: HANDLER, ready: true });
 
     const ctrJson = c.crictl.writeJson(`ctr-wasm-${engine}.json`, containerConfig('hello', c.images.wasm.name, 'hello.log'));
     const id = c.crictl.must(['create', '--no-pull', podId, ctrJson, pod]);

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { decodeStatusResponse, servedHandlers } from '../../lib/installer/runtime/cri-status';
+import { decodeListPodSandboxResponse, decodeStatusResponse, servedHandlers } from '../../lib/installer/runtime/cri-status';
 
 const REPO = join(__dirname, '..', '..');
 
@@ -27,5 +27,24 @@ describe.each(['v1.36.3', 'v1.34.0'])('CRI-O %s Status answer', (version) => {
     expect(Object.keys(config.crio.Runtimes).sort()).toEqual(['crun-ok', 'runc']);
     expect(config.crio.Runtimes['crun-ok'].AllowedAnnotations).toEqual(['module.wasm.image/variant', 'run.oci.']);
     expect(config).toEqual(crictl.config);
+  });
+});
+
+describe('ListPodSandbox answer', () => {
+  // protobuf by hand: a length-delimited field is tag (number << 3 | 2), length, bytes; a varint field tag (number << 3), value.
+  const bytes = (n: number, value: Buffer): Buffer => Buffer.concat([Buffer.from([(n << 3) | 2, value.length]), value]);
+  const text = (n: number, value: string): Buffer => bytes(n, Buffer.from(value));
+  const varint = (n: number, value: number): Buffer => Buffer.from([n << 3, value]);
+  const sandbox = (name: string, namespace: string, handler: string, state: number): Buffer =>
+    bytes(1, Buffer.concat([text(1, `id-${name}`), bytes(2, Buffer.concat([text(1, name), text(2, 'uid'), text(3, namespace), varint(4, 1)])), varint(3, state), varint(4, 99), text(7, handler)]));
+
+  test('each sandbox with its pod, handler and readiness (SANDBOX_READY = 0, SANDBOX_NOTREADY = 1)', () => {
+    const message = Buffer.concat([sandbox('old-wasm', 'default', 'crun', 0), sandbox('gone', 'default', 'crun', 1), sandbox('plain', 'kube-system', '', 0)]);
+    expect(decodeListPodSandboxResponse(message)).toEqual([
+      { namespace: 'default', name: 'old-wasm', runtimeHandler: 'crun', ready: true },
+      { namespace: 'default', name: 'gone', runtimeHandler: 'crun', ready: false },
+      { namespace: 'kube-system', name: 'plain', runtimeHandler: '', ready: true },
+    ]);
+    expect(decodeListPodSandboxResponse(Buffer.alloc(0))).toEqual([]);
   });
 });

@@ -12,6 +12,7 @@ import { artifactsToCopy, discoverState, Plan, planInstall, planSafely, renderPl
 import { isConfigRole } from '../plan/state';
 import { detectRuntime, NodeRuntime, readNode } from '../runtime/detect';
 import { resolveTarget, TargetDecision } from '../runtime/detect-target';
+import { originalOnNode } from '../runtime/original-pods';
 import { formatVersion } from '../runtime/version';
 import { requireVariant, Settings } from '../settings';
 
@@ -32,8 +33,10 @@ export async function planCommand(settings: Settings, effects: Effects): Promise
   const previous = recorded ?? planSafely(() => discoverState(view, target, settings.handler, settings.prefix));
   const node = await detectRuntime(target, effects.fs, effects.runner, nodeObject, effects.log);
   const selinux = selinuxEnabled(effects.fs);
+  const socket = effects.fs.local(target.criSocket);
+  const original = await originalOnNode(view, socket, await effects.probeSocket(socket), effects.listPodSandboxes, effects.log);
   const plan = planSafely(() =>
-    planInstall(view, { target, runtime, handler: settings.handler, prefix: settings.prefix, artifacts, node, selinux }, previous),
+    planInstall(view, { target, runtime, handler: settings.handler, prefix: settings.prefix, artifacts, node, selinux, original }, previous),
   );
   // The plan shows what install would do, so it fails as install would on a damaged artifact.
   verifyArtifacts(artifactsToCopy(plan));
@@ -45,7 +48,14 @@ export async function planCommand(settings: Settings, effects: Effects): Promise
     : 'restart: not needed';
   const body = renderPlan(plan);
   const summary = plan.ops.length === 0 && plan.mkdirs.length === 0 ? 'no changes' : `${plan.ops.length} file(s) would change`;
-  const notes = [...plan.notes.map((n) => `note: ${n}`), ...[...decision.warnings, ...plan.warnings].map((w) => `warning: ${w}`)];
+  const takeover = plan.next?.takeover;
+  const waiting = takeover?.waitingFor;
+  const takeoverNotes = !original?.findings.configs.length
+    ? []
+    : waiting
+      ? [`take-over: the original knawd-deployer's handler ${takeover?.handler} and its files stay while ${waiting.length > 0 ? `pods run under it: ${waiting.join(', ')}` : 'the runtime cannot say which pods run under it'}; the node would stay pending`]
+      : [`take-over: the original knawd-deployer's handler ${takeover?.handler} is taken out of ${original.findings.configs.map((c) => c.path).join(', ')}, its files deleted (above)`, ...(takeover?.notes ?? [])];
+  const notes = [...plan.notes.map((n) => `note: ${n}`), ...takeoverNotes.map((n) => `note: ${n}`), ...[...decision.warnings, ...plan.warnings].map((w) => `warning: ${w}`)];
   return { plan, text: [...detected(decision, node, plan), body, ...notes, summary, restart].filter((s) => s !== '').join('\n') + '\n' };
 }
 

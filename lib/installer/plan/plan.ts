@@ -5,14 +5,15 @@
  */
 import type * as Diff from 'diff';
 import type { RuntimeSpec, TargetSpec } from '../../catalog';
-import { RUNTIMES, TARGETS } from '../../catalog';
+import { ORIGINAL_HANDLER, RUNTIMES, TARGETS } from '../../catalog';
 import { Artifact, Artifacts, sha256 } from '../artifacts';
 import { candidateConfigPaths, ConfigReader, desiredConfig, revertConfig } from '../runtime/config-edit';
 import type { NodeRuntime } from '../runtime/detect';
 import type { FileDigest } from '../host/fs';
 import { ConfigPatchError } from '../../toml';
 import { InstallerError } from '../errors';
-import { FileRecord, FileRole, InstallState, isConfigRole, loadBytes, statePath, storeBytes, withoutSource, withoutStat } from './state';
+import { FileRecord, FileRole, InstallState, isConfigRole, loadBytes, statePath, storeBytes, TakeoverRecord, withoutSource, withoutStat } from './state';
+import { OriginalFindings, planTakeover, takenOverRecord } from './takeover';
 
 /** Read-only view of the host (host paths). {@link HostFs} provides one (host-view.ts `hostView`). */
 export interface HostView extends ConfigReader {
@@ -71,6 +72,11 @@ export interface InstallInputs {
   readonly node?: Partial<Pick<NodeRuntime, 'version' | 'versionText' | 'versionSource'>>;
   /** SELinux is enabled on the node: the state records that our files were labelled. */
   readonly selinux?: boolean;
+  /**
+   * What the original knawd-deployer (1.x) left on the node (plan/takeover.ts), and the pods the runtime runs
+   * under its handler now (undefined: it could not be asked). Taken over only when that list is empty.
+   */
+  readonly original?: { readonly findings: OriginalFindings; readonly podsUnderOriginal: readonly string[] | undefined };
 }
 
 /** Layout under the prefix. */
@@ -189,13 +195,17 @@ export function planInstall(view: HostView, inputs: InstallInputs, previous: Ins
     }
   }
 
+  // A config the take-over of the original knawd-deployer edited (CRI-O's crio.conf) stays recorded for remove.
+  records.push(...(previous?.files ?? []).filter((f) => f.role === 'original-config' && !desired.some((d) => d.path === f.path)));
   // Files an earlier install wrote that this one does not (other runtime, other template version): revert them.
-  const stale = (previous?.files ?? []).filter((f) => !desired.some((d) => d.path === f.path));
+  const stale = (previous?.files ?? []).filter((f) => !desired.some((d) => d.path === f.path) && f.role !== 'original-config');
   const staleHandler = previous?.handler ?? handler;
   for (const record of [...stale].reverse()) {
     const op = revertOp(view, record, staleHandler, warnings);
     if (op) ops.push(op);
   }
+
+  const takeover = takeOver(view, inputs.original, previous?.takeover, ops, records, warnings);
 
   const dirs = [l.bin, l.lib, l.libexec, l.libexecRuntime, parentOf(config.path)];
   const mkdirs = missingDirs(view, [prefix, ...dirs]);
@@ -221,8 +231,49 @@ export function planInstall(view: HostView, inputs: InstallInputs, previous: Ins
     restartPending: (previous?.restartPending ?? false) || configChanged,
     ...(inputs.selinux ? { selinuxLabelled: true } : {}),
     ...(previous?.knative ? { knative: previous.knative } : {}),
+    ...(takeover ? { takeover } : {}),
   };
   return { mkdirs, ops, rmdirs, configChanged, next, warnings, notes: config.notes };
+}
+
+/**
+ * The take-over of the original knawd-deployer's leftovers, folded into the install plan (ops and records are
+ * changed in place): while pods run under its handler, only recorded as waiting; else its entry taken out of
+ * the configs (in the same write as our block where both share a file), then its files deleted. Returns the
+ * state's record of it; the previous one when there is nothing (more) to take over.
+ */
+function takeOver(
+  view: HostView,
+  original: InstallInputs['original'],
+  previous: TakeoverRecord | undefined,
+  ops: FileOp[],
+  records: FileRecord[],
+  warnings: string[],
+): TakeoverRecord | undefined {
+  warnings.push(...(original?.findings.warnings ?? []));
+  // Nothing (more) of the original's: a finished take-over stays recorded, a wait for one that is gone does not.
+  if (!original || original.findings.configs.length === 0) return previous?.waitingFor ? undefined : previous;
+  const { findings, podsUnderOriginal } = original;
+  if (podsUnderOriginal === undefined || podsUnderOriginal.length > 0) {
+    return { handler: ORIGINAL_HANDLER, configs: [], deleted: [], waitingFor: [...(podsUnderOriginal ?? [])] };
+  }
+  const ours = (path: string): FileOp | undefined => ops.find((op) => op.path === path && Buffer.isBuffer(op.after));
+  const plan = planTakeover(view, findings, (path) => ours(path)?.after as Buffer | undefined);
+  const notes: string[] = [];
+  for (const op of plan.ops) {
+    const i = ops.findIndex((o) => o.path === op.path);
+    if (i >= 0) ops[i] = { ...ops[i], after: op.after, reason: `${ops[i].reason}; ${op.reason}` };
+    else ops.push(op);
+  }
+  for (const config of findings.configs) {
+    const written = ops.find((o) => o.path === config.path)?.after as Buffer;
+    const r = records.findIndex((f) => f.path === config.path);
+    const taken = takenOverRecord(config, r >= 0 ? records[r] : undefined, view.read(config.path) as Buffer, written, view.mode(config.path));
+    if (r >= 0) records[r] = taken.record;
+    else records.push(taken.record);
+    if (taken.note) notes.push(taken.note);
+  }
+  return { ...plan.record, ...(notes.length > 0 ? { notes } : {}) };
 }
 
 /** Everything recorded in `state`, reverted: the plan for `remove`. */

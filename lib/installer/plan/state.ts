@@ -22,11 +22,13 @@ import { InstallerError } from '../errors';
 
 /**
  * What a file is to us. Config roles name the catalog's edit kind that wrote them, or `containerd-dropin`: our
- * own file in a directory the node's containerd config (or k3s' rendered one) imports, ours as a whole.
+ * own file in a directory the node's containerd config (or k3s' rendered one) imports, ours as a whole; or
+ * `original-config`: a runtime config (or its `.bak`) of the original knawd-deployer's that the take-over edits
+ * (plan/takeover.ts): compared-and-swapped like ours; it holds no block of ours.
  */
-export type FileRole = 'binary' | 'library' | 'wrapper' | 'containerd-config' | 'containerd-template' | 'containerd-dropin' | 'crio-dropin';
+export type FileRole = 'binary' | 'library' | 'wrapper' | 'containerd-config' | 'containerd-template' | 'containerd-dropin' | 'crio-dropin' | 'original-config';
 
-export const CONFIG_ROLES: readonly FileRole[] = ['containerd-config', 'containerd-template', 'containerd-dropin', 'crio-dropin'];
+export const CONFIG_ROLES: readonly FileRole[] = ['containerd-config', 'containerd-template', 'containerd-dropin', 'crio-dropin', 'original-config'];
 
 export function isConfigRole(role: FileRole): boolean {
   return CONFIG_ROLES.includes(role);
@@ -107,6 +109,23 @@ export interface InstallState {
    */
   readonly selinuxLabelled?: true;
   readonly knative?: KnativeRecord;
+  /** What the take-over of the original knawd-deployer's handler did, or waits for (plan/takeover.ts). */
+  readonly takeover?: TakeoverRecord;
+}
+
+/**
+ * The take-over of the original knawd-deployer (1.x). `waitingFor`: pods that ran under its handler when last
+ * looked, so its entry and files still stay; absent once they are taken out. `configs`: the configs that held its
+ * entry, with the `.bak` it left (kept here, the file deleted). `deleted`: its files the take-over deleted, which
+ * remove cannot put back (the original overwrote what was there without a backup). `notes`: what remove could
+ * not restore of the configs, and why.
+ */
+export interface TakeoverRecord {
+  readonly handler: string;
+  readonly configs: readonly { readonly path: string; readonly kind: 'containerd' | 'crio'; readonly backup?: StoredBytes }[];
+  readonly deleted: readonly { readonly path: string; readonly sha256: string }[];
+  readonly waitingFor?: readonly string[];
+  readonly notes?: readonly string[];
 }
 
 export const STATE_FILE = 'state.json';

@@ -237,6 +237,8 @@ export function revertConfig(role: FileRole, text: string, handler: string, sour
     case 'containerd-dropin':
     case 'crio-dropin':
       return { text: '', changed: true, deletable: true };
+    case 'original-config':
+      return { text, changed: false, deletable: false };
     default:
       throw new Error(`not a config role: ${role}`);
   }

@@ -37,22 +37,67 @@ export type CriStatusReader = (socketPath: string, timeoutMs: number) => Promise
 const METHOD = '/runtime.v1.RuntimeService/Status';
 const VERBOSE_REQUEST = Buffer.from([0x08, 0x01]);
 
-export const readCriStatus: CriStatusReader = (socketPath, timeoutMs) =>
-  new Promise((resolve, reject) => {
+export const readCriStatus: CriStatusReader = (socketPath, timeoutMs) => unaryCall(socketPath, METHOD, VERBOSE_REQUEST, timeoutMs, 'CRI Status', decodeStatusResponse);
+
+/** A pod sandbox as the runtime lists it (CRI `PodSandbox`): its pod, its handler, whether it is ready. */
+export interface CriSandbox {
+  readonly namespace: string;
+  readonly name: string;
+  readonly runtimeHandler: string;
+  readonly ready: boolean;
+}
+
+/** Lists the runtime's pod sandboxes (CRI ListPodSandbox, no filter). */
+export type CriSandboxLister = (socketPath: string, timeoutMs: number) => Promise<CriSandbox[]>;
+
+/**
+ *   ListPodSandboxResponse { repeated PodSandbox items = 1; }
+ *   PodSandbox { string id = 1; PodSandboxMetadata metadata = 2; PodSandboxState state = 3; ...; string runtime_handler = 7; }
+ *   PodSandboxMetadata { string name = 1; string uid = 2; string namespace = 3; uint32 attempt = 4; }
+ *   PodSandboxState { SANDBOX_READY = 0; SANDBOX_NOTREADY = 1; }
+ */
+export const listPodSandboxes: CriSandboxLister = (socketPath, timeoutMs) =>
+  unaryCall(socketPath, '/runtime.v1.RuntimeService/ListPodSandbox', Buffer.alloc(0), timeoutMs, 'CRI ListPodSandbox', decodeListPodSandboxResponse);
+
+/** Exported for tests: decodes a ListPodSandboxResponse message. */
+export function decodeListPodSandboxResponse(message: Buffer): CriSandbox[] {
+  return fields(message)
+    .filter((f) => f.number === 1 && f.bytes)
+    .map((item) => {
+      let namespace = '';
+      let name = '';
+      let runtimeHandler = '';
+      let state = 0;
+      for (const f of fields(item.bytes as Buffer)) {
+        if (f.number === 2 && f.bytes) {
+          for (const m of fields(f.bytes)) {
+            if (m.number === 1 && m.bytes) name = m.bytes.toString('utf8');
+            if (m.number === 3 && m.bytes) namespace = m.bytes.toString('utf8');
+          }
+        }
+        if (f.number === 3 && f.varint !== undefined) state = f.varint;
+        if (f.number === 7 && f.bytes) runtimeHandler = f.bytes.toString('utf8');
+      }
+      return { namespace, name, runtimeHandler, ready: state === 0 };
+    });
+}
+
+function unaryCall<T>(socketPath: string, method: string, requestMessage: Buffer, timeoutMs: number, what: string, decode: (message: Buffer) => T): Promise<T> {
+  return new Promise((resolve, reject) => {
     let settled = false;
     const session = http2.connect('http://localhost', { createConnection: () => net.connect({ path: socketPath }) });
-    const finish = (error: Error | undefined, status?: CriStatus): void => {
+    const finish = (error: Error | undefined, answer?: T): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       session.close();
       session.destroy();
       if (error) reject(error);
-      else resolve(status as CriStatus);
+      else resolve(answer as T);
     };
-    const timer = setTimeout(() => finish(new Error(`no CRI Status answer on ${socketPath} within ${Math.round(timeoutMs / 1000)} s`)), timeoutMs);
-    session.on('error', (error) => finish(new Error(`CRI Status on ${socketPath}: ${error.message}`)));
-    const request = session.request({ ':method': 'POST', ':path': METHOD, 'content-type': 'application/grpc', te: 'trailers' });
+    const timer = setTimeout(() => finish(new Error(`no ${what} answer on ${socketPath} within ${Math.round(timeoutMs / 1000)} s`)), timeoutMs);
+    session.on('error', (error) => finish(new Error(`${what} on ${socketPath}: ${error.message}`)));
+    const request = session.request({ ':method': 'POST', ':path': method, 'content-type': 'application/grpc', te: 'trailers' });
     const chunks: Buffer[] = [];
     let grpcStatus: string | undefined;
     let grpcMessage = '';
@@ -63,20 +108,22 @@ export const readCriStatus: CriStatusReader = (socketPath, timeoutMs) =>
     request.on('response', noteStatus);
     request.on('trailers', noteStatus);
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('error', (error) => finish(new Error(`CRI Status on ${socketPath}: ${error.message}`)));
+    request.on('error', (error) => finish(new Error(`${what} on ${socketPath}: ${error.message}`)));
     request.on('end', () => {
       if (grpcStatus !== '0') {
-        finish(new Error(`CRI Status on ${socketPath} failed: grpc-status ${grpcStatus ?? 'missing'}${grpcMessage ? `: ${grpcMessage}` : ''}`));
+        finish(new Error(`${what} on ${socketPath} failed: grpc-status ${grpcStatus ?? 'missing'}${grpcMessage ? `: ${grpcMessage}` : ''}`));
         return;
       }
       try {
-        finish(undefined, decodeStatusResponse(unframe(Buffer.concat(chunks))));
+        // An empty message (every field at its default) comes as a zero-length frame.
+        finish(undefined, decode(unframe(Buffer.concat(chunks))));
       } catch (error) {
-        finish(new Error(`CRI Status on ${socketPath}: ${error instanceof Error ? error.message : String(error)}`));
+        finish(new Error(`${what} on ${socketPath}: ${error instanceof Error ? error.message : String(error)}`));
       }
     });
-    request.end(frame(VERBOSE_REQUEST));
+    request.end(frame(requestMessage));
   });
+}
 
 /** gRPC's length-prefixed message framing: a compression flag, a 4-byte length, the message. */
 function frame(message: Buffer): Buffer {

@@ -85,8 +85,10 @@ export async function containerdReads(
   candidate: Candidate,
   current: string | undefined,
   handler: string,
+  /** Runtimes the candidate takes out on purpose (the original knawd-deployer's, at the take-over). */
+  removed: readonly string[] = [],
 ): Promise<LoaderVerdict> {
-  return compareDumps(fs, runner, binary, { after: candidate, before: { path: candidate.path, text: current ?? '' }, writesTo: candidate.path }, handler);
+  return compareDumps(fs, runner, binary, { after: candidate, before: { path: candidate.path, text: current ?? '' }, writesTo: candidate.path, removed }, handler);
 }
 
 /** A drop-in install as the pre-flight loads it. */
@@ -103,7 +105,15 @@ export interface DropInCandidate {
  * name), so that nothing containerd reads is written before the pre-flight passed; compared with the config
  * as it is now, reading the real directory.
  */
-export async function containerdReadsDropIn(fs: HostFs, runner: CommandRunner, binary: RuntimeBinary, candidate: DropInCandidate, handler: string): Promise<LoaderVerdict> {
+export async function containerdReadsDropIn(
+  fs: HostFs,
+  runner: CommandRunner,
+  binary: RuntimeBinary,
+  candidate: DropInCandidate,
+  handler: string,
+  /** Runtimes the config after install takes out on purpose (the original knawd-deployer's, at the take-over). */
+  removed: readonly string[] = [],
+): Promise<LoaderVerdict> {
   const dir = candidate.dropIn.path.slice(0, candidate.dropIn.path.lastIndexOf('/'));
   const own = baseName(candidate.dropIn.path);
   const redirected = redirectImports(candidate.config.after, candidate.config.path, dir, PREFLIGHT_DIR);
@@ -127,6 +137,7 @@ export async function containerdReadsDropIn(fs: HostFs, runner: CommandRunner, b
         writesTo: candidate.dropIn.path,
         // The dump names the copy's directory where the node's config names the real one.
         normalise: (dump) => dump.split(PREFLIGHT_DIR).join(dir),
+        removed,
       },
       handler,
     );
@@ -143,6 +154,8 @@ interface DumpPair {
   readonly writesTo: string;
   /** Applied to the dump after install before it is compared. */
   readonly normalise?: (dump: string) => string;
+  /** Runtimes the config after install takes out on purpose (the original knawd-deployer's, at the take-over). */
+  readonly removed: readonly string[];
 }
 
 async function compareDumps(fs: HostFs, runner: CommandRunner, binary: RuntimeBinary, pair: DumpPair, handler: string): Promise<LoaderVerdict> {
@@ -164,7 +177,7 @@ async function compareDumps(fs: HostFs, runner: CommandRunner, binary: RuntimeBi
     );
   }
   const after = parseDump((pair.normalise ?? ((d: string) => d))(result.stdout), binary);
-  return { ...verdictFrom(after, CONTAINERD_DUMP_RUNTIMES, handler), sideEffects: differences(withoutImports(parseDump(before.stdout, binary)), withoutImports(after), handler) };
+  return { ...verdictFrom(after, CONTAINERD_DUMP_RUNTIMES, handler), sideEffects: differences(withoutImports(parseDump(before.stdout, binary)), withoutImports(after), [handler, ...pair.removed]) };
 }
 
 /**
@@ -269,14 +282,14 @@ function parseDump(text: string, binary: RuntimeBinary): Record<string, unknown>
 
 const ZERO = new Set(['""', '0', 'false', '[]', '{}']);
 
-/** Leaf paths whose values differ between two dumps, ignoring everything under a runtime named `handler`. */
-function differences(before: Record<string, unknown>, after: Record<string, unknown>, handler: string): string[] {
+/** Leaf paths whose values differ between two dumps, ignoring everything under the runtimes named in `handlers`. */
+function differences(before: Record<string, unknown>, after: Record<string, unknown>, handlers: readonly string[]): string[] {
   const leaves = (node: unknown, path: string[], out: Map<string, string>): Map<string, string> => {
     if (node && typeof node === 'object' && !Array.isArray(node) && !(node instanceof Date)) {
       const entries = Object.entries(node as Record<string, unknown>);
       if (entries.length === 0) out.set(path.join('.'), '{}');
       for (const [key, value] of entries) {
-        if (key === handler && path[path.length - 1] === 'runtimes') continue;
+        if (handlers.includes(key) && path[path.length - 1] === 'runtimes') continue;
         leaves(value, [...path, key.includes('.') ? JSON.stringify(key) : key], out);
       }
     } else {

@@ -26,10 +26,12 @@ export interface PreflightInputs {
 export async function preflight(inputs: PreflightInputs, fs: HostFs, runner: CommandRunner, log: Logger): Promise<void> {
   const { target, plan, handler } = inputs;
   // Our containerd drop-in first: beside it, the plan may take an earlier in-place block out of the config.
-  const written = plan.ops.filter((o) => isConfigRole(o.role) && Buffer.isBuffer(o.after));
-  const op = written.find((o) => o.role === 'containerd-dropin') ?? written[0];
-  if (!op || !Buffer.isBuffer(op.after)) return;
   const edit = target.configEdit;
+  const written = plan.ops.filter((o) => isConfigRole(o.role) && Buffer.isBuffer(o.after));
+  const op = written.find((o) => o.role === 'containerd-dropin') ?? written.find((o) => o.role === edit.kind);
+  if (!op || !Buffer.isBuffer(op.after)) return;
+  // The take-over of the original knawd-deployer takes its runtime out of the same file on purpose.
+  const removed = plan.next?.takeover && !plan.next.takeover.waitingFor ? [plan.next.takeover.handler] : [];
   if (edit.kind === 'containerd-template') {
     const what = op.role === 'containerd-dropin' ? `a drop-in read by the config ${target.name} renders at start` : `a template ${target.name} renders at start`;
     log.info(`pre-flight: ${op.path} is ${what}; the runtime is checked after the restart instead`);
@@ -46,11 +48,11 @@ export async function preflight(inputs: PreflightInputs, fs: HostFs, runner: Com
     const now = fs.read(edit.path)?.toString('utf8') ?? '';
     const configOp = plan.ops.find((o) => o.path === edit.path && Buffer.isBuffer(o.after));
     const after = configOp && Buffer.isBuffer(configOp.after) ? configOp.after.toString('utf8') : now;
-    verdict = await containerdReadsDropIn(fs, runner, inputs.binary, { config: { path: edit.path, now, after }, dropIn: candidate }, handler);
+    verdict = await containerdReadsDropIn(fs, runner, inputs.binary, { config: { path: edit.path, now, after }, dropIn: candidate }, handler, removed);
   } else {
     verdict =
       edit.kind === 'containerd-config'
-        ? await containerdReads(fs, runner, inputs.binary, candidate, current, handler)
+        ? await containerdReads(fs, runner, inputs.binary, candidate, current, handler, removed)
         : await crioReads(fs, runner, inputs.binary, edit.mainConfig, edit.dropInDir, candidate, handler);
   }
   if (!verdict.ran) {

@@ -2,6 +2,7 @@ import { ApiObject, App, Chart } from 'cdk8s';
 import { IConstruct } from 'constructs';
 import { stringify } from 'yaml';
 import { AUTO_TARGET, KNATIVE_SERVING_API, OPENSHIFT_SECURITY_API, OPENSHIFT_TARGETS, RUNTIMES, WASM_TEST_IMAGE } from '../../catalog';
+import { REUSE_VALUES_GUARD_FILE, reuseValuesGuardTemplate, upgradeTemplate } from './upgrade-template';
 import { conditionsOf } from '../../constructs/conditions';
 import { repetitionOf } from '../../constructs/repeat';
 import { KnawdDeployer, KnawdUninstaller } from '../../constructs/knawd-deployer';
@@ -224,6 +225,8 @@ export function chartFiles(meta: ChartMetadata): Record<string, string> {
     'values.schema.json': `${JSON.stringify(valuesSchema(), null, 2)}\n`,
     'templates/_helpers.tpl': helpersTemplate(),
     'templates/not-shipped.yaml': notShippedTemplate(),
+    'templates/upgrade-from-1x.yaml': upgradeTemplate(),
+    [REUSE_VALUES_GUARD_FILE]: reuseValuesGuardTemplate(),
   };
   for (const obj of objects) {
     const file = templateFileName(obj);
