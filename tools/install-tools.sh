@@ -470,7 +470,7 @@ link "$CACHED_DIR/checkov" "$BIN/checkov"
 # The original 1.x node manager (Rust), built from its unchanged sources beside the checkout
 # (../shared/original, or KNAWD_ORIGINAL_SRC) with the dependency versions pinned in
 # tools/original-manager/Cargo.lock, so the upgrade tests reproduce what it does to a node. Keyed by a hash of
-# its sources and the lock file. cargo fetches the crates from crates.io.
+# its sources, the lock file and the Rust toolchain. cargo fetches the crates from crates.io.
 ORIGINAL_SRC="${KNAWD_ORIGINAL_SRC:-$REPO/../shared/original}"
 [[ -f "$ORIGINAL_SRC/Cargo.toml" && -d "$ORIGINAL_SRC/manager/src" ]] ||
   die "the original knawd-deployer's sources are not at $ORIGINAL_SRC (set KNAWD_ORIGINAL_SRC)"
@@ -489,7 +489,7 @@ verify_original_manager() {
   [[ "$v" == "Manager 0.1 by Anton Whalley" ]] || { echo "manager version answered '$v'"; return 1; }
   echo "$v"
 }
-om_hash="$( (cd "$ORIGINAL_SRC" && find Cargo.toml manager -type f -not -path 'manager/mocks/*' | LC_ALL=C sort | xargs sha256sum; sha256sum < "$TOOLS_DIR/original-manager/Cargo.lock") | sha256sum | cut -c1-12)"
+om_hash="$( (cd "$ORIGINAL_SRC" && find Cargo.toml manager -type f -not -path 'manager/mocks/*' | LC_ALL=C sort | xargs sha256sum; sha256sum < "$TOOLS_DIR/original-manager/Cargo.lock"; rustc --version) | sha256sum | cut -c1-12)"
 cached_build original-manager "$om_hash" build_original_manager verify_original_manager
 link "$CACHED_DIR/manager" "$BIN/original-manager"
 fi
