@@ -10,6 +10,10 @@
  * wasi_snapshot_preview1 module) has, so this module imports them and runs only where they exist: under
  * crun-wasmedge. crun's wasmtime handler cannot serve (wasmtime's C API 26 preopens no sockets). One connection
  * at a time, `Connection: close`: small and obviously correct, which is what a proof needs.
+ *
+ * Compiled natively (`gcc -static`, any target but wasm32) the same program listens through POSIX sockets and
+ * answers engine=native: the benchmark's native baseline (test/bench/wasm-bench.ts), the same code per request.
+ * The wasm build is byte for byte what it was before the native branch existed (the image digest stays).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -17,6 +21,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#ifdef __wasm__
+#define ENGINE "WasmEdge"
+#define ERRNO "WASI errno"
 #define WASMEDGE_SOCKET(name) __attribute__((import_module("wasi_snapshot_preview1"), import_name(#name)))
 
 /* WasmEdge 0.14's __wasi_address_t: a buffer of 4 bytes is an IPv4 address. */
@@ -31,11 +38,18 @@ WASMEDGE_SOCKET(sock_listen_v2) uint32_t sock_listen_v2(int32_t fd, int32_t back
 WASMEDGE_SOCKET(sock_accept_v2) uint32_t sock_accept_v2(int32_t fd, uint32_t flags, int32_t *accepted);
 
 enum { FAMILY_INET4 = 1, SOCK_TYPE_STREAM = 2 };
+#else
+#include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#define ENGINE "native"
+#define ERRNO "errno"
+#endif
 
 static unsigned long requests;
 
 static void die(const char *what, uint32_t err) {
-  fprintf(stderr, "wasm-http: %s failed (WASI errno %u)\n", what, err);
+  fprintf(stderr, "wasm-http: %s failed (" ERRNO " %u)\n", what, err);
   exit(1);
 }
 
@@ -94,7 +108,7 @@ static void serve(int fd) {
   } else if (strcmp(path, "/") == 0) {
     char body[256];
     const char *host = getenv("HOSTNAME");
-    snprintf(body, sizeof body, "hello from wasm: engine=WasmEdge host=%s requests=%lu\n", host ? host : "?", ++requests);
+    snprintf(body, sizeof body, "hello from wasm: engine=" ENGINE " host=%s requests=%lu\n", host ? host : "?", ++requests);
     respond(fd, status = 200, "OK", body);
   } else {
     respond(fd, status = 404, "Not Found", "not found\n");
@@ -103,6 +117,7 @@ static void serve(int fd) {
   fflush(stdout);
 }
 
+#ifdef __wasm__
 int main(void) {
   uint32_t port = listen_port();
   int32_t listener;
@@ -121,3 +136,23 @@ int main(void) {
     close(conn);
   }
 }
+#else
+int main(void) {
+  uint32_t port = listen_port();
+  int one = 1;
+  struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr = {htonl(INADDR_ANY)}};
+  int listener = socket(AF_INET, SOCK_STREAM, 0);
+  if (listener < 0) die("socket", (uint32_t)errno);
+  setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (bind(listener, (struct sockaddr *)&address, sizeof address)) die("bind", (uint32_t)errno);
+  if (listen(listener, 128)) die("listen", (uint32_t)errno);
+  printf("wasm-http: listening on port %u\n", port);
+  fflush(stdout);
+  for (;;) {
+    int conn = accept(listener, NULL, NULL);
+    if (conn < 0) die("accept", (uint32_t)errno);
+    serve(conn);
+    close(conn);
+  }
+}
+#endif
