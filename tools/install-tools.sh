@@ -26,7 +26,7 @@ CACHE="${KNAWD_TOOLS_CACHE:-$HOME/.cache/knawd-deployer}"
 
 # shellcheck source=tools/versions.env
 . "$TOOLS_DIR/versions.env" || die "cannot read $TOOLS_DIR/versions.env"
-for v in HELM_VERSION HELM4_VERSION CONTAINERD_VERSION CONTAINERD_V4_VERSION CRICTL_VERSION K8S_VERSION KNATIVE_SERVING_OLDEST KNATIVE_SERVING_NEWEST KUBE_SCORE_VERSION CHECKOV_VERSION; do
+for v in HELM_VERSION HELM4_VERSION CONTAINERD_VERSION CONTAINERD_V4_VERSION CRICTL_VERSION K8S_VERSION KNATIVE_SERVING_OLDEST KNATIVE_SERVING_NEWEST KNATIVE_SERVING_VERSION KUBE_SCORE_VERSION CHECKOV_VERSION; do
   [[ -n "${!v:-}" ]] || die "$v is not set in tools/versions.env"
 done
 
@@ -348,6 +348,52 @@ for kv in "$KNATIVE_SERVING_OLDEST" "$KNATIVE_SERVING_NEWEST"; do
   cached_build knative-serving "$kv-$kn_hash" build_knative_serving verify_knative_serving
   ln -sfn "$CACHED_DIR" "$REPO/.tools/knative-serving/$kv"
 done
+
+# ---------------------------------------------------------------- Knative Serving itself (the node tests' real Knative)
+
+# The five binaries a Knative Serving release ships as images, built from the module as `ko` builds them (static,
+# -trimpath), and its config/core as the module serves it. A module zip holds no symlinks, and config/core's
+# symlinks into knative.dev/networking and knative.dev/caching (the CRDs of Ingress, Certificate,
+# ServerlessService, ClusterDomainClaim and Image, and config-network) are missing from it: they are taken from
+# those modules at the versions serving's go.mod requires, under the names the symlinks have in the release.
+KN_CMDS=(controller webhook activator autoscaler queue)
+build_knative_release() {
+  local out="$1" v="$2" info dir gomod net cach netdir cachdir c pkgs=()
+  info="$(go_env go mod download -json "knative.dev/serving@$v")" || return 1
+  dir="$(sed -n 's/.*"Dir": "\(.*\)".*/\1/p' <<<"$info")"
+  gomod="$(sed -n 's/.*"GoMod": "\(.*\)".*/\1/p' <<<"$info")"
+  net="$(awk '$1=="knative.dev/networking"{print $2; exit}' "$gomod")"
+  cach="$(awk '$1=="knative.dev/caching"{print $2; exit}' "$gomod")"
+  [[ -n "$net" && -n "$cach" ]] || { echo "cannot read knative.dev/networking and knative.dev/caching from $gomod"; return 1; }
+  netdir="$(go_env go mod download -json "knative.dev/networking@$net" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')"
+  cachdir="$(go_env go mod download -json "knative.dev/caching@$cach" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')"
+  for c in "${KN_CMDS[@]}"; do pkgs+=("knative.dev/serving/cmd/$c@$v"); done
+  go_env GOBIN="$out/bin" go install -trimpath -ldflags "-s -w" "${pkgs[@]}" || return 1
+  mkdir -p "$out/config"
+  cp -r "$dir/config/core" "$out/config/core" && chmod -R u+w "$out/config"
+  find "$out/config" -name '*.go' -delete
+  cp "$netdir/config/certificate.yaml" "$netdir/config/domain-claim.yaml" "$netdir/config/ingress.yaml" \
+    "$netdir/config/serverlessservice.yaml" "$out/config/core/300-resources/"
+  cp "$netdir/config/config-network.yaml" "$out/config/core/configmaps/network.yaml"
+  cp "$cachdir/config/image.yaml" "$out/config/core/300-imagecache.yaml"
+  cp "$dir/LICENSE" "$out/"
+  printf '{"serving":"%s","networking":"%s","caching":"%s"}\n' "$v" "$net" "$cach" >"$out/modules.json"
+}
+verify_knative_release() {
+  local d="$1" c
+  for c in "${KN_CMDS[@]}"; do
+    [[ -x "$d/bin/$c" ]] || { echo "bin/$c is missing"; return 1; }
+    file -L "$d/bin/$c" | grep -q 'statically linked' || { echo "bin/$c is not statically linked"; return 1; }
+  done
+  for c in controller webhook activator autoscaler; do
+    grep -q "image: ko://knative.dev/serving/cmd/$c\$" "$d/config/core/deployments/$c.yaml" || { echo "config/core/deployments/$c.yaml names no ko://…/cmd/$c image"; return 1; }
+  done
+  grep -q '^  name: config-network$' "$d/config/core/configmaps/network.yaml" || { echo "no config-network"; return 1; }
+  grep -q '^  name: serverlessservices.networking.internal.knative.dev$' "$d/config/core/300-resources/serverlessservice.yaml" || { echo "no ServerlessService CRD"; return 1; }
+  echo "knative serving $(cat "$d/modules.json"), $(du -sm "$d" | cut -f1) MB"
+}
+cached_build knative-release "$KNATIVE_SERVING_VERSION" build_knative_release verify_knative_release
+ln -sfn "$CACHED_DIR" "$REPO/.tools/knative-serving/release"
 
 # ---------------------------------------------------------------- lint gate: kube-score, checkov
 

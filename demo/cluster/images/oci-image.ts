@@ -33,6 +33,8 @@ export interface ImageSpec {
   readonly files: readonly ImageFile[];
   readonly entrypoint: readonly string[];
   readonly cmd?: readonly string[];
+  /** The image's `User` (numeric, so that the kubelet can check `runAsNonRoot` without an /etc/passwd). */
+  readonly user?: string;
 }
 
 export interface BuiltImage {
@@ -86,6 +88,7 @@ export function buildOciImage(spec: ImageSpec, workDir: string): BuiltImage {
       config: {
         Entrypoint: spec.entrypoint,
         ...(spec.cmd ? { Cmd: spec.cmd } : {}),
+        ...(spec.user ? { User: spec.user } : {}),
         Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
         WorkingDir: '/',
       },
