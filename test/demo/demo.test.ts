@@ -2,12 +2,13 @@
  * `npm run demo` (issue 25) as a user runs it: its refusals (one line, non-zero exit, nothing changed), one run
  * end to end on warm caches (its summary: every step ok, the WASI test Job under each shipped engine, the WASM
  * HTTP service's answer from WasmEdge; then nothing of the run left on the machine), one stopped by SIGTERM in the
- * middle of a step (torn down, exit 143), and a kept cluster
- * (`--keep`: kubectl of this process's own namespace reaches it on loopback, a second `--keep` changes nothing,
+ * middle of a step (torn down, exit 143), and a kept cluster (`--keep`: kubectl of this process's own namespace
+ * reaches it on loopback, and its WASM service through `kubectl port-forward`; a second `--keep` changes nothing;
  * `down` removes it all).
  */
-import { execFileSync } from 'child_process';
+import { execFileSync, spawn } from 'child_process';
 import * as fs from 'fs';
+import * as http from 'http';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
@@ -145,7 +146,7 @@ describe('npm run demo, interrupted', () => {
 });
 
 describe('npm run demo -- --keep, a second --keep, down', () => {
-  test('the kept cluster answers kubectl on loopback from this shell; a second --keep changes nothing; down leaves nothing', async () => {
+  test('the kept cluster answers kubectl on loopback from this shell, its service through port-forward; a second --keep changes nothing; down leaves nothing', async () => {
     const rulesBefore = iptablesRules();
     const port = await freePort();
     const kept = await runDemoCommand(['--keep', '--port', String(port)]);
@@ -156,6 +157,25 @@ describe('npm run demo -- --keep, a second --keep, down', () => {
 
       const nodes = execFileSync('kubectl', ['get', 'nodes', '-o', 'name'], { env: { ...process.env, KUBECONFIG }, encoding: 'utf8', timeout: 60_000 });
       expect(nodes.trim()).toBe(`node/${NODE_NAME}`);
+      // The kept service, through kubectl port-forward on this machine's loopback.
+      const local = await freePort();
+      const forward = spawn('kubectl', ['port-forward', 'service/wasm-http', `${local}:80`], { env: { ...process.env, KUBECONFIG }, stdio: ['ignore', 'pipe', 'pipe'] });
+      try {
+        await new Promise<void>((resolve, reject) => {
+          forward.stdout.on('data', (d: Buffer) => d.toString().includes('Forwarding from') && resolve());
+          forward.on('exit', (code) => reject(new Error(`kubectl port-forward exited ${code}`)));
+        });
+        const body = await new Promise<string>((resolve, reject) =>
+          http.get(`http://127.0.0.1:${local}/`, (res) => {
+            let text = '';
+            res.on('data', (d: Buffer) => (text += d.toString()));
+            res.on('end', () => resolve(text.trim()));
+          }).on('error', reject),
+        );
+        expect(WASM_SERVICE_ANSWER.exec(body)?.[1]).toBe('WasmEdge');
+      } finally {
+        forward.kill();
+      }
 
       const again = await runDemoCommand(['--keep', '--port', String(port)]);
       expect([again.code, again.stdout]).toEqual([0, expect.stringMatching(/^a demo cluster already runs \(runner pid \d+, since .*\); nothing changed/)]);
