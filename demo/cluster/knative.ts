@@ -10,7 +10,11 @@
  *    revision to zero the autoscaler probes the revision's Service by name to make sure the activator is in its
  *    path, unless config-autoscaler's target-burst-capacity is -1 (the activator always in the path): the harness
  *    sets that ({@link WITHOUT_CLUSTER_DNS}). Nothing else in Knative looks a name up here (revision pods are
- *    reached by IP, images named by digest are not resolved);
+ *    reached by IP);
+ *  - no registry: Knative's controller resolves an image's tag to a digest by asking its registry, which nothing
+ *    here may reach; config-deployment's registries-skipping-tag-resolving names the service image's registry
+ *    ({@link WITHOUT_REGISTRY}), so that a Service naming the image by tag (README's example) runs the image the
+ *    cluster imported under that tag (an image named by digest is taken as it is anyway);
  *  - no networking layer (Kourier, Istio and Contour need Envoy, which no registry here serves): Knative's Routes
  *    never become Ready, and requests go to a revision's own Kubernetes Service from inside the node's network
  *    namespace ({@link revisionGet}), with the Host a cluster-local client sends, which the activator reads.
@@ -19,6 +23,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { execFile } from 'child_process';
 import { promisify } from 'util';
+import { WASM_SERVICE_IMAGE_NAME } from '../../lib/catalog/service-image';
 import { NodeCluster } from './cluster';
 import { imageName, KNATIVE_COMPONENTS, KnativeImages } from './images/knative-images';
 import { waitFor } from './product';
@@ -66,6 +71,14 @@ function crdNames(manifests: string): string[] {
 /** config-autoscaler without cluster DNS: the activator in every revision's path, so no probe by name is needed. */
 export const WITHOUT_CLUSTER_DNS: Readonly<Record<string, string>> = { 'target-burst-capacity': '-1' };
 
+/**
+ * config-deployment without a reachable registry: tags of the service image's registry are not resolved (Knative's
+ * own defaults, kind.local, ko.local and dev.local, kept).
+ */
+export const WITHOUT_REGISTRY: Readonly<Record<string, string>> = {
+  'registries-skipping-tag-resolving': ['kind.local', 'ko.local', 'dev.local', WASM_SERVICE_IMAGE_NAME.split('/')[0]].join(','),
+};
+
 export interface KnativeTuning {
   /** config-autoscaler data, applied through Knative's own ConfigMap (and so through its validating webhook). */
   readonly autoscaler: Readonly<Record<string, string>>;
@@ -74,8 +87,8 @@ export interface KnativeTuning {
 /**
  * Imports the images, applies config/core (CRDs and the namespace first, then the rest once the CRDs are
  * Established), adds the activator's hostAliases, waits for the four Deployments and for the webhook to admit a
- * Knative Service (server-side dry run), then applies {@link WITHOUT_CLUSTER_DNS} and `tuning`. Resolves to the
- * milliseconds it took.
+ * Knative Service (server-side dry run), then applies {@link WITHOUT_CLUSTER_DNS} and `tuning` to config-autoscaler
+ * and {@link WITHOUT_REGISTRY} to config-deployment. Resolves to the milliseconds it took.
  */
 export async function installKnativeServing(h: NodeCluster, kn: KnativeImages, tuning: KnativeTuning): Promise<number> {
   const started = Date.now();
@@ -106,6 +119,7 @@ export async function installKnativeServing(h: NodeCluster, kn: KnativeImages, t
     return r.code === 0 ? true : undefined;
   }, 180_000, () => last);
   await h.kubectlOk(['-n', KNATIVE_NAMESPACE, 'patch', 'configmap', 'config-autoscaler', '--type', 'merge', '-p', JSON.stringify({ data: { ...WITHOUT_CLUSTER_DNS, ...tuning.autoscaler } })]);
+  await h.kubectlOk(['-n', KNATIVE_NAMESPACE, 'patch', 'configmap', 'config-deployment', '--type', 'merge', '-p', JSON.stringify({ data: WITHOUT_REGISTRY })]);
   return Date.now() - started;
 }
 
@@ -113,7 +127,6 @@ export interface ServiceSpec {
   readonly image: string;
   readonly runtimeClassName?: string;
   readonly labels?: Readonly<Record<string, string>>;
-  readonly annotations?: Readonly<Record<string, string>>;
   readonly namespace?: string;
 }
 
@@ -125,7 +138,7 @@ export function knativeService(name: string, spec: ServiceSpec): Record<string, 
     metadata: { name, namespace: spec.namespace ?? 'default' },
     spec: {
       template: {
-        metadata: { labels: { ...spec.labels }, annotations: { ...spec.annotations } },
+        metadata: { labels: { ...spec.labels } },
         spec: {
           ...(spec.runtimeClassName ? { runtimeClassName: spec.runtimeClassName } : {}),
           containers: [{ image: spec.image }],
@@ -215,4 +228,17 @@ export async function revisionGet(h: NodeCluster, revision: string, pathname = '
     const e = error as { stderr?: string; message: string };
     throw new Error(`GET http://${ip}${pathname} (Service ${namespace}/${revision}) from the node's network failed: ${e.stderr?.trim() || e.message}`);
   }
+}
+
+/**
+ * Deletes the Knative Services of `namespace`, then their revisions' pods at once: a revision's pod would
+ * otherwise take up to its grace period (the revision's timeoutSeconds, 300 s) while queue-proxy drains, and the
+ * chart's remover waits for every pod under the handler. The pods go only once their ReplicaSets are gone (the
+ * garbage collector removes them after the Service), which would otherwise make new ones.
+ */
+export async function deleteKnativeServices(h: NodeCluster, namespace = 'default'): Promise<void> {
+  await h.kubectlOk(['-n', namespace, 'delete', 'ksvc', '--all', '--wait=true', '--timeout=120s'], { timeoutMs: 130_000 });
+  const selector = 'serving.knative.dev/service';
+  await waitFor(h, "the revisions' ReplicaSets gone", async () => ((await h.kubectlOk(['-n', namespace, 'get', 'replicasets', '-l', selector, '-o', 'name'])).trim() === '' ? true : undefined), 120_000);
+  await h.kubectlOk(['-n', namespace, 'delete', 'pods', '-l', selector, '--grace-period=0', '--force', '--wait=true', '--timeout=60s'], { timeoutMs: 70_000 });
 }

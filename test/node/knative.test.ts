@@ -4,24 +4,28 @@
  * Knative's own config/core (demo/cluster/knative.ts), and the WASM HTTP service image (`npm run image`) as the
  * revisions' user container under the chart's RuntimeClass, on WasmEdge (the engine whose socket API can serve).
  *
- *  - Knative's own webhook refuses `runtimeClassName` while kubernetes.podspec-runtimeclassname is as Knative ships
- *    it, and admits it once `helm install --set patchKnative=true` has enabled it (no test writes the flag);
- *  - a Service naming `runtimeClassName: crun`, and one naming none (config-deployment's runtime-class-name, the
- *    chart's knative.runtimeClassName): each Revision becomes Ready with queue-proxy running natively beside the
- *    module, and a GET through the revision's Kubernetes Service is answered by the module;
+ *  - Knative's own webhook refuses README's Knative Service (`runtimeClassName: crun`) while
+ *    kubernetes.podspec-runtimeclassname is as Knative ships it, and admits it, as the README has it, once
+ *    `helm install --set patchKnative=true` has enabled the flag (no test writes the flag);
+ *  - that Service, its image named by tag (not resolved: the harness's WITHOUT_REGISTRY), and one naming no
+ *    runtimeClassName, its image by digest (config-deployment's runtime-class-name, the chart's
+ *    knative.runtimeClassName): each Revision becomes Ready with queue-proxy running natively beside the module,
+ *    and a GET through the revision's Kubernetes Service is answered by the module;
  *  - scale to zero and back: once the revision has no pod, a GET through the activator is answered by a new one;
  *  - helm uninstall gives config-features and config-deployment back as Knative had them.
  *
  * config-autoscaler is tuned through Knative's own ConfigMap: for test speed (AUTOSCALER_TUNING) and for a cluster
- * without DNS (WITHOUT_CLUSTER_DNS, demo/cluster/knative.ts).
+ * without DNS (WITHOUT_CLUSTER_DNS, demo/cluster/knative.ts); config-deployment for a cluster without a reachable
+ * registry (WITHOUT_REGISTRY).
  */
 import { DEFAULT_RUNTIME_CLASS, KNATIVE_FEATURE } from '../../lib/catalog/node-contract';
 import { DEFAULT_KNATIVE_SELECTOR, KNATIVE_DEPLOYMENT } from '../../lib/catalog/knative';
-import { WASM_SERVICE_ANSWER, WASM_SERVICE_IMAGE } from '../../lib/catalog/service-image';
+import { WASM_SERVICE_ANSWER, WASM_SERVICE_IMAGE, WASM_SERVICE_IMAGE_NAME } from '../../lib/catalog/service-image';
 import { NodeCluster } from '../../demo/cluster/cluster';
 import { knativeImages } from '../../demo/cluster/images/knative-images';
-import { installKnativeServing, knativeService, KNATIVE_NAMESPACE, revisionConditions, revisionGet, RevisionPod, revisionPods, waitRevisionReady, WITHOUT_CLUSTER_DNS } from '../../demo/cluster/knative';
+import { deleteKnativeServices, installKnativeServing, knativeService, KNATIVE_NAMESPACE, revisionConditions, revisionGet, RevisionPod, revisionPods, waitRevisionReady, WITHOUT_CLUSTER_DNS, WITHOUT_REGISTRY } from '../../demo/cluster/knative';
 import { helmInstall, helmUninstall, waitFor } from '../../demo/cluster/product';
+import { readmeExample, readmeExampleObjects } from '../../demo/readme-examples';
 import { clusterForFile } from '../support/node/steps';
 
 jest.setTimeout(15 * 60_000);
@@ -30,6 +34,10 @@ const { key: FLAG, value: FLAG_ON } = KNATIVE_FEATURE;
 
 /** config-autoscaler: scale to zero within seconds of the last request instead of 90 s (60 s stable window + 30 s grace). */
 const AUTOSCALER_TUNING = { 'stable-window': '6s', 'scale-to-zero-grace-period': '5s' };
+
+/** README's Knative Service, applied as the README has it, and its first Revision. */
+const README_SERVICE = readmeExample('knative-service');
+const README_REVISION = `${(readmeExampleObjects('knative-service')[0].metadata as { name: string }).name}-00001`;
 
 function parseAnswer(body: string): { engine: string; host: string; requests: number } {
   const m = WASM_SERVICE_ANSWER.exec(body.trim());
@@ -76,39 +84,42 @@ describe('real Knative Serving on a real node (containerd 2.x): WASM revisions u
     shipped.deployment = await configMapData(h, KNATIVE_DEPLOYMENT.configMap);
     expect(shipped.features[FLAG]).toBeUndefined();
     expect(await configMapData(h, 'config-autoscaler')).toMatchObject({ ...WITHOUT_CLUSTER_DNS, ...AUTOSCALER_TUNING });
+    expect(shipped.deployment).toMatchObject(WITHOUT_REGISTRY);
     steps.mark('knative');
   });
 
-  test("Knative's webhook refuses runtimeClassName while kubernetes.podspec-runtimeclassname is as shipped", async () => {
+  test("Knative's webhook refuses README's Service (runtimeClassName) while kubernetes.podspec-runtimeclassname is as shipped", async () => {
     const h = steps.need('knative');
-    const service = knativeService('refused', { image: WASM_SERVICE_IMAGE, runtimeClassName: DEFAULT_RUNTIME_CLASS });
-    const r = await h.cluster.kubectl(['create', '-f', '-'], { input: JSON.stringify(service) });
+    expect(README_SERVICE).toContain(`runtimeClassName: ${DEFAULT_RUNTIME_CLASS}\n`);
+    const r = await h.cluster.kubectl(['create', '-f', '-'], { input: README_SERVICE });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/admission webhook "validation\.webhook\.serving\.knative\.dev" denied the request: .*must not set the field\(s\): spec\.template\.spec\.runtimeClassName/);
   });
 
-  test('helm install with patchKnative=true enables the flag, and the webhook then admits runtimeClassName', async () => {
+  test("helm install with patchKnative=true enables the flag, and the webhook then admits README's Service", async () => {
     const h = steps.need('knative');
     await helmInstall(h, 'crun-wasmedge', { patchKnative: 'true', 'knative.runtimeClassName.enabled': 'true' });
     await waitFor(h, `${KNATIVE_NAMESPACE}/${KNATIVE_FEATURE.configMap} ${FLAG}=${FLAG_ON}`, async () => ((await configMapData(h, KNATIVE_FEATURE.configMap))[FLAG] === FLAG_ON ? true : undefined), 120_000);
     const features = await configMapData(h, KNATIVE_FEATURE.configMap);
     expect(features).toEqual({ ...shipped.features, [FLAG]: FLAG_ON });
     // The webhook reads config-features through an informer: it may take a moment to see the change.
-    const service = knativeService('wasm-explicit', { image: WASM_SERVICE_IMAGE, runtimeClassName: DEFAULT_RUNTIME_CLASS });
     let last = '';
     await waitFor(h, "Knative's webhook admitting runtimeClassName", async () => {
-      const r = await h.cluster.kubectl(['create', '-f', '-'], { input: JSON.stringify(service) });
+      const r = await h.cluster.kubectl(['create', '-f', '-'], { input: README_SERVICE });
       last = r.stderr.trim();
       return r.code === 0 ? true : undefined;
     }, 60_000, () => last);
     steps.mark('installed');
   });
 
-  test('runtimeClassName: crun, no annotation: the Revision is Ready, queue-proxy native beside the module, the module answers', async () => {
+  test("README's Service (runtimeClassName: crun, the image by tag, no annotation): the Revision is Ready, queue-proxy native beside the module, the module answers", async () => {
     const h = steps.need('installed');
-    await waitRevisionReady(h, 'wasm-explicit-00001');
-    answeredBy.add((await moduleAnswer(h, 'wasm-explicit-00001')).host);
-    expect((await revisionGet(h, 'wasm-explicit-00001', '/healthz')).body.trim()).toBe('ok');
+    await waitRevisionReady(h, README_REVISION);
+    answeredBy.add((await moduleAnswer(h, README_REVISION)).host);
+    expect((await revisionGet(h, README_REVISION, '/healthz')).body.trim()).toBe('ok');
+    // The tag was not resolved (no registry here): the revision runs the image the node imported under that tag.
+    expect((await h.kubectlOk(['get', 'revision', README_REVISION, '-o', 'jsonpath={.status.containerStatuses[0].imageDigest}'])).trim()).toBe('');
+    expect((await h.kubectlOk(['get', 'deployment', `${README_REVISION}-deployment`, '-o', 'jsonpath={.spec.template.spec.containers[?(@.name=="user-container")].image}'])).trim()).toBe(WASM_SERVICE_IMAGE_NAME);
   });
 
   test("no runtimeClassName in the Service: config-deployment's runtime-class-name (the chart's knative.runtimeClassName) gives it crun", async () => {
@@ -122,7 +133,7 @@ describe('real Knative Serving on a real node (containerd 2.x): WASM revisions u
 
   test('scale to zero and back: once the revision has no pod, a request through the activator is answered by a fresh WASM pod', async () => {
     const h = steps.need('installed');
-    const revision = 'wasm-explicit-00001';
+    const revision = README_REVISION;
     let state = '';
     await waitFor(h, `${revision} scaled to zero`, async () => {
       const conditions = await revisionConditions(h, revision);
@@ -141,14 +152,8 @@ describe('real Knative Serving on a real node (containerd 2.x): WASM revisions u
 
   test('helm uninstall gives config-features and config-deployment back as Knative had them', async () => {
     const h = steps.need('installed');
-    await h.kubectlOk(['delete', 'ksvc', '--all', '--wait=true', '--timeout=120s'], { timeoutMs: 130_000 });
-    // The remover waits for every pod under the handler to be gone; a revision's pods take their grace period (the
-    // revision's timeoutSeconds, 300 s) when they outlast SIGTERM. What a module does with SIGTERM is the plain
-    // Deployment test's subject; here only the ConfigMaps are, so the pods go at once — once their ReplicaSets
-    // are gone (the garbage collector removes them after the Service), which would otherwise make new ones.
-    const selector = 'serving.knative.dev/service';
-    await waitFor(h, 'the revisions\' ReplicaSets gone', async () => ((await h.kubectlOk(['get', 'replicasets', '-l', selector, '-o', 'name'])).trim() === '' ? true : undefined), 120_000);
-    await h.kubectlOk(['delete', 'pods', '-l', selector, '--grace-period=0', '--force', '--wait=true', '--timeout=60s'], { timeoutMs: 70_000 });
+    // What a module does with SIGTERM is the plain Deployment test's subject; here only the ConfigMaps are.
+    await deleteKnativeServices(h);
     const r = await helmUninstall(h);
     if (r.code !== 0) throw new Error(`helm uninstall failed (exit ${r.code}):\n${r.output}`);
     await waitFor(h, `${KNATIVE_FEATURE.configMap} restored`, async () => (FLAG in (await configMapData(h, KNATIVE_FEATURE.configMap)) ? undefined : true), 60_000);
