@@ -3,12 +3,13 @@
  *
  *   npm run demo                         build what is missing, run every step, print the summary, tear down
  *   npm run demo -- --keep               the same, but leave the cluster running (prints `export KUBECONFIG=…`)
+ *   npm run demo -- --knative            Knative Serving too, and the same module as README's Knative Service
  *   npm run demo -- down                 remove a kept cluster
  *   npm run demo -- --runtime <ociType>  the engine the chart ends with (and keeps); the others run first
  *   npm run demo -- --port <n>           the loopback port of the API server (default 16443)
  *
- * This process checks (refusals: one line, exit 1, nothing changed), builds (tools/install-tools.sh demo, with
- * a progress line per step) and prints the summary; the cluster is run by a runner process of its own
+ * This process checks (refusals: one line, exit 1, nothing changed), builds (tools/install-tools.sh demo, or
+ * demo-knative, with a progress line per step) and prints the summary; the cluster is run by a runner process of its own
  * (run.ts, detached, over IPC; its log is build/demo/demo.log), so that a kept cluster outlives this one.
  * SIGINT/SIGTERM at any step: the build or the runner is stopped, the runner tears everything down, exit 130/143.
  */
@@ -24,7 +25,7 @@ import { REPO, sleep } from './cluster/process';
 import { RUNTIMES } from '../lib/catalog/runtimes';
 import { BadInput, parseArgs } from './options';
 import { BUILD_BYTES, holdPort, Refusal, requireCgroups, requireDisk, requireNamespaces, requireRoot, RUN_BYTES } from './preflight';
-import { DEMO_DIR, KEPT_STATE, KeptState, KUBECONFIG, LOG, RunnerMessage, RunnerOptions } from './state';
+import { DEMO_DIR, KEPT_STATE, KeptState, KNATIVE_DEMO_NAMESPACE, KUBECONFIG, LOG, RunnerMessage, RunnerOptions } from './state';
 import { formatSummary, Row } from './summary';
 
 const RUNNER_FLAG = '--runner';
@@ -56,18 +57,23 @@ function keptCluster(): KeptState | undefined {
 }
 
 /** Tools and image present already: a run only checks them (no build space needed). */
-function warm(): boolean {
+function warm(knative: boolean): boolean {
   const tools = ['helm', 'kube-apiserver', 'kubelet', 'kube-controller-manager', 'kube-scheduler', 'kube-proxy', 'node-supervisor'];
-  return tools.every((t) => fs.existsSync(path.join(REPO, '.tools', 'bin', t))) && fs.existsSync(path.join(REPO, 'build', 'image', 'image.json'));
+  return (
+    tools.every((t) => fs.existsSync(path.join(REPO, '.tools', 'bin', t))) &&
+    fs.existsSync(path.join(REPO, 'build', 'image', 'image.json')) &&
+    (!knative || fs.existsSync(path.join(REPO, '.tools', 'knative-serving', 'release', 'modules.json')))
+  );
 }
 
-/** Runs `tools/install-tools.sh demo` (which prints a line per tool: cached, or building with its usual time and log). */
-async function build(onChild: (c: ChildProcess | undefined) => void): Promise<Row> {
+/** Runs `tools/install-tools.sh <set>` (which prints a line per tool: cached, or building with its usual time and log). */
+async function build(knative: boolean, onChild: (c: ChildProcess | undefined) => void): Promise<Row> {
   const started = Date.now();
-  console.log('→ build what is missing: bash tools/install-tools.sh demo (helm, containerd 2.x, etcd, Kubernetes, node supervisor, image) ...');
+  const set = knative ? 'demo-knative' : 'demo';
+  console.log(`→ build what is missing: bash tools/install-tools.sh ${set} (helm, containerd 2.x, etcd, Kubernetes, node supervisor, ${knative ? 'Knative Serving, ' : ''}image) ...`);
   let output = '';
   const code = await new Promise<number>((resolve) => {
-    const child = spawn('bash', [path.join(REPO, 'tools', 'install-tools.sh'), 'demo'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn('bash', [path.join(REPO, 'tools', 'install-tools.sh'), set], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     onChild(child);
     const relay = (d: Buffer): void => {
       output += d.toString('utf8');
@@ -80,8 +86,9 @@ async function build(onChild: (c: ChildProcess | undefined) => void): Promise<Ro
   onChild(undefined);
   const seconds = (Date.now() - started) / 1000;
   const built = [...output.matchAll(/^(?:image: )?(\S+) \S+: built in/gm)].map((m) => m[1]);
-  if (code !== 0) return { step: 'build what is missing (tools/install-tools.sh demo)', seconds, result: `FAILED: exit ${code}: ${output.trim().split('\n').pop() ?? ''}`, engine: '-' };
-  return { step: 'build what is missing (tools/install-tools.sh demo)', seconds, result: built.length ? `ok: built ${built.join(', ')}` : 'ok: everything cached', engine: '-' };
+  const step = `build what is missing (tools/install-tools.sh ${set})`;
+  if (code !== 0) return { step, seconds, result: `FAILED: exit ${code}: ${output.trim().split('\n').pop() ?? ''}`, engine: '-' };
+  return { step, seconds, result: built.length ? `ok: built ${built.join(', ')}` : 'ok: everything cached', engine: '-' };
 }
 
 async function down(): Promise<number> {
@@ -118,7 +125,7 @@ async function run(opts: RunnerOptions): Promise<number> {
   fs.mkdirSync(CACHE, { recursive: true });
   requireDisk([
     { path: os.tmpdir(), bytes: RUN_BYTES, why: "the node (containerd's images and snapshots, etcd, logs)" },
-    ...(warm() ? [] : [{ path: CACHE, bytes: BUILD_BYTES, why: 'a first build (Go and Cargo build caches, the tools, the image)' }]),
+    ...(warm(opts.knative) ? [] : [{ path: CACHE, bytes: BUILD_BYTES, why: 'a first build (Go and Cargo build caches, the tools, the image)' }]),
   ]);
   const listener = await holdPort(opts.port);
 
@@ -137,7 +144,7 @@ async function run(opts: RunnerOptions): Promise<number> {
   }
   const exitCode = (code: number): number => (interrupted ? 128 + os.constants.signals[interrupted] : code);
 
-  const buildRow = await build((c) => (buildChild = c));
+  const buildRow = await build(opts.knative, (c) => (buildChild = c));
   if (interrupted || buildRow.result.startsWith('FAILED')) {
     listener.close();
     console.log(formatSummary({ rows: [buildRow], totals: { total: (Date.now() - started) / 1000 } }));
@@ -182,6 +189,7 @@ async function run(opts: RunnerOptions): Promise<number> {
         `  ${exportLine(done.kept.kubeconfig)}`,
         '  kubectl get nodes',
         ...(serves ? ['  kubectl port-forward service/wasm-http 8080:80   # then: curl http://127.0.0.1:8080/'] : []),
+        ...(serves && opts.knative ? [`  kubectl -n ${KNATIVE_DEMO_NAMESPACE} get ksvc,revisions   # README's Knative Service (no ingress: its URL does not answer)`] : []),
         '\nRemove it with: npm run demo -- down',
       ].join('\n'),
     );

@@ -1,5 +1,5 @@
 /**
- * `npm run demo` arguments: `[--keep] [--runtime <ociType>] [--port <n>]`, or `down`. Bad input is one line
+ * `npm run demo` arguments: `[--keep] [--knative] [--runtime <ociType>] [--port <n>]`, or `down`. Bad input is one line
  * saying what was wrong and what is accepted.
  */
 import { RUNTIMES, RuntimeName } from '../lib/catalog/runtimes';
@@ -7,9 +7,9 @@ import { RUNTIMES, RuntimeName } from '../lib/catalog/runtimes';
 /** The loopback port the API server is forwarded to (`--port`). */
 export const DEFAULT_PORT = 16443;
 
-export type DemoCommand = { readonly command: 'run'; readonly keep: boolean; readonly runtime: RuntimeName; readonly port: number } | { readonly command: 'down' };
+export type DemoCommand = { readonly command: 'run'; readonly keep: boolean; readonly knative: boolean; readonly runtime: RuntimeName; readonly port: number } | { readonly command: 'down' };
 
-export const USAGE = 'usage: npm run demo [-- [--keep] [--runtime <ociType>] [--port <n>]] | npm run demo -- down';
+export const USAGE = 'usage: npm run demo [-- [--keep] [--knative] [--runtime <ociType>] [--port <n>]] | npm run demo -- down';
 
 /** The engines the image ships, in the catalog's order. */
 export const SHIPPED: readonly RuntimeName[] = RUNTIMES.filter((r) => r.targets.length > 0).map((r) => r.name);
@@ -19,6 +19,7 @@ export class BadInput extends Error {}
 export function parseArgs(argv: readonly string[]): DemoCommand {
   if (argv.length === 1 && argv[0] === 'down') return { command: 'down' };
   let keep = false;
+  let knative = false;
   let runtime: RuntimeName = 'crun-wasmedge';
   let port = DEFAULT_PORT;
   for (let i = 0; i < argv.length; i++) {
@@ -39,15 +40,14 @@ export function parseArgs(argv: readonly string[]): DemoCommand {
       const v = value();
       port = Number(v);
       if (!/^\d+$/.test(v) || port < 1024 || port > 65535) throw new BadInput(`--port ${v}: expected a TCP port from 1024 to 65535`);
-    } else if (a === '--knative') {
-      throw new BadInput('--knative is not available yet: it needs Knative Serving on the demo cluster, which is still being added (branch knative)');
-    } else if (a === 'down') {
+    } else if (a === '--knative') knative = true;
+    else if (a === 'down') {
       throw new BadInput(`down takes no other argument; ${USAGE}`);
     } else {
       throw new BadInput(`unknown argument ${a}; ${USAGE}`);
     }
   }
-  return { command: 'run', keep, runtime, port };
+  return { command: 'run', keep, knative, runtime, port };
 }
 
 /** The shipped engines in the order the demo installs them: the others first, `last` (the one kept) at the end. */

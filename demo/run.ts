@@ -4,7 +4,10 @@
  * (containerd 2.x), the API server forwarded to the machine's loopback, the chart from dist/ installed with each
  * shipped engine in turn (the WASI test Job under each, the README's WASM HTTP service under the one that
  * serves, its answer fetched from inside the node's network), then — without `--keep` — helm uninstall and a
- * teardown that checks nothing is left behind. SIGTERM/SIGINT at any point: teardown, exit 128+signal.
+ * teardown that checks nothing is left behind. With `--knative`, Knative Serving comes up before the chart (whose
+ * `patchKnative: auto` then wires it up) and the README's Knative Service serves the same module, asked through
+ * its revision's Service (there is no networking layer: demo/cluster/knative.ts). SIGTERM/SIGINT at any point:
+ * teardown, exit 128+signal.
  */
 import * as fs from 'fs';
 import * as net from 'net';
@@ -12,18 +15,21 @@ import * as os from 'os';
 import * as path from 'path';
 import { INSTALLED_LABEL } from '../lib/catalog/node-contract';
 import { RUNTIMES, RuntimeName } from '../lib/catalog/runtimes';
+import { KNATIVE_FEATURE } from '../lib/catalog/node-contract';
 import { WASM_SERVICE_ANSWER } from '../lib/catalog/service-image';
 import { NODE_NAME, NodeCluster, startNodeCluster } from './cluster/cluster';
 import { leaveSignalsToCaller, runCommand, tool } from './cluster/control-plane';
+import { knativeImages } from './cluster/images/knative-images';
 import { WASM_LINE } from './cluster/images/test-images';
+import { deleteKnativeServices, installKnativeServing, KNATIVE_NAMESPACE, revisionGet, waitRevisionReady } from './cluster/knative';
 import { exec, REPO } from './cluster/process';
-import { helmInstall, helmTest, helmUninstall, switchEngine } from './cluster/product';
+import { helmInstall, helmTest, helmUninstall, switchEngine, waitFor } from './cluster/product';
 import { footprintLine, iptablesRules, leftBehind, RunFootprint } from './leftovers';
 import { Forwarder, forwardApiServer, loopbackKubeconfig } from './loopback';
 import { engineOrder } from './options';
 import { readmeExample, readmeExampleObjects } from './readme-examples';
 import { Row } from './summary';
-import { DEMO_DIR, KEPT_STATE, KeptState, KUBECONFIG, RunnerMessage, RunnerOptions } from './state';
+import { DEMO_DIR, KEPT_STATE, KeptState, KNATIVE_DEMO_NAMESPACE, KUBECONFIG, RunnerMessage, RunnerOptions } from './state';
 
 const send = (m: RunnerMessage): void => {
   if (process.send && process.connected) process.send(m);
@@ -111,17 +117,34 @@ export async function runDemo(o: RunnerOptions, listener: net.Server): Promise<v
       return [undefined, r.stdout.trim()];
     });
 
+    if (o.knative) {
+      await step('Knative Serving up (its own config/core, our images of its five components)', '-', async () => {
+        const kn = knativeImages();
+        await installKnativeServing(h, kn, { autoscaler: {} });
+        return [undefined, `knative.dev/serving ${kn.release.serving}: controller, webhook, activator, autoscaler Ready`];
+      });
+    }
+
     const engines = engineOrder(o.runtime);
+    const knService = readmeExample('knative-service');
+    const knRevision = `${(readmeExampleObjects('knative-service')[0].metadata as { name: string }).name}-00001`;
     const service = readmeExample('deployment');
     const serviceObjects = readmeExampleObjects('deployment');
     const deployment = serviceObjects.find((x) => x.kind === 'Deployment')!;
     const svc = serviceObjects.find((x) => x.kind === 'Service')!;
+    const removeServices = async (): Promise<void> => {
+      await h.kubectlOk(['delete', '-f', '-', '--wait=true', '--timeout=120s'], { input: service, timeoutMs: 130_000 });
+      if (!o.knative) return;
+      await deleteKnativeServices(h, KNATIVE_DEMO_NAMESPACE);
+      await h.kubectlOk(['delete', 'namespace', KNATIVE_DEMO_NAMESPACE, '--wait=true', '--timeout=120s'], { timeoutMs: 130_000 });
+    };
     for (const [i, engine] of engines.entries()) {
       const spec = RUNTIMES.find((r) => r.name === engine)!;
       if (i === 0) {
         await step(`helm install dist/charts/knawd-deployer (node labelled ${INSTALLED_LABEL.value})`, engine, async () => {
-          await helmInstall(h, engine);
-          return [undefined, `${INSTALLED_LABEL.key}=${INSTALLED_LABEL.value}, ${engineFiles(h, engine)}`];
+          // patchKnative as the chart ships it (auto): it wires Knative up because Knative is there.
+          await helmInstall(h, engine, o.knative ? { patchKnative: 'auto' } : {});
+          return [undefined, `${INSTALLED_LABEL.key}=${INSTALLED_LABEL.value}, ${engineFiles(h, engine)}${o.knative ? await knativeWired(h) : ''}`];
         });
       } else {
         await step(`helm upgrade --set ociType=${engine} (the installer switches the node)`, engine, async () => {
@@ -148,7 +171,28 @@ export async function runDemo(o: RunnerOptions, listener: net.Server): Promise<v
         answeredSeconds ??= (Date.now() - clusterStarted) / 1000;
         return [undefined, body];
       });
-      if (i < engines.length - 1) await h.kubectlOk(['delete', '-f', '-', '--wait=true', '--timeout=120s'], { input: service, timeoutMs: 130_000 });
+      if (o.knative) {
+        await step(`README's Knative Service Ready (revision ${knRevision}, queue-proxy beside the module)`, engine, async () => {
+          await h.kubectlOk(['create', 'namespace', KNATIVE_DEMO_NAMESPACE]);
+          // Knative's webhook reads config-features through an informer: it may see the flag a moment late.
+          let last = '';
+          await waitFor(h, "Knative's webhook admitting README's Knative Service", async () => {
+            const r = await h.cluster.kubectl(['-n', KNATIVE_DEMO_NAMESPACE, 'apply', '-f', '-'], { input: knService });
+            last = r.stderr.trim();
+            return r.code === 0 ? true : undefined;
+          }, 60_000, () => last);
+          await waitRevisionReady(h, knRevision, KNATIVE_DEMO_NAMESPACE);
+          return [undefined, `revision ${KNATIVE_DEMO_NAMESPACE}/${knRevision} Ready`];
+        });
+        await step(`Knative Service answered (GET / on service/${knRevision}, from the node's network)`, engine, async () => {
+          const answer = await revisionGet(h, knRevision, '/', KNATIVE_DEMO_NAMESPACE);
+          const body = answer.body.trim();
+          const m = WASM_SERVICE_ANSWER.exec(body);
+          if (answer.status !== 200 || !m || m[1] !== spec.engine) throw new Error(`the revision answered ${answer.status} "${body}", expected ${WASM_SERVICE_ANSWER} with engine=${spec.engine}`);
+          return [undefined, body];
+        });
+      }
+      if (i < engines.length - 1) await removeServices();
     }
 
     if (o.keep) {
@@ -162,7 +206,7 @@ export async function runDemo(o: RunnerOptions, listener: net.Server): Promise<v
     }
 
     await step('helm uninstall (node restored byte for byte)', o.runtime, async () => {
-      await h.kubectlOk(['delete', '-f', '-', '--wait=true', '--timeout=120s'], { input: service, timeoutMs: 130_000 });
+      await removeServices();
       const r = await helmUninstall(h);
       if (r.code !== 0) throw new Error(`helm uninstall failed: ${r.output}`);
       return [undefined, 'containerd config as before, /opt/knawd gone, labels gone'];
@@ -188,6 +232,16 @@ async function teardownStep(rows: Row[], teardown: () => Promise<string[]>): Pro
   rows.push({ step: 'teardown (processes, mounts, network namespace, cgroups, iptables, files)', seconds, result, engine: '-' });
   say(`  ${result}`);
   return left.length === 0;
+}
+
+/** `, Knative wired up` once the installer has enabled Knative's runtimeClassName flag. */
+async function knativeWired(h: NodeCluster): Promise<string> {
+  const { configMap, key, value } = KNATIVE_FEATURE;
+  await waitFor(h, `${KNATIVE_NAMESPACE}/${configMap} ${key}=${value}`, async () => {
+    const data = JSON.parse(await h.kubectlOk(['-n', KNATIVE_NAMESPACE, 'get', 'configmap', configMap, '-o', 'json'])).data ?? {};
+    return data[key] === value ? true : undefined;
+  }, 120_000);
+  return `, Knative wired up (${key}: ${value})`;
 }
 
 /** Which engine build the node carries under the host prefix (and none of the other engines' files). */

@@ -14,6 +14,9 @@ export const LOG = path.join(DEMO_DIR, 'demo.log');
 export const KUBECONFIG = path.join(DEMO_DIR, 'kubeconfig');
 export const KEPT_STATE = path.join(DEMO_DIR, 'kept.json');
 
+/** `--knative`: the namespace of README's Knative Service (its name would clash with the Deployment's Service). */
+export const KNATIVE_DEMO_NAMESPACE = 'wasm-knative';
+
 export interface KeptState {
   /** The runner that holds the cluster. */
   readonly pid: number;
@@ -25,6 +28,8 @@ export interface KeptState {
 
 export interface RunnerOptions {
   readonly keep: boolean;
+  /** Knative Serving too, and README's Knative Service. */
+  readonly knative: boolean;
   readonly runtime: RuntimeName;
   readonly port: number;
 }

@@ -23,10 +23,12 @@ REBUILD=" ${KNAWD_TOOLS_REBUILD:-} "
 die() { echo "install-tools: error: $*" >&2; exit 1; }
 say() { echo "$*"; }
 
-# Which tools: `all` (every suite's) or `demo` (the single-node cluster and the image, nothing else).
+# Which tools: `all` (every suite's), `demo` (the single-node cluster and the image, nothing else) or
+# `demo-knative` (that and Knative Serving: `npm run demo -- --knative`).
 SET="${1:-all}"
-[[ $# -le 1 && ( "$SET" == all || "$SET" == demo ) ]] || die "unknown argument(s) '$*': accepted: all (the default), demo"
+[[ $# -le 1 && ( "$SET" == all || "$SET" == demo || "$SET" == demo-knative ) ]] || die "unknown argument(s) '$*': accepted: all (the default), demo, demo-knative"
 all_set() { [[ "$SET" == all ]]; }
+knative_set() { [[ "$SET" == all || "$SET" == demo-knative ]]; }
 
 [[ -n "${KNAWD_TOOLS_CACHE:-}" || -n "${HOME:-}" ]] || die "neither KNAWD_TOOLS_CACHE nor HOME is set"
 CACHE="${KNAWD_TOOLS_CACHE:-$HOME/.cache/knawd-deployer}"
@@ -391,6 +393,11 @@ for kv in "$KNATIVE_SERVING_OLDEST" "$KNATIVE_SERVING_NEWEST"; do
   ln -sfn "$CACHED_DIR" "$REPO/.tools/knative-serving/$kv"
 done
 
+fi
+
+# What the node tests and `npm run demo -- --knative` use.
+if knative_set; then
+
 # ---------------------------------------------------------------- Knative Serving itself (the node tests' real Knative)
 
 # The five binaries a Knative Serving release ships as images, built from the module as `ko` builds them (static,
@@ -434,8 +441,13 @@ verify_knative_release() {
   grep -q '^  name: serverlessservices.networking.internal.knative.dev$' "$d/config/core/300-resources/serverlessservice.yaml" || { echo "no ServerlessService CRD"; return 1; }
   echo "knative serving $(cat "$d/modules.json"), $(du -sm "$d" | cut -f1) MB"
 }
+mkdir -p "$REPO/.tools/knative-serving"
 cached_build knative-release "$KNATIVE_SERVING_VERSION" build_knative_release verify_knative_release
 ln -sfn "$CACHED_DIR" "$REPO/.tools/knative-serving/release"
+
+fi
+
+if all_set; then
 
 # ---------------------------------------------------------------- lint gate: kube-score, checkov
 

@@ -1,7 +1,8 @@
 /**
  * `npm run demo` (issue 25) as a user runs it: its refusals (one line, non-zero exit, nothing changed), one run
- * end to end on warm caches (its summary: every step ok, the WASI test Job under each shipped engine, the WASM
- * HTTP service's answer from WasmEdge; then nothing of the run left on the machine), one stopped by SIGTERM in the
+ * end to end on warm caches, with `--knative` (its summary: every step ok, Knative Serving up, the WASI test Job
+ * under each shipped engine, the WASM HTTP service's answer from WasmEdge as a Deployment and as README's Knative
+ * Service; then nothing of the run left on the machine), one stopped by SIGTERM in the
  * middle of a step (torn down, exit 143), and a kept cluster (`--keep`: kubectl of this process's own namespace
  * reaches it on loopback, and its WASM service through `kubectl port-forward`; a second `--keep` changes nothing;
  * `down` removes it all).
@@ -88,18 +89,18 @@ describe('npm run demo refuses, in one line, changing nothing', () => {
 });
 
 describe('npm run demo, end to end on warm caches', () => {
-  test('every step ok: WASI test Job under each shipped engine, the WASM service answers; nothing left behind', async () => {
+  test('--knative: every step ok: Knative Serving up, WASI test Job under each shipped engine, the WASM service answers as a Deployment and as a Knative Service; nothing left behind', async () => {
     const rulesBefore = iptablesRules();
     const before = checkoutState().git;
     const port = await freePort();
-    const r = await runDemoCommand(['--port', String(port)]);
+    const r = await runDemoCommand(['--knative', '--port', String(port)]);
     const output = `${r.stdout}\n--- stderr:\n${r.stderr}`;
     if (r.code !== 0) throw new Error(`npm run demo exited ${r.code ?? r.signal}:\n${output}`);
     console.log(`npm run demo (warm) took ${r.seconds.toFixed(1)} s:\n${r.stdout.slice(r.stdout.indexOf('npm run demo: summary'))}`);
 
     const { rows, totals } = parseSummary(r.stdout);
     expect(rows.filter((row) => !row.result.startsWith('ok: '))).toEqual([]);
-    expect(rows[0]).toMatchObject({ step: 'build what is missing (tools/install-tools.sh demo)', result: 'ok: everything cached' });
+    expect(rows[0]).toMatchObject({ step: 'build what is missing (tools/install-tools.sh demo-knative)', result: 'ok: everything cached' });
     expect(rows.find((row) => row.step.startsWith('cluster up'))?.result).toMatch(new RegExp(`^ok: node ${NODE_NAME} Ready \\(containerd v2\\.`));
     expect(rows.find((row) => row.step.startsWith("API server on this machine's loopback"))?.result).toBe(`ok: node/${NODE_NAME}`);
     const wasi = rows.filter((row) => row.step === 'WASI test Job (helm test)');
@@ -109,6 +110,14 @@ describe('npm run demo, end to end on warm caches', () => {
     const m = WASM_SERVICE_ANSWER.exec(answered[0].result.replace(/^ok: /, ''));
     expect(m?.[1]).toBe('WasmEdge');
     expect(m?.[2]).toMatch(/^wasm-http-/);
+    expect(rows.find((row) => row.step.startsWith('Knative Serving up'))?.result).toMatch(/^ok: knative\.dev\/serving v\S+: controller, webhook, activator, autoscaler Ready$/);
+    expect(rows.find((row) => row.step.startsWith('helm install'))?.result).toMatch(/, Knative wired up \(kubernetes\.podspec-runtimeclassname: enabled\)$/);
+    const knativeRows = rows.filter((row) => row.step.startsWith("README's Knative Service Ready") || row.step.startsWith('Knative Service answered'));
+    expect(knativeRows.map((row) => row.engine)).toEqual(['crun-wasmedge', 'crun-wasmedge']);
+    const k = WASM_SERVICE_ANSWER.exec(knativeRows[1].result.replace(/^ok: /, ''));
+    expect(k?.[1]).toBe('WasmEdge');
+    // A pod of the README Service's first revision answered: the module, behind queue-proxy.
+    expect(k?.[2]).toMatch(/^wasm-http-00001-deployment-/);
     expect(rows.map((row) => row.step).slice(-2)).toEqual(['helm uninstall (node restored byte for byte)', 'teardown (processes, mounts, network namespace, cgroups, iptables, files)']);
     expect(rows[rows.length - 1].result).toBe('ok: nothing left behind');
     expect(totals.answered).toBeGreaterThan(0);

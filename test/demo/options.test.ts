@@ -7,9 +7,10 @@ import { BadInput, DEFAULT_PORT, engineOrder, parseArgs, SHIPPED } from '../../d
 import { Refusal, requireDisk } from '../../demo/preflight';
 
 describe('npm run demo arguments', () => {
-  test('defaults, --keep, --runtime, --port, down', () => {
-    expect(parseArgs([])).toEqual({ command: 'run', keep: false, runtime: 'crun-wasmedge', port: DEFAULT_PORT });
-    expect(parseArgs(['--keep', '--runtime', 'crun-wasmtime', '--port', '20000'])).toEqual({ command: 'run', keep: true, runtime: 'crun-wasmtime', port: 20000 });
+  test('defaults, --keep, --knative, --runtime, --port, down', () => {
+    expect(parseArgs([])).toEqual({ command: 'run', keep: false, knative: false, runtime: 'crun-wasmedge', port: DEFAULT_PORT });
+    expect(parseArgs(['--keep', '--runtime', 'crun-wasmtime', '--port', '20000'])).toEqual({ command: 'run', keep: true, knative: false, runtime: 'crun-wasmtime', port: 20000 });
+    expect(parseArgs(['--knative'])).toEqual({ command: 'run', keep: false, knative: true, runtime: 'crun-wasmedge', port: DEFAULT_PORT });
     expect(parseArgs(['down'])).toEqual({ command: 'down' });
   });
 
@@ -19,7 +20,7 @@ describe('npm run demo arguments', () => {
     [['--runtime', 'crun-wasm-nodejs'], /^--runtime crun-wasm-nodejs: this image ships no crun-wasm-nodejs/],
     [['--port', '80'], /^--port 80: expected a TCP port from 1024 to 65535$/],
     [['--port', '1e4'], /^--port 1e4: expected a TCP port/],
-    [['--knative'], /^--knative is not available yet/],
+    [['down', '--knative'], /^down takes no other argument; usage: /],
     [['down', '--keep'], /^down takes no other argument; usage: /],
     [['--keep', 'down'], /^down takes no other argument; usage: /],
   ])('%j is refused: %s', (argv, message) => {

@@ -3,7 +3,8 @@
  * (`.tools/knative-serving/release/bin`): each is FROM scratch plus its binary, as `ko` publishes them (entrypoint
  * the binary, a numeric non-root user: Knative's Deployments and its queue-proxy set `runAsNonRoot`). Built once per
  * release and per content of the builders, kept in the tools cache (`<cache>/knative-images/<key>/`); the archives
- * are reproducible (oci-image.ts: fixed mtimes, sorted entries, deterministic gzip).
+ * are reproducible (oci-image.ts: fixed mtimes, sorted entries, deterministic gzip). Entries unused for a week are
+ * pruned.
  */
 import { createHash } from 'crypto';
 import * as fs from 'fs';
@@ -36,6 +37,7 @@ export interface KnativeImages {
 export const KNATIVE_USER = '65532';
 
 const SOURCES = ['demo/cluster/images/knative-images.ts', 'demo/cluster/images/oci-image.ts'];
+const PRUNE_AFTER_MS = 7 * 24 * 3600_000;
 
 export function knativeRelease(): KnativeRelease {
   const link = path.join(REPO, '.tools', 'knative-serving', 'release');
@@ -83,6 +85,13 @@ export function knativeImages(): KnativeImages {
     } finally {
       fs.rmSync(partial, { recursive: true, force: true });
     }
+  }
+  // Entries of other releases or builds go once unused for a week, as the node images' do (image-cache.ts).
+  const now = new Date();
+  fs.utimesSync(dir, now, now);
+  for (const e of fs.readdirSync(root)) {
+    const p = path.join(root, e);
+    if (p !== dir && Date.now() - fs.statSync(p).mtimeMs > PRUNE_AFTER_MS) fs.rmSync(p, { recursive: true, force: true });
   }
   const stored = JSON.parse(fs.readFileSync(index, 'utf8')) as Record<KnativeComponent, BuiltImage>;
   const images = Object.fromEntries(KNATIVE_COMPONENTS.map((c) => [c, { ...stored[c], archive: path.join(dir, stored[c].archive) }])) as Record<KnativeComponent, BuiltImage>;
