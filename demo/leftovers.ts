@@ -4,7 +4,8 @@
  * iptables rules (the node's rules live in its namespace and go with it).
  */
 import * as fs from 'fs';
-import { cgroupHierarchies, processesInNetworkNamespace } from './cluster/node';
+import { NetworkNamespaceId, processesInNetworkNamespace } from './cluster/netns';
+import { cgroupHierarchies } from './cluster/node';
 import { exec, mounts } from './cluster/process';
 
 /** What a run made, as the runner prints it (`demo run: …` line) for the test to check independently. */
@@ -13,8 +14,8 @@ export interface RunFootprint {
   readonly dirs: readonly string[];
   /** The node's cgroup root, `/knawd-node-…`, in every hierarchy. */
   readonly cgroup: string;
-  /** The inode of the node's network namespace. */
-  readonly netnsInode: number;
+  /** The node's network namespace (its inode number alone may name another one by the time this is read). */
+  readonly netns: NetworkNamespaceId;
   /** Processes the run started outside the cluster (the loopback forwarder). */
   readonly pids: readonly number[];
 }
@@ -59,7 +60,7 @@ export function leftBehind(f: RunFootprint, rulesBefore: string): string[] {
     for (const m of mounts()) if (m.mountPoint === d || m.mountPoint.startsWith(`${d}/`)) found.push(`mount ${m.mountPoint} (${m.fsType})`);
   }
   for (const h of cgroupHierarchies()) if (fs.existsSync(`${h}${f.cgroup}`)) found.push(`cgroup ${h}${f.cgroup}`);
-  for (const p of processesInNetworkNamespace(f.netnsInode)) found.push(`process ${p.pid} in the node's network namespace: ${p.cmdline}`);
+  for (const p of processesInNetworkNamespace(f.netns)) found.push(`process ${p.pid} in the node's network namespace: ${p.cmdline}`);
   for (const pid of f.pids) if (alive(pid)) found.push(`process ${pid} (the loopback forwarder)`);
   if (iptablesRules() !== rulesBefore) found.push("the machine's iptables rules changed");
   return found;

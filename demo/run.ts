@@ -102,7 +102,7 @@ export async function runDemo(o: RunnerOptions, listener: net.Server): Promise<v
     const h = await step('cluster up: etcd, kube-apiserver, controller-manager, scheduler; node Ready', '-', async () => {
       starting = startNodeCluster(2);
       const c = await starting;
-      footprint = { dirs: [path.dirname(c.node.options.base), c.cluster.dir], cgroup: c.node.cgroupRoot, netnsInode: c.netns.inode, pids: [] };
+      footprint = { dirs: [path.dirname(c.node.options.base), c.cluster.dir], cgroup: c.node.cgroupRoot, netns: { inode: c.netns.inode, marker: c.netns.marker }, pids: [] };
       const version = exec(c.node.options.containerd === 2 ? path.join(REPO, '.tools', 'containerd2', 'bin', 'containerd') : 'containerd', ['--version']).stdout.trim().split(' ')[2];
       return [c, `node ${NODE_NAME} Ready (containerd ${version}, its files in ${path.dirname(c.node.options.base)})`];
     });

@@ -16,8 +16,8 @@ import { exec, mounts } from './process';
 import { TestImageNames } from './images/test-images';
 import { orphanedDirs, ownedTempDir } from './temp-dirs';
 import { BuiltImages, cachedImages } from './images/image-cache';
-import { createNetworkNamespace, NetworkNamespace, NODE_ADDRESS } from './netns';
-import { ContainerdMajor, processesInNetworkNamespace, TestNode } from './node';
+import { createNetworkNamespace, NetworkNamespace, NetworkNamespaceId, NODE_ADDRESS, processesInNetworkNamespace } from './netns';
+import { ContainerdMajor, TestNode } from './node';
 
 export const NODE_NAME = 'knawd-node';
 
@@ -63,8 +63,8 @@ export function sweepStale(): void {
 }
 
 /** VmRSS of the processes in the cluster's network namespace or the node's PID namespace, summed by command. */
-function clusterMemory(netnsInode: number, pidNamespace: string | undefined): Record<string, number> {
-  const pids = new Set(processesInNetworkNamespace(netnsInode).map((p) => p.pid));
+function clusterMemory(netns: NetworkNamespaceId, pidNamespace: string | undefined): Record<string, number> {
+  const pids = new Set(processesInNetworkNamespace(netns).map((p) => p.pid));
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry) || !pidNamespace) continue;
     try {
@@ -95,7 +95,7 @@ export async function startNodeCluster(containerd: ContainerdMajor): Promise<Nod
   const base = ownedTempDir(DIR_PREFIX);
   const cleanups: Array<() => Promise<string[]> | string[]> = [];
   let stopped: string[] | undefined;
-  let inode: number | undefined;
+  let netnsId: NetworkNamespaceId | undefined;
   const stop = async (): Promise<string[]> => {
     if (stopped) return stopped;
     const problems: string[] = [];
@@ -106,8 +106,8 @@ export async function startNodeCluster(containerd: ContainerdMajor): Promise<Nod
         problems.push(String(error));
       }
     }
-    if (inode !== undefined) {
-      for (const p of processesInNetworkNamespace(inode)) problems.push(`process ${p.pid} still in the node's network namespace: ${p.cmdline}`);
+    if (netnsId !== undefined) {
+      for (const p of processesInNetworkNamespace(netnsId)) problems.push(`process ${p.pid} still in the node's network namespace: ${p.cmdline}`);
     }
     if (process.env.KNAWD_KEEP_CLUSTER !== '1') fs.rmSync(base, { recursive: true, force: true });
     stopped = problems;
@@ -116,7 +116,7 @@ export async function startNodeCluster(containerd: ContainerdMajor): Promise<Nod
 
   try {
     const netns = createNetworkNamespace(base);
-    inode = netns.inode;
+    netnsId = { inode: netns.inode, marker: netns.marker };
     cleanups.push(() => netns.remove());
     const cluster = await startCluster({
       controlPlane: { netns: netns.file, address: NODE_ADDRESS },
@@ -179,7 +179,7 @@ export async function startNodeCluster(containerd: ContainerdMajor): Promise<Nod
       },
       helm: (args, options) => cluster.helm(args, options),
       logTails,
-      memory: () => clusterMemory(netns.inode, node.pidNamespace()),
+      memory: () => clusterMemory(netns, node.pidNamespace()),
       stop,
     };
   } catch (error) {

@@ -107,7 +107,8 @@ export class TestNode {
   private child?: ChildProcess;
   private exited?: string;
   private stopped = false;
-  private nodePidNamespace?: string;
+  /** The node's PID 1 as {@link stop} found it: pid and start time (pids are reused). */
+  private nodeInit?: { pid: number; started: string };
 
   constructor(readonly options: NodeOptions) {
     this.supervisor = new Supervisor(this.host('run/knawd-node/supervisor.sock'), this.host('run/knawd-node/systemctl.log'));
@@ -347,7 +348,7 @@ export class TestNode {
       const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
       const pid1 = this.pid1();
       if (pid1) {
-        this.nodePidNamespace = fs.readlinkSync(`/proc/${pid1}/ns/pid`);
+        this.nodeInit = { pid: pid1, started: startTime(pid1) };
         process.kill(pid1, 'SIGTERM');
       }
       let timer: NodeJS.Timeout | undefined;
@@ -361,10 +362,13 @@ export class TestNode {
         await gone;
       }
     }
-    // The node's last processes (containers) may still be on their way out of the kernel.
-    const inNode = (): boolean => (this.nodePidNamespace ? processesInPidNamespace(this.nodePidNamespace).length > 0 : false);
-    for (let i = 0; i < 50 && inNode(); i++) await sleep(100);
-    if (inNode()) problems.push(`processes of the node still run: ${processesInPidNamespace(this.nodePidNamespace ?? '').join(', ')}`);
+    // The kernel ends PID 1 of a PID namespace only once every process in it (and in the namespaces below it,
+    // the pods') has gone: the node is gone when its PID 1 is. (Not a scan for the namespace's inode number: the
+    // next namespace created on the machine gets that number once the node's is freed.)
+    const init = this.nodeInit;
+    const initRuns = (): boolean => (init ? running(init.pid, init.started) : false);
+    for (let i = 0; i < 50 && initRuns(); i++) await sleep(100);
+    if (initRuns()) problems.push(`the node's PID 1 (pid ${init?.pid}) still runs: processes of the node are still on their way out`);
     problems.push(...removeCgroupTree(this.cgroupRoot));
     return problems;
   }
@@ -380,22 +384,6 @@ export class TestNode {
   }
 }
 
-/** Processes in the network namespace with this inode, with their command lines. */
-export function processesInNetworkNamespace(inode: number): Array<{ pid: number; cmdline: string }> {
-  const ns = `net:[${inode}]`;
-  const found: Array<{ pid: number; cmdline: string }> = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (fs.readlinkSync(`/proc/${entry}/ns/net`) !== ns) continue;
-      found.push({ pid: Number(entry), cmdline: fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ').trim() });
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
-}
-
 /** Pids of the processes in the PID namespace `ns` (as /proc/PID/ns/pid reads it). */
 function processesInPidNamespace(ns: string): number[] {
   const pids: number[] = [];
@@ -408,6 +396,27 @@ function processesInPidNamespace(ns: string): number[] {
     }
   }
   return pids;
+}
+
+/** The fields of /proc/PID/stat after the command name (state first); undefined once `pid` is gone. */
+function statFields(pid: number): string[] | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/** When `pid` started (clock ticks after boot, /proc/PID/stat field 22). */
+function startTime(pid: number): string {
+  return statFields(pid)?.[19] ?? '';
+}
+
+/** Whether the process that started at `started` as `pid` still runs (a zombie has ended). */
+function running(pid: number, started: string): boolean {
+  const fields = statFields(pid);
+  return fields !== undefined && fields[19] === started && fields[0] !== 'Z';
 }
 
 function tailOf(file: string, lines: number): string {
