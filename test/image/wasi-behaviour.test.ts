@@ -26,7 +26,9 @@ import { Engine, HOST_LINE, PROBE_CASES, PROBE_VOLUME, ProbeCase, probeProblems 
 
 jest.setTimeout(10 * 60_000);
 
-const ENGINES: readonly Engine[] = ['wasmtime', 'wasmedge'];
+const ENGINES: readonly Engine[] = ['wasmtime', 'wasmedge', 'wasm_nodejs'];
+/** The image's build for each engine. */
+const BUILD: Record<Engine, string> = { wasmtime: 'crun-wasmtime', wasmedge: 'crun-wasmedge', wasm_nodejs: 'crun-wasm-nodejs' };
 const SPEC_ENV = ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'TERM=xterm'];
 
 let base: string | undefined;
@@ -41,7 +43,7 @@ beforeAll(() => {
   const image = builtImage();
   ensureCrunCgroupLayout();
   const manifest = JSON.parse(readFileSync(join(image.vendor, 'artifacts.json'), 'utf8')) as VendorManifest;
-  for (const engine of ENGINES) cruns[engine] = layOut(image.vendor, manifest, `crun-${engine}`, join(base, `p-${engine}`));
+  for (const engine of ENGINES) cruns[engine] = layOut(image.vendor, manifest, BUILD[engine], join(base, `p-${engine}`));
 }, 60 * 60_000);
 
 afterAll(() => {
@@ -56,7 +58,7 @@ function layOut(vendor: string, manifest: VendorManifest, build: string, prefix:
   const to = Buffer.from(prefix.padEnd(manifest.placeholder.length, '/'));
   let crun = '';
   for (const f of manifest.builds[build].files) {
-    const dest = f.role === 'crun' ? join(prefix, 'libexec', build, 'crun') : join(prefix, 'lib', basename(f.path));
+    const dest = f.role === 'crun' ? join(prefix, 'libexec', build, 'crun') : f.role === 'data' ? join(prefix, f.path) : join(prefix, 'lib', basename(f.path));
     mkdirSync(dirname(dest), { recursive: true });
     const data = readFileSync(join(vendor, f.path));
     const parts: Buffer[] = [];
@@ -104,7 +106,7 @@ function runCase(engine: Engine, c: ProbeCase) {
   return { code: r.status, stdout: r.stdout ?? '', stderr: `${r.stderr ?? ''}${r.error ? `\n${r.error.message}` : ''}`, specEnv: env, volumeDir, writtenFile: join(rootfs, 'tmp/wasi-probe-out.txt') };
 }
 
-describe.each(ENGINES)('crun-%s: crun run on bundles', (engine) => {
+describe.each(ENGINES)('crun +WASM:%s: crun run on bundles', (engine) => {
   test.each(PROBE_CASES.map((c) => [c.name, c] as const))('%s', (_name, c) => {
     const outcome = runCase(engine, c);
     expect(probeProblems(engine, c, outcome)).toEqual([]);
