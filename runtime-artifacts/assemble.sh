@@ -5,7 +5,8 @@
 #   assemble.sh OUT SYSROOT CRUN_WASMTIME CRUN_WASMEDGE CRUN_WASM_NODEJS LIBWASMTIME BUNDLE PACKAGES AGENT
 #
 # OUT/context/rootfs/        the installer image's file system:
-#   usr/bin/node, usr/bin/nsenter, usr/lib/x86_64-linux-gnu/*   the image's own userland (trixie, unpatched)
+#   usr/bin/node, usr/bin/nsenter, usr/lib/x86_64-linux-gnu/*   the image's own userland (trixie; links into
+#                                                                /vendor/lib for the libraries both use)
 #   usr/local/lib/knawd-installer.js                             the installer bundle
 #   usr/local/bin/knawd-agent                                    the pod's long-running process (static)
 #   vendor/                                                      what the installer copies to hosts:
@@ -127,14 +128,24 @@ cp "$(readlink -f "$SYSROOT/usr/bin/node")" "$ROOTFS/usr/bin/node"
 rootlist="$OUT/rootfs.libs"
 : >"$rootlist"
 closure "$rootlist" "$ROOTFS/usr/bin/node" "$ROOTFS/usr/bin/nsenter"
-while IFS=$'\t' read -r soname file; do cp "$file" "$ROOTFS/usr/lib/x86_64-linux-gnu/$soname"; done <"$rootlist"
+# One copy in the image of what the installer's Node.js and crun-wasm-nodejs both use (libnode, ICU, OpenSSL, libc,
+# ...): a library /vendor/lib has (the same file of the same package, only its RUNPATH set to the host prefix, which
+# does not exist in the image, so its dependencies resolve from here as ever) is a link to it.
+while IFS=$'\t' read -r soname file; do
+  if [[ -f "$VENDOR/lib/$soname" ]]; then
+    ln -s "../../../vendor/lib/$soname" "$ROOTFS/usr/lib/x86_64-linux-gnu/$soname"
+  else
+    cp "$file" "$ROOTFS/usr/lib/x86_64-linux-gnu/$soname"
+  fi
+done <"$rootlist"
 ln -s ../lib/x86_64-linux-gnu/$LOADER "$ROOTFS/usr/lib64/$LOADER"
-# The JavaScript Debian's libnode loads from /usr/share/nodejs (it fails to start without cjs-module-lexer).
-strings "$ROOTFS/usr/lib/x86_64-linux-gnu/libnode.so.115" | grep '^/usr/share/nodejs/.*\.js$' | sort -u | while read -r js; do
-  [[ -f "$SYSROOT$js" ]] || die "libnode loads $js, which none of the packages of image.env ships"
+# The JavaScript Debian's libnode loads from /usr/share/nodejs (it fails to start without cjs-module-lexer): links
+# to the copies in /vendor/lib/nodejs.
+while read -r rel; do
+  js="/usr/share/nodejs/${rel#lib/nodejs/}"
   mkdir -p "$ROOTFS$(dirname "$js")"
-  cp "$SYSROOT$js" "$ROOTFS$js"
-done
+  ln -s "$(realpath -m --relative-to="$ROOTFS$(dirname "$js")" "$VENDOR/$rel")" "$ROOTFS$js"
+done <"$OUT/nodejs.files"
 cp "$BUNDLE" "$ROOTFS/usr/local/lib/knawd-installer.js"
 chmod 0644 "$ROOTFS/usr/local/lib/knawd-installer.js"
 mkdir -p "$ROOTFS/usr/local/bin"
