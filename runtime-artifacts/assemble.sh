@@ -2,15 +2,18 @@
 # Lays out the build context of both images and builds them with buildah (step 6 of build-image.sh, which passes
 # the cached components). Separate so that its whole output is one cache entry keyed by every input.
 #
-#   assemble.sh OUT SYSROOT CRUN_WASMTIME CRUN_WASMEDGE LIBWASMTIME BUNDLE PACKAGES AGENT
+#   assemble.sh OUT SYSROOT CRUN_WASMTIME CRUN_WASMEDGE CRUN_WASM_NODEJS LIBWASMTIME BUNDLE PACKAGES AGENT
 #
 # OUT/context/rootfs/        the installer image's file system:
-#   usr/bin/node, usr/bin/nsenter, usr/lib/x86_64-linux-gnu/*   the image's own userland (trixie, unpatched)
+#   usr/bin/node, usr/bin/nsenter, usr/lib/x86_64-linux-gnu/*   the image's own userland (trixie; links into
+#                                                                /vendor/lib for the libraries both use)
 #   usr/local/lib/knawd-installer.js                             the installer bundle
 #   usr/local/bin/knawd-agent                                    the pod's long-running process (static)
 #   vendor/                                                      what the installer copies to hosts:
-#     lib/<soname>           one hermetic host userland: trixie's loader and libraries, libwasmtime.so, libwasmedge.so.0
-#     crun-wasmtime/crun     crun-wasmedge/crun
+#     lib/<soname>           one hermetic host userland: trixie's loader and libraries, libwasmtime.so, libwasmedge.so.0,
+#                            libnode.so.115
+#     lib/nodejs/…           the built-in JavaScript libnode reads from /usr/share/nodejs (bind-mounted there by crun)
+#     crun-wasmtime/crun     crun-wasmedge/crun     crun-wasm-nodejs/crun
 #     artifacts.json         builds (their files and roles) and which target uses which build
 #     SHA256SUMS             every file above
 # OUT/knawd-deployer.oci.tar, OUT/wasi-hello.oci.tar, OUT/wasm-http.oci.tar, OUT/image.json,
@@ -19,7 +22,7 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/.." && pwd)"
-OUT="$1" SYSROOT="$2" CRUN_WT="$3" CRUN_WE="$4" LIBWASMTIME="$5" BUNDLE="$6" PACKAGES="$7" AGENT="$8"
+OUT="$1" SYSROOT="$2" CRUN_WT="$3" CRUN_WE="$4" CRUN_NODE="$5" LIBWASMTIME="$6" BUNDLE="$7" PACKAGES="$8" AGENT="$9"
 # shellcheck source=runtime-artifacts/image.env
 . "$HERE/image.env"
 export SOURCE_DATE_EPOCH
@@ -35,7 +38,7 @@ LIBDIRS=("$SYSROOT/usr/lib/x86_64-linux-gnu" "$SYSROOT/lib/x86_64-linux-gnu" "$S
 CTX="$OUT/context"
 ROOTFS="$CTX/rootfs"
 VENDOR="$ROOTFS/vendor"
-mkdir -p "$VENDOR/lib" "$VENDOR/crun-wasmtime" "$VENDOR/crun-wasmedge"
+mkdir -p "$VENDOR/lib" "$VENDOR/crun-wasmtime" "$VENDOR/crun-wasmedge" "$VENDOR/crun-wasm-nodejs"
 
 needed() { readelf -d "$1" 2>/dev/null | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; }
 find_lib() { # SONAME: the real file in the sysroot
@@ -64,12 +67,19 @@ closure() {
 
 # ---------------------------------------------------------------- /vendor: the hermetic host userland
 WASMEDGE_LIB="$(find_lib libwasmedge.so.0)" || die "libwasmedge.so.0 is not in the packages"
+LIBNODE_LIB="$(find_lib libnode.so.115)" || die "libnode.so.115 is not in the packages"
 cp "$CRUN_WT" "$VENDOR/crun-wasmtime/crun"
 cp "$CRUN_WE" "$VENDOR/crun-wasmedge/crun"
+cp "$CRUN_NODE" "$VENDOR/crun-wasm-nodejs/crun"
 cp "$LIBWASMTIME" "$VENDOR/lib/libwasmtime.so"
 cp "$WASMEDGE_LIB" "$VENDOR/lib/libwasmedge.so.0"
-for build in crun-wasmtime crun-wasmedge; do
-  engine=libwasmtime.so; [[ $build == crun-wasmedge ]] && engine=libwasmedge.so.0
+cp "$LIBNODE_LIB" "$VENDOR/lib/libnode.so.115"
+for build in crun-wasmtime crun-wasmedge crun-wasm-nodejs; do
+  case $build in
+    crun-wasmtime) engine=libwasmtime.so ;;
+    crun-wasmedge) engine=libwasmedge.so.0 ;;
+    crun-wasm-nodejs) engine=libnode.so.115 ;;
+  esac
   list="$OUT/$build.libs"
   : >"$list"
   # crun dlopen()s its engine: not a DT_NEEDED, so it is named here.
@@ -81,7 +91,7 @@ sort -u "$OUT"/crun-*.libs | while IFS=$'\t' read -r soname file; do
   [[ -e "$VENDOR/lib/$soname" ]] || cp "$file" "$VENDOR/lib/$soname"
 done
 chmod 0755 "$VENDOR"/crun-*/crun
-chmod 0644 "$VENDOR"/lib/*
+find "$VENDOR/lib" -maxdepth 1 -type f -exec chmod 0644 {} +
 chmod 0755 "$VENDOR/lib/$LOADER"
 
 # Every ELF but the loader: RUNPATH = <padded prefix>/lib when it needs anything (so every DT_NEEDED, and every
@@ -89,10 +99,23 @@ chmod 0755 "$VENDOR/lib/$LOADER"
 # PT_INTERP = <padded prefix>/lib/ld-linux-x86-64.so.2. Absolute, because crun re-executes itself from a sealed
 # memfd in a constructor (src/libcrun/linux.c libcrun_rexec), where $ORIGIN is "/".
 for f in "$VENDOR"/crun-*/crun "$VENDOR"/lib/*; do
-  [[ "$(basename "$f")" == "$LOADER" ]] && continue
+  [[ "$(basename "$f")" == "$LOADER" || -d "$f" ]] && continue
   if [[ -n "$(needed "$f")" ]]; then patchelf --set-rpath "$PADDED/lib" "$f"; fi
   if readelf -l "$f" | grep -q 'Requesting program interpreter'; then patchelf --set-interpreter "$PADDED/lib/$LOADER" "$f"; fi
 done
+
+# The JavaScript Debian's libnode reads by absolute path from /usr/share/nodejs at run time, inside the container
+# (crun-wasm-nodejs bind-mounts <prefix>/lib/nodejs there): the paths libnode names, and a missing one fails.
+: >"$OUT/nodejs.files"
+strings "$LIBNODE_LIB" | grep '^/usr/share/nodejs/.*\.js$' | LC_ALL=C sort -u | while read -r js; do
+  [[ -f "$SYSROOT$js" ]] || die "libnode loads $js, which none of the packages of image.env ships"
+  rel="lib/nodejs/${js#/usr/share/nodejs/}"
+  mkdir -p "$VENDOR/$(dirname "$rel")"
+  cp "$SYSROOT$js" "$VENDOR/$rel"
+  chmod 0644 "$VENDOR/$rel"
+  echo "$rel" >>"$OUT/nodejs.files"
+done
+[[ -s "$OUT/nodejs.files" ]] || die "libnode.so.115 names no JavaScript under /usr/share/nodejs: the handler's bind mount would be empty"
 
 # ---------------------------------------------------------------- the image's own userland
 mkdir -p "$ROOTFS/usr/bin" "$ROOTFS/usr/lib/x86_64-linux-gnu" "$ROOTFS/usr/lib64" "$ROOTFS/usr/local/lib" "$ROOTFS/tmp"
@@ -105,14 +128,24 @@ cp "$(readlink -f "$SYSROOT/usr/bin/node")" "$ROOTFS/usr/bin/node"
 rootlist="$OUT/rootfs.libs"
 : >"$rootlist"
 closure "$rootlist" "$ROOTFS/usr/bin/node" "$ROOTFS/usr/bin/nsenter"
-while IFS=$'\t' read -r soname file; do cp "$file" "$ROOTFS/usr/lib/x86_64-linux-gnu/$soname"; done <"$rootlist"
+# One copy in the image of what the installer's Node.js and crun-wasm-nodejs both use (libnode, ICU, OpenSSL, libc,
+# ...): a library /vendor/lib has (the same file of the same package, only its RUNPATH set to the host prefix, which
+# does not exist in the image, so its dependencies resolve from here as ever) is a link to it.
+while IFS=$'\t' read -r soname file; do
+  if [[ -f "$VENDOR/lib/$soname" ]]; then
+    ln -s "../../../vendor/lib/$soname" "$ROOTFS/usr/lib/x86_64-linux-gnu/$soname"
+  else
+    cp "$file" "$ROOTFS/usr/lib/x86_64-linux-gnu/$soname"
+  fi
+done <"$rootlist"
 ln -s ../lib/x86_64-linux-gnu/$LOADER "$ROOTFS/usr/lib64/$LOADER"
-# The JavaScript Debian's libnode loads from /usr/share/nodejs (it fails to start without cjs-module-lexer).
-strings "$ROOTFS/usr/lib/x86_64-linux-gnu/libnode.so.115" | grep '^/usr/share/nodejs/.*\.js$' | sort -u | while read -r js; do
-  [[ -f "$SYSROOT$js" ]] || die "libnode loads $js, which none of the packages of image.env ships"
+# The JavaScript Debian's libnode loads from /usr/share/nodejs (it fails to start without cjs-module-lexer): links
+# to the copies in /vendor/lib/nodejs.
+while read -r rel; do
+  js="/usr/share/nodejs/${rel#lib/nodejs/}"
   mkdir -p "$ROOTFS$(dirname "$js")"
-  cp "$SYSROOT$js" "$ROOTFS$js"
-done
+  ln -s "$(realpath -m --relative-to="$ROOTFS$(dirname "$js")" "$VENDOR/$rel")" "$ROOTFS$js"
+done <"$OUT/nodejs.files"
 cp "$BUNDLE" "$ROOTFS/usr/local/lib/knawd-installer.js"
 chmod 0644 "$ROOTFS/usr/local/lib/knawd-installer.js"
 mkdir -p "$ROOTFS/usr/local/bin"
@@ -121,7 +154,7 @@ chmod 0755 "$ROOTFS/usr/local/bin/knawd-agent"
 
 # ---------------------------------------------------------------- manifest and checksums
 (cd "$REPO" && CRUN_VERSION="$CRUN_VERSION" WASMTIME_VERSION="$WASMTIME_VERSION" node_modules/.bin/ts-node --transpile-only runtime-artifacts/vendor-manifest.ts \
-  "$VENDOR" "$OUT/crun-wasmtime.libs" "$OUT/crun-wasmedge.libs" "$PACKAGES" "$PADDED")
+  "$VENDOR" "$OUT/crun-wasmtime.libs" "$OUT/crun-wasmedge.libs" "$OUT/crun-wasm-nodejs.libs" "$OUT/nodejs.files" "$PACKAGES" "$PADDED")
 (cd "$VENDOR" && find . -type f ! -name SHA256SUMS | sed 's|^\./||' | LC_ALL=C sort | xargs sha256sum >SHA256SUMS)
 (cd "$VENDOR" && sha256sum --quiet -c SHA256SUMS) || die "SHA256SUMS does not check"
 

@@ -2,9 +2,10 @@
 # Builds the installer image and the WASI test image (entry point of `npm run image`), for linux/amd64, as OCI
 # archives under build/image/, from nothing but the package registries:
 #
-#   crun 1.21 (trixie's source package) ─┬─ our crun-patches/ applied, built twice on bookworm: --with-wasmtime, --with-wasmedge
-#   wasmtime C API 26.0.1 (crates.io) ───┤
+#   crun 1.21 (trixie's source package) ─┬─ our crun-patches/ applied, built three times on bookworm: --with-wasmtime,
+#   wasmtime C API 26.0.1 (crates.io) ───┤   --with-wasmedge, and with our wasm_nodejs handler (crun-patches/0004)
 #   libwasmedge0 0.14.1 (trixie .deb) ───┤
+#   libnode115 (trixie .deb, Node 20) ───┤
 #   trixie's shared objects (.debs) ─────┴─ /vendor: one hermetic host userland (own loader and libraries),
 #                                           every ELF's PT_INTERP and RUNPATH under the padded host prefix
 #   Node.js 20, nsenter (trixie .debs), the installer bundle ── the image's own userland
@@ -175,15 +176,15 @@ apply_crun_patches() { # SRC_DIR
 }
 
 # ---------------------------------------------------------------- 3. crun, once per engine
-# configure_crun OUT ENGINE CPPFLAGS: crun's own binary only (no man pages, no python), without debug info, with
-# paths of the build directory mapped away so that a rebuild gives the same bytes.
+# build_crun_with OUT HANDLER CONFIGURE_FLAG CPPFLAGS: crun's own binary only (no man pages, no python), without
+# debug info, with paths of the build directory mapped away so that a rebuild gives the same bytes.
 build_crun_with() {
-  local out="$1" engine="$2" cppflags="$3" src="$1/src"
+  local out="$1" engine="$2" with="$3" cppflags="$4" src="$1/src"
   cp -a "$CRUN_SRC" "$src"
   apply_crun_patches "$src"
   (
     cd "$src"
-    ./configure -q --disable-dependency-tracking --with-"$engine" --disable-criu \
+    ./configure -q --disable-dependency-tracking $with --disable-criu \
       CPPFLAGS="$cppflags" CFLAGS="-O2 -g0 -ffile-prefix-map=$src=. -fno-record-gcc-switches"
     make -s git-version.h
     # libocispec first: its generated headers are not ordered before crun's objects under -j.
@@ -196,11 +197,23 @@ build_crun_with() {
   rm -rf "$src"
   "$out/bin/crun" --version | tee "$out/VERSION" | grep -q "+WASM:$engine" || { echo "crun lacks +WASM:$engine"; return 1; }
 }
-build_crun_wasmtime() { build_crun_with "$1" wasmtime "-I$WASMTIME/include"; }
-build_crun_wasmedge() { build_crun_with "$1" wasmedge "-I$SYSROOT/usr/include"; }
+build_crun_wasmtime() { build_crun_with "$1" wasmtime --with-wasmtime "-I$WASMTIME/include"; }
+build_crun_wasmedge() { build_crun_with "$1" wasmedge --with-wasmedge "-I$SYSROOT/usr/include"; }
 
 cached crun-wasmedge "$CRUN_VERSION-wasmedge-$(deb_version libwasmedge-dev)-patches-$PATCHES_KEY" build_crun_wasmedge
 CRUN_WASMEDGE="$ENTRY"
+
+# The wasm_nodejs handler (crun-patches/0004) dlopen()s libnode by soname: no headers, no configure switch (it is
+# compiled in with HAVE_WASM_NODEJS). libnode reads its built-in JavaScript from files, which the handler
+# bind-mounts into the container from <prefix>/lib/nodejs, a path written with the padded prefix (rewritten on
+# install like PT_INTERP and RUNPATH).
+PADDED="$HOST_PREFIX"
+while ((${#PADDED} < HOST_PREFIX_PADDED_LENGTH)); do PADDED+=/; done
+build_crun_wasm_nodejs() {
+  build_crun_with "$1" wasm_nodejs "" "-DHAVE_WASM_NODEJS=1 -DWASM_NODEJS_LIBNODE=\\\"libnode.so.115\\\" -DWASM_NODEJS_BUILTINS_DIR=\\\"$PADDED/lib/nodejs\\\""
+}
+cached crun-wasm-nodejs "$CRUN_VERSION-libnode-$(deb_version libnode115)-prefix-$(hash_of <<<"$PADDED")-patches-$PATCHES_KEY" build_crun_wasm_nodejs
+CRUN_NODEJS="$ENTRY"
 
 # ---------------------------------------------------------------- 4. wasmtime C API (crates.io)
 RUSTC_VERSION="$(rustc --version | awk '{print $2}')"
@@ -249,7 +262,7 @@ AGENT="$ENTRY/bin/knawd-agent"
 # ---------------------------------------------------------------- 6. assemble (cached by every input)
 INPUTS_KEY="$(
   {
-    echo "$DEBS $CRUN_WASMTIME $CRUN_WASMEDGE $WASMTIME $AGENT"
+    echo "$DEBS $CRUN_WASMTIME $CRUN_WASMEDGE $CRUN_NODEJS $WASMTIME $AGENT"
     sha256sum "$BUNDLE" "$HERE/build-image.sh" "$HERE/image.env" "$HERE/Containerfile" "$HERE/Containerfile.wasi-hello" \
       "$HERE/assemble.sh" "$HERE/vendor-manifest.ts" "$HERE/local/hello.wat" \
       "$HERE/wasm-http/http.c" "$HERE/wasm-http/Containerfile" "$REPO"/lib/catalog/*.ts |
@@ -261,7 +274,7 @@ INPUTS_KEY="$(
 )"
 build_images() {
   local out="$1"
-  bash "$HERE/assemble.sh" "$out" "$SYSROOT" "$CRUN_WASMTIME/bin/crun" "$CRUN_WASMEDGE/bin/crun" "$WASMTIME/lib/libwasmtime.so" "$BUNDLE" "$DEBS/PACKAGES" "$AGENT"
+  bash "$HERE/assemble.sh" "$out" "$SYSROOT" "$CRUN_WASMTIME/bin/crun" "$CRUN_WASMEDGE/bin/crun" "$CRUN_NODEJS/bin/crun" "$WASMTIME/lib/libwasmtime.so" "$BUNDLE" "$DEBS/PACKAGES" "$AGENT"
 }
 cached images "$INPUTS_KEY" build_images
 IMAGES="$ENTRY"

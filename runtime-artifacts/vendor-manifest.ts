@@ -3,15 +3,15 @@
  * their roles, and which build each (target, runtime) pair of the catalog uses. The catalog (lib/catalog) is the
  * one place that says which runtime ships for which target; this file only records which build serves it.
  *
- *   vendor-manifest.ts VENDOR_DIR WASMTIME_LIBS WASMEDGE_LIBS PACKAGES PADDED_PREFIX
+ *   vendor-manifest.ts VENDOR_DIR WASMTIME_LIBS WASMEDGE_LIBS WASM_NODEJS_LIBS WASM_NODEJS_FILES PACKAGES PADDED_PREFIX
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import { AUTO_CANDIDATES, DEFAULT_HOST_PREFIX, HOST_PREFIX_MAX_LENGTH, runtimesFor, runtimesForAuto, TARGETS } from '../lib/catalog';
 import { VENDOR_MANIFEST, VendorBuild, VendorFile, VendorManifest } from '../lib/catalog/vendor-manifest';
 
-const [vendor, wasmtimeLibs, wasmedgeLibs, packagesFile, padded] = process.argv.slice(2);
-if (!padded) throw new Error('usage: vendor-manifest.ts VENDOR_DIR WASMTIME_LIBS WASMEDGE_LIBS PACKAGES PADDED_PREFIX');
+const [vendor, wasmtimeLibs, wasmedgeLibs, nodejsLibs, nodejsFiles, packagesFile, padded] = process.argv.slice(2);
+if (!padded) throw new Error('usage: vendor-manifest.ts VENDOR_DIR WASMTIME_LIBS WASMEDGE_LIBS WASM_NODEJS_LIBS WASM_NODEJS_FILES PACKAGES PADDED_PREFIX');
 if (padded.length !== HOST_PREFIX_MAX_LENGTH || padded.replace(/\/+$/, '') !== DEFAULT_HOST_PREFIX) {
   throw new Error(`the padded prefix "${padded}" is not ${DEFAULT_HOST_PREFIX} padded to ${HOST_PREFIX_MAX_LENGTH} (lib/catalog/node-contract.ts)`);
 }
@@ -24,11 +24,12 @@ function file(rel: string, role: VendorFile['role']): VendorFile {
   return { path: rel, role, ...(data.includes(placeholder) ? { prefixed: true } : {}) };
 }
 
-function build(runtime: 'crun-wasmtime' | 'crun-wasmedge', libs: string, engine: string, versions: Record<string, string>): VendorBuild {
+function build(runtime: 'crun-wasmtime' | 'crun-wasmedge' | 'crun-wasm-nodejs', libs: string, engine: string, versions: Record<string, string>, data: readonly string[] = []): VendorBuild {
   const names = fs.readFileSync(libs, 'utf8').trim().split('\n').map((l) => l.split('\t')[0]);
   const files = [
     file(`${runtime}/crun`, 'crun'),
     ...[...new Set(names)].sort().map((n) => file(`lib/${n}`, n === engine ? 'engine' : n === 'ld-linux-x86-64.so.2' ? 'loader' : 'library')),
+    ...[...data].sort().map((p) => file(p, 'data')),
   ];
   return { runtime, versions, files };
 }
@@ -45,6 +46,13 @@ const manifest: VendorManifest = {
   builds: {
     'crun-wasmtime': build('crun-wasmtime', wasmtimeLibs, 'libwasmtime.so', { crun, wasmtime: `${env('WASMTIME_VERSION')} (crates.io wasmtime-c-api-impl)`, glibc: version('libc6') }),
     'crun-wasmedge': build('crun-wasmedge', wasmedgeLibs, 'libwasmedge.so.0', { crun, wasmedge: `${version('libwasmedge0')} (Debian trixie libwasmedge0, with LLVM ${version('libllvm19')})`, glibc: version('libc6') }),
+    'crun-wasm-nodejs': build(
+      'crun-wasm-nodejs',
+      nodejsLibs,
+      'libnode.so.115',
+      { crun, node: `${version('libnode115')} (Debian trixie libnode115, node:wasi)`, glibc: version('libc6') },
+      fs.readFileSync(nodejsFiles, 'utf8').trim().split('\n'),
+    ),
   },
   targets: Object.fromEntries(TARGETS.map((t) => [t.name, Object.fromEntries(runtimesFor(t).map((r) => [r.name, r.name]))])),
   packages,

@@ -140,7 +140,7 @@ export interface WasmJobResult {
 }
 
 /** A Job of one WASI probe pod (no annotation), never retried: its outcome is the module's exit. */
-export function wasmJob(name: string, args: readonly string[], namespace = 'default'): Record<string, unknown> {
+export function wasmJob(name: string, args: readonly string[], namespace = 'default', env: Readonly<Record<string, string>> = {}): Record<string, unknown> {
   return {
     apiVersion: 'batch/v1',
     kind: 'Job',
@@ -151,16 +151,16 @@ export function wasmJob(name: string, args: readonly string[], namespace = 'defa
         spec: {
           runtimeClassName: DEFAULT_RUNTIME_CLASS,
           restartPolicy: 'Never',
-          containers: [{ name: 'wasm', image: IMAGES.probe, imagePullPolicy: 'Never', args }],
+          containers: [{ name: 'wasm', image: IMAGES.probe, imagePullPolicy: 'Never', args, ...(Object.keys(env).length > 0 ? { env: Object.entries(env).map(([n, value]) => ({ name: n, value })) } : {}) }],
         },
       },
     },
   };
 }
 
-/** Creates the probe Job with `args` and waits for its Complete or Failed condition; then reads its pod. */
-export async function runWasmJob(h: NodeCluster, name: string, args: readonly string[], namespace = 'default'): Promise<WasmJobResult> {
-  await h.kubectlOk(['create', '-f', '-'], { input: JSON.stringify(wasmJob(name, args, namespace)) });
+/** Creates the probe Job with `args` (and `env`) and waits for its Complete or Failed condition; then reads its pod. */
+export async function runWasmJob(h: NodeCluster, name: string, args: readonly string[], namespace = 'default', env: Readonly<Record<string, string>> = {}): Promise<WasmJobResult> {
+  await h.kubectlOk(['create', '-f', '-'], { input: JSON.stringify(wasmJob(name, args, namespace, env)) });
   let conditions = '';
   const condition = await waitFor(h, `job ${namespace}/${name} Complete or Failed`, async () => {
     const job = JSON.parse(await h.kubectlOk(['-n', namespace, 'get', 'job', name, '-o', 'json']));

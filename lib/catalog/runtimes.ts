@@ -16,18 +16,17 @@ export interface RuntimeSpec {
    * that opens a socket: a module serves only where the engine adds one and crun's handler passes it on.
    */
   readonly serves: { readonly able: boolean; readonly because: string };
-  /** Targets this build is shipped for; empty for a runtime the image does not ship. */
+  /** Targets this build is shipped for. */
   readonly targets: readonly TargetName[];
-  /** For a runtime the image does not ship: the one line that says so wherever it is chosen. */
-  readonly notShipped?: string;
 }
 
 const ALL_BUT_PLUGINS = TARGET_NAMES.filter((t) => t !== 'rhel8_plugins');
 
 /**
  * Which runtime ships for which target: the one place that says it (the image's artifacts.json records which build
- * serves each pair, from this list). Both shipped builds are hermetic (their own loader and libraries under the
- * host prefix), so they run on every target's userland, Ubuntu 18.04's glibc 2.27 included.
+ * serves each pair, from this list). Every build is hermetic (its own loader and libraries under the host
+ * prefix), so it runs on every target's userland, Ubuntu 18.04's glibc 2.27 included. rhel8_plugins is the
+ * target of the WasmEdge build with plugins: it ships that one only.
  */
 export const RUNTIMES = [
   {
@@ -46,12 +45,11 @@ export const RUNTIMES = [
   },
   {
     name: 'crun-wasm-nodejs',
-    engine: 'Node.js (wasm-nodejs)',
-    library: 'libnode.so',
+    // Our wasm_nodejs handler (runtime-artifacts/crun-patches/0004) on Debian's libnode (Node.js 20).
+    engine: 'Node.js (node:wasi)',
+    library: 'libnode.so.115',
     serves: { able: false, because: "Node.js's WASI (node:wasi) has no sockets" },
-    targets: [],
-    notShipped:
-      'this image ships no crun-wasm-nodejs: its handler lives in an experimental crun fork that needs Node-API functions of an unmerged Node.js branch, which no package registry serves; choose crun-wasmedge or crun-wasmtime (runtime-artifacts/README.md says how an image with it would be built)',
+    targets: ALL_BUT_PLUGINS,
   },
 ] as const satisfies readonly RuntimeSpec[];
 

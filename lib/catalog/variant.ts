@@ -56,7 +56,6 @@ export function resolveVariant(targetName: string, runtimeName: string): Variant
   const target = findTarget(targetName);
   const runtime = findRuntime(runtimeName);
   const shipped = runtimesFor(target);
-  if (runtime.notShipped !== undefined) throw new InvalidVariantError(runtime.notShipped);
   if (!shipped.includes(runtime)) {
     const valid = shipped.map((r) => r.name);
     throw new InvalidVariantError(
@@ -79,7 +78,6 @@ export function runtimesForAuto(): RuntimeSpec[] {
 export function resolveChoice(targetName: string, runtimeName: string): { target: TargetSpec | typeof AUTO_TARGET; runtime: RuntimeSpec } {
   if (findTargetChoice(targetName) !== AUTO_TARGET) return resolveVariant(targetName, runtimeName);
   const runtime = findRuntime(runtimeName);
-  if (runtime.notShipped !== undefined) throw new InvalidVariantError(runtime.notShipped);
   const shipped = runtimesForAuto();
   if (!shipped.includes(runtime)) {
     throw new InvalidVariantError(`ociType "${runtime.name}" is not available for target auto (not every node kind ships it); valid ociTypes for auto: ${shipped.map((r) => r.name).join(', ')}`);

@@ -7,9 +7,10 @@
 
 /**
  * What a file is to the host: `crun` (installed as <prefix>/libexec/<runtime>/crun), the dynamic `loader`, a
- * `library` and the `engine` crun dlopen()s (all three installed as <prefix>/lib/<name>).
+ * `library` and the `engine` crun dlopen()s (all three installed as <prefix>/lib/<name>), and `data` the engine
+ * reads at run time (libnode's built-in JavaScript: lib/nodejs/<path> installed as <prefix>/lib/nodejs/<path>).
  */
-export type VendorRole = 'crun' | 'loader' | 'library' | 'engine';
+export type VendorRole = 'crun' | 'loader' | 'library' | 'engine' | 'data';
 
 export interface VendorFile {
   /** Path under /vendor, as SHA256SUMS lists it. */

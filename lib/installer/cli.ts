@@ -65,7 +65,7 @@ Flags (environment fallback in brackets; flags win):
   --target T                  node target from the catalog, or auto: what the node is, from its Node object
                               and its files (plan shows what was found and why) [VENDOR] (default auto);
                               a target the node contradicts is refused before anything is written
-  --runtime R                 crun build: crun-wasmedge | crun-wasmtime [OCI_TYPE] (crun-wasm-nodejs is not shipped)
+  --runtime R                 crun build: crun-wasmedge | crun-wasmtime | crun-wasm-nodejs [OCI_TYPE]
   --artifacts DIR             artifacts root: <DIR>/artifacts.json, <DIR>/SHA256SUMS and the builds they list
                               [KNAWD_ARTIFACTS] (default ${DEFAULT_ARTIFACTS_DIR})
   --prefix DIR                host directory everything is installed under, at most ${HOST_PREFIX_MAX_LENGTH} characters

@@ -26,20 +26,20 @@ test('runtimes name their engine library; rhel8_plugins ships only crun-wasmedge
   expect(RUNTIMES.map((r) => [r.name, r.library])).toEqual([
     ['crun-wasmedge', 'libwasmedge.so.0'],
     ['crun-wasmtime', 'libwasmtime.so'],
-    ['crun-wasm-nodejs', 'libnode.so'],
+    ['crun-wasm-nodejs', 'libnode.so.115'],
   ]);
   expect(allVariants().filter((v) => v.target.name === 'rhel8_plugins').map((v) => v.runtime.name)).toEqual(['crun-wasmedge']);
   // Hermetic builds: Ubuntu 18.04 (glibc 2.27) ships crun-wasmedge again, as the original did.
-  expect(allVariants().filter((v) => v.target.name === 'ubuntu_18_04').map((v) => v.runtime.name)).toEqual(['crun-wasmedge', 'crun-wasmtime']);
-  expect(allVariants()).toHaveLength(TARGETS.length * 2 - 1);
+  expect(allVariants().filter((v) => v.target.name === 'ubuntu_18_04').map((v) => v.runtime.name)).toEqual(['crun-wasmedge', 'crun-wasmtime', 'crun-wasm-nodejs']);
+  expect(allVariants()).toHaveLength(TARGETS.length * 3 - 2);
   expect(resolveVariant('rhel8_plugins', 'crun-wasmedge').runtime.library).toBe('libwasmedge.so.0');
 });
 
-test('crun-wasm-nodejs ships nowhere, and choosing it says so in one line', () => {
-  expect(allVariants().some((v) => v.runtime.name === 'crun-wasm-nodejs')).toBe(false);
-  for (const t of TARGETS) {
-    expect(() => resolveVariant(t.name, 'crun-wasm-nodejs')).toThrow(/^this image ships no crun-wasm-nodejs: [^\n]+$/);
-  }
+test('crun-wasm-nodejs ships for every target but rhel8_plugins (the original\'s pairs included), and auto accepts it', () => {
+  const targets = allVariants().filter((v) => v.runtime.name === 'crun-wasm-nodejs').map((v) => v.target.name);
+  expect(targets).toEqual(TARGET_NAMES.filter((t) => t !== 'rhel8_plugins'));
+  for (const t of ['ubuntu_18_04', 'ubuntu_20_04', 'rhel8', 'microk8s']) expect(resolveVariant(t, 'crun-wasm-nodejs').runtime.library).toBe('libnode.so.115');
+  expect(() => resolveVariant('rhel8_plugins', 'crun-wasm-nodejs')).toThrow(/^ociType "crun-wasm-nodejs" is not available for target "rhel8_plugins"; valid ociTypes for rhel8_plugins: crun-wasmedge$/);
 });
 
 test('target auto: a choice beside the targets, choosing among the layouts, most specific first', () => {
@@ -56,12 +56,11 @@ test('target auto: a choice beside the targets, choosing among the layouts, most
 });
 
 test('auto + an ociType resolves to a shipped pair on every node kind auto may find', () => {
-  expect(runtimesForAuto().map((r) => r.name)).toEqual(['crun-wasmedge', 'crun-wasmtime']);
+  expect(runtimesForAuto().map((r) => r.name)).toEqual(['crun-wasmedge', 'crun-wasmtime', 'crun-wasm-nodejs']);
   for (const runtime of runtimesForAuto()) {
     expect(resolveChoice('auto', runtime.name)).toEqual({ target: 'auto', runtime });
     for (const t of AUTO_CANDIDATES) expect(runtimesFor(findTarget(t))).toContain(runtime);
   }
-  expect(() => resolveChoice('auto', 'crun-wasm-nodejs')).toThrow(/^this image ships no crun-wasm-nodejs: /);
   expect(() => resolveChoice('autodetect', 'crun-wasmtime')).toThrow(/^unknown target "autodetect"; valid targets: auto, ubuntu_18_04, /);
   expect(resolveChoice('k3s', 'crun-wasmtime').target).toBe(findTarget('k3s'));
 });

@@ -8,7 +8,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { findTarget, ORIGINAL_OBJECTS, RUNTIMES, runtimesFor } from '../../lib/catalog';
+import { findTarget, ORIGINAL_OBJECTS, runtimesFor } from '../../lib/catalog';
 import { Cluster, REPO, startCluster } from '../../demo/cluster/control-plane';
 import { parse } from 'yaml';
 import { CHART, deleteExceptNamespaces, manifestPath, SCC_CRD, SCC_CRD_NAME, waitCrdEstablished } from '../support/cluster/objects';
@@ -36,9 +36,8 @@ function originalAccepts(version: OriginalVersion): { targets: string[]; ociType
 
 const CASES = (Object.keys(ORIGINAL_CHARTS) as OriginalVersion[]).flatMap((version) => {
   const { targets, ociTypes } = originalAccepts(version);
-  return targets.flatMap((target) => ociTypes.filter((o) => runtimesFor(findTarget(target)).some((r) => r.name === o && r.notShipped === undefined)).map((ociType) => ({ version, target, ociType })));
+  return targets.flatMap((target) => ociTypes.filter((o) => runtimesFor(findTarget(target)).some((r) => r.name === o)).map((ociType) => ({ version, target, ociType })));
 });
-const NOT_SHIPPED = RUNTIMES.filter((r) => 'notShipped' in r).map((r) => r.name);
 
 /**
  * OpenShift's SCC API for the original's rhel8 template, which leaves out fields the CRD requires: on OpenShift its
@@ -147,24 +146,6 @@ describe('helm upgrade from the original chart on a real API server', () => {
       await cleanUp();
     }
   });
-
-  it.each((Object.keys(ORIGINAL_CHARTS) as OriginalVersion[]).flatMap((version) => NOT_SHIPPED.map((ociType) => ({ version, ociType }))))(
-    '$version with ociType $ociType: refused with one line before anything changes',
-    async ({ version, ociType }) => {
-      try {
-        await installOriginal(version, 'ubuntu_20_04', ociType);
-        const upgrade = await cluster.helm(['upgrade', RELEASE, CHART, '-n', NS, '--timeout', '60s']);
-        expect(upgrade.code).not.toBe(0);
-        expect(upgrade.stderr.trim().split('\n')).toEqual([expect.stringMatching(new RegExp(`^Error: UPGRADE FAILED: execution error at \\(knawd-deployer/templates/not-shipped\\.yaml:\\d+:\\d+\\): this image ships no ${ociType}: .*choose crun-wasmedge or crun-wasmtime`))]);
-        expect(await releases()).toEqual([expect.objectContaining({ status: 'deployed', revision: '1', chart: `knawd-deployer-${version}` })]);
-        expect((await getJson(['get', 'runtimeclass', 'crun'])).handler).toBe('crun');
-        expect(await exists(['daemonset', 'knawd-deployer-daemonset', '-n', NS])).toBe(true);
-        expect(await exists(['serviceaccount', 'knawd-deployer-sa', '-n', NS])).toBe(true);
-      } finally {
-        await cleanUp();
-      }
-    },
-  );
 
   it('--reuse-values from a 1.x release (Helm then renders with the 1.x chart\'s defaults) is refused with one line, nothing changed', async () => {
     try {

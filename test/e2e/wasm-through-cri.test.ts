@@ -4,7 +4,7 @@
  *   npm run image (cached) → the image's layer extracted from its OCI archive (demo/cluster/images/built-image.ts): /vendor and
  *   the installer bundle as a node pulls them; the installer image and the WASI test image imported with
  *   `ctr images import` into a real containerd
- *   → for crun-wasmtime, then crun-wasmedge: knawd-installer install (the image's bundle) patches the containerd
+ *   → for crun-wasmtime, then crun-wasmedge, then crun-wasm-nodejs: knawd-installer install (the image's bundle) patches the containerd
  *     config on a temp node root, under a prefix that is not the default (the ELF prefix bytes are rewritten)
  *   → Debian's containerd 1.6 started with that config (its own root/state/sockets), CRI plugin on
  *   → crictl runp --runtime crun-wasm (host network, annotation module.wasm.image/variant=compat-smart)
@@ -39,14 +39,14 @@ import { containerConfig, Crictl, podConfig } from './support/crictl';
 import { buildOciImage } from '../../demo/cluster/images/oci-image';
 import { buildProbeImage } from '../../demo/cluster/images/test-images';
 import { runProbeCase } from './support/wasi-probe-cri';
-import { Engine, PROBE_CASES, probeProblems } from '../support/wasi-probe';
+import { engineOf, PROBE_CASES, probeProblems } from '../support/wasi-probe';
 import { describe as describeRun, exec, must, repoTool, requireExecutable, Result, timer } from '../../demo/cluster/process';
 
 // Cold, `npm run image` alone takes ~10 minutes (it runs in beforeAll); warm, the whole file takes about a minute.
 jest.setTimeout(5 * 60_000);
 
 const HANDLER = DEFAULT_HANDLER; // what the installer registers unless --handler is given: 'crun-wasm'
-const RUNTIMES = ['crun-wasmtime', 'crun-wasmedge'] as const;
+const RUNTIMES = ['crun-wasmtime', 'crun-wasmedge', 'crun-wasm-nodejs'] as const;
 type Runtime = (typeof RUNTIMES)[number];
 const WASM_LINE = 'hello from wasm via crun';
 const PLAIN_LINE = 'plain linux ok';
@@ -274,7 +274,7 @@ function lstatOrUndefined(p: string): ReturnType<typeof lstatSync> | undefined {
 
 
 describe.each(RUNTIMES)('installer image → containerd CRI → %s → WASI module', (runtime) => {
-  const engine = runtime.replace('crun-', '');
+  const engine = engineOf(runtime);
 
   test(`knawd-installer install --runtime ${runtime} from the image's /vendor registers the handler`, async () => {
     const c = need(...RUNTIMES.slice(0, RUNTIMES.indexOf(runtime)).map((r) => `remove ${r}`));
@@ -368,7 +368,7 @@ describe.each(RUNTIMES)('installer image → containerd CRI → %s → WASI modu
       ),
     );
     if (probe.name === 'env') notes.push(`${runtime} env through containerd: ${JSON.stringify(outcome.specEnv)}`);
-    expect(probeProblems(engine as Engine, probe, outcome)).toEqual([]);
+    expect(probeProblems(engine, probe, outcome)).toEqual([]);
   });
 
   test('a plain Linux container (busybox) in a pod of the same handler still runs', async () => {

@@ -46,7 +46,7 @@ import { readCriStatus, servedHandlers } from '../../lib/installer/runtime/cri-s
 import { buildOciImage } from '../../demo/cluster/images/oci-image';
 import { buildProbeImage } from '../../demo/cluster/images/test-images';
 import { ProbePod, runProbeCase } from './support/wasi-probe-cri';
-import { Engine, PROBE_CASES, probeProblems } from '../support/wasi-probe';
+import { engineOf, PROBE_CASES, probeProblems } from '../support/wasi-probe';
 import { describe as describeRun, exec, must, repoTool, requireExecutable, Result, timer } from '../../demo/cluster/process';
 
 jest.setTimeout(5 * 60_000);
@@ -56,12 +56,13 @@ const WASM_LINE = 'hello from wasm via crun';
 const PLAIN_LINE = 'plain linux ok';
 const FIXTURE_IMAGES = { pause: 'knawd.test/e2e/pause:1', busybox: 'knawd.test/e2e/busybox:1', probe: 'knawd.test/e2e/wasi-probe:1' } as const;
 const [NEWEST, PREVIOUS] = crioVersions();
-/** Each CRI-O version with both engines, and both targets that write the CRI-O drop-in, each twice. */
+/** Each CRI-O version with both engines, and both targets that write the CRI-O drop-in, each twice; crun-wasm-nodejs on the newest. */
 const CASES = [
   { version: NEWEST, target: 'crio', runtime: 'crun-wasmtime' },
   { version: NEWEST, target: 'rhel8', runtime: 'crun-wasmedge' },
   { version: PREVIOUS, target: 'rhel8', runtime: 'crun-wasmtime' },
   { version: PREVIOUS, target: 'crio', runtime: 'crun-wasmedge' },
+  { version: NEWEST, target: 'crio', runtime: 'crun-wasm-nodejs' },
 ] as const;
 /** CRI NamespaceMode CONTAINER: a PID namespace per container, so CRI-O drops the infra container. */
 const PID_CONTAINER = 1;
@@ -136,7 +137,7 @@ function removeStalePrefixLinks(): void {
 }
 
 describe.each(CASES)('CRI-O $version, knawd-installer --target $target --runtime $runtime', ({ version, target, runtime }) => {
-  const engine = runtime.replace('crun-', '');
+  const engine = engineOf(runtime);
   interface Case {
     dir: string;
     nodeRoot: string;
@@ -364,7 +365,7 @@ describe.each(CASES)('CRI-O $version, knawd-installer --target $target --runtime
       const k = need('loaded', 'control');
       const outcome = await timed(`${version} probe ${probe.name} (${runtime})`, () => runProbeCase(podForProbes(k), probe));
       if (probe.name === 'env') notes.push(`${runtime} env through CRI-O ${version}: ${JSON.stringify(outcome.specEnv)}`);
-      expect(probeProblems(engine as Engine, probe, outcome)).toEqual([]);
+      expect(probeProblems(engine, probe, outcome)).toEqual([]);
     });
   }
 

@@ -26,6 +26,7 @@ import { allVariants, AUTO_CANDIDATES, DEFAULT_HOST_PREFIX, findTarget, HOST_PRE
 import { locateArtifacts, verifyArtifacts } from '../../lib/installer/artifacts';
 import { BuiltImage, builtImage, CACHE, IMAGE_OUT, imageConfig } from '../../demo/cluster/images/built-image';
 import { REPO } from '../support/tools';
+import { engineOf } from '../support/wasi-probe';
 
 jest.setTimeout(20 * 60_000);
 
@@ -105,7 +106,7 @@ describe('host independence of every ELF the installer copies to hosts', () => {
     expect(elfFacts(join(image.vendor, 'lib', LOADER))).toMatchObject({ interp: undefined, needed: [] });
   });
 
-  test('the installed crun of each build runs in a chroot of Debian bullseye (glibc 2.31), at the default and another prefix', () => {
+  test('the installed crun of each build runs in a chroot of Debian bullseye (glibc 2.31), at the default and another prefix; its engine resolves every library under the prefix', () => {
     const root = oldUserland();
     const glibc = run('/usr/sbin/chroot', [root, '/usr/bin/ldd', '--version']).stdout.split('\n')[0];
     expect(glibc).toMatch(/2\.31$/);
@@ -113,6 +114,7 @@ describe('host independence of every ELF the installer copies to hosts', () => {
     for (const [runtime, prefix] of [
       ['crun-wasmedge', DEFAULT_HOST_PREFIX],
       ['crun-wasmtime', '/srv/knawd-old-userland'],
+      ['crun-wasm-nodejs', '/srv/knawd-old-node'],
     ] as const) {
       const node = mkdtempSync(join(tmpdir(), 'knawd-oldroot-'));
       try {
@@ -127,7 +129,14 @@ describe('host independence of every ELF the installer copies to hosts', () => {
           env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
         });
         expect(`${runtime} at ${prefix}: ${version.stderr}${version.code}`).toBe(`${runtime} at ${prefix}: 0`);
-        expect(version.stdout).toMatch(new RegExp(`^crun version 1\\.21\\n[^]*\\+WASM:${runtime.replace('crun-', '')}`));
+        expect(version.stdout).toMatch(new RegExp(`^crun version 1\\.21\\n[^]*\\+WASM:${engineOf(runtime)}`));
+        // crun dlopen()s its engine only for a module: the build's loader lists what the engine would load, in the old root.
+        const engine = manifest.builds[runtime].files.find((f) => f.role === 'engine')?.path.replace(/^lib\//, '');
+        const list = run('/usr/sbin/chroot', [node, `${prefix}/lib/${LOADER}`, '--list', `${prefix}/lib/${engine}`], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
+        expect(`${runtime} ${engine}: ${list.stderr}${list.code}`).toBe(`${runtime} ${engine}: 0`);
+        const resolved = [...list.stdout.matchAll(/=> (\S+)/g)].map((m) => m[1].replace(/\/+/g, '/'));
+        expect(resolved).toContain(`${prefix}/lib/libc.so.6`);
+        expect(resolved.filter((p) => !p.startsWith(`${prefix}/lib/`))).toEqual([]);
       } finally {
         rmSync(node, { recursive: true, force: true });
       }

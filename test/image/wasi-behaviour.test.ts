@@ -12,21 +12,24 @@
  * bundle gets the probe at /probe.wasm with annotation module.wasm.image/variant=compat-smart. Needs root, the
  * image and the probe's compiler (clang-14, wasi-libc: `npm run tools`); anything missing fails with the reason.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { constants as osConstants, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { VendorManifest } from '../../lib/catalog';
 import { builtImage } from '../../demo/cluster/images/built-image';
 import { buildWasiProbe, PROBE_INPUT } from '../../demo/cluster/images/test-images';
 import { ensureCrunCgroupLayout, removeCgroupTree } from '../../demo/cluster/cgroups';
-import { must } from '../../demo/cluster/process';
+import { must, sleep } from '../../demo/cluster/process';
+import { REPO } from '../support/tools';
 import { Engine, HOST_LINE, PROBE_CASES, PROBE_VOLUME, ProbeCase, probeProblems } from '../support/wasi-probe';
 
 jest.setTimeout(10 * 60_000);
 
-const ENGINES: readonly Engine[] = ['wasmtime', 'wasmedge'];
+const ENGINES: readonly Engine[] = ['wasmtime', 'wasmedge', 'wasm_nodejs'];
+/** The image's build for each engine. */
+const BUILD: Record<Engine, string> = { wasmtime: 'crun-wasmtime', wasmedge: 'crun-wasmedge', wasm_nodejs: 'crun-wasm-nodejs' };
 const SPEC_ENV = ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'TERM=xterm'];
 
 let base: string | undefined;
@@ -41,7 +44,7 @@ beforeAll(() => {
   const image = builtImage();
   ensureCrunCgroupLayout();
   const manifest = JSON.parse(readFileSync(join(image.vendor, 'artifacts.json'), 'utf8')) as VendorManifest;
-  for (const engine of ENGINES) cruns[engine] = layOut(image.vendor, manifest, `crun-${engine}`, join(base, `p-${engine}`));
+  for (const engine of ENGINES) cruns[engine] = layOut(image.vendor, manifest, BUILD[engine], join(base, `p-${engine}`));
 }, 60 * 60_000);
 
 afterAll(() => {
@@ -56,7 +59,7 @@ function layOut(vendor: string, manifest: VendorManifest, build: string, prefix:
   const to = Buffer.from(prefix.padEnd(manifest.placeholder.length, '/'));
   let crun = '';
   for (const f of manifest.builds[build].files) {
-    const dest = f.role === 'crun' ? join(prefix, 'libexec', build, 'crun') : join(prefix, 'lib', basename(f.path));
+    const dest = f.role === 'crun' ? join(prefix, 'libexec', build, 'crun') : f.role === 'data' ? join(prefix, f.path) : join(prefix, 'lib', basename(f.path));
     mkdirSync(dirname(dest), { recursive: true });
     const data = readFileSync(join(vendor, f.path));
     const parts: Buffer[] = [];
@@ -74,15 +77,21 @@ function layOut(vendor: string, manifest: VendorManifest, build: string, prefix:
   return crun;
 }
 
-/** A bundle whose process is the probe with `c`'s arguments; runs it with `crun run`, stdin /dev/null. */
+/** A bundle whose process is the probe with `c`'s arguments (or `module` instead of the probe); runs it with `crun run`, stdin /dev/null. */
 function runCase(engine: Engine, c: ProbeCase) {
+  const { crun, id, bundle, rootfs, env, volumeDir } = makeBundle(engine, c);
+  const r = spawnSync(crun, ['--root', join(base as string, 'state'), 'run', '--bundle', bundle, id], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout ?? '', stderr: `${r.stderr ?? ''}${r.error ? `\n${r.error.message}` : ''}`, specEnv: env, volumeDir, writtenFile: join(rootfs, 'tmp/wasi-probe-out.txt') };
+}
+
+function makeBundle(engine: Engine, c: ProbeCase, module = probe) {
   const crun = cruns[engine];
   if (!crun || !base) throw new Error('setup failed (see the beforeAll error above)');
   const id = `${engine}-${c.name}-${randomBytes(3).toString('hex')}`;
   const bundle = join(base, id);
   const rootfs = join(bundle, 'rootfs');
   for (const d of ['etc/wasi-probe', 'tmp', 'work', 'mnt']) mkdirSync(join(rootfs, d), { recursive: true });
-  copyFileSync(probe, join(rootfs, 'probe.wasm'));
+  copyFileSync(module, join(rootfs, 'probe.wasm'));
   writeFileSync(join(rootfs, 'etc/wasi-probe/input.txt'), `${PROBE_INPUT}\n`);
   must(crun, ['spec'], { cwd: bundle });
   const config = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8'));
@@ -100,13 +109,40 @@ function runCase(engine: Engine, c: ProbeCase) {
     config.mounts.push({ destination: PROBE_VOLUME, type: 'bind', source: volumeDir, options: ['rbind', 'rw'] });
   }
   writeFileSync(join(bundle, 'config.json'), JSON.stringify(config, null, 2));
-  const r = spawnSync(crun, ['--root', join(base, 'state'), 'run', '--bundle', bundle, id], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout ?? '', stderr: `${r.stderr ?? ''}${r.error ? `\n${r.error.message}` : ''}`, specEnv: env, volumeDir, writtenFile: join(rootfs, 'tmp/wasi-probe-out.txt') };
+  return { crun, id, bundle, rootfs, env, volumeDir };
 }
 
-describe.each(ENGINES)('crun-%s: crun run on bundles', (engine) => {
+/** `crun run` of a module that never returns, ended by `crun kill <id> TERM` once it runs: its exit code. */
+async function terminated(engine: Engine, module: string): Promise<number | null> {
+  const { crun, id, bundle } = makeBundle(engine, { name: 'sigterm', args: [] }, module);
+  const state = join(base as string, 'state');
+  const child = spawn(crun, ['--root', state, 'run', '--bundle', bundle, id], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((done) => child.on('exit', (code, signal) => done(signal ? 128 + (osConstants.signals[signal] ?? 0) : code)));
+  for (let i = 0; i < 100 && !/"status": "running"/.test(spawnSync(crun, ['--root', state, 'state', id], { encoding: 'utf8' }).stdout ?? ''); i++) await sleep(100);
+  // The handler is running the module by now (a moment after crun says running).
+  await sleep(1000);
+  const kill = spawnSync(crun, ['--root', state, 'kill', id, 'TERM'], { encoding: 'utf8' });
+  if (kill.status !== 0) throw new Error(`crun kill failed: ${kill.stderr}`);
+  const timeout = sleep(20_000).then(() => 'timeout' as const);
+  const code = await Promise.race([exited, timeout]);
+  if (code === 'timeout') {
+    child.kill('SIGKILL');
+    throw new Error(`${engine}: the module did not end within 20 s of SIGTERM; stderr ${stderr}`);
+  }
+  return code;
+}
+
+describe.each(ENGINES)('crun +WASM:%s: crun run on bundles', (engine) => {
   test.each(PROBE_CASES.map((c) => [c.name, c] as const))('%s', (_name, c) => {
     const outcome = runCase(engine, c);
     expect(probeProblems(engine, c, outcome)).toEqual([]);
+  });
+
+  test('SIGTERM ends a module that never returns, with exit code 143 (as an ordinary process)', async () => {
+    const loop = join(base as string, 'loop.wasm');
+    if (!existsSync(loop)) must('wat2wasm', [join(REPO, 'runtime-artifacts', 'local', 'loop.wat'), '-o', loop]);
+    expect(await terminated(engine, loop)).toBe(143);
   });
 });

@@ -38,7 +38,7 @@ const BAD: BadCase[] = [
   { name: 'unknown target', target: 'debian_13', code: 2, message: /unknown target "debian_13"; valid targets: .*ubuntu_22_04/ },
   { name: 'unknown runtime', runtime: 'crun-wasmer', code: 2, message: /unknown ociType "crun-wasmer"; valid ociTypes: crun-wasmedge/ },
   { name: 'pair not shipped', target: 'rhel8_plugins', runtime: 'crun-wasmtime', code: 2, message: /not available for target "rhel8_plugins"/ },
-  { name: 'runtime not shipped', runtime: 'crun-wasm-nodejs', code: 2, message: /this image ships no crun-wasm-nodejs: / },
+  { name: 'pair not shipped (crun-wasm-nodejs)', target: 'rhel8_plugins', runtime: 'crun-wasm-nodejs', code: 2, message: /not available for target "rhel8_plugins"/ },
   { name: 'prefix too long', extra: ['--prefix', `/opt/${'k'.repeat(60)}`], code: 2, message: /invalid --prefix "\/opt\/k+": use .*at most 64 characters/ },
   { name: 'bad --restart', extra: ['--restart', 'later'], code: 2, message: /invalid --restart "later": use auto or none/ },
   { name: 'unknown flag', extra: ['--force'], code: 2, message: /unknown flag --force/ },

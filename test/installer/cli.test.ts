@@ -60,7 +60,7 @@ describe('command line and environment', () => {
     [['deploy'], /unknown command "deploy"/],
     [['install'], /install needs --runtime \(or OCI_TYPE\)/],
     [['install', '--target', 'automatic', '--runtime', 'crun-wasmtime'], /^unknown target "automatic"; valid targets: auto, ubuntu_18_04, /],
-    [['install', '--target', 'auto', '--runtime', 'crun-wasm-nodejs'], /^this image ships no crun-wasm-nodejs: /],
+    [['install', '--target', 'rhel8_plugins', '--runtime', 'crun-wasm-nodejs'], /^ociType "crun-wasm-nodejs" is not available for target "rhel8_plugins"; valid ociTypes for rhel8_plugins: crun-wasmedge$/],
     [['install', '--target', 'k3s'], /install needs --runtime \(or OCI_TYPE\)/],
     [['install', '--target', 'k3s', '--runtime', 'crun-wasmtime', '--prefix', '/'], /invalid --prefix/],
     [['install', '--target', 'k3s', '--runtime', 'crun-wasmtime', '--prefix', 'opt/knawd'], /invalid --prefix/],

@@ -5,6 +5,7 @@ import { install, remove } from '../../lib/installer/installer';
 import { status } from '../../lib/installer/commands/status';
 import { SCENARIOS, setUp } from './scenarios';
 import { effectsFor, fixture, makeArtifacts, RESTART, settingsFor, snapshot } from './support';
+import { NODEJS_DATA } from '../support/fake-artifacts';
 
 describe.each(SCENARIOS)('$name', (scenario) => {
   const args = (command: string, root: string, artifacts: string, extra: string[] = []): string[] => [
@@ -101,7 +102,8 @@ describe.each(SCENARIOS)('$name', (scenario) => {
   });
 });
 
-test('switching the runtime takes the old build out, its directories too; remove restores the tree', async () => {
+/** A node of the first scenario and a way to install or remove any runtime on it. */
+function switchingNode() {
   const scenario = SCENARIOS[0];
   const root = setUp(scenario);
   const before = snapshot(root);
@@ -111,6 +113,11 @@ test('switching the runtime takes the old build out, its directories too; remove
       settingsFor([command, '--node-root', root, '--target', scenario.target, '--runtime', runtime, '--artifacts', artifacts]),
       effectsFor(root, { answer: scenario.answer }),
     );
+  return { root, before, artifacts, run };
+}
+
+test('switching the runtime takes the old build out, its directories too; remove restores the tree', async () => {
+  const { root, before, run } = switchingNode();
   await run('install', 'crun-wasmtime');
   expect(fs.existsSync(path.join(root, 'opt/knawd/libexec/crun-wasmtime'))).toBe(true);
   const switched = await run('install', 'crun-wasmedge');
@@ -174,4 +181,18 @@ test('k3s upgraded to a release whose rendered config imports config-v3.toml.d: 
   fs.writeFileSync(path.join(root, K3S, 'config.toml'), fixture('k3s-rendered-v3-imports.toml'));
   await run('remove');
   expect(snapshot(root)).toEqual(snapshot(setUp({ ...scenario, files: { [`${K3S}/config.toml`]: fixture('k3s-rendered-v3-imports.toml') } })));
+});
+
+test('crun-wasm-nodejs: its data file keeps its directories under <prefix>/lib; switching away and remove take them out', async () => {
+  const { root, before, artifacts, run } = switchingNode();
+  await run('install', 'crun-wasm-nodejs');
+  const installed = path.join(root, 'opt/knawd/lib/nodejs/cjs-module-lexer/lexer.js');
+  expect(fs.readFileSync(installed, 'utf8')).toBe(fs.readFileSync(path.join(artifacts, NODEJS_DATA), 'utf8'));
+  expect(fs.statSync(installed).mode & 0o777).toBe(0o644);
+  expect(fs.existsSync(path.join(root, 'opt/knawd/lib/libnode.so.115'))).toBe(true);
+  await run('install', 'crun-wasmedge');
+  expect(fs.existsSync(path.join(root, 'opt/knawd/lib/nodejs'))).toBe(false);
+  await run('install', 'crun-wasm-nodejs');
+  await run('remove', 'crun-wasm-nodejs');
+  expect(snapshot(root)).toEqual(before);
 });

@@ -10,6 +10,9 @@ import { DEFAULT_HOST_PREFIX, findTarget, HOST_PREFIX_MAX_LENGTH, RUNTIMES, runt
 /** The padded default prefix, as the image's ELF files carry it (artifacts.json `placeholder`). */
 export const PLACEHOLDER = DEFAULT_HOST_PREFIX.padEnd(HOST_PREFIX_MAX_LENGTH, '/');
 
+/** The data file of the fake crun-wasm-nodejs build, under /vendor (installed as <prefix>/lib/nodejs/…). */
+export const NODEJS_DATA = 'lib/nodejs/cjs-module-lexer/lexer.js';
+
 export interface FakeArtifactOptions {
   /** Breaks the checksum of the file with this name (or path). */
   readonly corrupt?: string;
@@ -19,8 +22,9 @@ export interface FakeArtifactOptions {
 
 /**
  * Fake artifacts in the image's layout (artifacts.json, SHA256SUMS, one store shared by every target) under
- * `root`: for each shipped runtime a build of crun, the loader, libc and the engine; crun and libc carry the
- * placeholder (as PT_INTERP / RUNPATH do) so that a prefix other than the default is really rewritten.
+ * `root`: for each shipped runtime a build of crun, the loader, libc and the engine (crun-wasm-nodejs also a data
+ * file in a directory of its own, as libnode's JavaScript); crun and libc carry the placeholder (as PT_INTERP /
+ * RUNPATH do) so that a prefix other than the default is really rewritten.
  * `targetName` only has to be a target. Returns `root`.
  */
 export function writeFakeArtifacts(root: string, targetName: string, options: FakeArtifactOptions = {}): string {
@@ -38,7 +42,8 @@ export function writeFakeArtifacts(root: string, targetName: string, options: Fa
   const builds: Record<string, VendorBuild> = {};
   put('lib/ld-linux-x86-64.so.2', elf('loader', false));
   put('lib/libc.so.6', elf('libc', true));
-  for (const runtime of RUNTIMES.filter((r) => r.targets.length > 0)) {
+  put(NODEJS_DATA, Buffer.from('// fake built-in JavaScript of libnode\n'));
+  for (const runtime of RUNTIMES) {
     put(`${runtime.name}/crun`, elf(`crun of ${runtime.name}`, true));
     put(`lib/${runtime.library}`, elf(runtime.library, false));
     builds[runtime.name] = {
@@ -49,6 +54,7 @@ export function writeFakeArtifacts(root: string, targetName: string, options: Fa
         { path: 'lib/ld-linux-x86-64.so.2', role: 'loader' },
         { path: 'lib/libc.so.6', role: 'library', prefixed: true },
         { path: `lib/${runtime.library}`, role: 'engine' },
+        ...(runtime.name === 'crun-wasm-nodejs' ? [{ path: NODEJS_DATA, role: 'data' as const }] : []),
       ],
     };
   }

@@ -7,7 +7,13 @@
 import { readFileSync } from 'node:fs';
 import { PROBE_INPUT } from '../../demo/cluster/images/test-images';
 
-export type Engine = 'wasmtime' | 'wasmedge';
+/** crun's handler name, as `crun --version` shows it (+WASM:<engine>). */
+export type Engine = 'wasmtime' | 'wasmedge' | 'wasm_nodejs';
+
+/** The handler a catalog runtime's crun build carries: crun-wasm-nodejs → wasm_nodejs. */
+export function engineOf(runtime: string): Engine {
+  return runtime.replace(/^crun-/, '').replace(/-/g, '_') as Engine;
+}
 
 /** Where the volume cases mount a host directory in the container. */
 export const PROBE_VOLUME = '/mnt/probe-volume';
@@ -18,12 +24,13 @@ export const WASM_WRITTEN = 'written by wasm\n';
 /** A variable the env case sets: spaces and a second '=' in the value must arrive as they are. */
 export const PROBE_ENV = { PROBE_GREETING: 'hello = world' } as const;
 
-/** How each engine's own CLI ends on a trap: wasmtime exits 128 + SIGABRT, wasmedge 1. */
-export const TRAP_EXIT: Record<Engine, number> = { wasmtime: 134, wasmedge: 1 };
+/** How each engine's own CLI ends on a trap: wasmtime exits 128 + SIGABRT, wasmedge 1, node (an uncaught error) 1. */
+export const TRAP_EXIT: Record<Engine, number> = { wasmtime: 134, wasmedge: 1, wasm_nodejs: 1 };
 /** The engine's own message for `unreachable`, which must be on stderr. */
 export const TRAP_MESSAGE: Record<Engine, RegExp> = {
   wasmtime: /wasm trap: wasm `unreachable` instruction executed/,
   wasmedge: /execution failed: unreachable, Code: 0x0*40a/,
+  wasm_nodejs: /^wasm_nodejs: \S+\.wasm: RuntimeError: unreachable$/m,
 };
 
 export interface ProbeCase {

@@ -96,10 +96,15 @@ export function layout(prefix: string, runtime: Pick<RuntimeSpec, 'name' | 'libr
   };
 }
 
-/** Where an artifact of the build goes: crun to {@link layout}'s `binary`, everything else into `<prefix>/lib`. */
+/**
+ * Where an artifact of the build goes: crun to {@link layout}'s `binary`, everything else into `<prefix>/lib` (a
+ * `data` file under its path below lib/, e.g. lib/nodejs/acorn/dist/acorn.js, the others by name).
+ */
 export function installedPath(prefix: string, runtime: Pick<RuntimeSpec, 'name' | 'library'>, artifact: Pick<Artifact, 'name' | 'role'>): string {
   const l = layout(prefix, runtime);
-  return artifact.role === 'crun' ? l.binary : `${l.lib}/${artifact.name.slice(artifact.name.lastIndexOf('/') + 1)}`;
+  if (artifact.role === 'crun') return l.binary;
+  if (artifact.role === 'data' && artifact.name.startsWith('lib/')) return `${l.lib}/${artifact.name.slice('lib/'.length)}`;
+  return `${l.lib}/${artifact.name.slice(artifact.name.lastIndexOf('/') + 1)}`;
 }
 
 /**
@@ -207,7 +212,9 @@ export function planInstall(view: HostView, inputs: InstallInputs, previous: Ins
 
   const takeover = takeOver(view, inputs.original, previous?.takeover, ops, records, warnings);
 
-  const dirs = [l.bin, l.lib, l.libexec, l.libexecRuntime, parentOf(config.path)];
+  // Data files keep their directories below lib/ (libnode's JavaScript): those are created too, parents first.
+  const dataDirs = unique(desired.map((w) => parentOf(w.path)).filter((d) => d.startsWith(`${l.lib}/`))).sort();
+  const dirs = [l.bin, l.lib, ...dataDirs, l.libexec, l.libexecRuntime, parentOf(config.path)];
   const mkdirs = missingDirs(view, [prefix, ...dirs]);
   // Directories an earlier install created that no file of this one lives in (another runtime's libexec/<name>):
   // taken out once the stale files are gone, deepest first.
