@@ -9,7 +9,10 @@ import { join } from 'node:path';
 import { manifestVariants, renderInstallManifest, renderKnativeManifest, renderNodeRestrictionManifest, renderUninstallManifest } from '../lib/render/manifests';
 import { synthChart } from './chart';
 import { knativeManifestHeader, manifestHeader, nodeRestrictionManifestHeader } from './manifest-header';
-import { withSupportMatrix } from './support-matrix';
+import { SUPPORT_MATRIX_PAGE, withSupportMatrix } from './support-matrix';
+
+/** For synth.mjs's line saying what it wrote. */
+export { SUPPORT_MATRIX_PAGE };
 
 /** Writes everything under `dist`; `chartStatic` holds the chart's hand-written parts. */
 export function synthAll(dist: string, chartStatic = join(__dirname, 'chart')): void {
@@ -17,12 +20,13 @@ export function synthAll(dist: string, chartStatic = join(__dirname, 'chart')): 
   synthChart(dist, chartStatic);
 }
 
-/** Brings README.md's generated support matrix up to date; true when it changed. */
-export function synthReadme(readmePath: string): boolean {
-  const readme = readFileSync(readmePath, 'utf8');
-  const updated = withSupportMatrix(readme);
-  if (updated !== readme) writeFileSync(readmePath, updated);
-  return updated !== readme;
+/** Brings the generated support matrix of {@link SUPPORT_MATRIX_PAGE} under `repo` up to date; true when it changed. */
+export function synthSupportMatrix(repo: string): boolean {
+  const pagePath = join(repo, SUPPORT_MATRIX_PAGE);
+  const page = readFileSync(pagePath, 'utf8');
+  const updated = withSupportMatrix(page);
+  if (updated !== page) writeFileSync(pagePath, updated);
+  return updated !== page;
 }
 
 export function synthManifests(dist: string): void {
@@ -42,5 +46,5 @@ export function synthManifests(dist: string): void {
 
 if (require.main === module) {
   synthAll(join(__dirname, '..', 'dist'));
-  synthReadme(join(__dirname, '..', 'README.md'));
+  synthSupportMatrix(join(__dirname, '..'));
 }

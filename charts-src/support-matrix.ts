@@ -48,10 +48,13 @@ function howChanged(edit: ConfigEdit): string {
   }
 }
 
-/** `readme` with its support-matrix section replaced by the current matrix. */
-export function withSupportMatrix(readme: string): string {
-  const start = readme.indexOf(BEGIN);
-  const end = readme.indexOf(END);
-  if (start < 0 || end < start) throw new Error(`README.md lacks the support-matrix markers ${BEGIN} … ${END}`);
-  return `${readme.slice(0, start)}${BEGIN}\n${supportMatrix()}\n${readme.slice(end)}`;
+/** The page that carries the generated support matrix, relative to the repository. */
+export const SUPPORT_MATRIX_PAGE = 'docs/targets.md';
+
+/** `page` (the text of {@link SUPPORT_MATRIX_PAGE}) with its support-matrix section replaced by the current matrix. */
+export function withSupportMatrix(page: string): string {
+  const start = page.indexOf(BEGIN);
+  const end = page.indexOf(END);
+  if (start < 0 || end < start) throw new Error(`${SUPPORT_MATRIX_PAGE} lacks the support-matrix markers ${BEGIN} … ${END}`);
+  return `${page.slice(0, start)}${BEGIN}\n${supportMatrix()}\n${page.slice(end)}`;
 }

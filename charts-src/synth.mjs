@@ -23,8 +23,8 @@ await build({
 });
 const app = createRequire(import.meta.url)(outfile);
 app.synthAll(join(repo, 'dist'), join(repo, 'charts-src', 'chart'));
-const readmeChanged = app.synthReadme(join(repo, 'README.md'));
+const matrixChanged = app.synthSupportMatrix(repo);
 const files = (dir) => readdirSync(join(repo, dir), { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).length;
 console.log(
-  `synth: wrote dist/charts/knawd-deployer (${files('dist/charts/knawd-deployer')} files) and dist/manifests (${files('dist/manifests')} files); README.md support matrix ${readmeChanged ? 'updated' : 'unchanged'}`,
+  `synth: wrote dist/charts/knawd-deployer (${files('dist/charts/knawd-deployer')} files) and dist/manifests (${files('dist/manifests')} files); ${app.SUPPORT_MATRIX_PAGE} support matrix ${matrixChanged ? 'updated' : 'unchanged'}`,
 );

@@ -148,7 +148,7 @@ export async function startNodeCluster(containerd: ContainerdMajor): Promise<Nod
       node.ctr(['-n', 'k8s.io', 'images', 'import', '--platform', 'linux/amd64', image.archive]);
     }
     // A pull records the image under its digest reference too; an import only under its tag. Pods that name an
-    // image by digest (the chart's default test image, `image.digest`) need that record (README: "Use it").
+    // image by digest (the chart's default test image, `image.digest`) need that record (docs/image.md: "Use it").
     for (const image of [images.installer, { name: images.installer.wasiName, digest: images.installer.wasiDigest }, { name: images.installer.serviceName, digest: images.installer.serviceDigest }]) {
       const name = 'repository' in image ? `${image.repository}:${image.tag}` : image.name;
       node.ctr(['-n', 'k8s.io', 'images', 'tag', '--force', name, `${name.slice(0, name.lastIndexOf(':'))}@${image.digest}`]);

@@ -8,7 +8,7 @@ import { BenchResult, timeMs } from './measure';
 /** A throw-away copy of the sources, so the `cdk8s synth` run can wipe its dist/ without touching ours. */
 function scratchCopy(): string {
   const dir = mkdtempSync(join(tmpdir(), 'knawd-bench-synth-'));
-  for (const entry of ['lib', 'charts-src', 'package.json', 'tsconfig.json', 'cdk8s.yaml', 'README.md']) {
+  for (const entry of ['lib', 'charts-src', 'package.json', 'tsconfig.json', 'cdk8s.yaml', 'docs']) {
     cpSync(join(REPO, entry), join(dir, entry), { recursive: true });
   }
   symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'));

@@ -178,9 +178,9 @@ describe('helm upgrade from the original chart on a real API server', () => {
     }
   });
 
-  it("raw manifests: the commands the README's upgrade section gives replace the original (applied from helm template) by ours", async () => {
-    const readme = fs.readFileSync(path.join(REPO, 'README.md'), 'utf8');
-    const section = readme.slice(readme.indexOf('With raw manifests (the original applied from `helm template`)'));
+  it("raw manifests: the commands the upgrade page (docs/upgrading.md) gives replace the original (applied from helm template) by ours", async () => {
+    const page = fs.readFileSync(path.join(REPO, 'docs', 'upgrading.md'), 'utf8');
+    const section = page.slice(page.indexOf('With raw manifests (the original applied from `helm template`)'));
     const start = section.indexOf('```sh\n') + 6;
     const block = section.slice(start, section.indexOf('\n```', start));
     const [target, ociType] = ['rhel8', 'crun-wasmedge'];

@@ -76,6 +76,16 @@ describe('links in README.md and docs/', () => {
     expect(readme.filter((t) => t.startsWith('docs/') || t.startsWith('demo/')).length).toBeGreaterThanOrEqual(2);
   });
 
+  test('every page of docs/ (docs/api is generated and has its own entry) is linked from README.md, and every page links back', () => {
+    const readme = new Set(linkTargets(fs.readFileSync(path.join(REPO, 'README.md'), 'utf8')).map((t) => t.split('#')[0]));
+    const pages = fs.readdirSync(path.join(REPO, 'docs')).filter((f) => f.endsWith('.md'));
+    expect(pages.length).toBeGreaterThanOrEqual(10);
+    expect(pages.filter((f) => !readme.has(`docs/${f}`))).toEqual([]);
+    expect(readme.has('docs/api/README.md')).toBe(true);
+    const noWayBack = pages.filter((f) => !linkTargets(fs.readFileSync(path.join(REPO, 'docs', f), 'utf8')).some((t) => t.startsWith('../README.md')));
+    expect(noWayBack).toEqual([]);
+  });
+
   test.each(markdownFiles().map((f) => [path.relative(REPO, f), f]))('every link of %s resolves', (_name, file) => {
     const broken = linkTargets(fs.readFileSync(file, 'utf8'))
       .map((t) => [t, brokenLink(file, t)])

@@ -1,5 +1,5 @@
 /**
- * The README's push instructions, for real: `skopeo copy oci-archive:<archive> docker://<registry>/…` into Debian's
+ * The push instructions of docs/image.md, for real: `skopeo copy oci-archive:<archive> docker://<registry>/…` into Debian's
  * docker-registry (distribution) listening on loopback only, then the digest the registry serves is the one
  * image.json names — what `image.digest` must be set to.
  */
