@@ -52,5 +52,5 @@ export function scaleFigures(r: VirtualRolloutResult, slots: number, restartMs: 
 
 export function driftFigure(requestsPerCheck: number): BenchResult {
   const rate = (requestsPerCheck * DRIFT_NODES) / DEFAULT_DRIFT_CHECK_SECONDS;
-  return { name: 'drift: API requests/s for 5000 nodes (from the per-node rate)', value: Number(rate.toFixed(1)), unit: `(${requestsPerCheck} requests per quiet drift check, one every ${DEFAULT_DRIFT_CHECK_SECONDS} s per node)` };
+  return { name: 'drift: API requests/s for 5000 nodes (from the per-node rate)', value: Number(rate.toFixed(1)), unit: `(API requests of one quiet drift check: ${requestsPerCheck}; one check every ${DEFAULT_DRIFT_CHECK_SECONDS} s per node)` };
 }

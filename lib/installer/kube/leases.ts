@@ -106,10 +106,11 @@ function sleep(ms: number): Promise<void> {
 
 /** Errors worth waiting out: no answer, throttling, conflicts of the API server itself, server errors. */
 function transient(error: unknown): boolean {
-  const status = error instanceof ApiCallError || error instanceof KubeApiError ? error.status : undefined;
   if (!(error instanceof ApiCallError || error instanceof KubeApiError)) return false;
+  const status = error.status;
   return status === undefined || status === 429 || status === 410 || status >= 500;
 }
+
 
 /** Queue order: the API server's creation time, then the name. */
 function byArrival(a: Lease, b: Lease): number {
