@@ -20,7 +20,7 @@ const N = 50;
 const T = 2000;
 const SCALE_N = 1000;
 const SCALE_K = 10;
-const SCALE_T = 1000;
+const SCALE_T = 2000;
 
 function problems(r: RolloutResult): string[] {
   return [

@@ -27,12 +27,17 @@ export function scaleFigures(r: VirtualRolloutResult, slots: number, restartMs: 
   const leastMean = Array.from({ length: n }, (_, i) => Math.floor(i / slots)).reduce((a, b) => a + b, 0) / n;
   const fifoRatio = (rounds - 1) / leastMean;
   const starvation = longest / ((rounds - 1) * restartMs);
+  // Once the arrival burst is over: how long a round of K hand-overs takes, against T (the protocol's own cost per round).
+  const grants = r.nodes.map((x) => x.granted!).sort((a, b) => a - b);
+  const from = Math.floor(n / 10);
+  const round = (grants[n - 1] - grants[from]) / ((n - 1 - from) / slots) / restartMs;
   return [
-    { name: 'rollout at scale: nodes', value: n, unit: `(K = ${slots}, T = ${restartMs / 1000} s, all asking at once; ${(r.totalMs / 1000).toFixed(0)} s)` },
+    { name: 'rollout at scale: nodes', value: n, unit: `(K = ${slots}, T = ${restartMs / 1000} s, all asking in the same second; ${(r.totalMs / 1000).toFixed(0)} s)` },
     { name: 'rollout at scale: max concurrent restarts', value: r.maxConcurrent, unit: '', target: slots, pass: r.maxConcurrent <= slots },
     { name: `rollout at scale: API requests/s while waiting (${n}, ${slots})`, value: Number((waiting / (r.totalMs / 1000)).toFixed(1)), unit: `(${(waiting / n).toFixed(1)} per node over its whole wait)` },
-    { name: 'rollout at scale: requests per node', value: Number(perNode.toFixed(2)), unit: '(list, ticket, watch, take, ticket deleted, release; retries)', target: 10, pass: perNode <= 10 },
-    { name: 'rollout at scale: total time / (ceil(N/K) * T)', value: Number(total.toFixed(3)), unit: '', target: 1.2, pass: total <= 1.2 },
+    { name: 'rollout at scale: requests per node', value: Number(perNode.toFixed(2)), unit: '(slots listed, ticket, queue listed, watch, take, ticket deleted, release; and retries after 429s)', target: 10, pass: perNode <= 10 },
+    { name: 'rollout at scale: total time / (ceil(N/K) * T)', value: Number(total.toFixed(3)), unit: `(first slot taken after ${(grants[0] / 1000).toFixed(1)} s)`, target: 1.2, pass: total <= 1.2 },
+    { name: 'rollout at scale: time per round after the first 10 % of nodes / T', value: Number(round.toFixed(3)), unit: '(a round: K hand-overs, each a release, its watch event, a take)' },
     {
       name: 'rollout at scale: longest wait / mean wait',
       value: Number(ratio.toFixed(2)),
@@ -47,5 +52,5 @@ export function scaleFigures(r: VirtualRolloutResult, slots: number, restartMs: 
 
 export function driftFigure(requestsPerCheck: number): BenchResult {
   const rate = (requestsPerCheck * DRIFT_NODES) / DEFAULT_DRIFT_CHECK_SECONDS;
-  return { name: 'drift: API requests/s for 5000 nodes (from the per-node rate)', value: Number(rate.toFixed(1)), unit: `(${requestsPerCheck} requests per quiet drift check, one every ${DEFAULT_DRIFT_CHECK_SECONDS} s per node)` };
+  return { name: 'drift: API requests/s for 5000 nodes (from the per-node rate)', value: Number(rate.toFixed(1)), unit: `(API requests of one quiet drift check: ${requestsPerCheck}; one check every ${DEFAULT_DRIFT_CHECK_SECONDS} s per node)` };
 }

@@ -127,13 +127,14 @@ export interface ClusterApi {
   getLease(namespace: string, name: string): Promise<Lease | undefined>;
   /** Replaces the Lease's spec only while it is still at its resourceVersion: `conflict` when it moved on. */
   updateLease(namespace: string, lease: Lease, spec: LeaseSpec): Promise<Lease | 'conflict'>;
-  /** Every Lease in the namespace, and the resourceVersion of that list. */
-  listLeases(namespace: string): Promise<LeaseList>;
+  /** The Leases in the namespace (all, or those matching a label selector), and the resourceVersion of that list. */
+  listLeases(namespace: string, labelSelector?: string): Promise<LeaseList>;
   /**
-   * Watches the namespace's Leases from `resourceVersion` (bookmarks asked for); `onEvent` gets every event in
-   * order. A watch that sees nothing for `idleMs` fails (a connection that died without a word).
+   * Watches the namespace's Leases matching a label selector from `resourceVersion` (bookmarks asked for);
+   * `onEvent` gets every event in order. A watch that sees nothing for `idleMs` fails (a connection that died
+   * without a word).
    */
-  watchLeases(namespace: string, resourceVersion: string, onEvent: (event: LeaseEvent) => void, idleMs: number): LeaseWatch;
+  watchLeases(namespace: string, labelSelector: string, resourceVersion: string, onEvent: (event: LeaseEvent) => void, idleMs: number): LeaseWatch;
   /** Creates a Lease: `exists` when one of that name is there already. */
   createLease(namespace: string, name: string, labels: Readonly<Record<string, string>>, spec: LeaseSpec): Promise<Lease | 'exists'>;
   /** Deletes a Lease; one that is gone already is no error. */
@@ -304,16 +305,16 @@ export class HttpCluster implements ClusterApi {
     }
   }
 
-  async listLeases(namespace: string): Promise<LeaseList> {
+  async listLeases(namespace: string, labelSelector?: string): Promise<LeaseList> {
     const list = await call(`list Leases in ${namespace}`, () =>
-      this.http.request<List<LeaseObject> & { metadata?: { resourceVersion?: string } }>({ method: 'GET', path: leasesPath(namespace) }),
+      this.http.request<List<LeaseObject> & { metadata?: { resourceVersion?: string } }>({ method: 'GET', path: leasesPath(namespace), query: { labelSelector } }),
     );
     return { resourceVersion: list.metadata?.resourceVersion ?? '', leases: (list.items ?? []).map(leaseOf) };
   }
 
-  watchLeases(namespace: string, resourceVersion: string, onEvent: (event: LeaseEvent) => void, idleMs: number): LeaseWatch {
+  watchLeases(namespace: string, labelSelector: string, resourceVersion: string, onEvent: (event: LeaseEvent) => void, idleMs: number): LeaseWatch {
     // timeoutSeconds: the server ends a watch after at most this; the waiter resumes it from the version it got to.
-    const query = { watch: '1', resourceVersion, allowWatchBookmarks: 'true', timeoutSeconds: '1800' };
+    const query = { watch: '1', labelSelector, resourceVersion, allowWatchBookmarks: 'true', timeoutSeconds: '1800' };
     return this.http.stream(
       { method: 'GET', path: leasesPath(namespace), query },
       (line) => {

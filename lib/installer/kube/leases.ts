@@ -5,20 +5,24 @@
  *
  * Waiting (issue 32). Polling the slots costs every waiting node K reads per round for as long as it waits:
  * 5,000 nodes and K=10 would be ~25,000 GETs/s for hours, and every release a write race among all of them.
- * Instead a waiting node
- * - takes a ticket: a Lease `knawd-restart-wait-<node>` of its own (create never conflicts). The queue is the
+ * Instead a node
+ * - lists the slots (by a label selector that leaves the tickets out): one of them may be its own already;
+ * - takes a ticket: a Lease `knawd-restart-wait-<node>` of its own (a create never conflicts). The queue is the
  *   tickets in the order of their creationTimestamp (the API server's clock, so the nodes' clocks do not
- *   matter; ties within a second by name), without the tickets of nodes that hold a slot;
- * - lists the namespace's Leases once and then watches them from that list's resourceVersion: it sees every
- *   release, take and renewal as it happens and asks nothing while nothing changes;
- * - takes a slot only when its turn has come: with `a` slots available and it at place `r` in the queue, it
+ *   matter; ties within a second by name);
+ * - lists the namespace's Leases once, after its ticket exists: every ticket made before its own is in that
+ *   list, so it knows who is ahead of it, and every later ticket is behind it and need not be seen at all;
+ * - watches the slots only, from that list's resourceVersion: a node ahead of it that takes a slot leaves the
+ *   queue (the taker is the slot's new holder), and releases, takes and renewals come as they happen; while
+ *   nothing changes it asks nothing;
+ * - takes a slot only when its turn has come: with `a` slots available and `r` nodes still ahead of it, it
  *   takes the r-th available slot when r < a. Every waiter computes the same from the same events, so one
  *   release is one write by the node whose turn it is, and simultaneous releases go to distinct nodes: 409s
  *   come only from waiters whose view lags by an event;
  * - deletes its ticket once it holds a slot.
- * A node costs a list, a ticket, a watch, a take and the ticket's deletion (plus the release and the
- * renewals of its restart) however long it waits; the API server streams each event to every watcher, which
- * is what it does for every kubelet already.
+ * A node costs two lists, a ticket, a watch, a take and the ticket's deletion (plus the release and the
+ * renewals of its restart) however long it waits; each slot write is streamed to every waiting node (a slot's
+ * release and take: two events per hand-over and waiter, no ticket events at all).
  *
  * Failures:
  * - a dead holder: a holder renews every third of the lease duration, which changes the Lease's
@@ -26,8 +30,8 @@
  *   measured on this process's monotonic clock, never by comparing the holder's renewTime with ours, so clock
  *   skew between nodes cannot free a slot early (the way client-go's leader election judges leases).
  * - a dead waiter: a slot left available for a whole lease duration has a waiter at its turn that does not
- *   take it; every watcher passes over that ticket, and the node that takes the slot deletes it. A waiter that
- *   finds its ticket gone (it was only slow) takes a new one, at the end of the queue.
+ *   take it; every waiter behind it passes over that ticket, and the node that takes the slot deletes it. (One
+ *   that was only slow keeps its place in its own view and takes a slot in its turn, at worst after a 409.)
  * - a node's own slot (an earlier run died holding it) is taken back at once; a node's own ticket from an
  *   earlier run keeps its place.
  * - 409 on a take: someone else took it; the watch brings that write. API errors, 429s and a watch that ends
@@ -102,10 +106,11 @@ function sleep(ms: number): Promise<void> {
 
 /** Errors worth waiting out: no answer, throttling, conflicts of the API server itself, server errors. */
 function transient(error: unknown): boolean {
-  const status = error instanceof ApiCallError || error instanceof KubeApiError ? error.status : undefined;
   if (!(error instanceof ApiCallError || error instanceof KubeApiError)) return false;
+  const status = error.status;
   return status === undefined || status === 429 || status === 410 || status >= 500;
 }
+
 
 /** Queue order: the API server's creation time, then the name. */
 function byArrival(a: Lease, b: Lease): number {
@@ -142,6 +147,24 @@ export class RestartBudget {
     return { expired: now - seen.since > duration, at: seen.since + duration + 1 };
   }
 
+  /**
+   * A renewal or the release through a throttled or briefly unreachable API server: a few tries over a third of
+   * the lease duration at most, then the error (a release left undone costs the others one lease duration).
+   */
+  private async patiently<T>(call: () => Promise<T>): Promise<T> {
+    const deadline = monotonicMs() + (this.options.leaseSeconds * 1000) / 3;
+    let pause = this.options.retryMs ?? DEFAULT_RETRY_MS;
+    for (;;) {
+      try {
+        return await call();
+      } catch (error) {
+        if (!transient(error) || monotonicMs() + pause > deadline) throw error;
+        await sleep(pause * (0.5 + Math.random()));
+        pause *= 2;
+      }
+    }
+  }
+
   private hold(taken: Lease, waitedMs: number): HeldSlot {
     const { namespace, holder, leaseSeconds } = this.options;
     let lease = taken;
@@ -151,12 +174,12 @@ export class RestartBudget {
     let queue: Promise<void> = Promise.resolve();
     const write = async (spec: (l: Lease) => LeaseSpec, what: string): Promise<void> => {
       for (let attempt = 0; attempt < 2 && !lost; attempt++) {
-        const written = await this.cluster.updateLease(namespace, lease, spec(lease));
+        const written = await this.patiently(() => this.cluster.updateLease(namespace, lease, spec(lease)));
         if (written !== 'conflict') {
           lease = written;
           return;
         }
-        const fresh = await this.cluster.getLease(namespace, lease.name);
+        const fresh = await this.patiently(() => this.cluster.getLease(namespace, lease.name));
         if (!fresh || fresh.spec.holderIdentity !== holder) {
           lost = true;
           this.log.error(`restart slot ${namespace}/${lease.name} was taken over by ${fresh?.spec.holderIdentity ?? 'nobody (it was deleted)'} while this node held it (${what})`, {
@@ -193,29 +216,36 @@ export class RestartBudget {
 }
 
 type Decision =
-  | { readonly kind: 'take'; readonly slot: Lease; readonly passedOver: readonly Lease[] }
-  | { readonly kind: 'ticket' }
-  /** `confirming`: our ticket is not back from the watch yet, so tickets made before it may still be unseen. */
-  | { readonly kind: 'wait'; readonly confirming: boolean; readonly place: number; readonly until: number | undefined };
+  | { readonly kind: 'take'; readonly slot: Lease; readonly passedOver: readonly string[] }
+  | { readonly kind: 'wait'; readonly place: number; readonly until: number | undefined };
 
-/** One acquire: the namespace's Leases as the list and the watch tell them, and the loop that acts on them. */
+/** Selects the slots (and whatever else lives in the namespace) but not the tickets. */
+const NOT_TICKETS = `!${RESTART_TICKET_LABEL}`;
+
+/**
+ * One acquire: the slots as the list and the watch tell them, the tickets ahead of ours, and the loop that
+ * acts on them.
+ */
 class SlotWait {
   private readonly names: string[];
   private readonly slots = new Map<string, Lease>();
-  private readonly tickets = new Map<string, Lease>();
+  /**
+   * The tickets ahead of ours, as the list after ours showed them: their names oldest first, and those still
+   * waiting (a node that takes a slot leaves the queue). Our place is how many are still waiting.
+   */
+  private aheadOrder: string[] = [];
+  private readonly ahead = new Set<string>();
   /** Since when (monotonic) each available slot has been available, at the resourceVersion it was seen at. */
   private readonly availableSince = new Map<string, { resourceVersion: string; since: number }>();
-  /** Tickets (`name@resourceVersion`) whose node let a slot stay available for a lease duration. */
-  private readonly passedOver = new Set<string>();
   /** Slots (`name@resourceVersion`) this run lost a take of: not tried again until they change. */
   private readonly lostAt = new Set<string>();
+  /** Tickets of nodes passed over: deleted by whoever takes the slot. */
+  private readonly passedOver: string[] = [];
   private readonly ticket: string;
-  /** resourceVersion of our ticket as the list or the watch gave it: every older ticket came before it. */
-  private confirmed: string | undefined;
-  /** Our ticket was asked for (made, or there already): until the watch brings it, no second one. */
-  private ticketAsked = false;
+  private hasTicket = false;
   private resourceVersion = '';
-  private listed = false;
+  /** `slots`: the slots were listed (they exist; none is ours); `queue`: our ticket and those ahead of it too. */
+  private listed: 'no' | 'slots' | 'queue' = 'no';
   private watch: LeaseWatch | undefined;
   /** Set when the watch ended: how to go on. */
   private watchEnded: 'resume' | 'relist' | undefined;
@@ -239,9 +269,13 @@ class SlotWait {
     let lastLog = start;
     try {
       for (;;) {
-        if (!this.listed && !(await this.attempt(() => this.list()))) continue;
-        if (!this.watch && !(await this.attempt(async () => this.startWatch()))) continue;
-        const decision = this.decide();
+        // The slots first (cheap, and the error when there are none), then our ticket, then the queue.
+        if (this.listed === 'no' && !(await this.attempt(() => this.listSlots()))) continue;
+        const own = this.listed === 'slots' ? this.ownSlot() : undefined;
+        if (!own && !this.hasTicket && !(await this.attempt(() => this.takeTicket()))) continue;
+        if (!own && this.listed === 'slots' && !(await this.attempt(() => this.listQueue()))) continue;
+        if (!own && !this.watch && !(await this.attempt(async () => this.startWatch()))) continue;
+        const decision: Decision = own ? { kind: 'take', slot: own, passedOver: [] } : this.decide();
         if (decision.kind === 'take') {
           const taken = await this.attempt(() => this.take(decision.slot));
           if (taken) {
@@ -250,13 +284,7 @@ class SlotWait {
           }
           continue;
         }
-        if (decision.kind === 'ticket') {
-          await this.attempt(() => this.takeTicket());
-          continue;
-        }
-        if (decision.confirming) {
-          // nothing to tell yet
-        } else if (!told) {
+        if (!told) {
           told = true;
           const holders = this.names.map((n) => this.slots.get(n)?.spec.holderIdentity).filter((h): h is string => !!h);
           this.log.info(`waiting for one of ${this.options.slots} restart slot(s), held by ${holders.join(', ') || 'nobody'}`);
@@ -268,6 +296,9 @@ class SlotWait {
         await this.nextChange(decision.until);
         if (this.watchEnded) await this.afterWatchEnded();
       }
+    } catch (error) {
+      await this.cleanUp([]);
+      throw error;
     } finally {
       this.watch?.stop();
     }
@@ -293,54 +324,85 @@ class SlotWait {
     return base * (0.5 + Math.random());
   }
 
-  private async list(): Promise<true> {
+  private async listSlots(): Promise<true> {
     const { namespace } = this.options;
-    const list = await this.cluster.listLeases(namespace);
-    this.slots.clear();
-    this.tickets.clear();
-    this.ticketAsked = false;
-    for (const lease of list.leases) this.note(lease, false);
-    this.resourceVersion = list.resourceVersion;
+    const list = await this.cluster.listLeases(namespace, NOT_TICKETS);
+    this.noteSlots(list.leases);
     if (this.slots.size === 0) {
       throw new InstallerError(
         `none of the restart slots ${this.names.join(', ')} exists in namespace ${namespace}`,
         `create the Leases (the chart and the manifests do, one per slot of maxConcurrentRestarts), or run with the --namespace / --max-concurrent-restarts they were made for`,
       );
     }
-    this.listed = true;
+    this.listed = 'slots';
     return true;
   }
 
-  private note(lease: Lease, deleted: boolean): void {
-    if (this.names.includes(lease.name)) {
-      if (deleted) this.slots.delete(lease.name);
-      else this.slots.set(lease.name, lease);
-    } else if (lease.name.startsWith(RESTART_TICKET_PREFIX) && (lease.object.metadata as { labels?: Record<string, string> } | undefined)?.labels?.[RESTART_TICKET_LABEL] !== undefined) {
-      if (deleted) this.tickets.delete(lease.name);
-      else this.tickets.set(lease.name, lease);
-      if (lease.name === this.ticket) {
-        this.confirmed = deleted ? undefined : lease.resourceVersion;
-        this.ticketAsked = !deleted;
-      }
-    }
+  /** A slot held by this node already: an earlier run died holding it. */
+  private ownSlot(): Lease | undefined {
+    return this.names.map((n) => this.slots.get(n)).find((s) => s?.spec.holderIdentity === this.options.holder);
   }
 
-  /** What to do now, from the Leases as last seen. */
+  private async takeTicket(): Promise<true> {
+    // `exists`: ours from an earlier run, which keeps its place.
+    await this.cluster.createLease(this.options.namespace, this.ticket, { [RESTART_TICKET_LABEL]: '' }, { holderIdentity: this.options.holder });
+    this.hasTicket = true;
+    return true;
+  }
+
+  /**
+   * Everything, listed after our ticket was made: every ticket made before ours is in it, so the queue ahead of
+   * us is known from here on; later tickets are behind us and need not be seen at all.
+   */
+  private async listQueue(): Promise<true> {
+    const list = await this.cluster.listLeases(this.options.namespace);
+    this.noteSlots(list.leases);
+    const holders = new Set(this.names.map((n) => this.slots.get(n)?.spec.holderIdentity).filter((h): h is string => !!h).map(ticketName));
+    const tickets = list.leases.filter((l) => l.name.startsWith(RESTART_TICKET_PREFIX) && labelsOf(l)[RESTART_TICKET_LABEL] !== undefined).sort(byArrival);
+    const mine = tickets.findIndex((t) => t.name === this.ticket);
+    if (mine < 0) {
+      // Passed over (deleted) before we listed: a new ticket, at the end of the queue.
+      this.hasTicket = false;
+      return true;
+    }
+    this.aheadOrder = tickets
+      .slice(0, mine)
+      .map((t) => t.name)
+      .filter((name) => !holders.has(name));
+    this.ahead.clear();
+    for (const name of this.aheadOrder) this.ahead.add(name);
+    this.resourceVersion = list.resourceVersion;
+    this.listed = 'queue';
+    return true;
+  }
+
+  private noteSlots(leases: readonly Lease[]): void {
+    for (const lease of leases) if (this.names.includes(lease.name)) this.noteSlot(lease, false);
+  }
+
+  private noteSlot(lease: Lease, deleted: boolean): void {
+    if (deleted) {
+      this.slots.delete(lease.name);
+      return;
+    }
+    this.slots.set(lease.name, lease);
+    // A node that takes a slot leaves the queue.
+    const holder = lease.spec.holderIdentity;
+    if (holder) this.ahead.delete(ticketName(holder));
+  }
+
+  /** What to do now, from the slots as last seen and the queue ahead of us. */
   private decide(): Decision {
-    const { holder, leaseSeconds } = this.options;
+    const { leaseSeconds } = this.options;
     const now = monotonicMs();
     let until: number | undefined;
     const soonest = (at: number): void => void (until = until === undefined ? at : Math.min(until, at));
     const available: Lease[] = [];
-    const holders = new Set<string>();
     for (const name of this.names) {
       const slot = this.slots.get(name);
       if (!slot) continue;
-      const current = slot.spec.holderIdentity;
-      if (current === holder) return { kind: 'take', slot, passedOver: [] };
-      if (current) holders.add(current);
-      let free = !current;
-      if (current) {
+      let free = !slot.spec.holderIdentity || slot.spec.holderIdentity === this.options.holder;
+      if (!free) {
         const { expired, at } = this.expired(slot);
         if (expired) free = true;
         else soonest(at);
@@ -350,33 +412,24 @@ class SlotWait {
       else if (!since || since.resourceVersion !== slot.resourceVersion) this.availableSince.set(name, { resourceVersion: slot.resourceVersion, since: now });
       if (free && !this.lostAt.has(`${name}@${slot.resourceVersion}`)) available.push(slot);
     }
-    const key = (t: Lease): string => `${t.name}@${t.resourceVersion}`;
-    const mine = this.tickets.get(this.ticket);
-    if (!mine) return this.ticketAsked ? { kind: 'wait', confirming: true, place: -1, until: undefined } : { kind: 'ticket' };
-    if (this.confirmed !== mine.resourceVersion) return { kind: 'wait', confirming: true, place: -1, until: undefined };
-    const queue = [...this.tickets.values()].filter((t) => t === mine || (!holders.has(t.spec.holderIdentity ?? '') && !this.passedOver.has(key(t)))).sort(byArrival);
     // A slot available for a whole lease duration: the node whose turn it is does not take it.
-    const passed: Lease[] = [];
-    for (let i = 0; i < available.length; i++) {
-      const since = this.availableSince.get(available[i].name)!.since;
-      const due = since + leaseSeconds * 1000;
-      const turn = queue[i];
-      if (now > due && turn && turn !== mine) {
-        this.log.warn(`restart slot ${available[i].name} stayed free for ${leaseSeconds} s while it was ${turn.spec.holderIdentity}'s turn: passing over it`);
-        this.passedOver.add(key(turn));
-        passed.push(turn);
-        queue.splice(i, 1);
-        this.availableSince.set(available[i].name, { resourceVersion: available[i].resourceVersion, since: now });
-        i--;
-      } else if (turn && turn !== mine) soonest(due + 1);
+    for (let i = 0; i < available.length && i < this.ahead.size; i++) {
+      const due = this.availableSince.get(available[i].name)!.since + leaseSeconds * 1000;
+      if (now <= due) {
+        soonest(due + 1);
+        continue;
+      }
+      this.aheadOrder = this.aheadOrder.filter((name) => this.ahead.has(name));
+      const turn = this.aheadOrder[i];
+      this.ahead.delete(turn);
+      this.log.warn(`restart slot ${available[i].name} stayed free for ${leaseSeconds} s while it was the turn of ${turn}: passing over it`);
+      this.passedOver.push(turn);
+      this.availableSince.set(available[i].name, { resourceVersion: available[i].resourceVersion, since: now });
+      i--;
     }
-    const place = queue.indexOf(mine);
-    if (place < available.length) {
-      const slot = available[place];
-      const passedOver = [...this.tickets.values()].filter((t) => this.passedOver.has(key(t)));
-      return { kind: 'take', slot, passedOver: [...new Set([...passed, ...passedOver])] };
-    }
-    return { kind: 'wait', confirming: false, place, until };
+    const place = this.ahead.size;
+    if (place < available.length) return { kind: 'take', slot: available[place], passedOver: this.passedOver };
+    return { kind: 'wait', place, until };
   }
 
   /** Writes us in as holder at the resourceVersion seen; undefined when another node got there first. */
@@ -394,35 +447,30 @@ class SlotWait {
     };
     const written = await this.cluster.updateLease(namespace, slot, spec);
     if (written === 'conflict') {
-      // The write that beat ours comes with the watch; until then this version is not tried again.
+      // The write that beat ours comes with the watch (or the next list); until then this version is not tried again.
       this.lostAt.add(`${slot.name}@${slot.resourceVersion}`);
+      if (!this.watch) this.listed = 'no';
       return undefined;
     }
     return written;
   }
 
-  private async takeTicket(): Promise<void> {
-    const created = await this.cluster.createLease(this.options.namespace, this.ticket, { [RESTART_TICKET_LABEL]: '' }, { holderIdentity: this.options.holder });
-    this.ticketAsked = true;
-    // `exists`: ours from an earlier run, made after the list: the watch brings it.
-    if (created !== 'exists' && !this.tickets.has(created.name)) this.tickets.set(created.name, created);
-  }
-
   /** Our ticket, and those of nodes passed over, are no longer in anyone's way. Failures only cost others a lease duration. */
-  private async cleanUp(passedOver: readonly Lease[]): Promise<void> {
+  private async cleanUp(passedOver: readonly string[]): Promise<void> {
     this.watch?.stop();
-    for (const name of [...(this.tickets.has(this.ticket) ? [this.ticket] : []), ...passedOver.map((t) => t.name)]) {
+    for (const name of [...(this.hasTicket ? [this.ticket] : []), ...passedOver]) {
       try {
         await this.cluster.deleteLease(this.options.namespace, name);
       } catch (error) {
         this.log.warn(`could not delete the restart queue ticket ${name}`, { error: messageOf(error) });
       }
     }
+    this.hasTicket = false;
   }
 
   private startWatch(): true {
     this.watchEnded = undefined;
-    const watch = this.cluster.watchLeases(this.options.namespace, this.resourceVersion, (event) => this.onEvent(watch, event), this.options.watchIdleMs ?? DEFAULT_WATCH_IDLE_MS);
+    const watch = this.cluster.watchLeases(this.options.namespace, NOT_TICKETS, this.resourceVersion, (event) => this.onEvent(watch, event), this.options.watchIdleMs ?? DEFAULT_WATCH_IDLE_MS);
     this.watch = watch;
     watch.done.then(
       () => this.ended(watch, 'resume', undefined),
@@ -444,7 +492,7 @@ class SlotWait {
     if (event.type === 'BOOKMARK') this.resourceVersion = event.resourceVersion || this.resourceVersion;
     else {
       this.resourceVersion = event.lease.resourceVersion || this.resourceVersion;
-      this.note(event.lease, event.type === 'DELETED');
+      if (this.names.includes(event.lease.name)) this.noteSlot(event.lease, event.type === 'DELETED');
     }
     this.signal();
   }
@@ -461,7 +509,8 @@ class SlotWait {
     this.watch?.stop();
     this.watch = undefined;
     this.watchEnded = undefined;
-    if (how === 'relist') this.listed = false;
+    // A relist reads the queue again too (tickets passed over meanwhile are gone from it).
+    if (how === 'relist') this.listed = 'slots';
     // A watch that ends at once again and again (an API server that accepts and drops it) must not spin.
     await sleep(this.backoff());
   }
@@ -487,6 +536,10 @@ class SlotWait {
     this.wake = undefined;
     this.changed = false;
   }
+}
+
+function labelsOf(lease: Lease): Record<string, string> {
+  return (lease.object.metadata as { labels?: Record<string, string> } | undefined)?.labels ?? {};
 }
 
 /** Runs `work` holding a slot of `budget` (or at once without one), releasing it however `work` ends. */
