@@ -132,7 +132,12 @@ export async function runDemo(o: RunnerOptions, listener: net.Server): Promise<v
     const serviceObjects = readmeExampleObjects('deployment');
     const deployment = serviceObjects.find((x) => x.kind === 'Deployment')!;
     const svc = serviceObjects.find((x) => x.kind === 'Service')!;
+    // The service runs only under an engine that can serve (RuntimeSpec.serves); it is taken down before the
+    // node switches to the next engine, and before the uninstall, only while it is up.
+    let servicesUp = false;
     const removeServices = async (): Promise<void> => {
+      if (!servicesUp) return;
+      servicesUp = false;
       await h.kubectlOk(['delete', '-f', '-', '--wait=true', '--timeout=120s'], { input: service, timeoutMs: 130_000 });
       if (!o.knative) return;
       await deleteKnativeServices(h, KNATIVE_DEMO_NAMESPACE);
@@ -160,6 +165,7 @@ export async function runDemo(o: RunnerOptions, listener: net.Server): Promise<v
       if (!spec.serves.able) continue;
       await step("WASM HTTP service (README's Deployment + Service) rolled out", engine, async () => {
         await h.kubectlOk(['apply', '-f', '-'], { input: service });
+        servicesUp = true;
         await h.kubectlOk(['rollout', 'status', `deployment/${deployment.metadata.name}`, '--timeout=180s'], { timeoutMs: 190_000 });
         return [undefined, `deployment/${deployment.metadata.name}: ${deployment.spec.replicas} replicas Ready`];
       });

@@ -80,9 +80,9 @@ describe('npm run demo refuses, in one line, changing nothing', () => {
     }
   });
 
-  test('bad input: an engine the image does not ship, an unknown argument (exit 2)', async () => {
-    const r = await runDemoCommand(['--runtime', 'crun-wasm-nodejs']);
-    expect([r.code, r.stderr.split('\n').length, r.stderr]).toEqual([2, 2, expect.stringMatching(/^npm run demo: --runtime crun-wasm-nodejs: this image ships no crun-wasm-nodejs/)]);
+  test('bad input: an ociType it does not know, an unknown argument (exit 2)', async () => {
+    const r = await runDemoCommand(['--runtime', 'crun-wasmer']);
+    expect([r.code, r.stderr.split('\n').length, r.stderr]).toEqual([2, 2, expect.stringMatching(/^npm run demo: --runtime crun-wasmer: unknown ociType; accepted: crun-wasmedge, crun-wasmtime, crun-wasm-nodejs/)]);
     const u = await runDemoCommand(['--frobnicate']);
     expect([u.code, u.stderr]).toEqual([2, expect.stringMatching(/^npm run demo: unknown argument --frobnicate; usage: /)]);
   });

@@ -16,8 +16,7 @@ describe('npm run demo arguments', () => {
 
   test.each([
     [['--runtime'], /^--runtime needs a value; usage: /],
-    [['--runtime', 'crun-foo'], /^--runtime crun-foo: unknown ociType; accepted: crun-wasmedge, crun-wasmtime$/],
-    [['--runtime', 'crun-wasm-nodejs'], /^--runtime crun-wasm-nodejs: this image ships no crun-wasm-nodejs/],
+    [['--runtime', 'crun-wasmer'], /^--runtime crun-wasmer: unknown ociType; accepted: crun-wasmedge, crun-wasmtime, crun-wasm-nodejs$/],
     [['--port', '80'], /^--port 80: expected a TCP port from 1024 to 65535$/],
     [['--port', '1e4'], /^--port 1e4: expected a TCP port/],
     [['down', '--knative'], /^down takes no other argument; usage: /],
@@ -29,9 +28,10 @@ describe('npm run demo arguments', () => {
   });
 
   test('the engines run in catalog order with the chosen one last (the one a kept cluster keeps)', () => {
-    expect(SHIPPED).toEqual(['crun-wasmedge', 'crun-wasmtime']);
-    expect(engineOrder('crun-wasmedge')).toEqual(['crun-wasmtime', 'crun-wasmedge']);
-    expect(engineOrder('crun-wasmtime')).toEqual(['crun-wasmedge', 'crun-wasmtime']);
+    expect(SHIPPED).toEqual(['crun-wasmedge', 'crun-wasmtime', 'crun-wasm-nodejs']);
+    expect(engineOrder('crun-wasmedge')).toEqual(['crun-wasmtime', 'crun-wasm-nodejs', 'crun-wasmedge']);
+    expect(engineOrder('crun-wasmtime')).toEqual(['crun-wasmedge', 'crun-wasm-nodejs', 'crun-wasmtime']);
+    expect(engineOrder('crun-wasm-nodejs')).toEqual(['crun-wasmedge', 'crun-wasmtime', 'crun-wasm-nodejs']);
   });
 });
 
