@@ -109,11 +109,11 @@ export interface WasmPodResult {
 }
 
 /** The WASI pod manifest: the hello module and a plain busybox beside it, same RuntimeClass, no annotation. */
-export function wasmPod(name: string, namespace = 'default'): Record<string, unknown> {
+export function wasmPod(name: string, namespace = 'default', annotations?: Readonly<Record<string, string>>): Record<string, unknown> {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: { name, namespace },
+    metadata: { name, namespace, ...(annotations ? { annotations } : {}) },
     spec: {
       runtimeClassName: DEFAULT_RUNTIME_CLASS,
       restartPolicy: 'Never',

@@ -9,7 +9,7 @@
 import { DEFAULT_RUNTIME_CLASS, INSTALLED_LABEL, NODE_STATUS_ANNOTATION, WASM_SERVICE_ANSWER } from '../../lib/catalog';
 import { NodeCluster, IMAGES, NODE_NAME } from '../../demo/cluster/cluster';
 import { WASM_LINE, PLAIN_LINE } from '../../demo/cluster/images/test-images';
-import { chartFlags, finishWasmPod, helmInstall, NAMESPACE, RELEASE, waitFor } from '../../demo/cluster/product';
+import { chartFlags, finishWasmPod, helmInstall, NAMESPACE, RELEASE, waitFor, wasmPod } from '../../demo/cluster/product';
 import { CHART } from '../support/cluster/objects';
 import { Engine, HOST_LINE, PROBE_ENV, PROBE_VOLUME, TRAP_EXIT, TRAP_MESSAGE, WASM_WRITTEN } from '../support/wasi-probe';
 import { exec } from '../../demo/cluster/process';
@@ -65,20 +65,7 @@ describe('WASM services on a real node, no annotation (containerd 2.x; crun-wasm
     const receiver = '/run/knawd-test-no-such-receiver.sock';
     // crun would connect to this socket to hand over the container's pidfd; it does not exist, so a crun that
     // saw the annotation would fail to create the container.
-    const pod = {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: 'foreign-annotation', annotations: { 'run.oci.pidfd_receiver': receiver } },
-      spec: {
-        runtimeClassName: DEFAULT_RUNTIME_CLASS,
-        restartPolicy: 'Never',
-        containers: [
-          { name: 'wasm', image: IMAGES.wasm, imagePullPolicy: 'Never' },
-          { name: 'plain', image: IMAGES.busybox, imagePullPolicy: 'Never' },
-        ],
-      },
-    };
-    await h.kubectlOk(['create', '-f', '-'], { input: JSON.stringify(pod) });
+    await h.kubectlOk(['create', '-f', '-'], { input: JSON.stringify(wasmPod('foreign-annotation', 'default', { 'run.oci.pidfd_receiver': receiver })) });
     const r = await finishWasmPod(h, 'foreign-annotation', 'default');
     expect([r.wasmLog, r.plainLog]).toEqual([WASM_LINE, PLAIN_LINE]);
     // What containerd handed crun: the OCI spec it keeps for each container (the bundle's config.json).
