@@ -9,9 +9,6 @@
  * A; the spec only by removing the configured startup taint, and only where one is configured. A token bound
  * to no pod changes no node. Anyone else is not affected.
  */
-import * as fs from 'fs';
-import * as os from 'os';
-import * as path from 'path';
 import { HOST_CHANGED_LABEL, INSTALLED_LABEL, NODE_STATE_LABEL, NODE_STATUS_ANNOTATION } from '../../lib/catalog';
 import { renderNodeRestrictionManifest } from '../../lib/render/manifests';
 import { connectCluster } from '../../lib/installer/kube/cluster';
@@ -155,9 +152,7 @@ describe('the node-restriction policy on a real API server', () => {
         .map((t) => `${t.key}:${t.effect}`);
 
     beforeAll(async () => {
-      const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'knawd-policy-')), 'node-restriction.yaml');
-      fs.writeFileSync(file, renderNodeRestrictionManifest({ startupTaint: { key: STARTUP, effect: 'NoSchedule' } }));
-      await cluster.kubectlOk(['apply', '--server-side', '-f', file]);
+      await cluster.kubectlOk(['apply', '--server-side', '-f', '-'], { input: renderNodeRestrictionManifest({ startupTaint: { key: STARTUP, effect: 'NoSchedule' } }) });
       await cluster.kubectlOk(['taint', 'node', 'node-a', `${STARTUP}:NoSchedule`, 'example.com/other:NoExecute']);
       // Enforced once the API server's informer has the new version: the removal is refused until then.
       for (let i = 0; i < 60; i++) {

@@ -8,9 +8,6 @@
  * on demand (503, 429, an ERROR event of 410 Gone on the watch, 403) are injected behind ClusterApi, where
  * every call is recorded and the recording asserted.
  */
-import * as fs from 'fs';
-import * as os from 'os';
-import * as path from 'path';
 import { RESTART_TICKET_LABEL } from '../../lib/catalog';
 import { ApiCallError, ClusterApi, connectCluster, LeaseEvent } from '../../lib/installer/kube/cluster';
 import { HeldSlot, microTime, RestartBudget, ticketName } from '../../lib/installer/kube/leases';
@@ -60,9 +57,7 @@ describe('waiting for a restart slot, against a real API server', () => {
 
   beforeAll(async () => {
     cluster = await startCluster();
-    const manifest = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'knawd-queue-')), 'install.yaml');
-    fs.writeFileSync(manifest, renderInstallManifest({ target: 'containerd', ociType: 'crun-wasmtime', maxConcurrentRestarts: 2 }));
-    await cluster.kubectlOk(['apply', '--server-side', '-f', manifest]);
+    await cluster.kubectlOk(['apply', '--server-side', '-f', '-'], { input: renderInstallManifest({ target: 'containerd', ociType: 'crun-wasmtime', maxConcurrentRestarts: 2 }) });
     api = connectCluster(await serviceAccountKubeconfig(cluster, NS, 'knawd-installer'), {})!;
     admin = connectCluster(cluster.kubeconfig, {})!;
   }, 180_000);

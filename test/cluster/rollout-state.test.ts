@@ -8,7 +8,6 @@
  * (nothing drifted: no API write at all; drifted: Event, pending, repaired through the budget).
  */
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { NODE_STATE_LABEL, NODE_STATUS_ANNOTATION } from '../../lib/catalog';
 import { RecordingRunner } from '../../lib/installer/host/commands';
@@ -36,9 +35,7 @@ describe('the restart budget, node state and drift check against a real API serv
 
   beforeAll(async () => {
     cluster = await startCluster();
-    const manifest = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'knawd-rollout-')), 'install.yaml');
-    fs.writeFileSync(manifest, renderInstallManifest({ target: TARGET, ociType: RUNTIME, maxConcurrentRestarts: 2 }));
-    await cluster.kubectlOk(['apply', '--server-side', '-f', manifest]);
+    await cluster.kubectlOk(['apply', '--server-side', '-f', '-'], { input: renderInstallManifest({ target: TARGET, ociType: RUNTIME, maxConcurrentRestarts: 2 }) });
     kubeconfig = await serviceAccountKubeconfig(cluster, NS, 'knawd-installer');
     api = connectCluster(kubeconfig, {})!;
     admin = connectCluster(cluster.kubeconfig, {})!;
