@@ -13,7 +13,7 @@ import { INSTALLED_LABEL } from '../../lib/catalog/node-contract';
 import { PLAIN_LINE, WASM_LINE } from '../../demo/cluster/images/test-images';
 import { NODE_NAME, NodeCluster } from '../../demo/cluster/cluster';
 import { ClusterSteps } from '../support/node/steps';
-import { helmInstall, helmUninstall, NAMESPACE, nodeLabels, restartsOf, runWasmJob, runWasmPod, unrestored } from '../../demo/cluster/product';
+import { ComponentPod, componentPods, helmInstall, helmUninstall, NAMESPACE, nodeLabels, restartsOf, runWasmJob, runWasmPod, unrestored, waitFor } from '../../demo/cluster/product';
 
 jest.setTimeout(10 * 60_000);
 
@@ -37,6 +37,13 @@ describe.each([1, 2] as const)('helm install --set target=auto / uninstall on a 
     const { labelledMs } = await helmInstall(h, 'crun-wasmtime', { target: 'auto' });
     timings.push(`helm install → node labelled ${labelledMs} ms`);
 
+    // The install restarted containerd under the installer's own container: until the kubelet has seen it again it
+    // may report the container as waiting, and `kubectl logs` refuses then.
+    let installers: ComponentPod[] = [];
+    await waitFor(h, 'the installer pod Running and Ready again after the containerd restart', async () => {
+      installers = await componentPods(h, 'installer');
+      return installers.length === 1 && installers[0].phase === 'Running' && installers[0].ready ? true : undefined;
+    }, 60_000, () => JSON.stringify(installers));
     // What the installer found: the kubelet's containerd (this node's major) and the node's own files.
     const log = await h.kubectlOk(['-n', NAMESPACE, 'logs', '-l', 'app.kubernetes.io/component=installer', '--tail=-1']);
     const detected = JSON.parse(log.split('\n').find((l) => l.includes('"msg":"target ')) ?? '{}');
