@@ -10,6 +10,7 @@
  *   knawd.test/bench/wasm:1    /bench.wasm (entrypoint), /big.wasm
  *   knawd.test/bench/native:1  /bench (entrypoint), /http
  */
+import { cachedEntry } from './cache-entry';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -102,22 +103,11 @@ export function buildBenchImages(dir: string): BenchImages {
 /** Builds the two images once per content of their inputs; returns them with absolute archive paths. */
 export function benchImages(): BenchImages {
   const root = path.join(process.env.KNAWD_TOOLS_CACHE ?? path.join(os.homedir(), '.cache', 'knawd-deployer'), 'node-images');
-  fs.mkdirSync(root, { recursive: true });
-  const key = `bench-${inputsKey()}`;
-  const dir = path.join(root, key);
-  const index = path.join(dir, 'images.json');
-  if (!fs.existsSync(index)) {
-    const partial = fs.mkdtempSync(path.join(root, `${key}.partial-`));
-    try {
-      const built = buildBenchImages(partial);
-      const relative = (i: BuiltImage): BuiltImage => ({ ...i, archive: path.relative(partial, i.archive) });
-      fs.writeFileSync(path.join(partial, 'images.json'), JSON.stringify({ ...built, wasm: relative(built.wasm), native: relative(built.native) }));
-      if (!fs.existsSync(index)) fs.renameSync(partial, dir);
-    } finally {
-      fs.rmSync(partial, { recursive: true, force: true });
-    }
-  }
-  const recorded = JSON.parse(fs.readFileSync(index, 'utf8')) as BenchImages;
+  const { dir, index: recorded } = cachedEntry(root, `bench-${inputsKey()}`, (partial): BenchImages => {
+    const built = buildBenchImages(partial);
+    const relative = (i: BuiltImage): BuiltImage => ({ ...i, archive: path.relative(partial, i.archive) });
+    return { ...built, wasm: relative(built.wasm), native: relative(built.native) };
+  });
   const absolute = (i: BuiltImage): BuiltImage => ({ ...i, archive: path.join(dir, i.archive) });
   return { ...recorded, wasm: absolute(recorded.wasm), native: absolute(recorded.native) };
 }

@@ -5,6 +5,7 @@
  * from (lib/, package-lock.json, the image builders, hello.wat, wasi-probe.c) and the identity (path, size, mtime) of the
  * binaries copied in. Entries unused for a week are pruned.
  */
+import { cachedEntry } from './cache-entry';
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -20,7 +21,6 @@ export interface BuiltImages {
 
 const SOURCES = ['demo/cluster/images/image-cache.ts', 'demo/cluster/images/test-images.ts', 'demo/cluster/images/oci-image.ts', 'runtime-artifacts/local/hello.wat', 'runtime-artifacts/local/wasi-probe.c'];
 const BINARIES = ['/bin/busybox', '/usr/bin/gcc', '/usr/bin/wat2wasm', '/usr/bin/clang-14', '/usr/lib/wasm32-wasi/libc.a'];
-const PRUNE_AFTER_MS = 7 * 24 * 3600_000;
 
 function cacheRoot(): string {
   return path.join(process.env.KNAWD_TOOLS_CACHE ?? path.join(os.homedir(), '.cache', 'knawd-deployer'), 'node-images');
@@ -50,28 +50,8 @@ function relocate(images: BuiltImages, from: string, to: string): BuiltImages {
 }
 
 export function cachedImages(names: TestImageNames): BuiltImages {
-  const root = cacheRoot();
-  fs.mkdirSync(root, { recursive: true });
-  const key = inputsKey(names);
-  const dir = path.join(root, key);
-  const index = path.join(dir, 'images.json');
-  if (!fs.existsSync(index)) {
-    const partial = fs.mkdtempSync(path.join(root, `${key}.partial-`));
-    try {
-      const built = { test: buildTestImages(names, path.join(partial, 'test')) };
-      fs.writeFileSync(path.join(partial, 'images.json'), JSON.stringify(relocate({ ...built, installer: installerImage() }, partial, '.').test));
-      // Another run may have finished the same key meanwhile: its entry is as good as ours.
-      if (!fs.existsSync(index)) fs.renameSync(partial, dir);
-    } finally {
-      fs.rmSync(partial, { recursive: true, force: true });
-    }
-  }
-  const now = new Date();
-  fs.utimesSync(dir, now, now);
-  for (const e of fs.readdirSync(root)) {
-    const p = path.join(root, e);
-    if (e !== key && Date.now() - fs.statSync(p).mtimeMs > PRUNE_AFTER_MS) fs.rmSync(p, { recursive: true, force: true });
-  }
-  const test = JSON.parse(fs.readFileSync(index, 'utf8')) as TestImages;
+  const { dir, index: test } = cachedEntry(cacheRoot(), inputsKey(names), (partial) =>
+    relocate({ test: buildTestImages(names, path.join(partial, 'test')), installer: installerImage() }, partial, '.').test,
+  );
   return relocate({ test, installer: installerImage() }, '.', dir);
 }

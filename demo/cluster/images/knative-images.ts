@@ -6,6 +6,7 @@
  * are reproducible (oci-image.ts: fixed mtimes, sorted entries, deterministic gzip). Entries unused for a week are
  * pruned.
  */
+import { cachedEntry } from './cache-entry';
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -37,7 +38,6 @@ export interface KnativeImages {
 export const KNATIVE_USER = '65532';
 
 const SOURCES = ['demo/cluster/images/knative-images.ts', 'demo/cluster/images/oci-image.ts'];
-const PRUNE_AFTER_MS = 7 * 24 * 3600_000;
 
 export function knativeRelease(): KnativeRelease {
   const link = path.join(REPO, '.tools', 'knative-serving', 'release');
@@ -66,34 +66,14 @@ function inputsKey(release: KnativeRelease): string {
 /** The five images, built on first use and then read from the cache. */
 export function knativeImages(): KnativeImages {
   const release = knativeRelease();
-  const root = path.join(CACHE, 'knative-images');
-  fs.mkdirSync(root, { recursive: true });
-  const dir = path.join(root, inputsKey(release));
-  const index = path.join(dir, 'images.json');
-  if (!fs.existsSync(index)) {
-    const partial = fs.mkdtempSync(path.join(root, 'partial-'));
-    try {
-      const built = Object.fromEntries(
-        KNATIVE_COMPONENTS.map((c) => {
-          const image = buildOciImage({ name: imageName(c, release), files: [{ path: `/ko-app/${c}`, from: path.join(release.dir, 'bin', c) }], entrypoint: [`/ko-app/${c}`], user: KNATIVE_USER }, partial);
-          return [c, { ...image, archive: path.relative(partial, image.archive) }];
-        }),
-      );
-      fs.writeFileSync(path.join(partial, 'images.json'), JSON.stringify(built));
-      // Another run may have finished the same key meanwhile: its entry is as good as ours.
-      if (!fs.existsSync(index)) fs.renameSync(partial, dir);
-    } finally {
-      fs.rmSync(partial, { recursive: true, force: true });
-    }
-  }
-  // Entries of other releases or builds go once unused for a week, as the node images' do (image-cache.ts).
-  const now = new Date();
-  fs.utimesSync(dir, now, now);
-  for (const e of fs.readdirSync(root)) {
-    const p = path.join(root, e);
-    if (p !== dir && Date.now() - fs.statSync(p).mtimeMs > PRUNE_AFTER_MS) fs.rmSync(p, { recursive: true, force: true });
-  }
-  const stored = JSON.parse(fs.readFileSync(index, 'utf8')) as Record<KnativeComponent, BuiltImage>;
+  const { dir, index: stored } = cachedEntry(path.join(CACHE, 'knative-images'), inputsKey(release), (partial) =>
+    Object.fromEntries(
+      KNATIVE_COMPONENTS.map((c) => {
+        const image = buildOciImage({ name: imageName(c, release), files: [{ path: `/ko-app/${c}`, from: path.join(release.dir, 'bin', c) }], entrypoint: [`/ko-app/${c}`], user: KNATIVE_USER }, partial);
+        return [c, { ...image, archive: path.relative(partial, image.archive) }];
+      }),
+    ) as Record<KnativeComponent, BuiltImage>,
+  );
   const images = Object.fromEntries(KNATIVE_COMPONENTS.map((c) => [c, { ...stored[c], archive: path.join(dir, stored[c].archive) }])) as Record<KnativeComponent, BuiltImage>;
   return { release, images };
 }
