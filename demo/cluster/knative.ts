@@ -79,6 +79,9 @@ export const WITHOUT_REGISTRY: Readonly<Record<string, string>> = {
   'registries-skipping-tag-resolving': ['kind.local', 'ko.local', 'dev.local', WASM_SERVICE_IMAGE_NAME.split('/')[0]].join(','),
 };
 
+/** config-autoscaler: scale to zero within seconds of the last request instead of 90 s (60 s stable window + 30 s grace). */
+export const FAST_SCALE_TO_ZERO: Readonly<Record<string, string>> = { 'stable-window': '6s', 'scale-to-zero-grace-period': '5s' };
+
 export interface KnativeTuning {
   /** config-autoscaler data, applied through Knative's own ConfigMap (and so through its validating webhook). */
   readonly autoscaler: Readonly<Record<string, string>>;
@@ -125,6 +128,8 @@ export async function installKnativeServing(h: NodeCluster, kn: KnativeImages, t
 
 export interface ServiceSpec {
   readonly image: string;
+  /** The container's command; the image's entrypoint without it. */
+  readonly command?: readonly string[];
   readonly runtimeClassName?: string;
   readonly labels?: Readonly<Record<string, string>>;
   readonly namespace?: string;
@@ -141,7 +146,7 @@ export function knativeService(name: string, spec: ServiceSpec): Record<string, 
         metadata: { labels: { ...spec.labels } },
         spec: {
           ...(spec.runtimeClassName ? { runtimeClassName: spec.runtimeClassName } : {}),
-          containers: [{ image: spec.image }],
+          containers: [{ image: spec.image, ...(spec.command ? { command: [...spec.command] } : {}) }],
         },
       },
     },
@@ -195,19 +200,34 @@ export async function revisionPods(h: NodeCluster, revision: string, namespace =
   }));
 }
 
+/** Waits until the revision has scaled to zero: no replica, no live pod, and Knative calls it inactive. */
+export async function waitScaledToZero(h: NodeCluster, revision: string, namespace = 'default', timeoutMs = 180_000): Promise<void> {
+  let state = '';
+  await waitFor(h, `${revision} scaled to zero`, async () => {
+    const conditions = await revisionConditions(h, revision, namespace);
+    const replicas = (await h.kubectlOk(['-n', namespace, 'get', 'deployment', `${revision}-deployment`, '-o', 'jsonpath={.spec.replicas}'])).trim();
+    const live = (await revisionPods(h, revision, namespace)).filter((p) => !p.terminating);
+    state = `Active ${JSON.stringify(conditions.find((c) => c.type === 'Active'))}, replicas ${replicas}, live pods ${live.map((p) => p.name).join(' ')}`;
+    return replicas === '0' && live.length === 0 && conditions.some((c) => c.type === 'Active' && c.status === 'False') ? true : undefined;
+  }, timeoutMs, () => state);
+}
+
 export interface HttpAnswer {
   readonly status: number;
   readonly body: string;
+  /** From the request's start to the response's last byte, measured where the request was sent. */
+  readonly ms: number;
 }
 
 // Run by the node binary inside the node's network namespace: one GET, status and body as JSON on stdout.
 const GET_SCRIPT = `
 const [url, host, timeout] = process.argv.slice(1);
+const started = process.hrtime.bigint();
 const req = require('http').get(url, { headers: { host }, timeout: Number(timeout) }, (res) => {
   let body = '';
   res.setEncoding('utf8');
   res.on('data', (d) => (body += d));
-  res.on('end', () => console.log(JSON.stringify({ status: res.statusCode, body })));
+  res.on('end', () => console.log(JSON.stringify({ status: res.statusCode, body, ms: Number(process.hrtime.bigint() - started) / 1e6 })));
 });
 req.on('timeout', () => req.destroy(new Error('no answer within ' + timeout + ' ms')));
 req.on('error', (e) => { console.error(e.message); process.exit(1); });

@@ -1,11 +1,12 @@
 /**
  * `npm run bench`: prints every figure with its target, and exits non-zero when a target is missed.
- * `npm run bench -- <part> …` runs only those parts (synth, installer, faults, image, rollout, node, demo, wasm).
+ * `npm run bench -- <part> …` runs only those parts (synth, installer, faults, image, rollout, node, demo, wasm, knative).
  */
 import { BenchResult } from './measure';
 import { benchDemo } from './demo-bench';
 import { benchFaults } from './faults-bench';
 import { benchInstaller } from './installer-bench';
+import { benchKnative } from './knative-bench';
 import { benchImage } from './image-bench';
 import { benchNode } from './node-bench';
 import { benchRollout } from './rollout-bench';
@@ -21,6 +22,7 @@ const PARTS: Record<string, () => BenchResult[] | Promise<BenchResult[]>> = {
   node: benchNode,
   demo: benchDemo,
   wasm: benchWasm,
+  knative: benchKnative,
 };
 
 async function main(): Promise<void> {

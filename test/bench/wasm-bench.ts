@@ -334,9 +334,6 @@ function lines(f: Record<Variant, Figures>, bigBytes: number): BenchResult[] {
     const s = f[v];
     r.push({ name: `wasm: service p99 latency (${v}, ms)`, value: s.p99Ms ?? 'n/a', unit: s.p99Ms === undefined ? NO_SOCKETS : 'ms' });
   }
-  for (const v of [...ENGINES, 'native revision']) {
-    r.push({ name: `knative: request at zero → response (${v}, ms)`, value: 'n/a', unit: 'not measured this session: this base builds Knative Serving\'s images (knative-images.ts) but runs no Serving (controller, activator, an ingress) on the node cluster' });
-  }
   r.push({ name: 'wasm: node cache size after the bench (MiB)', value: 'n/a', unit: 'no compile cache shipped yet (issue 33 item 1: design in runtime-artifacts/README.md)' });
   return r;
 }

@@ -14,7 +14,7 @@
  *  - scale to zero and back: once the revision has no pod, a GET through the activator is answered by a new one;
  *  - helm uninstall gives config-features and config-deployment back as Knative had them.
  *
- * config-autoscaler is tuned through Knative's own ConfigMap: for test speed (AUTOSCALER_TUNING) and for a cluster
+ * config-autoscaler is tuned through Knative's own ConfigMap: for test speed (FAST_SCALE_TO_ZERO) and for a cluster
  * without DNS (WITHOUT_CLUSTER_DNS, demo/cluster/knative.ts); config-deployment for a cluster without a reachable
  * registry (WITHOUT_REGISTRY).
  */
@@ -23,7 +23,7 @@ import { DEFAULT_KNATIVE_SELECTOR, KNATIVE_DEPLOYMENT } from '../../lib/catalog/
 import { WASM_SERVICE_ANSWER, WASM_SERVICE_IMAGE, WASM_SERVICE_IMAGE_NAME } from '../../lib/catalog/service-image';
 import { NodeCluster } from '../../demo/cluster/cluster';
 import { knativeImages } from '../../demo/cluster/images/knative-images';
-import { deleteKnativeServices, installKnativeServing, knativeService, KNATIVE_NAMESPACE, revisionConditions, revisionGet, RevisionPod, revisionPods, waitRevisionReady, WITHOUT_CLUSTER_DNS, WITHOUT_REGISTRY } from '../../demo/cluster/knative';
+import { deleteKnativeServices, installKnativeServing, knativeService, KNATIVE_NAMESPACE, FAST_SCALE_TO_ZERO, revisionGet, RevisionPod, revisionPods, waitRevisionReady, waitScaledToZero, WITHOUT_CLUSTER_DNS, WITHOUT_REGISTRY } from '../../demo/cluster/knative';
 import { helmInstall, helmUninstall, waitFor } from '../../demo/cluster/product';
 import { readmeExample, readmeExampleObjects } from '../../demo/readme-examples';
 import { clusterForFile } from '../support/node/steps';
@@ -31,9 +31,6 @@ import { clusterForFile } from '../support/node/steps';
 jest.setTimeout(15 * 60_000);
 
 const { key: FLAG, value: FLAG_ON } = KNATIVE_FEATURE;
-
-/** config-autoscaler: scale to zero within seconds of the last request instead of 90 s (60 s stable window + 30 s grace). */
-const AUTOSCALER_TUNING = { 'stable-window': '6s', 'scale-to-zero-grace-period': '5s' };
 
 /** README's Knative Service, applied as the README has it, and its first Revision. */
 const README_SERVICE = readmeExample('knative-service');
@@ -78,12 +75,12 @@ describe('real Knative Serving on a real node (containerd 2.x): WASM revisions u
   test("Knative Serving comes up from its own config/core, with our images of its five components", async () => {
     const h = steps.need();
     const kn = knativeImages();
-    const ms = await installKnativeServing(h, kn, { autoscaler: AUTOSCALER_TUNING });
+    const ms = await installKnativeServing(h, kn, { autoscaler: FAST_SCALE_TO_ZERO });
     console.log(`Knative Serving ${kn.release.serving} up in ${(ms / 1000).toFixed(1)} s`);
     shipped.features = await configMapData(h, KNATIVE_FEATURE.configMap);
     shipped.deployment = await configMapData(h, KNATIVE_DEPLOYMENT.configMap);
     expect(shipped.features[FLAG]).toBeUndefined();
-    expect(await configMapData(h, 'config-autoscaler')).toMatchObject({ ...WITHOUT_CLUSTER_DNS, ...AUTOSCALER_TUNING });
+    expect(await configMapData(h, 'config-autoscaler')).toMatchObject({ ...WITHOUT_CLUSTER_DNS, ...FAST_SCALE_TO_ZERO });
     expect(shipped.deployment).toMatchObject(WITHOUT_REGISTRY);
     steps.mark('knative');
   });
@@ -134,14 +131,7 @@ describe('real Knative Serving on a real node (containerd 2.x): WASM revisions u
   test('scale to zero and back: once the revision has no pod, a request through the activator is answered by a fresh WASM pod', async () => {
     const h = steps.need('installed');
     const revision = README_REVISION;
-    let state = '';
-    await waitFor(h, `${revision} scaled to zero`, async () => {
-      const conditions = await revisionConditions(h, revision);
-      const replicas = (await h.kubectlOk(['get', 'deployment', `${revision}-deployment`, '-o', 'jsonpath={.spec.replicas}'])).trim();
-      const live = (await revisionPods(h, revision)).filter((p) => !p.terminating);
-      state = `Active ${JSON.stringify(conditions.find((c) => c.type === 'Active'))}, replicas ${replicas}, live pods ${live.map((p) => p.name).join(' ')}`;
-      return replicas === '0' && live.length === 0 && conditions.some((c) => c.type === 'Active' && c.status === 'False') ? true : undefined;
-    }, 180_000, () => state);
+    await waitScaledToZero(h, revision);
     const before = new Set([...answeredBy, ...(await revisionPods(h, revision)).map((p) => p.name)]);
     const started = Date.now();
     const { host, requests } = await moduleAnswer(h, revision);
