@@ -35,8 +35,7 @@ export function registryProblem(registry: string): string | undefined {
   if (!host || !hostMatch) return `'${registry}' does not start with a host[:port] (e.g. registry.example.com or 127.0.0.1:5000)`;
   if (hostMatch[1] !== undefined && (Number(hostMatch[1]) < 1 || Number(hostMatch[1]) > 65535)) return `'${registry}': port ${hostMatch[1]} is not 1-65535`;
   const bad = path.find((c) => !COMPONENT.test(c));
-  if (bad !== undefined) return `'${registry}': path component '${bad}' is not lowercase letters, digits and single separators (. _ __ -)`;
-  if (/[:@]/.test(path.join('/'))) return `'${registry}' names a tag or digest: give only the repository path`;
+  if (bad !== undefined) return `'${registry}': path component '${bad}' is not lowercase letters, digits and single separators (. _ __ -), and no tag or digest`;
   return undefined;
 }
 
@@ -69,5 +68,5 @@ export function parseArgs(argv: readonly string[]): ReleaseArgs {
   if (plainHttp && caFile) throw new UsageError('--plain-http and --ca-file exclude each other: a CA is for TLS');
   if (signKeyUrl !== undefined && !signKey) throw new UsageError('--sign-key-url needs --sign-key');
   if (signKeyUrl !== undefined && !/^https?:\/\/\S+$/.test(signKeyUrl)) throw new UsageError(`--sign-key-url '${signKeyUrl}' is not an http(s) URL`);
-  return { registry: registry.replace(/\/+$/, ''), plainHttp, signKey, caFile, signKeyUrl };
+  return { registry, plainHttp, signKey, caFile, signKeyUrl };
 }

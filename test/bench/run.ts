@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: prints every figure with its target, and exits non-zero when a target is missed.
- * `npm run bench -- <part> …` runs only those parts (synth, installer, faults, image, rollout, node, demo, wasm).
+ * `npm run bench -- <part> …` runs only those parts (synth, installer, faults, image, rollout, node, demo, wasm, release).
  */
 import { BenchResult } from './measure';
 import { benchDemo } from './demo-bench';
@@ -8,6 +8,7 @@ import { benchFaults } from './faults-bench';
 import { benchInstaller } from './installer-bench';
 import { benchImage } from './image-bench';
 import { benchNode } from './node-bench';
+import { benchRelease } from './release-bench';
 import { benchRollout } from './rollout-bench';
 import { benchSynth } from './synth-bench';
 import { benchWasm } from './wasm-bench';
@@ -21,6 +22,7 @@ const PARTS: Record<string, () => BenchResult[] | Promise<BenchResult[]>> = {
   node: benchNode,
   demo: benchDemo,
   wasm: benchWasm,
+  release: benchRelease,
 };
 
 async function main(): Promise<void> {
