@@ -15,12 +15,14 @@ export interface ReleaseArgs {
   readonly caFile?: string;
   /** Where users fetch the public key (Artifact Hub's signKey url). */
   readonly signKeyUrl?: string;
+  /** Where the release record (references and digests pushed) is written. */
+  readonly record?: string;
 }
 
 export class UsageError extends Error {}
 
 export const USAGE =
-  'usage: npm run release -- --registry <host[:port][/path]> [--plain-http] [--ca-file <pem>] [--sign-key <cosign.key> [--sign-key-url <url>]]';
+  'usage: npm run release -- --registry <host[:port][/path]> [--plain-http] [--ca-file <pem>] [--sign-key <cosign.key> [--sign-key-url <url>]] [--record <file>]';
 
 // Docker's reference grammar (distribution/reference): a domain of dot-separated labels or an IPv4 address, an
 // optional port, then lowercase path components.
@@ -45,6 +47,7 @@ export function parseArgs(argv: readonly string[]): ReleaseArgs {
   let signKey: string | undefined;
   let caFile: string | undefined;
   let signKeyUrl: string | undefined;
+  let record: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = (): string => {
@@ -57,6 +60,7 @@ export function parseArgs(argv: readonly string[]): ReleaseArgs {
     else if (arg === '--sign-key') signKey = value();
     else if (arg === '--ca-file') caFile = value();
     else if (arg === '--sign-key-url') signKeyUrl = value();
+    else if (arg === '--record') record = value();
     else throw new UsageError(`unknown argument '${arg}'; ${USAGE}`);
   }
   if (registry === undefined) throw new UsageError(`--registry is required; ${USAGE}`);
@@ -68,5 +72,5 @@ export function parseArgs(argv: readonly string[]): ReleaseArgs {
   if (plainHttp && caFile) throw new UsageError('--plain-http and --ca-file exclude each other: a CA is for TLS');
   if (signKeyUrl !== undefined && !signKey) throw new UsageError('--sign-key-url needs --sign-key');
   if (signKeyUrl !== undefined && !/^https?:\/\/\S+$/.test(signKeyUrl)) throw new UsageError(`--sign-key-url '${signKeyUrl}' is not an http(s) URL`);
-  return { registry, plainHttp, signKey, caFile, signKeyUrl };
+  return { registry, plainHttp, signKey, caFile, signKeyUrl, record };
 }

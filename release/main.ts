@@ -7,12 +7,13 @@
  *   2. each image's SBOM (CycloneDX, cosign's `sha256-<digest>.sbom` tag);
  *   3. with --sign-key: cosign signatures of the images and of their SBOMs;
  *   4. the chart (helm push), its values pinned to the pushed digests, then its signature.
- * Prints the `helm install oci://…` command and writes build/release/release.json.
+ * Prints the `helm install oci://…` command and writes the release record (--record, default
+ * build/release/release.json).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs, ReleaseArgs, UsageError } from './args';
 import { packageChart, pinnedChart } from './chart';
 import {
@@ -138,8 +139,9 @@ async function main(): Promise<void> {
   }
   try {
     const record = await release(args);
-    mkdirSync(join(REPO, 'build', 'release'), { recursive: true });
-    writeFileSync(join(REPO, 'build', 'release', 'release.json'), `${JSON.stringify(record, null, 2)}\n`);
+    const recordFile = args.record ?? join(REPO, 'build', 'release', 'release.json');
+    mkdirSync(dirname(recordFile), { recursive: true });
+    writeFileSync(recordFile, `${JSON.stringify(record, null, 2)}\n`);
     log(record.pushed.length ? `pushed ${record.pushed.length}: ${record.pushed.join(', ')}` : 'the registry already held this release: nothing pushed');
     log(`chart ${record.chart.reference}:${record.chart.version}@${record.chart.digest}`);
     if (record.signed) log(`verify: cosign verify --key cosign.pub --insecure-ignore-tlog=true ${record.images[0].repository}@${record.images[0].digest}`);

@@ -131,9 +131,10 @@ function inNetns(h: NodeCluster, argv: readonly string[], env: NodeJS.ProcessEnv
 export function releaseIntoNode(h: NodeCluster, certs: RegistryCertificates): { stdout: string; record: ReleaseRecord } {
   const pause = inNetns(h, ['skopeo', 'copy', '--quiet', `oci-archive:${h.images.test.pause.archive}`, `docker://${NODE_REGISTRY}/knawd-test/pause:1`], { SSL_CERT_FILE: certs.ca });
   if (pause.code !== 0) throw new Error(`pushing the pause image into the node's registry failed: ${pause.stderr}`);
-  const r = inNetns(h, [path.join(REPO, 'node_modules', '.bin', 'ts-node'), '--transpile-only', path.join(REPO, 'release', 'main.ts'), '--registry', `${NODE_REGISTRY}/knawd`, '--ca-file', certs.ca]);
+  const record = path.join(path.dirname(certs.ca), 'release.json');
+  const r = inNetns(h, [path.join(REPO, 'node_modules', '.bin', 'ts-node'), '--transpile-only', path.join(REPO, 'release', 'main.ts'), '--registry', `${NODE_REGISTRY}/knawd`, '--ca-file', certs.ca, '--record', record]);
   if (r.code !== 0) throw new Error(`npm run release into the node's registry failed (exit ${r.code}): ${r.stderr}`);
-  return { stdout: r.stdout, record: JSON.parse(fs.readFileSync(path.join(REPO, 'build', 'release', 'release.json'), 'utf8')) as ReleaseRecord };
+  return { stdout: r.stdout, record: JSON.parse(fs.readFileSync(record, 'utf8')) as ReleaseRecord };
 }
 
 /** `helm install oci://` of the released chart; resolves once the node is labelled installed. */

@@ -57,5 +57,6 @@ test('the flags parse into what they say', () => {
     signKey: __filename,
     caFile: undefined,
     signKeyUrl: 'https://example.com/cosign.pub',
+    record: undefined,
   });
 });

@@ -72,9 +72,9 @@ beforeAll(async () => {
   ok(run(toolPath('cosign'), ['generate-key-pair'], ENV, other), 'cosign generate-key-pair (other)');
   registry = await startRegistry({ tls: true });
   cleanups.push(() => registry.stop());
-  first = releaseRun(['--registry', `${registry.address}/knawd`, '--ca-file', registry.caFile!, ...keyArgs(), '--sign-key-url', 'https://example.invalid/cosign.pub']);
+  first = releaseRun(['--registry', `${registry.address}/knawd`, '--ca-file', registry.caFile!, ...keyArgs(), '--sign-key-url', 'https://example.invalid/cosign.pub', '--record', join(keys, 'release.json')]);
   ok(first, 'npm run release');
-  released = JSON.parse(readFileSync(join(REPO, 'build', 'release', 'release.json'), 'utf8')) as ReleaseRecord;
+  released = JSON.parse(readFileSync(join(keys, 'release.json'), 'utf8')) as ReleaseRecord;
 }, 60 * 60_000);
 
 afterAll(() => {
@@ -150,9 +150,10 @@ test('verification fails with another key', () => {
 test('a second release of the same build writes nothing to the registry', () => {
   const before = registry.contents();
   expect(before.length).toBeGreaterThan(10);
-  const again = ok(releaseRun(['--registry', `${registry.address}/knawd`, '--ca-file', registry.caFile!, ...keyArgs(), '--sign-key-url', 'https://example.invalid/cosign.pub']), 'npm run release (again)');
+  const again = ok(releaseRun(['--registry', `${registry.address}/knawd`, '--ca-file', registry.caFile!, ...keyArgs(), '--sign-key-url', 'https://example.invalid/cosign.pub', '--record', join(keys, 'again.json')]), 'npm run release (again)');
   expect(again.stderr).toContain('the registry already held this release: nothing pushed');
   expect(again.stdout).toBe(first.stdout);
+  expect(readFileSync(join(keys, 'again.json'), 'utf8')).toBe(readFileSync(join(keys, 'release.json'), 'utf8').replace(/"pushed": \[[^\]]*\]/, '"pushed": []'));
   expect(registry.contents()).toEqual(before);
 });
 
