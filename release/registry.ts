@@ -43,7 +43,10 @@ function run(conn: Connection, command: string, args: readonly string[], input?:
 /** The last meaningful line a client printed: what went wrong, in its words. */
 export function lastLine(text: string): string {
   const lines = text.split('\n').map((l) => l.trim()).filter((l) => l && !/^(WARNING|Note:)/i.test(l));
-  return (lines.pop() ?? 'no output').replace(/\s+/g, ' ').slice(0, 400);
+  const last = lines.pop() ?? 'no output';
+  // skopeo logs through logrus: `time=… level=fatal msg="…"`; the message is what matters.
+  const logrus = /\blevel=\w+ msg="((?:[^"\\]|\\.)*)"/.exec(last);
+  return (logrus ? logrus[1].replace(/\\n/g, ' ').replace(/\\"/g, '"') : last).replace(/\s+/g, ' ').trim().slice(0, 400);
 }
 
 function must(conn: Connection, what: string, command: string, args: readonly string[]): string {

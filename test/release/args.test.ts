@@ -1,5 +1,6 @@
-/** The release command line: what it accepts and the one line it answers anything else with. */
+/** The release command line, and the one line it answers bad input and a client's failure with. */
 import { parseArgs, registryProblem, UsageError } from '../../release/args';
+import { lastLine } from '../../release/registry';
 
 test.each(['127.0.0.1:5000/knawd', 'localhost:5000', 'registry.example.com/team/knawd', 'ghcr.io/knawd', 'r.example.com:443/a__b/c-d.e'])('accepts %s', (ref) => {
   expect(registryProblem(ref)).toBeUndefined();
@@ -59,4 +60,12 @@ test('the flags parse into what they say', () => {
     signKeyUrl: 'https://example.com/cosign.pub',
     record: undefined,
   });
+});
+
+test("a client's complaint in one line: the last meaningful line, skopeo's logrus message unwrapped", () => {
+  expect(lastLine('WARNING: x\nerror one\n\nerror two: denied\n')).toBe('error two: denied');
+  expect(lastLine('time="2026-12-06T20:05:56Z" level=fatal msg="writing blob: initiating layer upload: StatusCode: 405, Method not allowed\\n"\n')).toBe(
+    'writing blob: initiating layer upload: StatusCode: 405, Method not allowed',
+  );
+  expect(lastLine('')).toBe('no output');
 });
