@@ -7,7 +7,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -68,7 +68,7 @@ beforeAll(async () => {
   ok(run(toolPath('cosign'), ['generate-key-pair'], ENV, keys), 'cosign generate-key-pair');
   // Another key pair: the wrong key.
   const other = join(keys, 'other');
-  require('node:fs').mkdirSync(other);
+  mkdirSync(other);
   ok(run(toolPath('cosign'), ['generate-key-pair'], ENV, other), 'cosign generate-key-pair (other)');
   registry = await startRegistry({ tls: true });
   cleanups.push(() => registry.stop());
