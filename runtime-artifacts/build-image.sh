@@ -264,7 +264,7 @@ INPUTS_KEY="$(
   {
     echo "$DEBS $CRUN_WASMTIME $CRUN_WASMEDGE $CRUN_NODEJS $WASMTIME $AGENT"
     sha256sum "$BUNDLE" "$HERE/build-image.sh" "$HERE/image.env" "$HERE/Containerfile" "$HERE/Containerfile.wasi-hello" \
-      "$HERE/assemble.sh" "$HERE/vendor-manifest.ts" "$HERE/local/hello.wat" \
+      "$HERE/assemble.sh" "$HERE/vendor-manifest.ts" "$HERE/image-record.ts" "$HERE/local/hello.wat" \
       "$HERE/wasm-http/http.c" "$HERE/wasm-http/Containerfile" "$REPO"/lib/catalog/*.ts |
       sed "s|$REPO/||"
     buildah --version

@@ -1,6 +1,7 @@
 /**
- * Records what assemble.sh built (called by it): OUT/image.json (both images' names, manifest digests and
- * sizes, the component versions) and OUT/wasi-test-image.json (the WASI test image's name and digest, which
+ * Records what assemble.sh built (called by it): OUT/image.json (the images' names, manifest digests and
+ * sizes, the component versions, each .deb with its source package, the build machine's toolchain: what the
+ * release's SBOMs are made from) and OUT/wasi-test-image.json (the WASI test image's name and digest, which
  * build-image.sh copies to lib/catalog/wasi-test-image.json for the constructs).
  *
  *   image-record.ts OUT PACKAGES
@@ -46,8 +47,30 @@ function describe(file: string) {
 const image = describe('knawd-deployer.oci.tar');
 const wasi = describe('wasi-hello.oci.tar');
 const service = describe('wasm-http.oci.tar');
-const packages = fs.readFileSync(packagesFile, 'utf8').trim().split('\n').map((l) => l.split(' ').slice(0, 2).join('='));
-fs.writeFileSync(path.join(out, 'image.json'), JSON.stringify({ image, wasiTestImage: wasi, wasmServiceImage: service, packages }, null, 2) + '\n');
+const lines = fs.readFileSync(packagesFile, 'utf8').trim().split('\n').map((l) => l.split(' '));
+const packages = lines.map(([name, version]) => `${name}=${version}`);
+
+/** Each .deb as its control file says (the source package is what an SBOM names), from the debs entry beside PACKAGES. */
+function debRecord([name, version, sha256]: string[]) {
+  const debs = path.join(path.dirname(packagesFile), 'debs');
+  const file = fs.readdirSync(debs).find((f) => f.startsWith(`${name}_`) && f.endsWith('.deb'));
+  if (!file) throw new Error(`${debs} has no .deb of ${name}`);
+  const control = execFileSync('dpkg-deb', ['-f', path.join(debs, file), 'Architecture', 'Source'], { encoding: 'utf8' });
+  const field = (key: string) => control.match(new RegExp(`^${key}: (.*)$`, 'm'))?.[1].trim();
+  const source = field('Source')?.match(/^(\S+)(?: \((.+)\))?$/);
+  return { name, version, architecture: field('Architecture') ?? '', source: source?.[1] ?? name, sourceVersion: source?.[2] ?? version, sha256 };
+}
+const debs = lines.map(debRecord);
+
+/** The build machine's tools whose output ships (the WASM modules, the agent) or that made the images, as installed. */
+function dpkgVersion(pkg: string): string {
+  return execFileSync('dpkg-query', ['-W', '-f=${Version}', pkg], { encoding: 'utf8' });
+}
+const toolchain = {
+  ...Object.fromEntries(['wabt', 'clang-14', 'lld-14', 'wasi-libc', 'libclang-rt-14-dev-wasm32', 'musl-tools', 'gcc', 'buildah', 'patchelf'].map((p) => [p, dpkgVersion(p)])),
+  rustc: execFileSync('rustc', ['--version'], { encoding: 'utf8' }).trim().split(' ')[1],
+};
+fs.writeFileSync(path.join(out, 'image.json'), JSON.stringify({ image, wasiTestImage: wasi, wasmServiceImage: service, packages, debs, toolchain }, null, 2) + '\n');
 fs.writeFileSync(
   path.join(out, 'wasi-test-image.json'),
   JSON.stringify({ $comment: 'Written by npm run image (runtime-artifacts/build-image.sh): the WASI test image it builds.', name: wasi.name, digest: wasi.digest }, null, 2) + '\n',

@@ -35,7 +35,7 @@ CACHE="${KNAWD_TOOLS_CACHE:-$HOME/.cache/knawd-deployer}"
 
 # shellcheck source=tools/versions.env
 . "$TOOLS_DIR/versions.env" || die "cannot read $TOOLS_DIR/versions.env"
-for v in HELM_VERSION HELM4_VERSION CONTAINERD_VERSION CONTAINERD_V4_VERSION CRICTL_VERSION K8S_VERSION KNATIVE_SERVING_OLDEST KNATIVE_SERVING_NEWEST KNATIVE_SERVING_VERSION KUBE_SCORE_VERSION CHECKOV_VERSION; do
+for v in HELM_VERSION HELM4_VERSION COSIGN_VERSION CONTAINERD_VERSION CONTAINERD_V4_VERSION CRICTL_VERSION K8S_VERSION KNATIVE_SERVING_OLDEST KNATIVE_SERVING_NEWEST KNATIVE_SERVING_VERSION KUBE_SCORE_VERSION CHECKOV_VERSION; do
   [[ -n "${!v:-}" ]] || die "$v is not set in tools/versions.env"
 done
 
@@ -59,7 +59,7 @@ want_rebuild() { [[ "$REBUILD" == *" all "* || "$REBUILD" == *" $1 "* ]]; }
 declare -A USUALLY=(
   [helm]="1 min" [helm4]="1 min" [containerd]="1 min" [containerd-v4]="1 min" [crictl]="30 s" [crio]="7 min"
   [kube-apiserver]="17 min" [kubelet]="1 min" [kube-controller-manager]="1.5 min" [kube-scheduler]="10 s"
-  [kube-proxy]="15 s" [node-supervisor]="a few seconds" [knative-serving]="30 s" [kube-score]="1 min" [checkov]="1.5 min"
+  [kube-proxy]="15 s" [cosign]="7 min" [node-supervisor]="a few seconds" [knative-serving]="30 s" [kube-score]="1 min" [checkov]="1.5 min"
 )
 usually() { [[ -n "${USUALLY[$1]:-}" ]] && echo ", usually ${USUALLY[$1]} cold" || true; }
 
@@ -254,6 +254,22 @@ verify_helm4() { helm_reports "$1" "$HELM4_VERSION"; }
 if all_set; then
   cached_build helm4 "$HELM4_VERSION" build_helm4 verify_helm4
   link "$CACHED_DIR/helm" "$BIN/helm4"
+fi
+
+# ---------------------------------------------------------------- cosign (npm run release: signatures, SBOM attachments)
+
+build_cosign() {
+  go_env GOBIN="$1" go install -trimpath -ldflags "-s -w -X sigs.k8s.io/release-utils/version.gitVersion=$2" \
+    "github.com/sigstore/cosign/v2/cmd/cosign@$2"
+}
+verify_cosign() {
+  local v; v="$("$1/cosign" version --json 2>/dev/null)" || return 1
+  [[ "$v" == *"\"gitVersion\": \"$COSIGN_VERSION\""* || "$v" == *"\"gitVersion\":\"$COSIGN_VERSION\""* ]] || { echo "cosign reports $v, expected $COSIGN_VERSION"; return 1; }
+  echo "cosign $COSIGN_VERSION"
+}
+if all_set; then
+  cached_build cosign "$COSIGN_VERSION" build_cosign verify_cosign
+  link "$CACHED_DIR/cosign" "$BIN/cosign"
 fi
 
 # ---------------------------------------------------------------- containerd 2.x

@@ -2,7 +2,8 @@
  * A real single-node Kubernetes cluster for the lifecycle tests: etcd, kube-apiserver, kube-controller-manager
  * and kube-scheduler (demo/cluster/control-plane.ts in control-plane mode) and one node (node.ts: containerd,
  * kubelet, kube-proxy under PID 1 of its own namespaces), all in one network namespace with no route out
- * (netns.ts). The test's images are imported into the node's containerd (`ctr -n k8s.io images import`).
+ * (netns.ts). The test's images are imported into the node's containerd (`ctr -n k8s.io images import`), or, with
+ * a registry source (registry.ts), nothing is imported and the kubelet pulls everything from the node's own registry.
  *
  * {@link startNodeCluster} resolves once the node is Ready; {@link NodeCluster.stop} takes everything down and
  * returns what it could not clean (the lifecycle test asserts it is nothing). Everything fails with the failing
@@ -87,7 +88,16 @@ function clusterMemory(netns: NetworkNamespaceId, pidNamespace: string | undefin
   return byCommand;
 }
 
-export async function startNodeCluster(containerd: ContainerdMajor): Promise<NodeCluster> {
+/** Where the node gets its images: imported archives (`ctr images import`, the default), or a registry it pulls from. */
+export interface NodeImageSource {
+  /**
+   * Nothing is imported: the sandbox image is `<registry>/knawd-test/pause:1` (the caller pushes
+   * `images.test.pause` there before the first pod) and containerd reads `seedFiles`' hosts.toml (registry.ts).
+   */
+  readonly registry?: { readonly address: string; readonly seedFiles: Readonly<Record<string, string>>; readonly hostsDir: string };
+}
+
+export async function startNodeCluster(containerd: ContainerdMajor, source: NodeImageSource = {}): Promise<NodeCluster> {
   if (process.getuid?.() !== 0) throw new Error('the node harness needs root (namespaces, mounts, cgroups); run the tests as root');
   ensureCrunCgroupLayout();
   const images = cachedImages(IMAGES);
@@ -134,7 +144,9 @@ export async function startNodeCluster(containerd: ContainerdMajor): Promise<Nod
       caFile: cluster.caFile,
       kubeletKubeconfig: cluster.users[`system:node:${NODE_NAME}`],
       kubeProxyKubeconfig: cluster.users['system:kube-proxy'],
-      sandboxImage: IMAGES.pause,
+      sandboxImage: source.registry ? `${source.registry.address}/knawd-test/pause:1` : IMAGES.pause,
+      seedFiles: source.registry?.seedFiles,
+      registryHostsDir: source.registry?.hostsDir,
       // Named after the harness directory, so that sweepStale() finds what a killed run left.
       cgroupRoot: `/${path.basename(base)}`,
     });
@@ -144,12 +156,14 @@ export async function startNodeCluster(containerd: ContainerdMajor): Promise<Nod
     const logTails = (): string => `${cluster.logTail(20)}\n${node.logTails()}`;
     const started = Date.now();
     await node.start();
-    for (const image of [...Object.values(images.test), { archive: images.installer.archive }, { archive: images.installer.wasiArchive }, { archive: images.installer.serviceArchive }]) {
+    const imported = source.registry ? [] : [...Object.values(images.test), { archive: images.installer.archive }, { archive: images.installer.wasiArchive }, { archive: images.installer.serviceArchive }];
+    for (const image of imported) {
       node.ctr(['-n', 'k8s.io', 'images', 'import', '--platform', 'linux/amd64', image.archive]);
     }
     // A pull records the image under its digest reference too; an import only under its tag. Pods that name an
     // image by digest (the chart's default test image, `image.digest`) need that record (docs/image.md: "Use it").
-    for (const image of [images.installer, { name: images.installer.wasiName, digest: images.installer.wasiDigest }, { name: images.installer.serviceName, digest: images.installer.serviceDigest }]) {
+    const tagged = source.registry ? [] : [images.installer, { name: images.installer.wasiName, digest: images.installer.wasiDigest }, { name: images.installer.serviceName, digest: images.installer.serviceDigest }];
+    for (const image of tagged) {
       const name = 'repository' in image ? `${image.repository}:${image.tag}` : image.name;
       node.ctr(['-n', 'k8s.io', 'images', 'tag', '--force', name, `${name.slice(0, name.lastIndexOf(':'))}@${image.digest}`]);
     }

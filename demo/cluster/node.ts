@@ -72,13 +72,17 @@ export interface NodeOptions {
   readonly cgroupRoot: string;
   /** Machine directories to mask inside the node (e.g. build caches a binary's RUNPATH names). */
   readonly hiddenDirs?: readonly string[];
+  /** More of the node's own files (node path → content), e.g. a registry's hosts.toml under registryHostsDir. */
+  readonly seedFiles?: Readonly<Record<string, string>>;
+  /** containerd's registry hosts directory (CRI `config_path`, containerd 2.x), as a node path; none by default. */
+  readonly registryHostsDir?: string;
 }
 
 /** An entry of an overlay's upper dir. */
 export type UpperEntry = { kind: 'file'; content: Buffer } | { kind: 'dir' } | { kind: 'symlink'; target: string } | { kind: 'whiteout' };
 
 /** containerd's own default config, with the node's sandbox image, CNI plugins and this machine's limits. */
-export function containerdConfig(major: ContainerdMajor, sandboxImage: string): string {
+export function containerdConfig(major: ContainerdMajor, sandboxImage: string, registryHostsDir?: string): string {
   let text = must(CONTAINERDS[major].containerd, ['config', 'default']).stdout;
   const q = JSON.stringify;
   const edits: Array<[string, string, string]> =
@@ -95,6 +99,10 @@ export function containerdConfig(major: ContainerdMajor, sandboxImage: string): 
           ["plugins.'io.containerd.cri.v1.runtime'", 'restrict_oom_score_adj', 'true'],
           ["plugins.'io.containerd.cri.v1.runtime'.cni", 'bin_dirs', q(['/usr/lib/cni'])],
         ];
+  if (registryHostsDir !== undefined) {
+    if (major !== 2) throw new Error('a registry hosts directory is configured for containerd 2.x nodes only');
+    edits.push(["plugins.'io.containerd.cri.v1.images'.registry", 'config_path', q(`/${registryHostsDir}`)]);
+  }
   // No AppArmor on this kernel; sandboxes at oom_score_adj -998 need CAP_SYS_RESOURCE, which root lacks here.
   for (const [section, key, value] of edits) text = setKey(text, section, key, value);
   return text;
@@ -152,7 +160,8 @@ export class TestNode {
       fs.mkdirSync(path.dirname(this.seedPath(nodePath)), { recursive: true });
       fs.writeFileSync(this.seedPath(nodePath), content);
     };
-    seed(this.containerdConfigPath, containerdConfig(o.containerd, o.sandboxImage));
+    seed(this.containerdConfigPath, containerdConfig(o.containerd, o.sandboxImage, o.registryHostsDir));
+    for (const [nodePath, content] of Object.entries(o.seedFiles ?? {})) seed(nodePath, content);
     seed('etc/cni/net.d/10-knawd-pods.conflist', JSON.stringify(cniConfig(), null, 2) + '\n');
     // What the node's daemons create at their first start (containerd's opt plugin, the kubelet's volume
     // plugin dir), as on any node that has booted once: the upper dirs then hold the installer's writes only.

@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: prints every figure with its target, and exits non-zero when a target is missed.
- * `npm run bench -- <part> …` runs only those parts (synth, installer, faults, image, rollout, node, demo, wasm, knative).
+ * `npm run bench -- <part> …` runs only those parts (synth, installer, faults, image, rollout, node, demo, wasm, knative, release).
  */
 import { BenchResult } from './measure';
 import { benchDemo } from './demo-bench';
@@ -9,6 +9,7 @@ import { benchInstaller } from './installer-bench';
 import { benchKnative } from './knative-bench';
 import { benchImage } from './image-bench';
 import { benchNode } from './node-bench';
+import { benchRelease } from './release-bench';
 import { benchRollout } from './rollout-bench';
 import { benchSynth } from './synth-bench';
 import { benchWasm } from './wasm-bench';
@@ -23,6 +24,7 @@ const PARTS: Record<string, () => BenchResult[] | Promise<BenchResult[]>> = {
   demo: benchDemo,
   wasm: benchWasm,
   knative: benchKnative,
+  release: benchRelease,
 };
 
 async function main(): Promise<void> {

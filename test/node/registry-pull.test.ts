@@ -1,0 +1,73 @@
+/**
+ * The path every user takes (issue 30), on the real single-node cluster with containerd 2.x and nothing
+ * imported: a registry of the node's own (docker-registry inside its network namespace, TLS with a CA made for
+ * the run, containerd pointed at it by hosts.toml), `npm run release` into it from inside the namespace,
+ * `helm install oci://…` of the released chart, and the kubelet pulling the installer, the WASI test image
+ * (`helm test`) and the WASM service image by digest. The harness's pause image comes from the same registry.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULT_RUNTIME_CLASS } from '../../lib/catalog';
+import { builtImage } from '../../demo/cluster/images/built-image';
+import { NodeCluster } from '../../demo/cluster/cluster';
+import { helmTest, waitFor } from '../../demo/cluster/product';
+import { helmInstallFromRegistry, NODE_REGISTRY, pulledBy, RegistryCertificates, releaseIntoNode, startRegistryNodeCluster } from '../../demo/cluster/registry';
+import type { ReleaseRecord } from '../../release/main';
+
+jest.setTimeout(15 * 60_000);
+
+let dir: string;
+let h: NodeCluster;
+let certs: RegistryCertificates;
+let stop: (() => Promise<string[]>) | undefined;
+let released: ReleaseRecord;
+
+beforeAll(async () => {
+  builtImage();
+  dir = mkdtempSync(join(tmpdir(), 'knawd-node-registry-'));
+  ({ h, certs, stop } = await startRegistryNodeCluster(dir));
+}, 10 * 60_000);
+
+afterAll(async () => {
+  const left = (await stop?.()) ?? [];
+  rmSync(dir, { recursive: true, force: true });
+  expect(left).toEqual([]);
+});
+
+test('npm run release inside the node network pushes into its registry and prints the helm install oci:// command', () => {
+  const { stdout, record } = releaseIntoNode(h, certs);
+  expect(stdout.trim()).toBe(`helm install knawd-deployer oci://${NODE_REGISTRY}/knawd/knawd-deployer --version 2.0.0 --ca-file ${certs.ca} --namespace knawd --create-namespace`);
+  expect(record.images.map((i) => i.digest)).toEqual([builtImage().digest, builtImage().wasi.digest, builtImage().service.digest]);
+  released = record;
+});
+
+test('helm install oci:// installs the node: the kubelet pulls the installer by digest; nothing was imported', async () => {
+  await helmInstallFromRegistry(h, certs, 'crun-wasmedge');
+  const installer = released.images[0];
+  const pull = await pulledBy(h, `${installer.repository}@${installer.digest}`);
+  expect(pull.bytes).toBeGreaterThan(50 * 1024 * 1024);
+  const images = h.node.ctr(['-n', 'k8s.io', 'images', 'ls', '-q']).split('\n').filter(Boolean);
+  expect(images.filter((i) => !i.startsWith(`${NODE_REGISTRY}/`) && !i.startsWith('sha256:'))).toEqual([]);
+  expect(images).toContain(`${installer.repository}@${installer.digest}`);
+});
+
+test('helm test pulls the WASI test image by digest and passes', async () => {
+  expect(await helmTest(h)).toMatch(/Phase:\s+Succeeded/);
+  const wasi = released.images[1];
+  await pulledBy(h, `${wasi.repository}@${wasi.digest}`);
+});
+
+test('a pod of the WASM service image pulls it by digest and runs it', async () => {
+  const service = released.images[2];
+  const image = `${service.repository}@${service.digest}`;
+  const pod = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'wasm-http', namespace: 'default' },
+    spec: { runtimeClassName: DEFAULT_RUNTIME_CLASS, containers: [{ name: 'http', image, env: [{ name: 'PORT', value: '8080' }] }] },
+  };
+  await h.kubectlOk(['apply', '-f', '-'], { input: JSON.stringify(pod) });
+  await pulledBy(h, image);
+  await waitFor(h, 'the WASM service pod Running', async () => ((await h.kubectlOk(['get', 'pod', 'wasm-http', '-o', 'jsonpath={.status.phase}'])).trim() === 'Running' ? true : undefined), 120_000);
+});
