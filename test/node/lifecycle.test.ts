@@ -1,5 +1,5 @@
 /**
- * The product on a real single-node cluster (issue 13), for containerd 1.6 and 2.x: `helm install` of
+ * The product on a real single-node cluster (issue 13), for containerd 1.7 and 2.x: `helm install` of
  * dist/charts/knawd-deployer with target auto (issue 16) runs the installer DaemonSet on a real kubelet, which
  * finds from the real Node object and the node's files that the node is plain containerd, configures the node
  * (overlay upper dirs), restarts containerd exactly once through the recorded systemctl shim and labels the
