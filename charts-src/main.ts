@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { manifestVariants, renderInstallManifest, renderKnativeManifest, renderNodeRestrictionManifest, renderUninstallManifest } from '../lib/render/manifests';
 import { synthChart } from './chart';
 import { knativeManifestHeader, manifestHeader, nodeRestrictionManifestHeader } from './manifest-header';
-import { SUPPORT_MATRIX_PAGE, withSupportMatrix } from './support-matrix';
+import { pinnedVersions, SUPPORT_MATRIX_PAGE, withSupportMatrix } from './support-matrix';
 
 /** For synth.mjs's line saying what it wrote. */
 export { SUPPORT_MATRIX_PAGE };
@@ -24,7 +24,7 @@ export function synthAll(dist: string, chartStatic = join(__dirname, 'chart')): 
 export function synthSupportMatrix(repo: string): boolean {
   const pagePath = join(repo, SUPPORT_MATRIX_PAGE);
   const page = readFileSync(pagePath, 'utf8');
-  const updated = withSupportMatrix(page);
+  const updated = withSupportMatrix(page, pinnedVersions(repo));
   if (updated !== page) writeFileSync(pagePath, updated);
   return updated !== page;
 }

@@ -2,8 +2,8 @@
 # tools/install-tools.sh, which provides the helpers used here (apt_check, cached_build, go_env, link, say, die).
 # Kept apart so that other tool additions merge without touching these lines. Two entry points:
 #   node_tools_apt_checks   Debian packages the node needs (called with the other apt checks)
-#   node_tools_build        kubelet, kube-controller-manager, kube-scheduler, kube-proxy (from tools/kube-node,
-#                           the same Kubernetes release as kube-apiserver) and the node's PID 1 supervisor
+#   node_tools_build        containerd 1.7 (CONTAINERD1_VERSION; not for `demo`), kubelet, kube-controller-manager, kube-scheduler, kube-proxy (K8S_VERSION, from
+#                           tools/kubernetes/newest like kube-apiserver) and the node's PID 1 supervisor
 
 node_tools_apt_checks() {
   # kube-proxy's iptables mode and the CNI bridge + host-local plugins of the node's pod network.
@@ -11,23 +11,32 @@ node_tools_apt_checks() {
   apt_check containernetworking-plugins test -x /usr/lib/cni/bridge
 }
 
-KUBE_NODE_MOD="$TOOLS_DIR/kube-node"
 KUBE_NODE_TOOLS=(kubelet kube-controller-manager kube-scheduler kube-proxy)
+# build_k8s_tool/verify_k8s_tool come from tools/install-kubernetes.sh (sourced before this runs).
+for t in "${KUBE_NODE_TOOLS[@]}"; do
+  eval "build_$t() { build_k8s_tool newest $t \"\$@\"; }; verify_$t() { verify_k8s_tool $t $K8S_VERSION \"\$@\"; }"
+done
 
-# build_kube_node_tool TOOL OUT VERSION
-build_kube_node_tool() {
-  local name="$1" out="$2" v="$3"
-  (cd "$KUBE_NODE_MOD" && go_env GOFLAGS="-buildvcs=false -mod=readonly" \
-    go build -trimpath -ldflags "$(k8s_ldflags "$v")" -o "$out/$name" "k8s.io/kubernetes/cmd/$name")
+# containerd 1.7, the node's containerd 1.x (demo/cluster/node.ts), in .tools/containerd1/bin, built from
+# tools/containerd1 (its go.mod has an exclude directive, which `go install` refuses).
+build_containerd1() {
+  local out="$1" v="$2" m=github.com/containerd/containerd c
+  grep -qE "^[[:space:]]*(require )?$m $v( |\$)" "$TOOLS_DIR/containerd1/go.mod" ||
+    { echo "tools/containerd1/go.mod does not require $m $v (run bash tools/containerd1/update.sh)"; return 1; }
+  for c in containerd ctr containerd-shim-runc-v2; do
+    (cd "$TOOLS_DIR/containerd1" && go_env GOFLAGS="-buildvcs=false -mod=readonly" go build -trimpath \
+      -ldflags "-s -w -X $m/version.Version=$v -X $m/version.Package=$m" -o "$out/$c" "$m/cmd/$c") || return 1
+  done
 }
-verify_kube_node_tool() { # TOOL DIR
-  local v; v="$("$2/$1" --version)" || return 1
-  [[ "$v" == "Kubernetes $K8S_VERSION" ]] || { echo "$1 reports '$v', expected $K8S_VERSION"; return 1; }
+verify_containerd1() {
+  local d="$1" v
+  v="$("$d/containerd" --version)" || return 1
+  [[ "$v" == *" $CONTAINERD1_VERSION"* ]] || { echo "containerd reports '$v', expected $CONTAINERD1_VERSION"; return 1; }
+  "$d/ctr" --version >/dev/null || return 1
+  "$d/containerd-shim-runc-v2" -v >/dev/null || return 1
+  "$d/containerd" config default | grep -qx 'version = 2' || { echo "containerd config default has no 'version = 2'"; return 1; }
   echo "$v"
 }
-for t in "${KUBE_NODE_TOOLS[@]}"; do
-  eval "build_$t() { build_kube_node_tool $t \"\$@\"; }; verify_$t() { verify_kube_node_tool $t \"\$@\"; }"
-done
 
 # The supervisor that is PID 1 of the node and, as `systemctl`, its shim (demo/cluster/supervisor).
 # Keyed by the hash of its sources: any edit builds it once more.
@@ -38,13 +47,17 @@ build_node_supervisor() {
 verify_node_supervisor() { "$1/node-supervisor" --version; }
 
 node_tools_build() {
-  grep -qE "^(require)?[[:space:]]*k8s\.io/kubernetes $K8S_VERSION( |\$)" "$KUBE_NODE_MOD/go.mod" ||
-    die "tools/kube-node/go.mod does not require k8s.io/kubernetes $K8S_VERSION (run tools/kube-node/update.sh)"
+  k8s_module_check newest "$K8S_VERSION"
   local t
   for t in "${KUBE_NODE_TOOLS[@]}"; do
     cached_build "$t" "$K8S_VERSION" "build_$t" "verify_$t"
-    link "$CACHED_DIR/$t" "$BIN/$t"
+    link "$CACHED_DIR/$t" "$(k8s_bin "$K8S_VERSION")/$t"
   done
+  if all_set; then
+    cached_build containerd1 "$CONTAINERD1_VERSION" build_containerd1 verify_containerd1
+    mkdir -p "$REPO/.tools/containerd1/bin"
+    for t in containerd ctr containerd-shim-runc-v2; do link "$CACHED_DIR/$t" "$REPO/.tools/containerd1/bin/$t"; done
+  fi
   local src_hash
   src_hash="$(cd "$SUPERVISOR_SRC" && cat go.mod ./*.go | sha256sum | cut -c1-12)"
   cached_build node-supervisor "$src_hash" build_node_supervisor verify_node_supervisor

@@ -35,7 +35,7 @@ CACHE="${KNAWD_TOOLS_CACHE:-$HOME/.cache/knawd-deployer}"
 
 # shellcheck source=tools/versions.env
 . "$TOOLS_DIR/versions.env" || die "cannot read $TOOLS_DIR/versions.env"
-for v in HELM_VERSION HELM4_VERSION COSIGN_VERSION CONTAINERD_VERSION CONTAINERD_V4_VERSION CRICTL_VERSION K8S_VERSION KNATIVE_SERVING_OLDEST KNATIVE_SERVING_NEWEST KNATIVE_SERVING_VERSION KUBE_SCORE_VERSION CHECKOV_VERSION; do
+for v in HELM_VERSION HELM4_VERSION COSIGN_VERSION CONTAINERD_VERSION CONTAINERD1_VERSION CONTAINERD_V4_VERSION CRICTL_VERSION K8S_VERSION K8S_OLDEST_VERSION ETCD_VERSION ETCD_OLDEST_VERSION KNATIVE_SERVING_OLDEST KNATIVE_SERVING_NEWEST KNATIVE_SERVING_VERSION KUBE_SCORE_VERSION CHECKOV_VERSION; do
   [[ -n "${!v:-}" ]] || die "$v is not set in tools/versions.env"
 done
 
@@ -57,8 +57,8 @@ want_rebuild() { [[ "$REBUILD" == *" all "* || "$REBUILD" == *" $1 "* ]]; }
 # What a cold build took on this 2-core machine under load (cache entries' logs and .complete markers), for the
 # progress lines. The Kubernetes binaries after kube-apiserver reuse the Go build cache it filled.
 declare -A USUALLY=(
-  [helm]="1 min" [helm4]="1 min" [containerd]="1 min" [containerd-v4]="1 min" [crictl]="30 s" [crio]="7 min"
-  [kube-apiserver]="17 min" [kubelet]="1 min" [kube-controller-manager]="1.5 min" [kube-scheduler]="10 s"
+  [helm]="1 min" [helm4]="1 min" [containerd]="1 min" [containerd-v4]="1 min" [containerd1]="1 min" [crictl]="30 s" [crio]="7 min"
+  [kube-apiserver]="17 min" [kubectl]="1 min" [etcd]="2 min" [kubelet]="1 min" [kube-controller-manager]="1.5 min" [kube-scheduler]="10 s"
   [kube-proxy]="15 s" [cosign]="7 min" [node-supervisor]="a few seconds" [knative-serving]="30 s" [kube-score]="1 min" [checkov]="1.5 min"
 )
 usually() { [[ -n "${USUALLY[$1]:-}" ]] && echo ", usually ${USUALLY[$1]} cold" || true; }
@@ -136,7 +136,6 @@ has_cmd() { command -v "$1"; }
 has_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 
 apt_check runc          has_cmd runc
-apt_check etcd-server   has_cmd etcd
 apt_check wabt          has_cmd wat2wasm
 # The WASI probe the handler tests run (runtime-artifacts/local/wasi-probe.c): C for wasm32-wasi.
 apt_check clang-14      has_cmd clang-14
@@ -144,7 +143,6 @@ apt_check lld-14        has_cmd wasm-ld-14
 apt_check wasi-libc     has_pkg wasi-libc
 apt_check libclang-rt-14-dev-wasm32 has_pkg libclang-rt-14-dev-wasm32
 apt_check busybox-static has_pkg busybox-static
-apt_check kubernetes-client has_cmd kubectl
 apt_check openssl       has_cmd openssl
 # HTTP requests to services inside the node's network namespace (npm run demo).
 apt_check curl          has_cmd curl
@@ -169,7 +167,7 @@ if ((${#APT_MISSING[@]})); then
     SUDO=(sudo)
   fi
   say "apt: installing ${APT_MISSING[*]} ..."
-  # Installing etcd-server/containerd must not start their services: that would
+  # Installing containerd (or docker-registry) must not start their services: that would
   # occupy ports the tests use. Keep an existing policy-rc.d, else add one
   # temporarily.
   POLICY=/usr/sbin/policy-rc.d
@@ -201,14 +199,12 @@ report_apt() { # report_apt PACKAGE WHAT PATH
   say "$2 ($src, $3): installed"
 }
 report_apt runc           runc              "$(command -v runc)"
-report_apt etcd-server    etcd              "$(command -v etcd)"
 report_apt wabt           wabt              "$(command -v wat2wasm)"
 report_apt clang-14       clang-14          "$(command -v clang-14)"
 report_apt lld-14         wasm-ld-14        "$(command -v wasm-ld-14)"
 report_apt wasi-libc      wasi-libc         /usr/lib/wasm32-wasi/libc.a
 report_apt libclang-rt-14-dev-wasm32 "wasm32 compiler-rt" /usr/lib/llvm-14/lib/clang/14.0.6/lib/wasi/libclang_rt.builtins-wasm32.a
 report_apt busybox-static busybox-static    /bin/busybox
-report_apt kubernetes-client kubectl        "$(command -v kubectl)"
 report_apt curl           curl              "$(command -v curl)"
 if all_set; then
   report_apt containerd     "containerd 1.6"  /usr/bin/containerd
@@ -338,40 +334,16 @@ fi
 
 if all_set; then . "$TOOLS_DIR/crio.sh"; fi
 
-# ---------------------------------------------------------------- kube-apiserver
+# ---------------------------------------------------------------- Kubernetes and etcd (tools/install-kubernetes.sh)
 
-KAS_MOD="$TOOLS_DIR/kube-apiserver"
-grep -qE "^(require)?[[:space:]]*k8s\.io/kubernetes $K8S_VERSION( |\$)" "$KAS_MOD/go.mod" ||
-  die "tools/kube-apiserver/go.mod does not require k8s.io/kubernetes $K8S_VERSION (run tools/kube-apiserver/update.sh)"
-
-# k8s_ldflags VERSION: the linker flags that make a Kubernetes binary report VERSION (as its release build does).
-k8s_ldflags() {
-  local v="$1" ld="-s -w" p
-  [[ "$v" =~ ^v([0-9]+)\.([0-9]+)\. ]] || { echo "bad K8S_VERSION $v" >&2; return 1; }
-  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    ld+=" -X $p.gitVersion=$v -X $p.gitMajor=${BASH_REMATCH[1]} -X $p.gitMinor=${BASH_REMATCH[2]}"
-    ld+=" -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
-  done
-  echo "$ld"
-}
-build_kube_apiserver() {
-  local out="$1" v="$2" ld
-  ld="$(k8s_ldflags "$v")" || return 1
-  # -mod=readonly: the committed go.mod/go.sum must already be complete.
-  (cd "$KAS_MOD" && go_env GOFLAGS="-buildvcs=false -mod=readonly" \
-    go build -trimpath -ldflags "$ld" -o "$out/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver)
-}
-verify_kube_apiserver() {
-  local v; v="$("$1/kube-apiserver" --version)" || return 1
-  [[ "$v" == "Kubernetes $K8S_VERSION" ]] || { echo "kube-apiserver reports '$v', expected $K8S_VERSION"; return 1; }
-  echo "$v"
-}
-cached_build kube-apiserver "$K8S_VERSION" build_kube_apiserver verify_kube_apiserver
-link "$CACHED_DIR/kube-apiserver" "$BIN/kube-apiserver"
+# shellcheck source=tools/install-kubernetes.sh
+. "$TOOLS_DIR/install-kubernetes.sh" || die "cannot read $TOOLS_DIR/install-kubernetes.sh"
+kubernetes_build
 
 # ---------------------------------------------------------------- single-node cluster (tools/install-node-tools.sh)
 
 node_tools_build
+if all_set; then kubernetes_oldest_build; fi
 
 # What only test suites use (Knative, the lint gate), up to the image: not for `demo` (body not indented, so
 # that edits of these sections merge).

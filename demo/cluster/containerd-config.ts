@@ -1,4 +1,4 @@
-/** Debian's containerd 1.6 (the node's 1.x) and the one edit the harness makes to containerd's own default config. */
+/** Debian's containerd 1.6 (the e2e tests' 1.x) and the one edit the harnesses make to containerd's own default config. */
 
 export const CONTAINERD = '/usr/bin/containerd';
 export const CTR = '/usr/bin/ctr';

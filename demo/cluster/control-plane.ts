@@ -1,6 +1,7 @@
 /**
- * A real, throw-away Kubernetes control plane for the cluster tests: Debian's etcd and the kube-apiserver that
- * `npm run tools` builds, both on 127.0.0.1 only, on free ports chosen per run, with certificates, a service
+ * A real, throw-away Kubernetes control plane for the cluster tests: the etcd and kube-apiserver that
+ * `npm run tools` builds (the newest Kubernetes release, or with {@link StartOptions.kubernetes} the oldest
+ * supported one, each with its own etcd and kubectl), both on 127.0.0.1 only, on free ports chosen per run, with certificates, a service
  * account signing key and an admin token generated per run in a temp directory.
  *
  * - Admission: NamespaceLifecycle, ServiceAccount and PodSecurity are enabled explicitly (on top of the
@@ -34,13 +35,46 @@ import { disown, orphanedDirs, ownedTempDir } from './temp-dirs';
 
 export const REPO = path.resolve(__dirname, '..', '..');
 
+/**
+ * The Kubernetes releases the harness runs (tools/versions.env): `newest` = K8S_VERSION with ETCD_VERSION (every
+ * suite), `oldest` = K8S_OLDEST_VERSION with ETCD_OLDEST_VERSION (kube-apiserver, etcd and kubectl only: no node).
+ */
+export type KubernetesRelease = 'newest' | 'oldest';
+
+/** The value of `key` in tools/versions.env (the pins `npm run tools` builds). */
+export function pinnedVersion(key: string): string {
+  const text = fs.readFileSync(path.join(REPO, 'tools', 'versions.env'), 'utf8');
+  const value = new RegExp(`^${key}=(\\S+)$`, 'm').exec(text)?.[1];
+  if (!value) throw new Error(`tools/versions.env has no ${key}`);
+  return value;
+}
+
+/** The versions.env keys of each release's Kubernetes and etcd. */
+export const RELEASE_KEYS: Record<KubernetesRelease, { readonly kubernetes: string; readonly etcd: string }> = {
+  newest: { kubernetes: 'K8S_VERSION', etcd: 'ETCD_VERSION' },
+  oldest: { kubernetes: 'K8S_OLDEST_VERSION', etcd: 'ETCD_OLDEST_VERSION' },
+};
+
+/** Where `npm run tools` links a release's binaries: keyed by version, so checkouts sharing .tools never collide. */
+export function kubernetesBin(release: KubernetesRelease): string {
+  return path.join(REPO, '.tools', 'kubernetes', pinnedVersion(RELEASE_KEYS[release].kubernetes), 'bin');
+}
+
+const inRelease = (release: KubernetesRelease, name: string): { path: string; provides: string } => ({
+  path: path.join(kubernetesBin(release), name),
+  provides: `the ${name} build of the ${release} Kubernetes release (${RELEASE_KEYS[release].kubernetes}${name === 'etcd' ? `, ${RELEASE_KEYS[release].etcd}` : ''} in tools/versions.env)`,
+});
+
 export const TOOLS = {
-  etcd: { path: '/usr/bin/etcd', provides: "Debian's etcd-server package" },
-  kubeApiserver: { path: path.join(REPO, '.tools', 'bin', 'kube-apiserver'), provides: 'the kube-apiserver build (K8S_VERSION in tools/versions.env)' },
-  kubectl: { path: '/usr/bin/kubectl', provides: 'kubectl (Debian kubernetes-client if none is installed)' },
+  etcd: inRelease('newest', 'etcd'),
+  kubeApiserver: inRelease('newest', 'kube-apiserver'),
+  kubectl: inRelease('newest', 'kubectl'),
+  oldestEtcd: inRelease('oldest', 'etcd'),
+  oldestKubeApiserver: inRelease('oldest', 'kube-apiserver'),
+  oldestKubectl: inRelease('oldest', 'kubectl'),
   helm: { path: path.join(REPO, '.tools', 'bin', 'helm'), provides: 'the helm build (HELM_VERSION in tools/versions.env)' },
-  kubeControllerManager: { path: path.join(REPO, '.tools', 'bin', 'kube-controller-manager'), provides: 'the kube-controller-manager build (K8S_VERSION)' },
-  kubeScheduler: { path: path.join(REPO, '.tools', 'bin', 'kube-scheduler'), provides: 'the kube-scheduler build (K8S_VERSION)' },
+  kubeControllerManager: inRelease('newest', 'kube-controller-manager'),
+  kubeScheduler: inRelease('newest', 'kube-scheduler'),
 } as const;
 
 export type ToolName = keyof typeof TOOLS;
@@ -86,6 +120,8 @@ export interface Cluster {
   readonly dir: string;
   /** Process ids of the servers (each the leader of its own process group). */
   readonly pids: { readonly etcd: number; readonly kubeApiserver: number };
+  /** etcd's client URL (on the loopback of the machine, or of the node's network namespace). */
+  readonly etcdUrl: string;
   /** Kubeconfig of each {@link StartOptions.users} entry, by user name. */
   readonly users: Readonly<Record<string, string>>;
   /** Runs kubectl with KUBECONFIG set; never throws for a non-zero exit. */
@@ -333,6 +369,8 @@ export interface StartOptions {
   readonly controlPlane?: ControlPlaneOptions;
   /** Token users to add, user name → groups (e.g. `system:node:n1` → `system:nodes`). @default {} */
   readonly users?: Readonly<Record<string, readonly string[]>>;
+  /** Which Kubernetes release (kube-apiserver, its etcd, its kubectl); `oldest` has no node tools. @default 'newest' */
+  readonly kubernetes?: KubernetesRelease;
 }
 
 /** The users the controller-manager and the scheduler authenticate as (bound by the default RBAC roles). */
@@ -346,10 +384,12 @@ const randomToken = (prefix: string): string => `${prefix}-${Math.random().toStr
  * lines when either cannot start.
  */
 export async function startCluster(options: StartOptions = {}): Promise<Cluster> {
-  const etcdBin = tool('etcd');
-  const apiserverBin = tool('kubeApiserver');
-  const kubectlBin = tool('kubectl');
+  const oldest = options.kubernetes === 'oldest';
+  const etcdBin = tool(oldest ? 'oldestEtcd' : 'etcd');
+  const apiserverBin = tool(oldest ? 'oldestKubeApiserver' : 'kubeApiserver');
+  const kubectlBin = tool(oldest ? 'oldestKubectl' : 'kubectl');
   const plane = options.controlPlane;
+  if (plane && oldest) throw new Error("the oldest Kubernetes release has no node tools: a node's control plane runs the newest");
   const controllerBins = plane ? { cm: tool('kubeControllerManager'), scheduler: tool('kubeScheduler') } : undefined;
   // In the node's network namespace: every command is entered there (nothing in it can reach out).
   const inNet = (argv: readonly string[]): string[] => (plane ? ['/usr/bin/nsenter', `--net=${plane.netns}`, '--', ...argv] : [...argv]);
@@ -541,6 +581,7 @@ export async function startCluster(options: StartOptions = {}): Promise<Cluster>
       caFile,
       dir,
       pids: { etcd: etcd.child.pid ?? -1, kubeApiserver: apiserver.child.pid ?? -1 },
+      etcdUrl: `http://127.0.0.1:${clientPort}`,
       users,
       kubectl,
       async kubectlOk(args, o) {

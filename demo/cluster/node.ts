@@ -1,5 +1,5 @@
 /**
- * One real Kubernetes node on this machine: containerd (Debian's 1.6 or the 2.x build), the kubelet and
+ * One real Kubernetes node on this machine: containerd (the 1.7 or the 2.x build), the kubelet and
  * kube-proxy, supervised by PID 1 of a node of their own. Layout of the harness directory BASE:
  *
  *   seed/{etc,opt,var,usr}    the node's own files (containerd config, CNI config, systemctl shim, mountpoints):
@@ -24,7 +24,8 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { removeCgroupTree } from './cgroups';
-import { CONTAINERD, CTR, setKey } from './containerd-config';
+import { kubernetesBin } from './control-plane';
+import { setKey } from './containerd-config';
 import { exec, mounts, must, REPO, sleep } from './process';
 import { NetworkNamespace, NODE_ADDRESS, POD_CIDR } from './netns';
 import { Supervisor, SUPERVISOR_VERSION, SupervisorConfig, UnitConfig, UnitStatus } from './supervisor';
@@ -35,10 +36,11 @@ const TOOLS = path.join(REPO, '.tools');
 const NODE_INIT = path.join(__dirname, 'node-init.sh');
 const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-/** Where each containerd comes from; 2.x finds its own shim first on PATH. */
+/** Where each containerd comes from (the 1.7 and 2.x builds of `npm run tools`); each finds its own shim first on PATH. */
+const CONTAINERD_DIRS: Record<ContainerdMajor, string> = { 1: path.join(TOOLS, 'containerd1', 'bin'), 2: path.join(TOOLS, 'containerd2', 'bin') };
 const CONTAINERDS: Record<ContainerdMajor, { containerd: string; ctr: string; path: string }> = {
-  1: { containerd: CONTAINERD, ctr: CTR, path: SYSTEM_PATH },
-  2: { containerd: path.join(TOOLS, 'containerd2', 'bin', 'containerd'), ctr: path.join(TOOLS, 'containerd2', 'bin', 'ctr'), path: `${path.join(TOOLS, 'containerd2', 'bin')}:${SYSTEM_PATH}` },
+  1: { containerd: path.join(CONTAINERD_DIRS[1], 'containerd'), ctr: path.join(CONTAINERD_DIRS[1], 'ctr'), path: `${CONTAINERD_DIRS[1]}:${SYSTEM_PATH}` },
+  2: { containerd: path.join(CONTAINERD_DIRS[2], 'containerd'), ctr: path.join(CONTAINERD_DIRS[2], 'ctr'), path: `${CONTAINERD_DIRS[2]}:${SYSTEM_PATH}` },
 };
 
 /** What the kubelet's protectKernelDefaults insists on (pkg/kubelet/cm/container_manager_linux.go). */
@@ -168,11 +170,9 @@ export class TestNode {
     for (const d of FIRST_BOOT_DIRS) fs.mkdirSync(this.seedPath(d), { recursive: true });
     fs.mkdirSync(this.seedPath('usr/bin'), { recursive: true });
     fs.symlinkSync(fs.realpathSync(supervisorBin), this.seedPath('usr/bin/systemctl'));
-    // A containerd 2.x node has containerd 2.x where its packages put it: the installer asks /usr/bin/containerd
-    // for its version and has it load the candidate config.
-    if (o.containerd === 2) {
-      for (const b of ['containerd', 'ctr', 'containerd-shim-runc-v2']) fs.symlinkSync(fs.realpathSync(path.join(TOOLS, 'containerd2', 'bin', b)), this.seedPath(`usr/bin/${b}`));
-    }
+    // The node has its containerd where packages put it (over the machine's Debian 1.6): the installer asks
+    // /usr/bin/containerd for its version and has it load the candidate config.
+    for (const b of ['containerd', 'ctr', 'containerd-shim-runc-v2']) fs.symlinkSync(fs.realpathSync(path.join(CONTAINERD_DIRS[o.containerd], b)), this.seedPath(`usr/bin/${b}`));
     for (const [name, value] of Object.entries(KUBELET_SYSCTLS)) {
       const current = fs.readFileSync(`/proc/sys/${name.replace(/\./g, '/')}`, 'utf8').trim();
       if (current !== value) fs.writeFileSync(path.join(o.base, 'sysctl', name), `${value}\n`);
@@ -184,7 +184,7 @@ export class TestNode {
     const proxyConfig = path.join(o.base, 'config', 'kube-proxy.json');
     fs.writeFileSync(proxyConfig, JSON.stringify(kubeProxyConfiguration(o.kubeProxyKubeconfig, o.name), null, 2));
     const binary = (name: string): string => {
-      const p = path.join(TOOLS, 'bin', name);
+      const p = path.join(kubernetesBin('newest'), name);
       if (!fs.existsSync(p)) throw new Error(`${p} is missing: run \`npm run tools\``);
       return p;
     };
@@ -474,6 +474,9 @@ function kubeletConfiguration(cgroupRoot: string, caFile: string): Record<string
     containerRuntimeEndpoint: 'unix:///run/containerd/containerd.sock',
     cgroupDriver: 'cgroupfs',
     cgroupRoot,
+    // This machine's cgroups are v1 (its controllers cannot move to v2 here); from 1.35 the kubelet refuses to
+    // start on v1 unless told not to (KubeletConfiguration failCgroupV1, default true since 1.35).
+    failCgroupV1: false,
     failSwapOn: false,
     enforceNodeAllocatable: [],
     makeIPTablesUtilChains: false,

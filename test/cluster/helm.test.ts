@@ -1,7 +1,9 @@
 /**
  * The generated Helm chart (dist/charts/knawd-deployer) on a real kube-apiserver: install, upgrade with
  * changed values, and uninstall with its pre-delete hooks, for a few variants one after another (they share
- * cluster-scoped names), plus an install with the original knawd chart's values file, unchanged.
+ * cluster-scoped names), plus an install with the original knawd chart's values file, unchanged. On the newest
+ * Kubernetes release every variant, on the oldest supported one (tools/versions.env) one (k3s, uninstall with its
+ * hooks) and the default install, which renders the node-restriction policy where the cluster serves it.
  *
  * There is no kubelet, scheduler or Job controller here, so no pod ever runs and the uninstall Job never
  * completes by itself. Helm waits for Job hooks until they complete or `--timeout` expires, so:
@@ -22,6 +24,7 @@ import { HOST_CHANGED_LABEL, OPENSHIFT_TARGETS } from '../../lib/catalog';
 import { Cluster, REPO, startCluster } from '../../demo/cluster/control-plane';
 import { CHART, installSccCrd, K8sObject, loadObjects, manifestPath, subsetDifferences, describeObject } from '../support/cluster/objects';
 import { createNode, installerCliUntil, nodeLabels, serviceAccountKubeconfig } from '../support/cluster/node';
+import { KUBERNETES_RELEASES } from '../support/cluster/releases';
 
 jest.setTimeout(180_000);
 
@@ -54,7 +57,7 @@ function envOf(podSpec: any): Record<string, string> {
   return Object.fromEntries(podSpec.containers[0].env.filter((e: any) => e.value !== undefined).map((e: any) => [e.name, e.value]));
 }
 
-describe('the Helm chart on a real API server', () => {
+describe.each(KUBERNETES_RELEASES)('the Helm chart on a real API server (%s Kubernetes)', (release) => {
   let cluster: Cluster;
   let sccCrd = false;
 
@@ -91,7 +94,7 @@ describe('the Helm chart on a real API server', () => {
     if (!fs.existsSync(path.join(CHART, 'Chart.yaml'))) {
       throw new Error(`${CHART} has no Chart.yaml: run \`npm run synth\` to generate the chart`);
     }
-    cluster = await startCluster();
+    cluster = await startCluster({ kubernetes: release });
     // The release namespace, labelled as the raw manifests label theirs (the chart does not own it).
     await cluster.kubectlOk(['create', 'namespace', NS]);
     await cluster.kubectlOk(['label', 'namespace', NS, 'pod-security.kubernetes.io/enforce=privileged']);
@@ -110,7 +113,7 @@ describe('the Helm chart on a real API server', () => {
     }
   }
 
-  describe.each(VARIANTS)('$target/$ociType', ({ target, ociType, uninstall }) => {
+  describe.each(release === 'newest' ? VARIANTS : VARIANTS.filter((v) => v.target === 'k3s'))('$target/$ociType', ({ target, ociType, uninstall }) => {
     const variantValues = ['--set', `target=${target}`, '--set', `ociType=${ociType}`];
 
     it('helm install succeeds and installs what the raw manifest has', async () => {
@@ -264,6 +267,9 @@ describe('the Helm chart on a real API server', () => {
     expect(envOf((await getJson(['-n', NS, 'get', 'daemonset', 'knawd-installer'])).spec.template.spec)).toMatchObject({ VENDOR: 'auto', OCI_TYPE: 'crun-wasmtime' });
     expect(await exists(['securitycontextconstraints.security.openshift.io', 'knawd-installer'])).toBe(true);
     expect(await exists(['-n', NS, 'role', 'knawd-installer-scc'])).toBe(true);
+    // nodeRestrictionPolicy "auto" (the default): the cluster serves admissionregistration.k8s.io/v1 policies.
+    expect(await exists(['validatingadmissionpolicy.admissionregistration.k8s.io', 'knawd-installer-own-node'])).toBe(true);
+    expect(await exists(['validatingadmissionpolicybinding.admissionregistration.k8s.io', 'knawd-installer-own-node'])).toBe(true);
     await cluster.helmOk(['uninstall', RELEASE, '-n', NS, '--no-hooks', '--timeout', '30s']);
     expect(await releases()).toEqual([]);
   });
@@ -289,7 +295,7 @@ describe('the Helm chart on a real API server', () => {
   });
 });
 
-/** What the Job controller writes when the Job's pod succeeded (1.32 validates this shape). */
+/** What the Job controller writes when the Job's pod succeeded (the API server validates this shape). */
 async function completeJob(cluster: Cluster, namespace: string, name: string): Promise<void> {
   const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
   const condition = (type: string) => ({ type, status: 'True', lastProbeTime: now, lastTransitionTime: now });

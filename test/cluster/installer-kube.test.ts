@@ -350,7 +350,8 @@ describe("the installer's Kubernetes steps against a real API server", () => {
       await setRuntimeHandlers(cluster, 'node-h', ['runc', 'crun-wasm']);
       await installing;
       expect(await nodeLabels(cluster, 'node-h')).toMatchObject({ [NODE_STATE_LABEL]: 'installed' });
-      expect(effects.log.records.map((r) => r.msg)).toContain('node node-h lists runtime handler crun-wasm in its status');
+      // With the features the kubelet reports for it (what setRuntimeHandlers wrote).
+      expect(effects.log.records).toContainEqual({ level: 'info', msg: 'node node-h lists runtime handler crun-wasm in its status', features: { recursiveReadOnlyMounts: false, userNamespaces: false } });
       await remove(settingsFor(argsFor('remove', root, artifacts, 'node-h')), effectsFor(root, { cluster: api }));
     });
 

@@ -1,9 +1,11 @@
 /**
  * The node-restriction admission policy (dist/manifests/node-restriction.yaml, then the same policy rendered with
- * a startup taint) on a real kube-apiserver 1.32:
- * a token of the installer's ServiceAccount bound to a pod on node A (a TokenRequest bound to a Pod object with
+ * a startup taint) on a real kube-apiserver, the newest and the oldest supported release (tools/versions.env), each
+ * with the etcd its kubeadm deploys: both serve ValidatingAdmissionPolicy at admissionregistration.k8s.io/v1 (GA
+ * since 1.30); MutatingAdmissionPolicy is served from 1.36 only (docs/kubernetes-releases.md).
+ * A token of the installer's ServiceAccount bound to a pod on node A (a TokenRequest bound to a Pod object with
  * spec.nodeName, as the kubelet requests the projected token; there is no kubelet here) carries node A in
- * `authentication.kubernetes.io/node-name` (ServiceAccountTokenPodNodeInfo is GA and on in 1.32: no feature
+ * `authentication.kubernetes.io/node-name` (ServiceAccountTokenPodNodeInfo is GA and on since 1.32: no feature
  * gate to set). With it the installer labels node A, the normal path, and may not label node B, nor change
  * anything but the node contract's labels (with the contract's values) and its status annotation (bounded) on
  * A; the spec only by removing the configured startup taint, and only where one is configured. A token bound
@@ -18,6 +20,7 @@ import { fixture, handlersOnNodeRoot, makeArtifacts, makeRoot } from '../install
 import { Cluster, startCluster } from '../../demo/cluster/control-plane';
 import { createNode, nodeLabels } from '../support/cluster/node';
 import { manifestPath, MANIFESTS } from '../support/cluster/objects';
+import { KUBERNETES_RELEASES, minorOf, releaseVersions } from '../support/cluster/releases';
 
 jest.setTimeout(120_000);
 
@@ -26,7 +29,8 @@ const SA = 'knawd-installer';
 const POLICY = `${MANIFESTS}/node-restriction.yaml`;
 const OWN_NODE_ONLY = 'the knawd installer may change only the Node its pod runs on (the node name in its token)';
 
-describe('the node-restriction policy on a real API server', () => {
+describe.each(KUBERNETES_RELEASES)('the node-restriction policy on a real API server (%s Kubernetes)', (release) => {
+  const versions = releaseVersions(release);
   let cluster: Cluster;
   /** kubeconfig of a token bound to the installer pod on node-a. */
   let onNodeA: string;
@@ -48,7 +52,7 @@ describe('the node-restriction policy on a real API server', () => {
   }
 
   beforeAll(async () => {
-    cluster = await startCluster();
+    cluster = await startCluster({ kubernetes: release });
     await cluster.kubectlOk(['apply', '--server-side', '-f', manifestPath('ubuntu_22_04', 'crun-wasmtime'), '-f', POLICY]);
     await createNode(cluster, 'node-a', 'containerd://1.7.22', { 'example.com/keep': 'a' });
     await createNode(cluster, 'node-b', 'containerd://1.7.22', { 'example.com/keep': 'b' });
@@ -66,6 +70,23 @@ describe('the node-restriction policy on a real API server', () => {
 
   afterAll(async () => {
     await cluster?.stop();
+  });
+
+  it(`runs ${versions.kubernetes} on etcd ${versions.etcd}, kubectl ${versions.kubernetes}; serves ValidatingAdmissionPolicy at v1, MutatingAdmissionPolicy ${minorOf(versions.kubernetes) >= 36 ? 'at v1' : 'not at all'}`, async () => {
+    const version = JSON.parse(await cluster.kubectlOk(['version', '-o', 'json']));
+    expect([version.serverVersion.gitVersion, version.clientVersion.gitVersion]).toEqual([versions.kubernetes, versions.kubernetes]);
+    const etcd = (await fetch(`${cluster.etcdUrl}/version`).then((r) => r.json())) as { etcdserver: string };
+    expect(`v${etcd.etcdserver}`).toBe(versions.etcd);
+    const resources = (await cluster.kubectlOk(['api-resources', '--api-group=admissionregistration.k8s.io', '-o', 'name'])).trim().split('\n').sort();
+    const policies = resources.filter((r) => r.includes('admissionpolic'));
+    expect(policies).toEqual([
+      ...(minorOf(versions.kubernetes) >= 36 ? ['mutatingadmissionpolicies.admissionregistration.k8s.io', 'mutatingadmissionpolicybindings.admissionregistration.k8s.io'] : []),
+      'validatingadmissionpolicies.admissionregistration.k8s.io',
+      'validatingadmissionpolicybindings.admissionregistration.k8s.io',
+    ]);
+    // The preferred (served) version of the group: v1 for both kinds; no beta is on by default.
+    const group = JSON.parse(await cluster.kubectlOk(['get', '--raw', '/apis/admissionregistration.k8s.io']));
+    expect(group.versions.map((v: { version: string }) => v.version)).toEqual(['v1']);
   });
 
   it("the API server puts the pod's node into the bound token's user info", async () => {
@@ -112,7 +133,7 @@ describe('the node-restriction policy on a real API server', () => {
     ['a state the contract does not know', ['label', 'node', 'node-a', `${NODE_STATE_LABEL}=bogus`], 'may set knawd.dev/crun-wasm only to pending, installed, failed'],
     ['another annotation', ['annotate', 'node', 'node-a', 'example.com/note=x'], `may change only the annotation ${NODE_STATUS_ANNOTATION} of a Node (at most 1024 characters)`],
     ['its status annotation beyond 1024 characters', ['annotate', 'node', 'node-a', `${NODE_STATUS_ANNOTATION}=${'x'.repeat(1025)}`], `may change only the annotation ${NODE_STATUS_ANNOTATION} of a Node (at most 1024 characters)`],
-    // A patch, not `kubectl cordon`: cordon prints the refusal but exits 0 (kubectl 1.32).
+    // A patch, not `kubectl cordon`: cordon prints the refusal but exits 0 (seen with kubectl 1.32).
     ['the spec (unschedulable)', ['patch', 'node', 'node-a', '-p', '{"spec":{"unschedulable":true}}'], "may change a Node's spec only by removing its configured startup taint"],
     ['a taint, with no startup taint configured', ['taint', 'node', 'node-a', 'example.com/x=y:NoSchedule'], "may change a Node's spec only by removing its configured startup taint"],
   ])('on its own node it cannot change %s', async (_what, args, message) => {

@@ -1,6 +1,6 @@
 /**
  * The single-node harness itself (demo/cluster), before any product step: a real node registers and turns
- * Ready on containerd 1.6 and 2.x, the machine is not written to (the overlays' upper dirs stay empty), the
+ * Ready on containerd 1.7 and 2.x, the machine is not written to (the overlays' upper dirs stay empty), the
  * node's network has no way out, the systemctl shim works, can delay a restart and is recorded, a component
  * that dies fails the harness with its log, and teardown leaves nothing.
  */

@@ -1,11 +1,12 @@
 /**
- * The product on a real single-node cluster (issue 13), for containerd 1.6 and 2.x: `helm install` of
+ * The product on a real single-node cluster (issue 13), for containerd 1.7 and 2.x: `helm install` of
  * dist/charts/knawd-deployer with target auto (issue 16) runs the installer DaemonSet on a real kubelet, which
  * finds from the real Node object and the node's files that the node is plain containerd, configures the node
  * (overlay upper dirs), restarts containerd exactly once through the recorded systemctl shim and labels the
  * node; a WASI pod with no annotation prints its line through `kubectl logs` with a plain container beside it;
  * `helm uninstall` restores the node's config byte for byte. Each step fails with the failing component's log.
- * On containerd 2.x, WASM Jobs (issue 31): the probe calling exit(0) is Complete, exit(3) Failed with exit code 3.
+ * On containerd 2.x, WASM Jobs (issue 31): the probe calling exit(0) is Complete, exit(3) Failed with exit code 3;
+ * the Node lists the handler with the features containerd found in crun (node.status.runtimeHandlers).
  *
  * The installer image is the one `npm run image` builds (demo/cluster/images/installer-image.ts).
  */
@@ -16,6 +17,9 @@ import { ClusterSteps } from '../support/node/steps';
 import { ComponentPod, componentPods, helmInstall, helmUninstall, NAMESPACE, nodeLabels, restartsOf, runWasmJob, runWasmPod, unrestored, waitFor } from '../../demo/cluster/product';
 
 jest.setTimeout(10 * 60_000);
+
+/** What containerd 2.2 under kubelet 1.37 reports crun 1.21 can do, on this machine's kernel (6.18). */
+const CRUN_FEATURES = { recursiveReadOnlyMounts: true, userNamespaces: true };
 
 describe.each([1, 2] as const)('helm install --set target=auto / uninstall on a real node with containerd %d.x', (major) => {
   const steps = new ClusterSteps();
@@ -57,6 +61,17 @@ describe.each([1, 2] as const)('helm install --set target=auto / uninstall on a 
       ]),
     );
     expect(log).toContain(`"msg":"containerd ${major}.`);
+
+    // What the kubelet reports for our handler (node.status.runtimeHandlers, docs/kubernetes-releases.md): containerd
+    // 2.x lists it with the features it found in crun's `features`, and the installer logs them; 1.7 lists no handler.
+    const handlers = (JSON.parse(await h.kubectlOk(['get', 'node', NODE_NAME, '-o', 'json'])).status.runtimeHandlers ?? []) as Array<{ name: string }>;
+    if (major === 2) {
+      expect(handlers.find((x) => x.name === 'crun-wasm')).toEqual({ name: 'crun-wasm', features: CRUN_FEATURES });
+      const listed = JSON.parse(log.split('\n').find((l) => l.includes('lists runtime handler crun-wasm')) ?? '{}');
+      expect([listed.msg, listed.features]).toEqual([`node ${NODE_NAME} lists runtime handler crun-wasm in its status`, CRUN_FEATURES]);
+    } else {
+      expect(handlers).toEqual([]);
+    }
 
     const pods = JSON.parse(await h.kubectlOk(['-n', NAMESPACE, 'get', 'pods', '-l', 'app.kubernetes.io/component=installer', '-o', 'json'])).items;
     expect(pods.map((p: { spec: { nodeName: string }; status: { phase: string } }) => [p.spec.nodeName, p.status.phase])).toEqual([[NODE_NAME, 'Running']]);

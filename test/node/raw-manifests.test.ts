@@ -1,5 +1,5 @@
 /**
- * Issue 13 3f on the single-node cluster (containerd 1.6): install and uninstall with the raw manifests of
+ * Issue 13 3f on the single-node cluster (containerd 1.7): install and uninstall with the raw manifests of
  * dist/manifests/containerd/crun-wasmtime*.yaml by running exactly the kubectl commands their headers give, on a
  * cluster without Knative (what a raw-manifest user without Knative has). Every step must exit 0, and after the
  * uninstall's wait step the node must already be restored.

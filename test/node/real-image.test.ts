@@ -1,5 +1,5 @@
 /**
- * Issue 13 3c and the second half of 3d on the single-node cluster (containerd 1.6), against the contract of
+ * Issue 13 3c and the second half of 3d on the single-node cluster (containerd 1.7), against the contract of
  * work not merged yet. PASSES ONLY AFTER:
  *   - the real installer image (issue 12: `npm run image`, demo/cluster/images/built-image.ts) replaces the stand-in in
  *     demo/cluster/images/installer-image.ts: it ships crun-wasmedge beside crun-wasmtime, and the project's own

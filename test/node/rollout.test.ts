@@ -1,7 +1,7 @@
 /**
- * Issue 15 (items 2-5) and issue 17 (item 1) on the real single-node cluster with containerd 1.6, the chart
+ * Issue 15 (items 2-5) and issue 17 (item 1) on the real single-node cluster with containerd 1.7, the chart
  * and the image as built: the node carries a startup taint before `helm install` (the node-restriction policy
- * is installed: Kubernetes 1.32 serves it, and the installer's token is bound to its pod); `kubectl rollout
+ * is installed: Kubernetes serves it, and the installer's token is bound to its pod); `kubectl rollout
  * status` returns once the node is installed and the taint is gone; the pod then runs only the static agent;
  * `knawd-installer status --cluster` (the image's bundle) prints the node; a distribution upgrade that
  * rewrites containerd's config and restarts it is found by the drift check and repaired (pending, Event,
@@ -41,7 +41,7 @@ function onNode(h: NodeCluster, argv: readonly string[], input?: string): Promis
   return runCommand('nsenter', ['-t', String(pid1), '-m', '--', ...argv], { input });
 }
 
-describe('rollout safety on a real node with containerd 1.6', () => {
+describe('rollout safety on a real node with containerd 1.7', () => {
   const steps = clusterForFile(1);
   const need = (...names: string[]): NodeCluster => steps.need(...names);
 

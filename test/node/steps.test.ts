@@ -1,6 +1,6 @@
 /**
  * Lifecycle steps of issue 13 (3b, 3d) that the product does today, on the single-node cluster with containerd
- * 1.6 (the stand-in's crun cannot start pods under 2.x, see lifecycle.test.ts):
+ * 1.7 (the stand-in's crun cannot start pods under 2.x, see lifecycle.test.ts):
  *   b. a RuntimeClass pod created before the node is labelled stays Pending (unschedulable) and runs once the
  *      label appears; the label comes only after a deliberately slow containerd restart (the shim delays it)
  *   d. `helm upgrade` of logLevel only: the new installer pod writes 0 bytes and restarts nothing
@@ -16,7 +16,7 @@ jest.setTimeout(10 * 60_000);
 
 const SLOW_RESTART_MS = 8000;
 
-describe('lifecycle steps on a real node with containerd 1.6', () => {
+describe('lifecycle steps on a real node with containerd 1.7', () => {
   const steps = clusterForFile(1);
   const need = (...names: string[]): NodeCluster => steps.need(...names);
 

@@ -1,5 +1,5 @@
 /**
- * Issue 13 3a (readiness) and 3e (uninstall), and issue 15's readiness, on containerd 1.6: the host-changed label
+ * Issue 13 3a (readiness) and 3e (uninstall), and issue 15's readiness, on containerd 1.7: the host-changed label
  * (`knawd.dev/crun-wasm-host=changed`, HOST_CHANGED_LABEL in lib/catalog/node-contract.ts) is set before the
  * installer's first host write and removed only once the host is restored, and the uninstall wait Job waits
  * until no node carries it; the installer pod is Ready only once its node is configured and verified, so

@@ -1,5 +1,5 @@
 /**
- * The upgrade from the original knawd-deployer (1.x) on a real single-node cluster (containerd 1.6): the
+ * The upgrade from the original knawd-deployer (1.x) on a real single-node cluster (containerd 1.7): the
  * original chart v1.3.0 (../shared/original, unchanged but for `imagePullPolicy: Always`, turned into `Never`
  * by a post-renderer: no registry is reachable here) installs its DaemonSet, which runs the original's manager
  * (built by `npm run tools`) in a stand-in of its image: /app/manager, nsenter, and /vendor/ubuntu_20_04 with
@@ -59,7 +59,7 @@ function oldPod(): Record<string, unknown> {
   };
 }
 
-describe('helm upgrade from the original chart on a real node (containerd 1.6)', () => {
+describe('helm upgrade from the original chart on a real node (containerd 1.7)', () => {
   const steps = new ClusterSteps();
   const need = (...names: string[]): NodeCluster => steps.need(...names);
   let pristine = '';

@@ -28,6 +28,17 @@ export interface NodeInfo {
   readonly osImage?: string;
   /** Names in `status.runtimeHandlers` (Kubernetes 1.30+); undefined when the kubelet reports none. */
   readonly runtimeHandlers?: readonly string[];
+  /** `status.runtimeHandlers[].features` by handler name, for the handlers the kubelet reports features of. */
+  readonly runtimeHandlerFeatures?: Readonly<Record<string, RuntimeHandlerFeatures>>;
+}
+
+/**
+ * What the kubelet reports a runtime handler can do (from the runtime's CRI Status): pods asking for user
+ * namespaces (`hostUsers: false`) or recursive read-only mounts are refused on a handler that lacks it.
+ */
+export interface RuntimeHandlerFeatures {
+  readonly recursiveReadOnlyMounts?: boolean;
+  readonly userNamespaces?: boolean;
 }
 
 /** A Warning Event the installer recorded on a Node, with the time it was last seen. */
@@ -197,7 +208,7 @@ interface Node {
   readonly spec?: { readonly taints?: NodeTaint[] };
   readonly status?: {
     readonly nodeInfo?: { readonly containerRuntimeVersion?: string; readonly kubeletVersion?: string; readonly osImage?: string };
-    readonly runtimeHandlers?: ReadonlyArray<{ readonly name?: string }>;
+    readonly runtimeHandlers?: ReadonlyArray<{ readonly name?: string; readonly features?: RuntimeHandlerFeatures }>;
   };
 }
 
@@ -239,6 +250,7 @@ export class HttpCluster implements ClusterApi {
   async getNode(name: string): Promise<NodeInfo> {
     const node = await call(`read node ${name}`, () => this.http.request<Node>({ method: 'GET', path: `/api/v1/nodes/${enc(name)}` }));
     const handlers = node.status?.runtimeHandlers?.map((h) => h.name ?? '');
+    const features = Object.fromEntries((node.status?.runtimeHandlers ?? []).filter((h) => h.features).map((h) => [h.name ?? '', { ...h.features }]));
     return {
       labels: node.metadata?.labels ?? {},
       containerRuntimeVersion: node.status?.nodeInfo?.containerRuntimeVersion,
@@ -246,6 +258,7 @@ export class HttpCluster implements ClusterApi {
       kubeletVersion: node.status?.nodeInfo?.kubeletVersion || undefined,
       osImage: node.status?.nodeInfo?.osImage || undefined,
       ...(handlers && handlers.length > 0 ? { runtimeHandlers: handlers } : {}),
+      ...(Object.keys(features).length > 0 ? { runtimeHandlerFeatures: features } : {}),
     };
   }
 

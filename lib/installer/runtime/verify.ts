@@ -63,9 +63,12 @@ export async function checkNodeLists(cluster: ClusterApi, nodeName: string, hand
   let last: readonly string[] | undefined;
   for (;;) {
     try {
-      last = (await cluster.getNode(nodeName)).runtimeHandlers;
+      const node = await cluster.getNode(nodeName);
+      last = node.runtimeHandlers;
       if (last?.includes(handler)) {
-        log.info(`node ${nodeName} lists runtime handler ${handler} in its status`);
+        // What pods on the handler may ask for (user namespaces, recursive read-only mounts), as the kubelet says.
+        const features = node.runtimeHandlerFeatures?.[handler];
+        log.info(`node ${nodeName} lists runtime handler ${handler} in its status`, features ? { features } : {});
         return;
       }
     } catch (error) {
