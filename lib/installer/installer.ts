@@ -24,6 +24,7 @@ import { AUTO_TARGET, HOST_CHANGED_LABEL, ORIGINAL_HANDLER, RUNTIMES, TargetSpec
 import { Artifact, locateArtifacts } from './artifacts';
 import { InstallerError, messageOf } from './errors';
 import { CommandRunner } from './host/commands';
+import { readCompileCache, removeCompileCache } from './host/compile-cache';
 import { CommandCannotRun } from './host/errors';
 import { coarseTimestamps, Expected, HostFs, StagedCopy } from './host/fs';
 import { clearTempLeftovers } from './host/leftovers';
@@ -704,6 +705,12 @@ async function removeFromState(settings: Settings, effects: Effects, target: Tar
   for (const op of plan.ops.filter((o) => !isConfigRole(o.role))) {
     applyOp(fs, op, log);
     changed.push(op.path);
+  }
+  // crun's compile cache goes with the handler: its entries are code for the builds just removed.
+  const cache = readCompileCache(fs, state.prefix);
+  if (cache) {
+    if (removeCompileCache(fs, state.prefix)) log.info('compile cache removed', { path: cache.path, entries: cache.entries, bytes: cache.bytes });
+    else log.warn(`${cache.path} is not empty (a compile finished meanwhile): left in place`);
   }
   // Directories we created, deepest first; the prefix (which holds the state) last.
   const ownsPrefix = (d: string): boolean => d === state.prefix || state.prefix.startsWith(d + '/');
