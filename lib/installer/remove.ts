@@ -1,6 +1,7 @@
 /** The remove command's sequence (see installer.ts for the whole of it). */
 import { AUTO_TARGET, HOST_CHANGED_LABEL, TargetSpec, TARGETS, findTarget } from '../catalog';
 import { InstallerError } from './errors';
+import { readCompileCache, removeCompileCache } from './host/compile-cache';
 import { checkConfigsUnchanged } from './host/prewrite';
 import { selinuxEnabled } from './host/selinux';
 import { NOTHING_CHANGED, Stopped } from './host/signals';
@@ -179,6 +180,12 @@ export async function removeFromState(settings: Settings, effects: Effects, targ
   for (const op of plan.ops.filter((o) => !isConfigRole(o.role))) {
     applyOp(fs, op, log);
     changed.push(op.path);
+  }
+  // crun's compile cache goes with the handler: its entries are code for the builds just removed.
+  const cache = readCompileCache(fs, state.prefix);
+  if (cache) {
+    if (removeCompileCache(fs, state.prefix)) log.info('compile cache removed', { path: cache.path, entries: cache.entries, bytes: cache.bytes });
+    else log.warn(`${cache.path} is not empty (a compile finished meanwhile): left in place`);
   }
   // Directories we created, deepest first; the prefix (which holds the state) last.
   const ownsPrefix = (d: string): boolean => d === state.prefix || state.prefix.startsWith(d + '/');

@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: prints every figure with its target, and exits non-zero when a target is missed.
- * `npm run bench -- <part> …` runs only those parts (synth, installer, faults, image, rollout, node, demo, wasm, knative, release).
+ * `npm run bench -- <part> …` runs only those parts (synth, installer, faults, image, rollout, node, demo, wasm, wasm-cache, knative, release).
  */
 import { BenchResult } from './measure';
 import { benchDemo } from './demo-bench';
@@ -12,7 +12,7 @@ import { benchNode } from './node-bench';
 import { benchRelease } from './release-bench';
 import { benchRollout } from './rollout-bench';
 import { benchSynth } from './synth-bench';
-import { benchWasm } from './wasm-bench';
+import { benchWasm, benchWasmCache } from './wasm-bench';
 
 const PARTS: Record<string, () => BenchResult[] | Promise<BenchResult[]>> = {
   synth: benchSynth,
@@ -23,6 +23,7 @@ const PARTS: Record<string, () => BenchResult[] | Promise<BenchResult[]>> = {
   node: benchNode,
   demo: benchDemo,
   wasm: benchWasm,
+  'wasm-cache': benchWasmCache,
   knative: benchKnative,
   release: benchRelease,
 };

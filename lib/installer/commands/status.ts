@@ -13,6 +13,7 @@
  */
 import { AUTO_TARGET, findTarget } from '../../catalog';
 import { loadArtifacts } from '../artifacts';
+import { CompileCacheReport, readCompileCache } from '../host/compile-cache';
 import { HostFs } from '../host/fs';
 import { installedPath } from '../plan/plan';
 import { Settings } from '../settings';
@@ -31,6 +32,8 @@ export interface StatusReport {
   readonly drift: readonly string[];
   /** Whether the installed binary and library equal this image's artifacts; undefined when not checked. */
   readonly artifactsMatch?: boolean;
+  /** The node's compile cache of WebAssembly modules: size and counters (hits...); absent until a module started. */
+  readonly compileCache?: CompileCacheReport;
 }
 
 export function status(settings: Settings, fs: HostFs): StatusReport {
@@ -80,5 +83,6 @@ export function status(settings: Settings, fs: HostFs): StatusReport {
     restartPending: state.restartPending,
     drift,
     artifactsMatch,
+    compileCache: readCompileCache(fs, state.prefix),
   };
 }

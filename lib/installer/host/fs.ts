@@ -183,6 +183,17 @@ export class HostFs {
     return this.stat(hostPath) !== undefined;
   }
 
+  /** The size of a regular file (a final symlink not followed), or undefined when there is none. */
+  size(hostPath: string): number | undefined {
+    try {
+      const st = fs.lstatSync(this.local(hostPath, false));
+      return st.isFile() ? st.size : undefined;
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+  }
+
   /** The file's bytes, or undefined when it does not exist. A directory in its place is an error. */
   read(hostPath: string): Buffer | undefined {
     const st = this.stat(hostPath);

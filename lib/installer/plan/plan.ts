@@ -12,7 +12,7 @@ import type { NodeRuntime } from '../runtime/detect';
 import type { FileDigest } from '../host/fs';
 import { ConfigPatchError } from '../../toml';
 import { InstallerError } from '../errors';
-import { FileRecord, FileRole, InstallState, isConfigRole, loadBytes, statePath, storeBytes, TakeoverRecord, withoutSource, withoutStat } from './state';
+import { compileCachePath, FileRecord, FileRole, InstallState, isConfigRole, loadBytes, statePath, storeBytes, TakeoverRecord, withoutSource, withoutStat } from './state';
 import { OriginalFindings, planTakeover, takenOverRecord } from './takeover';
 
 /** Read-only view of the host (host paths). {@link HostFs} provides one (host-view.ts `hostView`). */
@@ -93,6 +93,8 @@ export function layout(prefix: string, runtime: Pick<RuntimeSpec, 'name' | 'libr
     // switches to WASM only for .wasm entrypoints of annotated pods.
     binary: `${prefix}/libexec/${runtime.name}/crun`,
     state: statePath(prefix),
+    /** The node's compile cache (host/compile-cache.ts): crun's, not a file the installer writes. */
+    cache: compileCachePath(prefix),
   };
 }
 
@@ -112,7 +114,8 @@ export function installedPath(prefix: string, runtime: Pick<RuntimeSpec, 'name' 
  * crun must not run under a `crun-<handler>` name (see {@link layout}); `exec` keeps crun's arguments, pid and
  * exit status. The builds are hermetic (their loader and RUNPATH name `<prefix>/lib`, rewritten to the chosen
  * prefix on copy), so LD_LIBRARY_PATH only covers what glibc itself dlopen()s by name; it does not reach
- * containers: crun gives the container process the environment from the OCI spec, not its own.
+ * containers: crun gives the container process the environment from the OCI spec, not its own. KNAWD_WASM_CACHE
+ * names the node's compile cache to crun (crun-patches/0101): set here, on the host, where no pod can set it.
  */
 export function wrapperScript(prefix: string, runtime: Pick<RuntimeSpec, 'name' | 'library'>): Buffer {
   const l = layout(prefix, runtime);
@@ -122,7 +125,8 @@ export function wrapperScript(prefix: string, runtime: Pick<RuntimeSpec, 'name' 
       `# Installed by knawd-installer: runs ${runtime.name} with its WebAssembly engine (${runtime.library})`,
       `# on the loader path. Removed by \`knawd-installer remove\`.`,
       `LD_LIBRARY_PATH='${l.lib}'\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}`,
-      'export LD_LIBRARY_PATH',
+      `KNAWD_WASM_CACHE='${l.cache}'`,
+      'export LD_LIBRARY_PATH KNAWD_WASM_CACHE',
       `exec '${l.binary}' "$@"`,
       '',
     ].join('\n'),

@@ -134,6 +134,11 @@ export function statePath(prefix: string): string {
   return `${prefix}/${STATE_FILE}`;
 }
 
+/** The node's compile cache of WebAssembly modules (host/compile-cache.ts): written by crun, removed with the prefix. */
+export function compileCachePath(prefix: string): string {
+  return `${prefix}/cache`;
+}
+
 export function storeBytes(data: Buffer): StoredBytes {
   const text = data.toString('utf8');
   return Buffer.from(text, 'utf8').equals(data) ? { encoding: 'utf8', data: text } : { encoding: 'base64', data: data.toString('base64') };
