@@ -14,15 +14,16 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { VendorManifest } from '../../lib/catalog';
 import { builtImage } from '../../demo/cluster/images/built-image';
 import { buildWasiProbe, PROBE_INPUT } from '../../demo/cluster/images/test-images';
 import { ensureCrunCgroupLayout, removeCgroupTree } from '../../demo/cluster/cgroups';
 import { must, sleep } from '../../demo/cluster/process';
 import { REPO } from '../support/tools';
+import { layOut } from '../support/vendor-layout';
 import { Engine, HOST_LINE, PROBE_CASES, PROBE_VOLUME, ProbeCase, probeProblems } from '../support/wasi-probe';
 
 jest.setTimeout(10 * 60_000);
@@ -52,30 +53,6 @@ afterAll(() => {
   if (base) rmSync(base, { recursive: true, force: true });
   if (problems.length > 0) throw new Error(`teardown left cgroups behind:\n${problems.join('\n')}`);
 });
-
-/** The build's files under `prefix` as the installer lays them out, the padded default prefix rewritten to it. */
-function layOut(vendor: string, manifest: VendorManifest, build: string, prefix: string): string {
-  const placeholder = Buffer.from(manifest.placeholder);
-  const to = Buffer.from(prefix.padEnd(manifest.placeholder.length, '/'));
-  let crun = '';
-  for (const f of manifest.builds[build].files) {
-    const dest = f.role === 'crun' ? join(prefix, 'libexec', build, 'crun') : f.role === 'data' ? join(prefix, f.path) : join(prefix, 'lib', basename(f.path));
-    mkdirSync(dirname(dest), { recursive: true });
-    const data = readFileSync(join(vendor, f.path));
-    const parts: Buffer[] = [];
-    let from = 0;
-    for (let at = data.indexOf(placeholder); at >= 0; at = data.indexOf(placeholder, from)) {
-      parts.push(data.subarray(from, at), to);
-      from = at + placeholder.length;
-    }
-    parts.push(data.subarray(from));
-    writeFileSync(dest, Buffer.concat(parts));
-    chmodSync(dest, f.role === 'crun' || f.role === 'loader' ? 0o755 : 0o644);
-    if (f.role === 'crun') crun = dest;
-  }
-  if (!crun) throw new Error(`artifacts.json lists no crun for ${build}`);
-  return crun;
-}
 
 /** A bundle whose process is the probe with `c`'s arguments (or `module` instead of the probe); runs it with `crun run`, stdin /dev/null. */
 function runCase(engine: Engine, c: ProbeCase) {

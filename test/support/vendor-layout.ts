@@ -1,0 +1,32 @@
+/**
+ * One build of an image's /vendor laid out under a host prefix the way the installer does it (the padded default
+ * prefix rewritten to `prefix` in every file): crun at `<prefix>/libexec/<build>/crun`, libraries in `<prefix>/lib`.
+ * For tests that run a build's crun on bundles without installing it on a node (test/image).
+ */
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { VendorManifest } from '../../lib/catalog';
+
+/** Lays `build` out under `prefix`; returns the path of its crun. */
+export function layOut(vendor: string, manifest: VendorManifest, build: string, prefix: string): string {
+  const placeholder = Buffer.from(manifest.placeholder);
+  const to = Buffer.from(prefix.padEnd(manifest.placeholder.length, '/'));
+  let crun = '';
+  for (const f of manifest.builds[build].files) {
+    const dest = f.role === 'crun' ? join(prefix, 'libexec', build, 'crun') : f.role === 'data' ? join(prefix, f.path) : join(prefix, 'lib', basename(f.path));
+    mkdirSync(dirname(dest), { recursive: true });
+    const data = readFileSync(join(vendor, f.path));
+    const parts: Buffer[] = [];
+    let from = 0;
+    for (let at = data.indexOf(placeholder); at >= 0; at = data.indexOf(placeholder, from)) {
+      parts.push(data.subarray(from, at), to);
+      from = at + placeholder.length;
+    }
+    parts.push(data.subarray(from));
+    writeFileSync(dest, Buffer.concat(parts));
+    chmodSync(dest, f.role === 'crun' || f.role === 'loader' ? 0o755 : 0o644);
+    if (f.role === 'crun') crun = dest;
+  }
+  if (!crun) throw new Error(`artifacts.json lists no crun for ${build}`);
+  return crun;
+}
