@@ -2,10 +2,12 @@
 # Lays out the build context of both images and builds them with buildah (step 6 of build-image.sh, which passes
 # the cached components). Separate so that its whole output is one cache entry keyed by every input.
 #
-#   assemble.sh OUT SYSROOT CRUN_WASMTIME CRUN_WASMEDGE CRUN_WASM_NODEJS LIBWASMTIME BUNDLE PACKAGES AGENT
+#   assemble.sh OUT SYSROOT CRUN_WASMTIME CRUN_WASMEDGE CRUN_WASM_NODEJS LIBWASMTIME BUNDLE PACKAGES AGENT ARCH
+#
+# ARCH (amd64, arm64) is the architecture of every ELF given and of the sysroot; the images are linux/ARCH.
 #
 # OUT/context/rootfs/        the installer image's file system:
-#   usr/bin/node, usr/bin/nsenter, usr/lib/x86_64-linux-gnu/*   the image's own userland (trixie; links into
+#   usr/bin/node, usr/bin/nsenter, usr/lib/<triplet>/*           the image's own userland (trixie; links into
 #                                                                /vendor/lib for the libraries both use)
 #   usr/local/lib/knawd-installer.js                             the installer bundle
 #   usr/local/bin/knawd-agent                                    the pod's long-running process (static)
@@ -22,7 +24,7 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/.." && pwd)"
-OUT="$1" SYSROOT="$2" CRUN_WT="$3" CRUN_WE="$4" CRUN_NODE="$5" LIBWASMTIME="$6" BUNDLE="$7" PACKAGES="$8" AGENT="$9"
+OUT="$1" SYSROOT="$2" CRUN_WT="$3" CRUN_WE="$4" CRUN_NODE="$5" LIBWASMTIME="$6" BUNDLE="$7" PACKAGES="$8" AGENT="$9" ARCH="${10}"
 # shellcheck source=runtime-artifacts/image.env
 . "$HERE/image.env"
 export SOURCE_DATE_EPOCH
@@ -32,8 +34,12 @@ die() { echo "assemble: error: $*" >&2; exit 1; }
 # The prefix as it is written into every shipped ELF: the default, padded with "/" to a fixed length.
 PADDED="$HOST_PREFIX"
 while ((${#PADDED} < HOST_PREFIX_PADDED_LENGTH)); do PADDED+=/; done
-LOADER=ld-linux-x86-64.so.2
-LIBDIRS=("$SYSROOT/usr/lib/x86_64-linux-gnu" "$SYSROOT/lib/x86_64-linux-gnu" "$SYSROOT/usr/lib64")
+case "$ARCH" in
+  amd64) GNU=x86_64-linux-gnu LOADER=ld-linux-x86-64.so.2 ;;
+  arm64) GNU=aarch64-linux-gnu LOADER=ld-linux-aarch64.so.1 ;;
+  *) die "no image for architecture $ARCH" ;;
+esac
+LIBDIRS=("$SYSROOT/usr/lib/$GNU" "$SYSROOT/lib/$GNU" "$SYSROOT/usr/lib64")
 
 CTX="$OUT/context"
 ROOTFS="$CTX/rootfs"
@@ -96,7 +102,7 @@ chmod 0755 "$VENDOR/lib/$LOADER"
 
 # Every ELF but the loader: RUNPATH = <padded prefix>/lib when it needs anything (so every DT_NEEDED, and every
 # dlopen() by name from it, resolves there and never through the host's ld.so.cache); executables also get
-# PT_INTERP = <padded prefix>/lib/ld-linux-x86-64.so.2. Absolute, because crun re-executes itself from a sealed
+# PT_INTERP = <padded prefix>/lib/<the loader>. Absolute, because crun re-executes itself from a sealed
 # memfd in a constructor (src/libcrun/linux.c libcrun_rexec), where $ORIGIN is "/".
 for f in "$VENDOR"/crun-*/crun "$VENDOR"/lib/*; do
   [[ "$(basename "$f")" == "$LOADER" || -d "$f" ]] && continue
@@ -118,10 +124,14 @@ done
 [[ -s "$OUT/nodejs.files" ]] || die "libnode.so.115 names no JavaScript under /usr/share/nodejs: the handler's bind mount would be empty"
 
 # ---------------------------------------------------------------- the image's own userland
-mkdir -p "$ROOTFS/usr/bin" "$ROOTFS/usr/lib/x86_64-linux-gnu" "$ROOTFS/usr/lib64" "$ROOTFS/usr/local/lib" "$ROOTFS/tmp"
+mkdir -p "$ROOTFS/usr/bin" "$ROOTFS/usr/lib/$GNU" "$ROOTFS/usr/local/lib" "$ROOTFS/tmp"
 chmod 1777 "$ROOTFS/tmp"
 ln -s usr/lib "$ROOTFS/lib"
-ln -s usr/lib64 "$ROOTFS/lib64"
+# The loader where the image's own ELFs' PT_INTERP names it (/lib64/ld-linux-x86-64.so.2, /lib/ld-linux-aarch64.so.1).
+if [[ "$ARCH" == amd64 ]]; then
+  mkdir -p "$ROOTFS/usr/lib64"
+  ln -s usr/lib64 "$ROOTFS/lib64"
+fi
 ln -s usr/bin "$ROOTFS/bin"
 cp "$SYSROOT/usr/bin/nsenter" "$ROOTFS/usr/bin/nsenter"
 cp "$(readlink -f "$SYSROOT/usr/bin/node")" "$ROOTFS/usr/bin/node"
@@ -133,12 +143,12 @@ closure "$rootlist" "$ROOTFS/usr/bin/node" "$ROOTFS/usr/bin/nsenter"
 # does not exist in the image, so its dependencies resolve from here as ever) is a link to it.
 while IFS=$'\t' read -r soname file; do
   if [[ -f "$VENDOR/lib/$soname" ]]; then
-    ln -s "../../../vendor/lib/$soname" "$ROOTFS/usr/lib/x86_64-linux-gnu/$soname"
+    ln -s "../../../vendor/lib/$soname" "$ROOTFS/usr/lib/$GNU/$soname"
   else
-    cp "$file" "$ROOTFS/usr/lib/x86_64-linux-gnu/$soname"
+    cp "$file" "$ROOTFS/usr/lib/$GNU/$soname"
   fi
 done <"$rootlist"
-ln -s ../lib/x86_64-linux-gnu/$LOADER "$ROOTFS/usr/lib64/$LOADER"
+if [[ "$ARCH" == amd64 ]]; then ln -s "../lib/$GNU/$LOADER" "$ROOTFS/usr/lib64/$LOADER"; else ln -s "$GNU/$LOADER" "$ROOTFS/usr/lib/$LOADER"; fi
 # The JavaScript Debian's libnode loads from /usr/share/nodejs (it fails to start without cjs-module-lexer): links
 # to the copies in /vendor/lib/nodejs.
 while read -r rel; do
@@ -169,8 +179,8 @@ chmod 0755 "$OUT/wasm-http/rootfs/http.wasm"
 # Fixed mtimes on everything that goes into a layer (buildah --timestamp sets the image dates).
 find "$CTX" "$OUT/wasi" "$OUT/wasm-http" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 
-bash "$HERE/buildah-build.sh" "$HERE/Containerfile" "$CTX" "$IMAGE_NAME" "$OUT/knawd-deployer.oci.tar"
-bash "$HERE/buildah-build.sh" "$HERE/Containerfile.wasi-hello" "$OUT/wasi" "$WASI_TEST_IMAGE_NAME" "$OUT/wasi-hello.oci.tar"
-bash "$HERE/buildah-build.sh" "$HERE/wasm-http/Containerfile" "$OUT/wasm-http" "$WASM_SERVICE_IMAGE_NAME" "$OUT/wasm-http.oci.tar"
+bash "$HERE/buildah-build.sh" "$HERE/Containerfile" "$CTX" "$IMAGE_NAME" "$OUT/knawd-deployer.oci.tar" "linux/$ARCH"
+bash "$HERE/buildah-build.sh" "$HERE/Containerfile.wasi-hello" "$OUT/wasi" "$WASI_TEST_IMAGE_NAME" "$OUT/wasi-hello.oci.tar" "linux/$ARCH"
+bash "$HERE/buildah-build.sh" "$HERE/wasm-http/Containerfile" "$OUT/wasm-http" "$WASM_SERVICE_IMAGE_NAME" "$OUT/wasm-http.oci.tar" "linux/$ARCH"
 
 (cd "$REPO" && node_modules/.bin/ts-node --transpile-only runtime-artifacts/image-record.ts "$OUT" "$PACKAGES")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the installer image and the WASI test image (entry point of `npm run image`), for linux/amd64, as OCI
-# archives under build/image/, from nothing but the package registries:
+# Builds the installer image and the WASI test image (entry point of `npm run image`), for each architecture of
+# IMAGE_ARCHES (image.env: linux/amd64 natively, linux/arm64 cross-compiled), as OCI archives under build/image/,
+# from nothing but the package registries:
 #
 #   crun 1.21 (trixie's source package) ─┬─ our crun-patches/ applied, built three times on bookworm: --with-wasmtime,
 #   wasmtime C API 26.0.1 (crates.io) ───┤   --with-wasmedge, and with our wasm_nodejs handler (crun-patches/0004)
@@ -16,6 +17,7 @@
 #   knawd-deployer.oci.tar   the installer image     wasi-hello.oci.tar   the WASI test image
 #   image.json               digests, names, versions, where the extracted /vendor is
 #   vendor/                  the image's /vendor as built (what the e2e tests install from is extracted anew)
+#   <arch>/                  the same for every other architecture (arm64/knawd-deployer.oci.tar, arm64/vendor, ...)
 # and lib/catalog/wasi-test-image.json (the test image's digest, read by the constructs).
 #
 # Every component build is cached in ${KNAWD_TOOLS_CACHE:-~/.cache/knawd-deployer}/<name>-<key>/ (a .complete
@@ -38,7 +40,7 @@ die() { echo "image: error: $*" >&2; exit 1; }
 # shellcheck source=runtime-artifacts/image.env
 . "$HERE/image.env"
 export SOURCE_DATE_EPOCH
-[[ "$(uname -m)" == x86_64 ]] || die "this build makes linux/amd64 images and needs an x86_64 Debian machine"
+[[ "$(uname -m)" == x86_64 ]] || die "this build runs on an x86_64 Debian machine (amd64 natively, other architectures cross-compiled)"
 command -v apt-get >/dev/null || die "apt-get is missing: the build takes its packages from Debian"
 mkdir -p "$CACHE/logs" "$OUT"
 
@@ -87,62 +89,127 @@ apt_install_missing() { # PACKAGE...: bookworm packages the build runs
 
 hash_of() { sha256sum | cut -c1-16; }
 
+# arch_facts ARCH: what the steps need to know of one architecture of IMAGE_ARCHES. amd64 is built natively; any
+# other is cross-compiled with Debian's cross gcc and rustup's target, against the target's own trixie packages
+# (the sysroot of step 1), and what must run at build time runs under qemu-user (trixie's qemu-user, step 0b).
+arch_facts() {
+  ARCH="$1"
+  case "$ARCH" in
+    amd64) GNU=x86_64-linux-gnu LOADER=ld-linux-x86-64.so.2 RUST_TARGET=x86_64-unknown-linux-gnu QEMU_NAME="" SUFFIX="" ;;
+    arm64) GNU=aarch64-linux-gnu LOADER=ld-linux-aarch64.so.1 RUST_TARGET=aarch64-unknown-linux-gnu QEMU_NAME=qemu-aarch64 SUFFIX=-arm64 ;;
+    *) die "IMAGE_ARCHES: no build for $ARCH (amd64 and arm64 are built)" ;;
+  esac
+  CROSS=0
+  [[ "$ARCH" == amd64 ]] || CROSS=1
+}
+
+# run_built FILE ARGS...: runs a binary built for $ARCH on this machine. Another architecture's runs under
+# qemu-user with the sysroot's loader; crun re-executes itself from a sealed memfd unless its own file lies on a
+# read-only mount, and qemu-user cannot execute that copy, so the file's directory is bind-mounted read-only in a
+# mount namespace of its own first (nothing is registered with binfmt_misc).
+run_built() {
+  if ((CROSS == 0)); then "$@"; return; fi
+  QEMU_LD_PREFIX="$SYSROOT" unshare --mount --propagation private bash -c \
+    'd="$(dirname "$1")"; mount --bind "$d" "$d" && mount -o remount,bind,ro "$d" && exec "$0" "$@"' "$QEMU_DIR/$QEMU_NAME" "$@"
+}
+
 # ---------------------------------------------------------------- 0. build machine
+CROSS_TOOLS=()
+for arch in $IMAGE_ARCHES; do
+  arch_facts "$arch"
+  ((CROSS == 0)) || CROSS_TOOLS+=("gcc-$GNU" "libc6-dev-$ARCH-cross")
+done
 apt_install_missing gcc make pkg-config gperf python3 libsystemd-dev libseccomp-dev libcap-dev libyajl-dev \
   dpkg-dev cmake patchelf buildah wabt binutils file musl-tools patch \
-  wasi-libc clang-14 lld-14 libclang-rt-14-dev-wasm32
+  wasi-libc clang-14 lld-14 libclang-rt-14-dev-wasm32 "${CROSS_TOOLS[@]}"
 command -v cargo >/dev/null || die "cargo is missing (rustup's cargo >= 1.78; bookworm's own is too old)"
+for arch in $IMAGE_ARCHES; do
+  arch_facts "$arch"
+  ((CROSS == 0)) || rustup target list --installed | grep -qx "$RUST_TARGET" || rustup target add "$RUST_TARGET" >/dev/null ||
+    die "rustup target add $RUST_TARGET failed (the wasmtime C API is cross-compiled for $ARCH with it)"
+done
 
-# trixie through an apt configuration of its own (sources, lists, cache under the cache root): nothing of the
-# machine's apt setup is read or changed, so nothing can ever be installed from it. Its lists are fetched once
-# (versions then stay as resolved; KNAWD_IMAGE_APT_UPDATE=1 refreshes them).
-APT_DIR="$CACHE/apt-$SHIP_SUITE"
-APT_OPTS=(-o "Dir::Etc::SourceList=$APT_DIR/sources.list" -o "Dir::Etc::SourceParts=$APT_DIR/none"
-  -o "Dir::Etc::Preferences=$APT_DIR/none" -o "Dir::Etc::PreferencesParts=$APT_DIR/none"
-  -o "Dir::State::Lists=$APT_DIR/lists" -o "Dir::Cache=$APT_DIR/cache" -o "APT::Architecture=amd64"
-  -o "Debug::NoLocking=1" -o "APT::Sandbox::User=root")
+# trixie through an apt configuration of its own per architecture (sources, lists, cache under the cache root):
+# nothing of the machine's apt setup is read or changed, so nothing can ever be installed from it. Its lists are
+# fetched once (versions then stay as resolved; KNAWD_IMAGE_APT_UPDATE=1 refreshes them).
+apt_use() { # ARCH: the apt configuration of that architecture's trixie, its lists fetched
+  APT_DIR="$CACHE/apt-$SHIP_SUITE$SUFFIX"
+  APT_OPTS=(-o "Dir::Etc::SourceList=$APT_DIR/sources.list" -o "Dir::Etc::SourceParts=$APT_DIR/none"
+    -o "Dir::Etc::Preferences=$APT_DIR/none" -o "Dir::Etc::PreferencesParts=$APT_DIR/none"
+    -o "Dir::State::Lists=$APT_DIR/lists" -o "Dir::Cache=$APT_DIR/cache" -o "APT::Architecture=$ARCH"
+    -o "Debug::NoLocking=1" -o "APT::Sandbox::User=root")
+  ((CROSS == 0)) || APT_OPTS+=(-o "APT::Architectures::=$ARCH")
+  mkdir -p "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial" "$APT_DIR/none"
+  printf '%s\n' "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $SHIP_SUITE main" \
+    "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $SHIP_SUITE main" >"$APT_DIR/sources.list"
+  if [[ ! -f "$APT_DIR/lists/.updated" || "${KNAWD_IMAGE_APT_UPDATE:-0}" == 1 ]]; then
+    say "apt: fetching Debian $SHIP_SUITE's lists ($ARCH) into $APT_DIR"
+    (exec {lk}>"$APT_DIR/.lock"; flock "$lk"; apt_ship -q update >"$CACHE/logs/apt-$SHIP_SUITE$SUFFIX.log" 2>&1 && touch "$APT_DIR/lists/.updated") ||
+      die "apt-get update for $SHIP_SUITE ($ARCH) failed (log: $CACHE/logs/apt-$SHIP_SUITE$SUFFIX.log)"
+  fi
+}
 apt_ship() { apt-get "${APT_OPTS[@]}" "$@"; }
 apt_cache_ship() { apt-cache "${APT_OPTS[@]}" "$@"; }
-mkdir -p "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial" "$APT_DIR/none"
-printf '%s\n' "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $SHIP_SUITE main" \
-  "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $SHIP_SUITE main" >"$APT_DIR/sources.list"
-if [[ ! -f "$APT_DIR/lists/.updated" || "${KNAWD_IMAGE_APT_UPDATE:-0}" == 1 ]]; then
-  say "apt: fetching Debian $SHIP_SUITE's lists into $APT_DIR"
-  (exec {lk}>"$APT_DIR/.lock"; flock "$lk"; apt_ship -q update >"$CACHE/logs/apt-$SHIP_SUITE.log" 2>&1 && touch "$APT_DIR/lists/.updated") ||
-    die "apt-get update for $SHIP_SUITE failed (log: $CACHE/logs/apt-$SHIP_SUITE.log)"
-fi
 
-# ---------------------------------------------------------------- 1. Debian trixie binary packages
-# The exact versions trixie's index offers now, with the sha256 the signed index gives for each .deb.
-# Resolved once per fetch of the lists (apt-cache reads the whole index: seconds on a busy machine).
-RESOLVED="$APT_DIR/resolved-$(hash_of <<<"$VENDOR_DEBS $ROOTFS_DEBS $BUILD_DEBS")"
-if [[ -f "$RESOLVED" && "$RESOLVED" -nt "$APT_DIR/lists/.updated" ]]; then
-  DEB_LIST="$(cat "$RESOLVED")"
-else
-  DEB_LIST="$(
-    apt_cache_ship show $VENDOR_DEBS $ROOTFS_DEBS $BUILD_DEBS 2>/dev/null |
-      awk '/^Package: /{p=$2} /^Version: /{v=$2} /^SHA256: /{print p, v, $2}' | sort -u
-  )"
-  for p in $VENDOR_DEBS $ROOTFS_DEBS $BUILD_DEBS; do
-    awk -v p="$p" '$1 == p { found = 1 } END { exit !found }' <<<"$DEB_LIST" ||
-      die "$p is not in Debian $SHIP_SUITE's index"
+# ---------------------------------------------------------------- 0b. qemu-user (trixie's: static, 10.0)
+# Runs another architecture's binaries here, at build time and in test/image. Not bookworm's qemu-user-static
+# (7.2): it refuses crun's prctl(PR_SET_CHILD_SUBREAPER). Only the emulators of IMAGE_ARCHES are kept.
+build_qemu() {
+  local out="$1" v sum deb arch
+  read -r v sum < <(apt_cache_ship show --no-all-versions qemu-user 2>/dev/null | awk '/^Version: /{v=$2} /^SHA256: /{print v, $2}')
+  [[ -n "$sum" ]] || { echo "qemu-user is not in Debian $SHIP_SUITE's index"; return 1; }
+  (cd "$out" && apt_ship download -q "qemu-user=$v")
+  deb="$(ls "$out"/qemu-user_*.deb)"
+  [[ "$(sha256sum <"$deb" | cut -d' ' -f1)" == "$sum" ]] || { echo "$deb: sha256 differs from Debian's index"; return 1; }
+  dpkg-deb -x "$deb" "$out/x"
+  mkdir -p "$out/bin"
+  for arch in $IMAGE_ARCHES; do
+    arch_facts "$arch"
+    if ((CROSS == 1)); then cp "$out/x/usr/bin/$QEMU_NAME" "$out/bin/"; fi
   done
-  printf '%s\n' "$DEB_LIST" >"$RESOLVED"
-fi
+  echo "qemu-user $v" >"$out/VERSION"
+  rm -rf "$out/x" "$deb"
+}
+
+# ---------------------------------------------------------------- 1. Debian trixie binary packages (per architecture)
+# The exact versions trixie's index offers now, with the sha256 the signed index gives for each .deb.
+# Resolved once per fetch of the lists (apt-cache reads the whole index: seconds on a busy machine). A
+# cross-compiled architecture's set also has the headers and link libraries crun is built against (CROSS_DEBS).
+step_debs() {
+  local want="$VENDOR_DEBS $ROOTFS_DEBS $BUILD_DEBS" p
+  ((CROSS == 0)) || want+=" $CROSS_DEBS"
+  RESOLVED="$APT_DIR/resolved-$(hash_of <<<"$want")"
+  if [[ -f "$RESOLVED" && "$RESOLVED" -nt "$APT_DIR/lists/.updated" ]]; then
+    DEB_LIST="$(cat "$RESOLVED")"
+  else
+    # The candidate version of each (an index may list a package twice, as trixie's arm64 one does linux-libc-dev).
+    DEB_LIST="$(
+      apt_cache_ship show --no-all-versions $want 2>/dev/null |
+        awk '/^Package: /{p=$2} /^Version: /{v=$2} /^SHA256: /{print p, v, $2}' | sort -u
+    )"
+    for p in $want; do
+      awk -v p="$p" '$1 == p { found = 1 } END { exit !found }' <<<"$DEB_LIST" ||
+        die "$p is not in Debian $SHIP_SUITE's index ($ARCH)"
+    done
+    printf '%s\n' "$DEB_LIST" >"$RESOLVED"
+  fi
+  cached "debs-$SHIP_SUITE$SUFFIX" "$(hash_of <<<"$DEB_LIST")" build_debs
+  DEBS="$ENTRY"
+  SYSROOT="$DEBS/root"
+}
 build_debs() {
   local out="$1" p v sum deb
   mkdir -p "$out/debs" "$out/root"
   while read -r p v sum; do
     (cd "$out/debs" && apt_ship download -q "$p=$v")
-    deb="$(ls "$out/debs/${p}_"*.deb)"
+    deb="$(ls "$out/debs/${p}_${v//:/%3a}_"*.deb)"
     [[ "$(sha256sum <"$deb" | cut -d' ' -f1)" == "$sum" ]] || { echo "$deb: sha256 differs from Debian's index"; return 1; }
     dpkg-deb -x "$deb" "$out/root"
   done <<<"$DEB_LIST"
+  # A sysroot to build and run against: its loader and link scripts name /lib/..., merged into /usr/lib.
+  if ((CROSS == 1)); then ln -s usr/lib "$out/root/lib"; fi
   printf '%s\n' "$DEB_LIST" >"$out/PACKAGES"
 }
-cached "debs-$SHIP_SUITE" "$(hash_of <<<"$DEB_LIST")" build_debs
-DEBS="$ENTRY"
-SYSROOT="$DEBS/root"
 deb_version() { awk -v p="$1" '$1 == p { print $2 }' "$DEBS/PACKAGES"; }
 
 # ---------------------------------------------------------------- 2. crun source (trixie's source package)
@@ -159,8 +226,6 @@ build_crun_src() {
   [[ -d "$out/crun-$CRUN_VERSION" ]] || { echo "$tarball has no crun-$CRUN_VERSION/"; return 1; }
   find "$out" -maxdepth 1 -type f ! -name "$tarball" -delete
 }
-cached crun-src "$CRUN_VERSION" build_crun_src
-CRUN_SRC="$ENTRY/crun-$CRUN_VERSION"
 
 # Our patches to crun (crun-patches/NNNN-name.patch, -p1 against crun-$CRUN_VERSION/), applied in lexical order
 # to the source of both crun builds. Their names and contents key both builds: an edited patch rebuilds them.
@@ -175,16 +240,26 @@ apply_crun_patches() { # SRC_DIR
   done
 }
 
-# ---------------------------------------------------------------- 3. crun, once per engine
+# ---------------------------------------------------------------- 3. crun, once per engine (per architecture)
 # build_crun_with OUT HANDLER CONFIGURE_FLAG CPPFLAGS: crun's own binary only (no man pages, no python), without
-# debug info, with paths of the build directory mapped away so that a rebuild gives the same bytes.
+# debug info, with paths of the build directory mapped away so that a rebuild gives the same bytes. Another
+# architecture's is cross-compiled against the sysroot's trixie headers and libraries.
 build_crun_with() {
-  local out="$1" engine="$2" with="$3" cppflags="$4" src="$1/src"
+  local out="$1" engine="$2" with="$3" cppflags="$4" src="$1/src" cross=() strip=strip
+  if ((CROSS == 1)); then
+    # Only the sysroot's headers and libraries: the cross gcc also searches its own tool directory (bookworm's
+    # libc6-dev-<arch>-cross, which the wasmtime step links against) before the sysroot.
+    local gcc_inc lib="$SYSROOT/usr/lib/$GNU"
+    gcc_inc="$("$GNU-gcc" -print-file-name=include)"
+    cross=(--host="$GNU" CC="$GNU-gcc --sysroot=$SYSROOT -nostdinc -isystem $gcc_inc -isystem $SYSROOT/usr/include/$GNU -isystem $SYSROOT/usr/include -B$lib/ -L$lib")
+    strip="$GNU-strip"
+    export PKG_CONFIG_LIBDIR="$SYSROOT/usr/lib/$GNU/pkgconfig:$SYSROOT/usr/share/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$SYSROOT"
+  fi
   cp -a "$CRUN_SRC" "$src"
   apply_crun_patches "$src"
   (
     cd "$src"
-    ./configure -q --disable-dependency-tracking $with --disable-criu \
+    ./configure -q --disable-dependency-tracking $with --disable-criu "${cross[@]}" \
       CPPFLAGS="$cppflags" CFLAGS="-O2 -g0 -ffile-prefix-map=$src=. -fno-record-gcc-switches"
     make -s git-version.h
     # libocispec first: its generated headers are not ordered before crun's objects under -j.
@@ -193,15 +268,12 @@ build_crun_with() {
   )
   mkdir -p "$out/bin"
   cp "$src/crun" "$out/bin/crun"
-  strip "$out/bin/crun"
+  "$strip" "$out/bin/crun"
   rm -rf "$src"
-  "$out/bin/crun" --version | tee "$out/VERSION" | grep -q "+WASM:$engine" || { echo "crun lacks +WASM:$engine"; return 1; }
+  run_built "$out/bin/crun" --version | tee "$out/VERSION" | grep -q "+WASM:$engine" || { echo "crun lacks +WASM:$engine"; return 1; }
 }
 build_crun_wasmtime() { build_crun_with "$1" wasmtime --with-wasmtime "-I$WASMTIME/include"; }
 build_crun_wasmedge() { build_crun_with "$1" wasmedge --with-wasmedge "-I$SYSROOT/usr/include"; }
-
-cached crun-wasmedge "$CRUN_VERSION-wasmedge-$(deb_version libwasmedge-dev)-patches-$PATCHES_KEY" build_crun_wasmedge
-CRUN_WASMEDGE="$ENTRY"
 
 # The wasm_nodejs handler (crun-patches/0004) dlopen()s libnode by soname: no headers, no configure switch (it is
 # compiled in with HAVE_WASM_NODEJS). libnode reads its built-in JavaScript from files, which the handler
@@ -212,87 +284,168 @@ while ((${#PADDED} < HOST_PREFIX_PADDED_LENGTH)); do PADDED+=/; done
 build_crun_wasm_nodejs() {
   build_crun_with "$1" wasm_nodejs "" "-DHAVE_WASM_NODEJS=1 -DWASM_NODEJS_LIBNODE=\\\"libnode.so.115\\\" -DWASM_NODEJS_BUILTINS_DIR=\\\"$PADDED/lib/nodejs\\\""
 }
-cached crun-wasm-nodejs "$CRUN_VERSION-libnode-$(deb_version libnode115)-prefix-$(hash_of <<<"$PADDED")-patches-$PATCHES_KEY" build_crun_wasm_nodejs
-CRUN_NODEJS="$ENTRY"
 
-# ---------------------------------------------------------------- 4. wasmtime C API (crates.io)
+# What a cross-compiled build's key adds: the cross compiler's version (the target's libraries are in DEBS's key).
+cross_key() { ((CROSS == 0)) || echo "-$ARCH-gcc-$("$GNU-gcc" -dumpfullversion)-$(basename "$DEBS")"; }
+
+step_cruns() {
+  cached "crun-wasmedge$SUFFIX" "$CRUN_VERSION-wasmedge-$(deb_version libwasmedge-dev)-patches-$PATCHES_KEY$(cross_key)" build_crun_wasmedge
+  CRUN_WASMEDGE="$ENTRY"
+  cached "crun-wasm-nodejs$SUFFIX" "$CRUN_VERSION-libnode-$(deb_version libnode115)-prefix-$(hash_of <<<"$PADDED")-patches-$PATCHES_KEY$(cross_key)" build_crun_wasm_nodejs
+  CRUN_NODEJS="$ENTRY"
+}
+
+# ---------------------------------------------------------------- 4. wasmtime C API (crates.io, per architecture)
 RUSTC_VERSION="$(rustc --version | awk '{print $2}')"
 build_wasmtime() {
-  local out="$1" target="$CACHE/work/wasmtime-capi-$WASMTIME_VERSION-rustc-$RUSTC_VERSION/target" inc
+  local out="$1" target="$CACHE/work/wasmtime-capi-$WASMTIME_VERSION-rustc-$RUSTC_VERSION" release=release inc cross=()
   grep -q "\"=$WASMTIME_VERSION\"" "$HERE/wasmtime-capi/Cargo.toml" || { echo "wasmtime-capi/Cargo.toml does not pin $WASMTIME_VERSION"; return 1; }
+  if ((CROSS == 1)); then
+    target+="-${GNU%%-*}"
+    release="$RUST_TARGET/release"
+    cross=(--target "$RUST_TARGET")
+    local triple="${RUST_TARGET//-/_}"
+    export "CARGO_TARGET_${triple^^}_LINKER=$GNU-gcc" "CC_$triple=$GNU-gcc"
+  fi
+  target+=/target
   # The target dir is kept per version: a rebuild of this entry does not recompile wasmtime. Build paths are
   # remapped (build scripts' OUT_DIR paths end up in panic messages): the bytes do not depend on the cache root.
   CARGO_TARGET_DIR="$target" \
     RUSTFLAGS="--remap-path-prefix=$target=/target --remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo --remap-path-prefix=$HERE=/src" \
-    cargo build --release --locked --manifest-path "$HERE/wasmtime-capi/Cargo.toml"
+    cargo build --release --locked "${cross[@]}" --manifest-path "$HERE/wasmtime-capi/Cargo.toml"
   mkdir -p "$out/lib" "$out/include"
-  cp "$target/release/libwasmtime.so" "$out/lib/"
-  inc="$(ls -1dt "$target"/release/build/wasmtime-c-api-impl-*/out/include | head -n1)"
+  cp "$target/$release/libwasmtime.so" "$out/lib/"
+  inc="$(ls -1dt "$target/$release"/build/wasmtime-c-api-impl-*/out/include | head -n1)"
   cp -r "$inc/." "$out/include/"
   # build.rs knows no WAT feature flag although the `wat` feature is on (wasmtime_wat2wasm is exported).
   sed -i 's|^/\* #undef WASMTIME_FEATURE_WAT \*/|#define WASMTIME_FEATURE_WAT|' "$out/include/wasmtime/conf.h"
   cargo --version >"$out/TOOLCHAIN"
 }
-cached wasmtime-capi "$WASMTIME_VERSION-rustc-$RUSTC_VERSION" build_wasmtime
-WASMTIME="$ENTRY"
+step_wasmtime() {
+  local key="$WASMTIME_VERSION-rustc-$RUSTC_VERSION"
+  ((CROSS == 0)) || key+="-$RUST_TARGET-gcc-$("$GNU-gcc" -dumpfullversion)"
+  cached "wasmtime-capi$SUFFIX" "$key" build_wasmtime
+  WASMTIME="$ENTRY"
+  cached "crun-wasmtime$SUFFIX" "$CRUN_VERSION-wasmtime-$WASMTIME_VERSION-patches-$PATCHES_KEY$(cross_key)" build_crun_wasmtime
+  CRUN_WASMTIME="$ENTRY"
+}
 
-cached crun-wasmtime "$CRUN_VERSION-wasmtime-$WASMTIME_VERSION-patches-$PATCHES_KEY" build_crun_wasmtime
-CRUN_WASMTIME="$ENTRY"
-
-# ---------------------------------------------------------------- 5. the installer bundle
-(cd "$REPO" && npm run -s bundle:installer) || die "npm run bundle:installer failed"
-BUNDLE="$REPO/build/installer/knawd-installer.js"
-
-# ---------------------------------------------------------------- 5b. the agent (static: the image has no libc for it)
+# ---------------------------------------------------------------- 5. the agent (static: the image has no libc for it)
+# amd64: musl (bookworm's musl-gcc); another architecture: the cross gcc with its own static glibc (bookworm's
+# libc6-dev-<arch>-cross; bookworm has no musl-gcc for it).
 build_agent() {
-  local out="$1"
+  local out="$1" cc=(musl-gcc)
+  ((CROSS == 0)) || cc=("$GNU-gcc")
   mkdir -p "$out/bin"
-  musl-gcc -static -std=c11 -Os -Wall -Wextra -Werror -ffile-prefix-map="$HERE=." -fno-record-gcc-switches \
+  "${cc[@]}" -static -std=c11 -Os -Wall -Wextra -Werror -ffile-prefix-map="$HERE=." -fno-record-gcc-switches \
     -Wl,--build-id=none -s -o "$out/bin/knawd-agent" "$HERE/agent/knawd-agent.c"
   file "$out/bin/knawd-agent" | grep -q 'statically linked' || { echo "knawd-agent is not static"; return 1; }
   # The probe's answers: 1 without the marker, 0 with it.
-  if "$out/bin/knawd-agent" ready "$out/no-such-marker"; then echo "knawd-agent ready: 0 without a marker"; return 1; fi
-  "$out/bin/knawd-agent" ready "$out/bin/knawd-agent" || { echo "knawd-agent ready: not 0 with a marker"; return 1; }
-  echo "musl-tools $(dpkg-query -W -f='${Version}' musl-tools), $(gcc -dumpfullversion)" >"$out/TOOLCHAIN"
+  if run_built "$out/bin/knawd-agent" ready "$out/no-such-marker"; then echo "knawd-agent ready: 0 without a marker"; return 1; fi
+  run_built "$out/bin/knawd-agent" ready "$out/bin/knawd-agent" || { echo "knawd-agent ready: not 0 with a marker"; return 1; }
+  if ((CROSS == 0)); then
+    echo "musl-tools $(dpkg-query -W -f='${Version}' musl-tools), $(gcc -dumpfullversion)" >"$out/TOOLCHAIN"
+  else
+    echo "$GNU-gcc $("$GNU-gcc" -dumpfullversion), libc6-dev-$ARCH-cross $(dpkg-query -W -f='${Version}' "libc6-dev-$ARCH-cross")" >"$out/TOOLCHAIN"
+  fi
 }
-AGENT_KEY="$(cat "$HERE/agent/knawd-agent.c" | hash_of)-musl-$(dpkg-query -W -f='${Version}' musl-tools)-gcc-$(gcc -dumpfullversion)"
-cached knawd-agent "$AGENT_KEY" build_agent
-AGENT="$ENTRY/bin/knawd-agent"
+step_agent() {
+  local key
+  if ((CROSS == 0)); then
+    key="$(cat "$HERE/agent/knawd-agent.c" | hash_of)-musl-$(dpkg-query -W -f='${Version}' musl-tools)-gcc-$(gcc -dumpfullversion)"
+  else
+    key="$(cat "$HERE/agent/knawd-agent.c" | hash_of)-$ARCH-glibc-$(dpkg-query -W -f='${Version}' "libc6-dev-$ARCH-cross")-gcc-$("$GNU-gcc" -dumpfullversion)"
+  fi
+  cached "knawd-agent$SUFFIX" "$key" build_agent
+  AGENT="$ENTRY/bin/knawd-agent"
+}
 
-# ---------------------------------------------------------------- 6. assemble (cached by every input)
-INPUTS_KEY="$(
-  {
-    echo "$DEBS $CRUN_WASMTIME $CRUN_WASMEDGE $CRUN_NODEJS $WASMTIME $AGENT"
-    sha256sum "$BUNDLE" "$HERE/build-image.sh" "$HERE/image.env" "$HERE/Containerfile" "$HERE/Containerfile.wasi-hello" \
-      "$HERE/assemble.sh" "$HERE/vendor-manifest.ts" "$HERE/image-record.ts" "$HERE/local/hello.wat" \
-      "$HERE/wasm-http/http.c" "$HERE/wasm-http/Containerfile" "$REPO"/lib/catalog/*.ts |
-      sed "s|$REPO/||"
-    buildah --version
-    clang-14 --version | head -n1
-    dpkg-query -W -f='${Version}' wasi-libc
-  } | hash_of
-)"
+# ---------------------------------------------------------------- 6. assemble (cached by every input, per architecture)
 build_images() {
-  local out="$1"
-  bash "$HERE/assemble.sh" "$out" "$SYSROOT" "$CRUN_WASMTIME/bin/crun" "$CRUN_WASMEDGE/bin/crun" "$CRUN_NODEJS/bin/crun" "$WASMTIME/lib/libwasmtime.so" "$BUNDLE" "$DEBS/PACKAGES" "$AGENT"
+  bash "$HERE/assemble.sh" "$1" "$SYSROOT" "$CRUN_WASMTIME/bin/crun" "$CRUN_WASMEDGE/bin/crun" "$CRUN_NODEJS/bin/crun" "$WASMTIME/lib/libwasmtime.so" "$BUNDLE" "$DEBS/PACKAGES" "$AGENT" "$ARCH"
 }
-cached images "$INPUTS_KEY" build_images
-IMAGES="$ENTRY"
+step_images() {
+  local key
+  key="$(
+    {
+      echo "$ARCH $DEBS $CRUN_WASMTIME $CRUN_WASMEDGE $CRUN_NODEJS $WASMTIME $AGENT"
+      sha256sum "$BUNDLE" "$HERE/build-image.sh" "$HERE/image.env" "$HERE/Containerfile" "$HERE/Containerfile.wasi-hello" \
+        "$HERE/assemble.sh" "$HERE/buildah-build.sh" "$HERE/vendor-manifest.ts" "$HERE/image-record.ts" "$HERE/local/hello.wat" \
+        "$HERE/wasm-http/http.c" "$HERE/wasm-http/Containerfile" "$REPO"/lib/catalog/*.ts |
+        sed "s|$REPO/||"
+      buildah --version
+      clang-14 --version | head -n1
+      dpkg-query -W -f='${Version}' wasi-libc
+    } | hash_of
+  )"
+  cached "images$SUFFIX" "$key" build_images
+  IMAGES="$ENTRY"
+}
+
+# ---------------------------------------------------------------- the steps, for each architecture
+arch_facts amd64
+apt_use
+cached crun-src "$CRUN_VERSION" build_crun_src
+CRUN_SRC="$ENTRY/crun-$CRUN_VERSION"
+cached qemu-user "$SHIP_SUITE-$(apt_cache_ship show --no-all-versions qemu-user 2>/dev/null | awk '/^SHA256: /{print $2}' | cut -c1-16)-$(hash_of <<<"$IMAGE_ARCHES")" build_qemu
+QEMU_DIR="$ENTRY/bin"
+
+(cd "$REPO" && npm run -s bundle:installer) || die "npm run bundle:installer failed"
+BUNDLE="$REPO/build/installer/knawd-installer.js"
+
+declare -A IMAGES_OF
+for arch in $IMAGE_ARCHES; do
+  arch_facts "$arch"
+  apt_use
+  step_debs
+  step_cruns
+  step_wasmtime
+  step_agent
+  step_images
+  IMAGES_OF[$ARCH]="$IMAGES"
+done
 
 # ---------------------------------------------------------------- 7. reproducibility check (on request)
 if [[ "${KNAWD_IMAGE_VERIFY:-0}" == 1 ]]; then
-  again="$(mktemp -d "${TMPDIR:-/tmp}/knawd-image-again.XXXXXX")"
-  say "assembling the images again into $again to compare digests ..."
-  build_images "$again" >"$CACHE/logs/images-verify.log" 2>&1 || die "the second assembly failed (log: $CACHE/logs/images-verify.log)"
   digests() { grep -o '"digest": "sha256:[0-9a-f]*"' "$1/image.json"; }
-  if [[ "$(digests "$IMAGES")" != "$(digests "$again")" ]]; then
-    die "not reproducible: $(digests "$IMAGES" | tr '\n' ' ') then $(digests "$again" | tr '\n' ' ')"
-  fi
-  rm -rf "$again"
+  for arch in $IMAGE_ARCHES; do
+    arch_facts "$arch"
+    apt_use
+    step_debs >/dev/null
+    step_cruns >/dev/null
+    step_wasmtime >/dev/null
+    step_agent >/dev/null
+    again="$(mktemp -d "${TMPDIR:-/tmp}/knawd-image-again.XXXXXX")"
+    say "assembling the $ARCH images again into $again to compare digests ..."
+    build_images "$again" >"$CACHE/logs/images-verify$SUFFIX.log" 2>&1 || die "the second assembly ($ARCH) failed (log: $CACHE/logs/images-verify$SUFFIX.log)"
+    if [[ "$(digests "${IMAGES_OF[$ARCH]}")" != "$(digests "$again")" ]]; then
+      die "not reproducible ($ARCH): $(digests "${IMAGES_OF[$ARCH]}" | tr '\n' ' ') then $(digests "$again" | tr '\n' ' ')"
+    fi
+    rm -rf "$again"
+  done
   say "reproducible: the second assembly gave the same digests"
 fi
 
-# ---------------------------------------------------------------- 8. publish under build/image
+# ---------------------------------------------------------------- 8. one OCI image index per image, over the architectures
+# What a registry serves (a node pulls its own architecture's manifest): the architectures' blobs unchanged, and
+# image.json with the amd64 record as before, every architecture's and the indexes' digests.
+build_index() {
+  local pairs=() arch
+  for arch in $IMAGE_ARCHES; do pairs+=("$arch=${IMAGES_OF[$arch]}"); done
+  (cd "$REPO" && node_modules/.bin/ts-node --transpile-only runtime-artifacts/oci-index.ts "$1" "${pairs[@]}")
+}
+cached index "$( { for arch in $IMAGE_ARCHES; do echo "$arch ${IMAGES_OF[$arch]}"; done; sha256sum "$HERE/oci-index.ts" | cut -d' ' -f1; } | hash_of)" build_index
+INDEX="$ENTRY"
+if [[ "${KNAWD_IMAGE_VERIFY:-0}" == 1 ]]; then
+  again="$(mktemp -d "${TMPDIR:-/tmp}/knawd-index-again.XXXXXX")"
+  build_index "$again" >"$CACHE/logs/index-verify.log" 2>&1 || die "the second index failed (log: $CACHE/logs/index-verify.log)"
+  index_digests() { node -e 'const r = require(process.argv[1]); console.log(Object.values(r.index).map((i) => i.digest).join(" "))' "$1/image.json"; }
+  [[ "$(index_digests "$INDEX")" == "$(index_digests "$again")" ]] || die "index not reproducible: $(index_digests "$INDEX") then $(index_digests "$again")"
+  rm -rf "$again"
+  say "reproducible: the indexes made again have the same digests"
+fi
+
+# ---------------------------------------------------------------- 9. publish under build/image (amd64), build/image/<arch>, build/image/index
 # Atomically, and only when it changed: tests in other processes may be reading the archives.
 publish() { # SRC DEST
   cp -a "$1" "$2.tmp.$$"
@@ -301,13 +454,29 @@ publish() { # SRC DEST
   mv "$2.tmp.$$" "$2"
   rm -rf "$2.old.$$"
 }
-if ! cmp -s "$IMAGES/image.json" "$OUT/image.json" || [[ ! -d "$OUT/vendor" ]]; then
-  publish "$IMAGES/context/rootfs/vendor" "$OUT/vendor"
-  publish "$IMAGES/knawd-deployer.oci.tar" "$OUT/knawd-deployer.oci.tar"
-  publish "$IMAGES/wasi-hello.oci.tar" "$OUT/wasi-hello.oci.tar"
-  publish "$IMAGES/wasm-http.oci.tar" "$OUT/wasm-http.oci.tar"
-  publish "$IMAGES/image.json" "$OUT/image.json"
+for arch in $IMAGE_ARCHES; do
+  IMAGES="${IMAGES_OF[$arch]}" dest="$OUT"
+  [[ "$arch" == amd64 ]] || dest="$OUT/$arch"
+  mkdir -p "$dest"
+  # What runs this architecture's binaries here (test/image): trixie's qemu-user.
+  if [[ "$arch" != amd64 ]]; then arch_facts "$arch"; ln -sfn "$QEMU_DIR/$QEMU_NAME" "$dest/qemu"; fi
+  # amd64's record is part of build/image/image.json (step 8); another architecture's is <arch>/image.json.
+  record="$dest/image.json"
+  [[ "$arch" != amd64 ]] || record="$dest/.image-amd64.json"
+  if ! cmp -s "$IMAGES/image.json" "$record" || [[ ! -d "$dest/vendor" ]]; then
+    publish "$IMAGES/context/rootfs/vendor" "$dest/vendor"
+    publish "$IMAGES/knawd-deployer.oci.tar" "$dest/knawd-deployer.oci.tar"
+    publish "$IMAGES/wasi-hello.oci.tar" "$dest/wasi-hello.oci.tar"
+    publish "$IMAGES/wasm-http.oci.tar" "$dest/wasm-http.oci.tar"
+    publish "$IMAGES/image.json" "$record"
+  fi
+done
+if ! cmp -s "$INDEX/image.json" "$OUT/image.json" || [[ ! -d "$OUT/index" ]]; then
+  mkdir -p "$OUT/index"
+  for archive in "$INDEX"/*.oci.tar; do publish "$archive" "$OUT/index/$(basename "$archive")"; done
+  publish "$INDEX/image.json" "$OUT/image.json"
 fi
+IMAGES="${IMAGES_OF[amd64]}"
 for record in wasi-test-image.json wasm-service-image.json; do
   if ! cmp -s "$IMAGES/$record" "$REPO/lib/catalog/$record"; then
     cp "$IMAGES/$record" "$REPO/lib/catalog/$record"

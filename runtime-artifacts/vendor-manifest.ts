@@ -28,7 +28,7 @@ function build(runtime: 'crun-wasmtime' | 'crun-wasmedge' | 'crun-wasm-nodejs', 
   const names = fs.readFileSync(libs, 'utf8').trim().split('\n').map((l) => l.split('\t')[0]);
   const files = [
     file(`${runtime}/crun`, 'crun'),
-    ...[...new Set(names)].sort().map((n) => file(`lib/${n}`, n === engine ? 'engine' : n === 'ld-linux-x86-64.so.2' ? 'loader' : 'library')),
+    ...[...new Set(names)].sort().map((n) => file(`lib/${n}`, n === engine ? 'engine' : /^ld-linux-/.test(n) ? 'loader' : 'library')),
     ...[...data].sort().map((p) => file(p, 'data')),
   ];
   return { runtime, versions, files };

@@ -16,10 +16,11 @@
  * Needs root (chroot, mmdebstrap). Anything missing fails with the reason.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { elfFacts, files, isElf } from '../support/elf';
 import { WASM_SERVICE_IMAGE, WASM_TEST_IMAGE } from '../../lib/catalog';
 import { DEFAULT_IMAGE_REPOSITORY, DEFAULT_IMAGE_TAG } from '../../lib/constructs/settings';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { allVariants, AUTO_CANDIDATES, DEFAULT_HOST_PREFIX, findTarget, HOST_PREFIX_MAX_LENGTH, runtimesForAuto, VendorManifest } from '../../lib/catalog';
@@ -48,39 +49,6 @@ function run(command: string, args: readonly string[], options: { cwd?: string; 
   return { code: r.status, stdout: r.stdout ?? '', stderr: `${r.stderr ?? ''}${r.error ? `\n${r.error.message}` : ''}` };
 }
 
-function files(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : e.isFile() ? [join(dir, e.name)] : []));
-}
-
-function isElf(file: string): boolean {
-  const fd = readFileSync(file).subarray(0, 4);
-  return fd.equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]));
-}
-
-interface ElfFacts {
-  readonly interp?: string;
-  readonly runpath?: string;
-  readonly rpath?: string;
-  readonly needed: readonly string[];
-  readonly maxGlibc?: number[];
-}
-
-function elfFacts(file: string): ElfFacts {
-  const readelf = (flag: string): string => execFileSync('readelf', [flag, file], { encoding: 'utf8', maxBuffer: 1 << 28 });
-  const headers = readelf('-lW');
-  const dynamic = readelf('-dW');
-  const versions = readelf('-VW');
-  const interp = /Requesting program interpreter: (.*)\]/.exec(headers)?.[1];
-  const needed = [...dynamic.matchAll(/\(NEEDED\)\s+Shared library: \[(.*)\]/g)].map((m) => m[1]);
-  const runpath = /\(RUNPATH\)\s+Library runpath: \[(.*)\]/.exec(dynamic)?.[1];
-  const rpath = /\(RPATH\)\s+Library rpath: \[(.*)\]/.exec(dynamic)?.[1];
-  // Versions this file requires (the .gnu.version_r section), not the ones it defines.
-  const required = versions.split(/Version needs section/)[1] ?? '';
-  const glibc = [...required.matchAll(/Name: GLIBC_(\d+)\.(\d+)/g)].map((m) => [Number(m[1]), Number(m[2])]);
-  const maxGlibc = glibc.sort((a, b) => b[0] - a[0] || b[1] - a[1])[0];
-  return { interp, runpath, rpath, needed, maxGlibc };
-}
-
 const older = (v: number[] | undefined): boolean => v === undefined || v[0] < OLDEST_GLIBC[0] || (v[0] === OLDEST_GLIBC[0] && v[1] <= OLDEST_GLIBC[1]);
 
 describe('host independence of every ELF the installer copies to hosts', () => {
@@ -92,6 +60,7 @@ describe('host independence of every ELF the installer copies to hosts', () => {
     for (const file of elves) {
       const rel = relative(image.vendor, file);
       const facts = elfFacts(file);
+      if (facts.machine !== 'Advanced Micro Devices X86-64') problems.push(`${rel}: machine ${facts.machine}, not x86-64`);
       if (facts.rpath !== undefined) problems.push(`${rel}: DT_RPATH ${facts.rpath} (only RUNPATH is expected)`);
       if (older(facts.maxGlibc) && facts.interp === undefined && facts.needed.length === 0) continue;
       const hermetic: string[] = [];
@@ -211,6 +180,7 @@ describe('reproducible', () => {
     const r = run('bash', [join(REPO, 'runtime-artifacts/build-image.sh')], { cwd: REPO, env: { ...process.env, KNAWD_IMAGE_VERIFY: '1' } });
     if (r.code !== 0) throw new Error(`KNAWD_IMAGE_VERIFY=1 npm run image failed: ${r.stdout.slice(-2000)}${r.stderr.slice(-2000)}`);
     expect(r.stdout).toContain('image: reproducible: the second assembly gave the same digests');
+    expect(r.stdout).toContain('image: reproducible: the indexes made again have the same digests');
     expect(JSON.parse(readFileSync(join(IMAGE_OUT, 'image.json'), 'utf8')).image.digest).toBe(image.digest);
   });
 

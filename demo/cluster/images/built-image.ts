@@ -44,6 +44,19 @@ export interface ImageRecord {
   readonly wasiTestImage: ImageArchive & { archive: string };
   readonly wasmServiceImage: ImageArchive & { archive: string };
   readonly packages: readonly string[];
+  /** Every architecture's own record (amd64's is the one above), by OCI architecture name. */
+  readonly architectures?: Readonly<Record<string, Omit<ImageRecord, 'architectures' | 'index'>>>;
+  /** The OCI image index of each image (build/image/index/<archive>): its digest and each architecture's manifest. */
+  readonly index?: Readonly<Record<'image' | 'wasiTestImage' | 'wasmServiceImage', ImageIndex>>;
+}
+
+export interface ImageIndex {
+  readonly name: string;
+  /** The archive's file name under build/image/index/. */
+  readonly archive: string;
+  /** The image index's digest: what a registry serves for every architecture. */
+  readonly digest: string;
+  readonly manifests: Readonly<Record<string, { readonly digest: string; readonly compressedBytes: number }>>;
 }
 
 export const IMAGE_OUT = join(REPO, 'build', 'image');
@@ -65,6 +78,30 @@ export function builtImage(): BuiltImage {
   const service = { ...record.wasmServiceImage, archive: join(IMAGE_OUT, record.wasmServiceImage.archive) };
   built = { ...record.image, archive, rootfs, vendor: join(rootfs, 'vendor'), wasi, service, record };
   return built;
+}
+
+/** An architecture's image (`npm run image` writes another architecture's beside the amd64 one, under `<arch>/`). */
+export interface ArchImage extends ImageArchive {
+  readonly arch: string;
+  readonly rootfs: string;
+  readonly vendor: string;
+  readonly record: ImageRecord;
+}
+
+/** The `arch` image of the same build as {@link builtImage} (which it runs first), with its extracted layer. */
+export function builtArchImage(arch: string): ArchImage {
+  if (arch === 'amd64') {
+    const image = builtImage();
+    return { ...image, arch };
+  }
+  builtImage();
+  const dir = join(IMAGE_OUT, arch);
+  const file = join(dir, 'image.json');
+  if (!existsSync(file)) throw new Error(`npm run image wrote no ${file}: is ${arch} in IMAGE_ARCHES of runtime-artifacts/image.env?`);
+  const record = JSON.parse(readFileSync(file, 'utf8')) as ImageRecord;
+  const archive = join(dir, record.image.archive);
+  const rootfs = extractImage(archive, record.image.digest);
+  return { ...record.image, arch, archive, rootfs, vendor: join(rootfs, 'vendor'), record };
 }
 
 /** The image config (architecture, os, Entrypoint, …) of the one image in an OCI archive. */
