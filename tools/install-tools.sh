@@ -57,8 +57,8 @@ want_rebuild() { [[ "$REBUILD" == *" all "* || "$REBUILD" == *" $1 "* ]]; }
 # What a cold build took on this 2-core machine under load (cache entries' logs and .complete markers), for the
 # progress lines. The Kubernetes binaries after kube-apiserver reuse the Go build cache it filled.
 declare -A USUALLY=(
-  [helm]="1 min" [helm4]="1 min" [containerd]="1 min" [containerd-v4]="1 min" [containerd1]="1 min" [crictl]="30 s" [crio]="7 min"
-  [kube-apiserver]="17 min" [kubectl]="1 min" [etcd]="2 min" [kubelet]="1 min" [kube-controller-manager]="1.5 min" [kube-scheduler]="10 s"
+  [helm]="1 min" [helm4]="1 min" [containerd]="1 min" [containerd-v4]="1 min" [containerd1]="2 min" [crictl]="30 s" [crio]="7 min"
+  [kube-apiserver]="17 min" [kubectl]="1.5 min" [etcd]="1.5 min" [kubelet]="1 min" [kube-controller-manager]="1.5 min" [kube-scheduler]="10 s"
   [kube-proxy]="15 s" [node-supervisor]="a few seconds" [knative-serving]="30 s" [kube-score]="1 min" [checkov]="1.5 min"
 )
 usually() { [[ -n "${USUALLY[$1]:-}" ]] && echo ", usually ${USUALLY[$1]} cold" || true; }
