@@ -327,7 +327,7 @@ kubernetes_build
 # ---------------------------------------------------------------- single-node cluster (tools/install-node-tools.sh)
 
 node_tools_build
-if all_set; then kubernetes_oldest_build; fi
+if all_set; then kubernetes_oldest_build; node_tools_release oldest "$K8S_OLDEST_VERSION"; fi
 
 # What only test suites use (Knative, the lint gate), up to the image: not for `demo` (body not indented, so
 # that edits of these sections merge).

@@ -10,7 +10,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { Cluster, RunResult, startCluster } from './control-plane';
+import { Cluster, KubernetesRelease, RunResult, startCluster } from './control-plane';
 import { ensureCrunCgroupLayout, removeCgroupTree } from './cgroups';
 import { exec, mounts } from './process';
 import { TestImageNames } from './images/test-images';
@@ -87,7 +87,7 @@ function clusterMemory(netns: NetworkNamespaceId, pidNamespace: string | undefin
   return byCommand;
 }
 
-export async function startNodeCluster(containerd: ContainerdMajor): Promise<NodeCluster> {
+export async function startNodeCluster(containerd: ContainerdMajor, kubernetes: KubernetesRelease = 'newest'): Promise<NodeCluster> {
   if (process.getuid?.() !== 0) throw new Error('the node harness needs root (namespaces, mounts, cgroups); run the tests as root');
   ensureCrunCgroupLayout();
   const images = cachedImages(IMAGES);
@@ -119,6 +119,7 @@ export async function startNodeCluster(containerd: ContainerdMajor): Promise<Nod
     netnsId = { inode: netns.inode, marker: netns.marker };
     cleanups.push(() => netns.remove());
     const cluster = await startCluster({
+      kubernetes,
       controlPlane: { netns: netns.file, address: NODE_ADDRESS },
       users: { [`system:node:${NODE_NAME}`]: ['system:nodes'], 'system:kube-proxy': [] },
     });
@@ -130,6 +131,7 @@ export async function startNodeCluster(containerd: ContainerdMajor): Promise<Nod
       base: path.join(base, 'node'),
       name: NODE_NAME,
       containerd,
+      kubernetes,
       netns,
       caFile: cluster.caFile,
       kubeletKubeconfig: cluster.users[`system:node:${NODE_NAME}`],
