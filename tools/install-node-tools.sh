@@ -2,10 +2,10 @@
 # tools/install-tools.sh, which provides the helpers used here (apt_check, cached_build, go_env, link, say, die).
 # Kept apart so that other tool additions merge without touching these lines. Entry points:
 #   node_tools_apt_checks   Debian packages the node needs (called with the other apt checks)
-#   node_tools_release      kubelet, kube-controller-manager, kube-scheduler, kube-proxy of one Kubernetes release
-#                           (the oldest one's: tools/install-tools.sh, not for `demo`)
-#   node_tools_build        containerd 1.7 (CONTAINERD1_VERSION; not for `demo`), kubelet, kube-controller-manager, kube-scheduler, kube-proxy (K8S_VERSION, from
-#                           tools/kubernetes/newest like kube-apiserver) and the node's PID 1 supervisor
+#   node_tools_release      kubelet, kube-controller-manager, kube-scheduler, kube-proxy of one Kubernetes release,
+#                           from its tools/kubernetes module (the oldest one's: called by tools/install-tools.sh)
+#   node_tools_build        the newest release's node tools, containerd 1.7 (CONTAINERD1_VERSION; not for `demo`)
+#                           and the node's PID 1 supervisor
 
 node_tools_apt_checks() {
   # kube-proxy's iptables mode and the CNI bridge + host-local plugins of the node's pod network.
