@@ -33,6 +33,11 @@ export function versionsProven(v: Readonly<Record<string, string>>): string {
       `${get('K8S_VERSION')}, **on cgroup v1 only** (\`failCgroupV1: false\`: from 1.35 the kubelet refuses cgroup v1 by default); cgroup v2 nodes are not proven here`,
       'every node suite (`test/node`)',
     ],
+    [
+      `kubelet ${minor(get('K8S_OLDEST_VERSION'))}`,
+      `${get('K8S_OLDEST_VERSION')} with its control plane, **on cgroup v1 only** (\`failCgroupV1: false\`)`,
+      'the node harness on containerd 2.x (`test/node/harness.test.ts`: registers, turns Ready, restarts containerd, tears down clean); no product suite',
+    ],
     [`containerd 2.x`, `${get('CONTAINERD_VERSION')} under kubelet ${get('K8S_VERSION')}; ${get('CONTAINERD_V4_VERSION')} loading the configs written`, 'node suites: the harness, the lifecycle (install, WASM pods and Jobs, uninstall), WASM services, Node.js WASI, Knative Serving; end-to-end and installer tests'],
     [`containerd 1.7`, `${get('CONTAINERD1_VERSION')} under kubelet ${get('K8S_VERSION')} (which warns that 1.38 drops containerd 1.x)`, 'node suites: the harness, the lifecycle, the uninstall contract, the real image, rollout, lifecycle steps, raw manifests, the upgrade from 1.x'],
     [`containerd 1.6`, "Debian bookworm's, without a kubelet", 'end-to-end and installer tests (pods through CRI)'],

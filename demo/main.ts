@@ -19,7 +19,7 @@ import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { sweepStale } from './cluster/cluster';
-import { sweepStaleDirs } from './cluster/control-plane';
+import { kubernetesBin, pinnedVersion, sweepStaleDirs } from './cluster/control-plane';
 import { CACHE } from './cluster/images/built-image';
 import { REPO, sleep } from './cluster/process';
 import { RUNTIMES } from '../lib/catalog/runtimes';
@@ -187,6 +187,7 @@ async function run(opts: RunnerOptions): Promise<number> {
       [
         `\nThe cluster keeps running (runner pid ${done.kept.pid}, chart ociType ${done.kept.runtime}). From this shell:\n`,
         `  ${exportLine(done.kept.kubeconfig)}`,
+        `  export PATH=${kubernetesBin('newest')}:$PATH   # kubectl ${pinnedVersion('K8S_VERSION')}, the cluster's own (kubectl supports one minor release either side)`,
         '  kubectl get nodes',
         ...(serves ? ['  kubectl port-forward service/wasm-http 8080:80   # then: curl http://127.0.0.1:8080/'] : []),
         ...(serves && opts.knative ? [`  kubectl -n ${KNATIVE_DEMO_NAMESPACE} get ksvc,revisions   # README's Knative Service (no ingress: its URL does not answer)`] : []),

@@ -1,9 +1,11 @@
 # Tools of the single-node cluster harness (demo/cluster, `npm run test:node`), sourced by
 # tools/install-tools.sh, which provides the helpers used here (apt_check, cached_build, go_env, link, say, die).
-# Kept apart so that other tool additions merge without touching these lines. Two entry points:
+# Kept apart so that other tool additions merge without touching these lines. Entry points:
 #   node_tools_apt_checks   Debian packages the node needs (called with the other apt checks)
-#   node_tools_build        containerd 1.7 (CONTAINERD1_VERSION; not for `demo`), kubelet, kube-controller-manager, kube-scheduler, kube-proxy (K8S_VERSION, from
-#                           tools/kubernetes/newest like kube-apiserver) and the node's PID 1 supervisor
+#   node_tools_release      kubelet, kube-controller-manager, kube-scheduler, kube-proxy of one Kubernetes release,
+#                           from its tools/kubernetes module (the oldest one's: called by tools/install-tools.sh)
+#   node_tools_build        the newest release's node tools, containerd 1.7 (CONTAINERD1_VERSION; not for `demo`)
+#                           and the node's PID 1 supervisor
 
 node_tools_apt_checks() {
   # kube-proxy's iptables mode and the CNI bridge + host-local plugins of the node's pod network.
@@ -12,10 +14,18 @@ node_tools_apt_checks() {
 }
 
 KUBE_NODE_TOOLS=(kubelet kube-controller-manager kube-scheduler kube-proxy)
-# build_k8s_tool/verify_k8s_tool come from tools/install-kubernetes.sh (sourced before this runs).
-for t in "${KUBE_NODE_TOOLS[@]}"; do
-  eval "build_$t() { build_k8s_tool newest $t \"\$@\"; }; verify_$t() { verify_k8s_tool $t $K8S_VERSION \"\$@\"; }"
-done
+
+# node_tools_release WHICH VERSION: the node tools of one Kubernetes release (tools/kubernetes/WHICH), linked beside
+# its kube-apiserver. build_k8s_tool/verify_k8s_tool come from tools/install-kubernetes.sh (sourced before this runs).
+node_tools_release() {
+  local which="$1" v="$2" t
+  k8s_module_check "$which" "$v"
+  for t in "${KUBE_NODE_TOOLS[@]}"; do
+    eval "build_${which}_$t() { build_k8s_tool $which $t \"\$@\"; }; verify_${which}_$t() { verify_k8s_tool $t $v \"\$@\"; }"
+    cached_build "$t" "$v" "build_${which}_$t" "verify_${which}_$t"
+    link "$CACHED_DIR/$t" "$(k8s_bin "$v")/$t"
+  done
+}
 
 # containerd 1.7, the node's containerd 1.x (demo/cluster/node.ts), in .tools/containerd1/bin, built from
 # tools/containerd1 (its go.mod has an exclude directive, which `go install` refuses).
@@ -47,12 +57,8 @@ build_node_supervisor() {
 verify_node_supervisor() { "$1/node-supervisor" --version; }
 
 node_tools_build() {
-  k8s_module_check newest "$K8S_VERSION"
+  node_tools_release newest "$K8S_VERSION"
   local t
-  for t in "${KUBE_NODE_TOOLS[@]}"; do
-    cached_build "$t" "$K8S_VERSION" "build_$t" "verify_$t"
-    link "$CACHED_DIR/$t" "$(k8s_bin "$K8S_VERSION")/$t"
-  done
   if all_set; then
     cached_build containerd1 "$CONTAINERD1_VERSION" build_containerd1 verify_containerd1
     mkdir -p "$REPO/.tools/containerd1/bin"

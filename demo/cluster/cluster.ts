@@ -11,7 +11,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { Cluster, RunResult, startCluster } from './control-plane';
+import { Cluster, KubernetesRelease, RunResult, startCluster } from './control-plane';
 import { ensureCrunCgroupLayout, removeCgroupTree } from './cgroups';
 import { exec, mounts } from './process';
 import { TestImageNames } from './images/test-images';
@@ -88,8 +88,10 @@ function clusterMemory(netns: NetworkNamespaceId, pidNamespace: string | undefin
   return byCommand;
 }
 
-/** Where the node gets its images: imported archives (`ctr images import`, the default), or a registry it pulls from. */
-export interface NodeImageSource {
+/** Which Kubernetes release, and where the node gets its images: imported archives (`ctr images import`, the default), or a registry it pulls from. */
+export interface NodeClusterOptions {
+  /** Whose kubelet, kube-proxy and control plane. @default 'newest' */
+  readonly kubernetes?: KubernetesRelease;
   /**
    * Nothing is imported: the sandbox image is `<registry>/knawd-test/pause:1` (the caller pushes
    * `images.test.pause` there before the first pod) and containerd reads `seedFiles`' hosts.toml (registry.ts).
@@ -97,7 +99,8 @@ export interface NodeImageSource {
   readonly registry?: { readonly address: string; readonly seedFiles: Readonly<Record<string, string>>; readonly hostsDir: string };
 }
 
-export async function startNodeCluster(containerd: ContainerdMajor, source: NodeImageSource = {}): Promise<NodeCluster> {
+export async function startNodeCluster(containerd: ContainerdMajor, options: NodeClusterOptions = {}): Promise<NodeCluster> {
+  const { kubernetes = 'newest', ...source } = options;
   if (process.getuid?.() !== 0) throw new Error('the node harness needs root (namespaces, mounts, cgroups); run the tests as root');
   ensureCrunCgroupLayout();
   const images = cachedImages(IMAGES);
@@ -129,6 +132,7 @@ export async function startNodeCluster(containerd: ContainerdMajor, source: Node
     netnsId = { inode: netns.inode, marker: netns.marker };
     cleanups.push(() => netns.remove());
     const cluster = await startCluster({
+      kubernetes,
       controlPlane: { netns: netns.file, address: NODE_ADDRESS },
       users: { [`system:node:${NODE_NAME}`]: ['system:nodes'], 'system:kube-proxy': [] },
     });
@@ -140,6 +144,7 @@ export async function startNodeCluster(containerd: ContainerdMajor, source: Node
       base: path.join(base, 'node'),
       name: NODE_NAME,
       containerd,
+      kubernetes,
       netns,
       caFile: cluster.caFile,
       kubeletKubeconfig: cluster.users[`system:node:${NODE_NAME}`],

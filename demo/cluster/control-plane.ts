@@ -37,7 +37,8 @@ export const REPO = path.resolve(__dirname, '..', '..');
 
 /**
  * The Kubernetes releases the harness runs (tools/versions.env): `newest` = K8S_VERSION with ETCD_VERSION (every
- * suite), `oldest` = K8S_OLDEST_VERSION with ETCD_OLDEST_VERSION (kube-apiserver, etcd and kubectl only: no node).
+ * suite), `oldest` = K8S_OLDEST_VERSION with ETCD_OLDEST_VERSION (the cluster cases that depend on the release, and
+ * the node harness once).
  */
 export type KubernetesRelease = 'newest' | 'oldest';
 
@@ -75,6 +76,8 @@ export const TOOLS = {
   helm: { path: path.join(REPO, '.tools', 'bin', 'helm'), provides: 'the helm build (HELM_VERSION in tools/versions.env)' },
   kubeControllerManager: inRelease('newest', 'kube-controller-manager'),
   kubeScheduler: inRelease('newest', 'kube-scheduler'),
+  oldestKubeControllerManager: inRelease('oldest', 'kube-controller-manager'),
+  oldestKubeScheduler: inRelease('oldest', 'kube-scheduler'),
 } as const;
 
 export type ToolName = keyof typeof TOOLS;
@@ -369,7 +372,7 @@ export interface StartOptions {
   readonly controlPlane?: ControlPlaneOptions;
   /** Token users to add, user name → groups (e.g. `system:node:n1` → `system:nodes`). @default {} */
   readonly users?: Readonly<Record<string, readonly string[]>>;
-  /** Which Kubernetes release (kube-apiserver, its etcd, its kubectl); `oldest` has no node tools. @default 'newest' */
+  /** Which Kubernetes release (kube-apiserver, its etcd, its kubectl, and a node's controllers). @default 'newest' */
   readonly kubernetes?: KubernetesRelease;
 }
 
@@ -389,8 +392,9 @@ export async function startCluster(options: StartOptions = {}): Promise<Cluster>
   const apiserverBin = tool(oldest ? 'oldestKubeApiserver' : 'kubeApiserver');
   const kubectlBin = tool(oldest ? 'oldestKubectl' : 'kubectl');
   const plane = options.controlPlane;
-  if (plane && oldest) throw new Error("the oldest Kubernetes release has no node tools: a node's control plane runs the newest");
-  const controllerBins = plane ? { cm: tool('kubeControllerManager'), scheduler: tool('kubeScheduler') } : undefined;
+  const controllerBins = plane
+    ? { cm: tool(oldest ? 'oldestKubeControllerManager' : 'kubeControllerManager'), scheduler: tool(oldest ? 'oldestKubeScheduler' : 'kubeScheduler') }
+    : undefined;
   // In the node's network namespace: every command is entered there (nothing in it can reach out).
   const inNet = (argv: readonly string[]): string[] => (plane ? ['/usr/bin/nsenter', `--net=${plane.netns}`, '--', ...argv] : [...argv]);
   installExitHandlers();

@@ -24,7 +24,7 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { removeCgroupTree } from './cgroups';
-import { kubernetesBin } from './control-plane';
+import { KubernetesRelease, kubernetesBin } from './control-plane';
 import { setKey } from './containerd-config';
 import { exec, mounts, must, REPO, sleep } from './process';
 import { NetworkNamespace, NODE_ADDRESS, POD_CIDR } from './netns';
@@ -78,6 +78,8 @@ export interface NodeOptions {
   readonly seedFiles?: Readonly<Record<string, string>>;
   /** containerd's registry hosts directory (CRI `config_path`, containerd 2.x), as a node path; none by default. */
   readonly registryHostsDir?: string;
+  /** Whose kubelet and kube-proxy. @default 'newest' */
+  readonly kubernetes?: KubernetesRelease;
 }
 
 /** An entry of an overlay's upper dir. */
@@ -184,7 +186,7 @@ export class TestNode {
     const proxyConfig = path.join(o.base, 'config', 'kube-proxy.json');
     fs.writeFileSync(proxyConfig, JSON.stringify(kubeProxyConfiguration(o.kubeProxyKubeconfig, o.name), null, 2));
     const binary = (name: string): string => {
-      const p = path.join(kubernetesBin('newest'), name);
+      const p = path.join(kubernetesBin(o.kubernetes ?? 'newest'), name);
       if (!fs.existsSync(p)) throw new Error(`${p} is missing: run \`npm run tools\``);
       return p;
     };

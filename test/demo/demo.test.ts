@@ -15,6 +15,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { WASM_SERVICE_ANSWER } from '../../lib/catalog/service-image';
 import { NODE_NAME } from '../../demo/cluster/cluster';
+import { tool } from '../../demo/cluster/control-plane';
 import { WASM_LINE } from '../../demo/cluster/images/test-images';
 import { REPO } from '../../demo/cluster/process';
 import { iptablesRules, leftBehind, parseFootprint } from '../../demo/leftovers';
@@ -164,11 +165,13 @@ describe('npm run demo -- --keep, a second --keep, down', () => {
       expect(kept.stdout).toContain(`export KUBECONFIG=${KUBECONFIG}`);
       const state = fs.readFileSync(KEPT_STATE, 'utf8');
 
-      const nodes = execFileSync('kubectl', ['get', 'nodes', '-o', 'name'], { env: { ...process.env, KUBECONFIG }, encoding: 'utf8', timeout: 60_000 });
+      // The kubectl of the cluster's own release (`npm run tools`): a clean machine has none on PATH, and kubectl
+      // supports API servers one minor release either side of it only.
+      const nodes = execFileSync(tool('kubectl'), ['get', 'nodes', '-o', 'name'], { env: { ...process.env, KUBECONFIG }, encoding: 'utf8', timeout: 60_000 });
       expect(nodes.trim()).toBe(`node/${NODE_NAME}`);
       // The kept service, through kubectl port-forward on this machine's loopback.
       const local = await freePort();
-      const forward = spawn('kubectl', ['port-forward', 'service/wasm-http', `${local}:80`], { env: { ...process.env, KUBECONFIG }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const forward = spawn(tool('kubectl'), ['port-forward', 'service/wasm-http', `${local}:80`], { env: { ...process.env, KUBECONFIG }, stdio: ['ignore', 'pipe', 'pipe'] });
       try {
         await new Promise<void>((resolve, reject) => {
           forward.stdout.on('data', (d: Buffer) => d.toString().includes('Forwarding from') && resolve());

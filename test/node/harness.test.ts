@@ -1,17 +1,25 @@
 /**
  * The single-node harness itself (demo/cluster), before any product step: a real node registers and turns
- * Ready on containerd 1.7 and 2.x, the machine is not written to (the overlays' upper dirs stay empty), the
- * node's network has no way out, the systemctl shim works, can delay a restart and is recorded, a component
+ * Ready on containerd 1.7 and 2.x (the newest Kubernetes release's kubelet; on 2.x the oldest's too), on this
+ * machine's cgroup v1, the machine is not written to (the overlays' upper dirs stay empty), the node's network
+ * has no way out, the systemctl shim works, can delay a restart and is recorded, a component
  * that dies fails the harness with its log, and teardown leaves nothing.
  */
 import * as fs from 'fs';
 import { NODE_NAME, NodeCluster, startNodeCluster } from '../../demo/cluster/cluster';
 import { NODE_ADDRESS } from '../../demo/cluster/netns';
 import { exec } from '../../demo/cluster/process';
+import { releaseVersions } from '../support/cluster/releases';
 
 jest.setTimeout(10 * 60_000);
 
-describe.each([1, 2] as const)('single-node harness on containerd %d.x', (major) => {
+// The oldest supported Kubernetes release once (kubelet 1.35 on this machine's cgroup v1, containerd 2.x); every
+// product suite runs on the newest.
+describe.each([
+  [1, 'newest'],
+  [2, 'newest'],
+  [2, 'oldest'],
+] as const)('single-node harness on containerd %d.x, %s Kubernetes', (major, release) => {
   let c: NodeCluster | undefined;
   const need = (): NodeCluster => {
     if (!c) throw new Error('the cluster did not start (see the beforeAll error)');
@@ -19,7 +27,7 @@ describe.each([1, 2] as const)('single-node harness on containerd %d.x', (major)
   };
 
   beforeAll(async () => {
-    c = await startNodeCluster(major);
+    c = await startNodeCluster(major, { kubernetes: release });
   }, 8 * 60_000);
 
   afterAll(async () => {
@@ -30,6 +38,9 @@ describe.each([1, 2] as const)('single-node harness on containerd %d.x', (major)
     const h = need();
     const node = JSON.parse(await h.kubectlOk(['get', 'node', NODE_NAME, '-o', 'json']));
     expect(node.status.nodeInfo.containerRuntimeVersion).toMatch(new RegExp(`^containerd://${major}\\.`));
+    // On cgroup v1, which kubelets from 1.35 refuse unless failCgroupV1 is false (demo/cluster/node.ts).
+    expect(node.status.nodeInfo.kubeletVersion).toBe(releaseVersions(release).kubernetes);
+    expect(fs.existsSync('/sys/fs/cgroup/cgroup.controllers')).toBe(false);
     expect(node.status.addresses).toContainEqual({ type: 'InternalIP', address: NODE_ADDRESS });
     expect(node.status.conditions.find((x: { type: string }) => x.type === 'Ready').status).toBe('True');
     expect((await h.node.supervisor.status()).map((u) => [u.name, u.state, u.starts])).toEqual([
@@ -37,7 +48,7 @@ describe.each([1, 2] as const)('single-node harness on containerd %d.x', (major)
       ['kubelet', 'active', 1],
       ['kube-proxy', 'active', 1],
     ]);
-    console.log(`containerd ${major}.x: node Ready ${h.readyMs} ms after the node started`);
+    console.log(`containerd ${major}.x, ${release} Kubernetes: node Ready ${h.readyMs} ms after the node started`);
   });
 
   test('nothing has been written to the node\'s /etc, /opt, /var or /usr yet', () => {

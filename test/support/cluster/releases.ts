@@ -1,7 +1,7 @@
 /**
  * The Kubernetes releases the cluster suites run on (tools/versions.env): every suite on the newest, the
  * version-sensitive ones (admission policies, the schemas of every shipped object, the chart through Helm) on the
- * oldest supported release too.
+ * oldest supported release too; the node harness test runs a kubelet of each.
  */
 import { KubernetesRelease, pinnedVersion, RELEASE_KEYS } from '../../../demo/cluster/control-plane';
 
