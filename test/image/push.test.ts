@@ -1,10 +1,13 @@
 /**
  * The push instructions of docs/image.md, for real: `skopeo copy oci-archive:<archive> docker://<registry>/…` into Debian's
  * docker-registry (distribution) listening on loopback only, then the digest the registry serves is the one
- * image.json names — what `image.digest` must be set to.
+ * image.json names — what `image.digest` must be set to; the same with `skopeo copy --all` for an OCI image index
+ * over amd64 and arm64 (build/image/index/), whose digest the registry serves for both architectures.
  */
 import { spawnSync } from 'node:child_process';
-import { builtImage } from '../../demo/cluster/images/built-image';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { builtImage, IMAGE_OUT } from '../../demo/cluster/images/built-image';
 import { LoopbackRegistry, startRegistry } from '../release/loopback-registry';
 
 jest.setTimeout(20 * 60_000);
@@ -34,4 +37,22 @@ test.each(['installer', 'WASI test'] as const)('the %s image pushes with skopeo 
   const inspect = skopeo(['inspect', '--tls-verify=false', ref]);
   if (inspect.code !== 0) throw new Error(`skopeo inspect failed: ${inspect.stderr}`);
   expect(JSON.parse(inspect.stdout)).toMatchObject({ Digest: digest, Architecture: 'amd64', Os: 'linux' });
+});
+
+test.each(['image', 'wasiTestImage'] as const)('the %s index (amd64 + arm64) pushes with skopeo copy --all and the registry serves the index digest image.json names', (kind) => {
+  const index = builtImage().record.index?.[kind];
+  if (!index) throw new Error('build/image/image.json records no index (runtime-artifacts/oci-index.ts)');
+  const ref = `docker://${address}/knawd/${kind === 'image' ? 'knawd-deployer' : 'wasi-hello'}:index`;
+  const copy = skopeo(['copy', '--all', '--dest-tls-verify=false', `oci-archive:${join(IMAGE_OUT, 'index', index.archive)}`, ref]);
+  if (copy.code !== 0) throw new Error(`skopeo copy --all failed: ${copy.stderr}`);
+  const raw = skopeo(['inspect', '--raw', '--tls-verify=false', ref]);
+  if (raw.code !== 0) throw new Error(`skopeo inspect --raw failed: ${raw.stderr}`);
+  expect(`sha256:${createHash('sha256').update(raw.stdout).digest('hex')}`).toBe(index.digest);
+  const list = JSON.parse(raw.stdout) as { manifests: Array<{ digest: string; platform: { architecture: string } }> };
+  expect(Object.fromEntries(list.manifests.map((m) => [m.platform.architecture, m.digest]))).toEqual(Object.fromEntries(Object.entries(index.manifests).map(([arch, m]) => [arch, m.digest])));
+  for (const arch of ['amd64', 'arm64']) {
+    const inspect = skopeo(['inspect', '--tls-verify=false', '--override-arch', arch, ref]);
+    if (inspect.code !== 0) throw new Error(`skopeo inspect --override-arch ${arch} failed: ${inspect.stderr}`);
+    expect(JSON.parse(inspect.stdout)).toMatchObject({ Architecture: arch, Os: 'linux' });
+  }
 });

@@ -1,13 +1,12 @@
 /**
- * One build of an image's /vendor laid out under a host prefix the way the installer does it (the padded default
- * prefix rewritten to `prefix` in every file): crun at `<prefix>/libexec/<build>/crun`, libraries in `<prefix>/lib`.
- * For tests that run a build's crun on bundles without installing it on a node (test/image).
+ * A build of the image's /vendor laid out under a prefix the way the installer does it (the padded default prefix
+ * rewritten to it), for `crun run` on bundles (test/image).
  */
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { VendorManifest } from '../../lib/catalog';
 
-/** Lays `build` out under `prefix`; returns the path of its crun. */
+/** The build's files under `prefix` as the installer lays them out, the padded default prefix rewritten to it. */
 export function layOut(vendor: string, manifest: VendorManifest, build: string, prefix: string): string {
   const placeholder = Buffer.from(manifest.placeholder);
   const to = Buffer.from(prefix.padEnd(manifest.placeholder.length, '/'));
