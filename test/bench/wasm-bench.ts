@@ -8,7 +8,8 @@
  * - compute: `bench sha256 32`, CRI's startedAt → finishedAt of the container (crictl inspect; ns precision):
  *   engine load + compile + generate + hash + exit, the whole crun run after `crun start`; the digest checked.
  *   The node's compile cache (crun-patches/0101) compiles a module in `crun create`, before startedAt: the first
- *   start (each engine's first run of bench.wasm on the node, before any other) also says pod created → finished.
+ *   start (each engine's first run of bench.wasm on the node, before any other) also says pod created → finished;
+ *   cached: the median of 3 later starts, each after a native run.
  * - 5 MB module, later: once the node's cache holds its compiled form (a compile longer than crun's wait goes on
  *   after the first start; the bench waits for it), median of 3.
  * - memory: working set (cgroup v1 usage − total_inactive_file, as the kubelet counts it) of the container's
@@ -36,6 +37,8 @@ const NATIVE: Variant = 'runc, native';
 const ENGINES: readonly Variant[] = ['crun-wasmedge', 'crun-wasmtime'];
 const STARTS = 10;
 const LATER_BIG_STARTS = 3;
+/** Later compute runs (from the node's compile cache), each after a native one. */
+const CACHED_COMPUTES = 3;
 const COMPUTE_MIB = 32;
 const SERVICE_PODS = 20;
 const LOAD = { connections: 16, requests: 3000, seconds: 20 };
@@ -297,9 +300,13 @@ async function measureCompiled(h: NodeCluster, variant: Variant, digest: string,
   const first = await computeRun(h, variant, digest);
   f.computeFirstMs = first.runMs;
   f.computeFirstWallMs = first.wallMs;
+  const cached: number[] = [];
+  for (let i = 0; i < CACHED_COMPUTES; i++) {
+    f.nativeComputes.push(await computeMs(h, NATIVE, digest));
+    cached.push(await computeMs(h, variant, digest));
+  }
   f.nativeComputes.push(await computeMs(h, NATIVE, digest));
-  f.computeLaterMs = await computeMs(h, variant, digest);
-  f.nativeComputes.push(await computeMs(h, NATIVE, digest));
+  f.computeLaterMs = median(cached);
   const hello = (v: Variant): Promise<number> => firstOutputMs(h, v, program(v, ['hello']), BENCH_HELLO);
   for (let i = 0; i < STARTS; i++) {
     f.nativeStarts.push(await hello(NATIVE));
@@ -350,7 +357,7 @@ function compiledLines(f: Record<Variant, Figures>, bigBytes: number): BenchResu
     const base = median(f[e].nativeComputes);
     r.push({ name: `wasm: compute, time / native (${e}, first start)`, value: ratio(f[e].computeFirstMs!, base), unit: `× (${round(f[e].computeFirstMs!)} ms; native in turn ${round(base)} ms; pod created → finished ${round(f[e].computeFirstWallMs!)} ms, the compile in crun create included)` });
     const cached = ratio(f[e].computeLaterMs!, base);
-    r.push({ name: `wasm: compute, time / native (${e}, cached)`, value: cached, unit: `× (${round(f[e].computeLaterMs!)} ms: the second start, from the node's compile cache)`, target: 1.4, pass: cached <= 1.4 });
+    r.push({ name: `wasm: compute, time / native (${e}, cached)`, value: cached, unit: `× (${round(f[e].computeLaterMs!)} ms: median of the ${CACHED_COMPUTES} later starts, from the node's compile cache)`, target: 1.4, pass: cached <= 1.4 });
   }
   return r;
 }

@@ -15,6 +15,8 @@
  *     under a sub-directory, exit(0)/exit(3)/exit(255) as the container's exit code, a trap (the engine's message
  *     on stderr, its CLI's exit code), the env exactly the spec's, stdout exactly what the program wrote, polling a
  *     /dev/null stdin
+ *   → the node's compile cache (crun-patches/0101) holds hello.wasm and the probe, compiled once each, the
+ *     probe's later containers counted as hits
  *   → knawd-installer remove; after a containerd restart the handler is gone (runp refused, not in crictl info),
  *     the config is byte-identical to before install and the prefix is gone.
  *
@@ -32,6 +34,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_HANDLER } from '../../lib/catalog';
 import { listPodSandboxes } from '../../lib/installer/runtime/cri-status';
+import { readCompileCache } from '../../lib/installer/host/compile-cache';
+import { HostFs } from '../../lib/installer/host/fs';
 import { BuiltImage, builtImage } from '../../demo/cluster/images/built-image';
 import { ensureCrunCgroupLayout, removeCgroupTree } from '../../demo/cluster/cgroups';
 import { ContainerdDaemon, daemonPaths, overlayWorks, requireContainerdBinaries, testConfig } from './support/containerd-daemon';
@@ -398,6 +402,16 @@ describe.each(RUNTIMES)('installer image → containerd CRI → %s → WASI modu
     // No pod may still use the handler when it goes away.
     const leftovers = c.crictl.removeAllPods();
     if (leftovers.length > 0) throw new Error(`could not remove the pods: ${leftovers.join('\n')}`);
+
+    // The node's compile cache, filled through containerd: hello.wasm and the probe compiled once each, the
+    // probe's later containers run from it (crun-wasm-nodejs has none).
+    const cache = readCompileCache(new HostFs(c.nodeRoot), c.prefix);
+    if (engine === 'wasm_nodejs') expect(cache).toBeUndefined();
+    else {
+      expect(cache).toMatchObject({ entries: 2, counters: { compiled: 2, rejected: 0, failed: 0 } });
+      expect(cache?.counters.hits).toBeGreaterThanOrEqual(1);
+      notes.push(`${runtime} compile cache through containerd: ${JSON.stringify(cache)}`);
+    }
 
     const r = await timed(`knawd-installer remove (${runtime})`, () => installer(c, installerArgs(c, 'remove', runtime)));
     if (r.code !== 0) throw new Error(`remove failed: ${describeRun(r)}`);
