@@ -78,14 +78,17 @@ export async function release(args: ReleaseArgs): Promise<ReleaseRecord> {
     }
     const record = buildImages();
     const pushed: string[] = [];
-    const sources: Array<[ImageKey, { name: string; archive: string }]> = [
-      ['installer', record.image],
-      ['wasi', record.wasiTestImage],
-      ['service', record.wasmServiceImage],
+    const sources: Array<[ImageKey, 'image' | 'wasiTestImage' | 'wasmServiceImage']> = [
+      ['installer', 'image'],
+      ['wasi', 'wasiTestImage'],
+      ['service', 'wasmServiceImage'],
     ];
     const images: ReleasedImage[] = [];
-    for (const [key, image] of sources) {
-      const archive = join(REPO, 'build', 'image', image.archive);
+    for (const [key, kind] of sources) {
+      const image = record[kind];
+      // The multi-arch image index where the build made one (every architecture under one digest), else the one image.
+      const index = record.index?.[kind];
+      const archive = index ? join(REPO, 'build', 'image', 'index', index.archive) : join(REPO, 'build', 'image', image.archive);
       const digest = archiveDigest(archive);
       const [, name, tag] = /([^/]+):([^:/]+)$/.exec(image.name) ?? [];
       if (!name) throw new ReleaseError(`build/image/image.json names ${image.name}: no name:tag`);

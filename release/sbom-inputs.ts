@@ -17,6 +17,8 @@ export interface ImageRecordFile {
   readonly wasmServiceImage: { readonly name: string; readonly digest: string; readonly archive: string };
   readonly debs?: readonly DebPackage[];
   readonly toolchain?: Readonly<Record<string, string>>;
+  /** Each image's OCI image index over the architectures built (build/image/index/<archive>), when there is one. */
+  readonly index?: Readonly<Record<'image' | 'wasiTestImage' | 'wasmServiceImage', { readonly archive: string; readonly digest: string }>>;
 }
 
 export type ImageKey = 'installer' | 'wasi' | 'service';
