@@ -5,7 +5,7 @@
  * (netns.ts). The test's images are imported into the node's containerd (`ctr -n k8s.io images import`), or, with
  * a registry source (registry.ts), nothing is imported and the kubelet pulls everything from the node's own registry.
  *
- * {@link startNodeCluster} resolves once the node is Ready; {@link NodeCluster.stop} takes everything down and
+ * {@link startNodeCluster} resolves once the node is Ready and the default namespace can take pods; {@link NodeCluster.stop} takes everything down and
  * returns what it could not clean (the lifecycle test asserts it is nothing). Everything fails with the failing
  * component's log tail, never skips.
  */
@@ -175,6 +175,10 @@ export async function startNodeCluster(containerd: ContainerdMajor, options: Nod
     const ready = await cluster.kubectl(['wait', '--for=condition=Ready', `node/${NODE_NAME}`, '--timeout=120s'], { timeoutMs: 130_000 });
     if (ready.code !== 0) throw new Error(`node ${NODE_NAME} did not become Ready: ${ready.stderr.trim()}\n${logTails()}`);
     const readyMs = Date.now() - started;
+    // A pod is refused until the controller-manager has made its namespace's default ServiceAccount, which on 1.37
+    // can come after the node is Ready: the cluster is handed over once the default namespace can take pods.
+    const account = await cluster.kubectl(['-n', 'default', 'wait', '--for=create', 'serviceaccount/default', '--timeout=60s'], { timeoutMs: 70_000 });
+    if (account.code !== 0) throw new Error(`the default ServiceAccount was not created: ${account.stderr.trim()}\n${logTails()}`);
 
     return {
       cluster,

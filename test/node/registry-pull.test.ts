@@ -38,7 +38,9 @@ afterAll(async () => {
 test('npm run release inside the node network pushes into its registry and prints the helm install oci:// command', () => {
   const { stdout, record } = releaseIntoNode(h, certs);
   expect(stdout.trim()).toBe(`helm install knawd-deployer oci://${NODE_REGISTRY}/knawd/knawd-deployer --version 2.0.0 --ca-file ${certs.ca} --namespace knawd --create-namespace`);
-  expect(record.images.map((i) => i.digest)).toEqual([builtImage().digest, builtImage().wasi.digest, builtImage().service.digest]);
+  // Each image's OCI index (amd64 + arm64): the kubelet pulls it by that digest and containerd takes the node's manifest.
+  const index = builtImage().record.index;
+  expect(record.images.map((i) => i.digest)).toEqual([index?.image.digest, index?.wasiTestImage.digest, index?.wasmServiceImage.digest]);
   released = record;
 });
 
