@@ -58,9 +58,12 @@ function keptCluster(): KeptState | undefined {
 
 /** Tools and image present already: a run only checks them (no build space needed). */
 function warm(knative: boolean): boolean {
-  const tools = ['helm', 'kube-apiserver', 'kubelet', 'kube-controller-manager', 'kube-scheduler', 'kube-proxy', 'node-supervisor'];
+  const tools = [
+    ...['helm', 'node-supervisor'].map((t) => path.join(REPO, '.tools', 'bin', t)),
+    ...['etcd', 'kube-apiserver', 'kubectl', 'kubelet', 'kube-controller-manager', 'kube-scheduler', 'kube-proxy'].map((t) => path.join(kubernetesBin('newest'), t)),
+  ];
   return (
-    tools.every((t) => fs.existsSync(path.join(REPO, '.tools', 'bin', t))) &&
+    tools.every((t) => fs.existsSync(t)) &&
     fs.existsSync(path.join(REPO, 'build', 'image', 'image.json')) &&
     (!knative || fs.existsSync(path.join(REPO, '.tools', 'knative-serving', 'release', 'modules.json')))
   );

@@ -63,7 +63,13 @@ async function moduleAnswer(h: NodeCluster, revision: string): Promise<{ host: s
   expect(answer.status).toBe(200);
   const { engine, host, requests } = parseAnswer(answer.body);
   expect(engine).toBe('WasmEdge');
-  expectServingPod(await revisionPods(h, revision), host);
+  // The activator forwards once it has probed queue-proxy itself; the kubelet reports the pod's readiness a moment later.
+  const pods = await waitFor(h, `${host} reported ready`, async () => {
+    const all = await revisionPods(h, revision);
+    const pod = all.find((p) => p.name === host);
+    return pod && Object.keys(pod.containers).length === 2 && Object.values(pod.containers).every((c) => c.ready) ? all : undefined;
+  }, 30_000);
+  expectServingPod(pods, host);
   return { host, requests };
 }
 
