@@ -136,10 +136,12 @@ apt_use() { # ARCH: the apt configuration of that architecture's trixie, its lis
   APT_DIR="$CACHE/apt-$SHIP_SUITE$SUFFIX"
   APT_OPTS=(-o "Dir::Etc::SourceList=$APT_DIR/sources.list" -o "Dir::Etc::SourceParts=$APT_DIR/none"
     -o "Dir::Etc::Preferences=$APT_DIR/none" -o "Dir::Etc::PreferencesParts=$APT_DIR/none"
-    -o "Dir::State::Lists=$APT_DIR/lists" -o "Dir::Cache=$APT_DIR/cache" -o "APT::Architecture=$ARCH"
+    -o "Dir::State::Lists=$APT_DIR/lists" -o "Dir::State::status=$APT_DIR/none/status" -o "Dir::Cache=$APT_DIR/cache" -o "APT::Architecture=$ARCH"
     -o "Debug::NoLocking=1" -o "APT::Sandbox::User=root")
   ((CROSS == 0)) || APT_OPTS+=(-o "APT::Architectures::=$ARCH")
+  # An empty dpkg status: the machine's installed packages (a newer nodejs, say) must never be apt's candidate.
   mkdir -p "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial" "$APT_DIR/none"
+  : >"$APT_DIR/none/status"
   printf '%s\n' "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $SHIP_SUITE main" \
     "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $SHIP_SUITE main" >"$APT_DIR/sources.list"
   if [[ ! -f "$APT_DIR/lists/.updated" || "${KNAWD_IMAGE_APT_UPDATE:-0}" == 1 ]]; then
