@@ -170,6 +170,8 @@ describe("each image's /vendor lists and verifies its own build only", () => {
     const sums = readFileSync(join(vendor, 'SHA256SUMS'), 'utf8').trim().split('\n').map((l) => l.split(/\s+\*?/));
     expect(sums.map(([, name]) => name).sort()).toEqual([...build.files.map((f) => f.path), 'artifacts.json'].sort());
     for (const [hex, name] of sums) expect(`${name} ${createHash('sha256').update(readFileSync(join(vendor, name))).digest('hex')}`).toBe(`${name} ${hex}`);
+    // Each distinct file once.
+    expect(new Set(sums.map(([hex]) => hex)).size).toBe(sums.length);
     expect([build.files.filter((f) => f.role === 'crun').length, build.files.filter((f) => f.role === 'loader').length, build.files.filter((f) => f.role === 'engine').length]).toEqual([1, 1, 1]);
     // What /vendor has besides the build is layer 1's: the libraries the image's own Node.js links to.
     const shared = image.installers[RUNTIME_NAMES.find((t) => t !== ociType) as RuntimeName].vendor;
