@@ -473,7 +473,8 @@ step_unbuilt_images() {
       say "reproducible: the $arch unbuilt image made again has the same digest"
     fi
   done
-  cached images-unbuilt "$(printf '%s\n' "${records[@]}" | hash_of)" build_unbuilt_record
+  # Keyed by what the images are: a rebuilt image with another digest is recorded anew.
+  cached images-unbuilt "$( { printf '%s\n' "${records[@]}"; for arch in "${records[@]}"; do cat "${arch#*=}/digest"; done; } | hash_of)" build_unbuilt_record
   UNBUILT_IMAGES="$ENTRY"
   # Published only when it changed, each file renamed into place (tests in other processes may read them).
   for arch in $UNBUILT_ARCHES; do
