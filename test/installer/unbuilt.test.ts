@@ -6,10 +6,9 @@
  * CLI's own entry (`run`), on temp node roots; the node's architecture is given as the effects carry it (the
  * process's own, mapped to its OCI name). The label and Event on a real API server: test/image/unbuilt.test.ts.
  */
-import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { BUILT_ARCHITECTURES, UNBUILT_ARCHITECTURES, VENDOR_MANIFEST, VendorManifest } from '../../lib/catalog';
+import { BUILT_ARCHITECTURES, UNBUILT_ARCHITECTURES } from '../../lib/catalog';
 import { RecordingRunner } from '../../lib/installer/host/commands';
 import { ociArchitecture } from '../../lib/installer/installer-image';
 import { run } from '../../lib/installer/run';
@@ -49,21 +48,11 @@ async function installer(args: string[], architecture: string): Promise<Outcome>
   return { code, stdout, stderr: stderr.filter((l) => !l.startsWith('{')), runner, probes };
 }
 
-/** The artifacts of a per-engine image: writeFakeArtifacts's, with artifacts.json and SHA256SUMS listing `keep` only. */
-function engineArtifacts(keep: readonly string[]): string {
-  const root = makeArtifacts(TARGET);
-  const manifestFile = path.join(root, VENDOR_MANIFEST.file);
-  const all = JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as VendorManifest;
-  const builds = Object.fromEntries(Object.entries(all.builds).filter(([, b]) => keep.includes(b.runtime)));
-  const targets = Object.fromEntries(Object.entries(all.targets).map(([t, m]) => [t, Object.fromEntries(Object.entries(m).filter(([r]) => keep.includes(r)))]));
-  fs.writeFileSync(manifestFile, JSON.stringify({ ...all, builds, targets }, null, 2) + '\n');
-  const listed = new Set([VENDOR_MANIFEST.file, ...Object.values(builds).flatMap((b) => b.files.map((f) => f.path))]);
-  const sums = [...listed].sort().map((f) => `${createHash('sha256').update(fs.readFileSync(path.join(root, f))).digest('hex')}  ${f}`);
-  fs.writeFileSync(path.join(root, VENDOR_MANIFEST.sums), sums.join('\n') + '\n');
-  return root;
+/** The artifacts of a per-engine image: the builds of `runtimes` only (none: the unbuilt image's /vendor). */
+function engineArtifacts(runtimes: readonly string[]): string {
+  return makeArtifacts(TARGET, { runtimes });
 }
 
-/** The unbuilt image's /vendor: an artifacts.json with no builds, and its SHA256SUMS. */
 function unbuiltArtifacts(): string {
   return engineArtifacts([]);
 }
