@@ -3,8 +3,8 @@
  * from source through its CLI entry, node roots in temp directories): a node of an architecture without a crun
  * build (the node's architecture as the effects give it) and an image without the requested ociType's build (a
  * per-engine image of another engine). Each: exit 1, the Node labelled failed, the reason as a Warning Event,
- * the node root byte-identical; `remove` then takes the label off. The refusing images themselves, on their own
- * architecture's Node.js: test/image/unbuilt.test.ts.
+ * the node root byte-identical, and the uninstall Job's `wait-removed` not held up by it; `remove` then takes the
+ * label off. The refusing images themselves, on their own architecture's Node.js: test/image/unbuilt.test.ts.
  */
 import { NODE_STATE_LABEL } from '../../lib/catalog';
 import { RecordingRunner } from '../../lib/installer/host/commands';
@@ -61,6 +61,9 @@ it.each([
   expect(events).toHaveLength(1);
   expect(events[0]).toEqual(['Warning', 'InstallFailed', expect.stringContaining(reason)]);
   expect(snapshot(root)).toEqual(before);
+  // The uninstall Job's wait does not wait for it: the refused node's host was never changed.
+  const wait = await installer(['wait-removed', '--timeout-seconds', '10'], arch);
+  expect(wait).toEqual({ code: 0, stderr: [] });
 
   const remove = await installer(['remove', ...common], arch);
   expect(remove).toEqual({ code: 0, stderr: [] });
