@@ -429,6 +429,161 @@ if [[ "${KNAWD_IMAGE_VERIFY:-0}" == 1 ]]; then
   say "reproducible: the second assembly gave the same digests"
 fi
 
+# ---------------------------------------------------------------- 7b. the refusing images of the unbuilt architectures
+# A node of an architecture without a crun build (UNBUILT_ARCHES: lib/catalog/architectures.ts) gets this image
+# from every installer index: Debian's Node.js of that architecture (UNBUILT_DEBS of UNBUILT_SUITE and what they
+# need, resolved by apt against an empty dpkg status), the installer bundle, the agent (the same C source, static,
+# with bookworm's cross gcc) and a /vendor whose artifacts.json has no builds. The installer starts there, refuses with
+# one line and labels its node failed (lib/installer/node-support.ts); remove runs as anywhere. One image per
+# architecture, the same in each engine's index, reproducible; build/image/<arch>/knawd-deployer-unbuilt.oci.tar,
+# build/image/unbuilt.json ({ "<arch>": ImageArchive }) and UNBUILT_IMAGES (its cache entry) say what was built.
+# Every variable the shared helpers set (ARCH, APT_OPTS, ...) is local here: the other steps' state is untouched.
+step_unbuilt_images() {
+  local ARCH SUFFIX CROSS GNU LOADER RUST_TARGET QEMU_NAME QEMU_DIR APT_DIR APT_OPTS SYSROOT DEBS DEB_LIST RESOLVED AGENT ENTRY
+  local arch records=() t0=$SECONDS
+  arch_facts amd64
+  apt_use
+  cached qemu-user-unbuilt "$SHIP_SUITE-$(apt_cache_ship show --no-all-versions qemu-user 2>/dev/null | awk '/^SHA256: /{print $2}' | cut -c1-16)-$(hash_of <<<"$UNBUILT_ARCHES")" build_unbuilt_qemu
+  QEMU_DIR="$ENTRY/bin"
+  local SHIP_SUITE="$UNBUILT_SUITE"
+  for arch in $UNBUILT_ARCHES; do
+    unbuilt_facts "$arch"
+    apt_install_missing "gcc-$GNU" "libc6-dev-$ARCH-cross"
+    apt_use
+    RESOLVED="$APT_DIR/resolved-unbuilt-$(hash_of <<<"$UNBUILT_DEBS")"
+    if [[ -f "$RESOLVED" && "$RESOLVED" -nt "$APT_DIR/lists/.updated" ]]; then
+      DEB_LIST="$(cat "$RESOLVED")"
+    else
+      local names
+      names="$(apt_ship install -s -q --no-install-recommends $UNBUILT_DEBS 2>/dev/null | awk '/^Inst /{print $2}')"
+      [[ -n "$names" ]] || die "$UNBUILT_DEBS cannot be resolved in Debian $SHIP_SUITE's index ($ARCH)"
+      DEB_LIST="$(apt_cache_ship show --no-all-versions $names 2>/dev/null | awk '/^Package: /{p=$2} /^Version: /{v=$2} /^SHA256: /{print p, v, $2}' | sort -u)"
+      printf '%s\n' "$DEB_LIST" >"$RESOLVED"
+    fi
+    cached "debs-unbuilt-$SHIP_SUITE$SUFFIX" "$(hash_of <<<"$DEB_LIST")" build_debs
+    DEBS="$ENTRY" SYSROOT="$ENTRY/root"
+    step_agent
+    cached "image-unbuilt$SUFFIX" "$( { echo "$arch $DEBS $AGENT"; sha256sum "$BUNDLE" "$HERE/Containerfile" "$HERE/buildah-build.sh" | cut -d' ' -f1; declare -f step_unbuilt_images build_unbuilt_image unbuilt_facts; echo "$IMAGE_NAME $HOST_PREFIX $HOST_PREFIX_PADDED_LENGTH $SOURCE_DATE_EPOCH"; buildah --version; } | hash_of)" build_unbuilt_image
+    records+=("$arch=$ENTRY")
+    if [[ "${KNAWD_IMAGE_VERIFY:-0}" == 1 ]]; then
+      local again
+      again="$(mktemp -d "${TMPDIR:-/tmp}/knawd-unbuilt-again.XXXXXX")"
+      build_unbuilt_image "$again" >"$CACHE/logs/image-unbuilt-verify$SUFFIX.log" 2>&1 || die "the second $arch unbuilt image failed (log: $CACHE/logs/image-unbuilt-verify$SUFFIX.log)"
+      [[ "$(cat "$ENTRY/digest")" == "$(cat "$again/digest")" ]] || die "unbuilt image not reproducible ($arch): $(cat "$ENTRY/digest") then $(cat "$again/digest")"
+      rm -rf "$again"
+      say "reproducible: the $arch unbuilt image made again has the same digest"
+    fi
+  done
+  # Keyed by what the images are: a rebuilt image with another digest is recorded anew.
+  cached images-unbuilt "$( { printf '%s\n' "${records[@]}"; for arch in "${records[@]}"; do cat "${arch#*=}/digest"; done; } | hash_of)" build_unbuilt_record
+  UNBUILT_IMAGES="$ENTRY"
+  # Published only when it changed, each file renamed into place (tests in other processes may read them).
+  for arch in $UNBUILT_ARCHES; do
+    local src="${records[*]}"
+    src="${src#*"$arch="}" src="${src%% *}"
+    mkdir -p "$OUT/$arch"
+    if ! cmp -s "$src/knawd-deployer-unbuilt.oci.tar" "$OUT/$arch/knawd-deployer-unbuilt.oci.tar"; then
+      cp "$src/knawd-deployer-unbuilt.oci.tar" "$OUT/$arch/.knawd-deployer-unbuilt.oci.tar.$$"
+      mv "$OUT/$arch/.knawd-deployer-unbuilt.oci.tar.$$" "$OUT/$arch/knawd-deployer-unbuilt.oci.tar"
+    fi
+    unbuilt_facts "$arch"
+    ln -sfn "$QEMU_DIR/$QEMU_NAME" "$OUT/$arch/qemu"
+  done
+  if ! cmp -s "$UNBUILT_IMAGES/unbuilt.json" "$OUT/unbuilt.json"; then
+    cp "$UNBUILT_IMAGES/unbuilt.json" "$OUT/.unbuilt.json.$$" && mv "$OUT/.unbuilt.json.$$" "$OUT/unbuilt.json"
+  fi
+  say "unbuilt images ($UNBUILT_ARCHES): $((SECONDS - t0))s"
+}
+# unbuilt_facts OCI_ARCH: the Debian and GNU names of an unbuilt architecture, and its qemu-user.
+unbuilt_facts() {
+  case "$1" in
+    s390x) ARCH=s390x GNU=s390x-linux-gnu QEMU_NAME=qemu-s390x ;;
+    ppc64le) ARCH=ppc64el GNU=powerpc64le-linux-gnu QEMU_NAME=qemu-ppc64le ;;
+    *) die "UNBUILT_ARCHES: $1 is not known here (s390x, ppc64le)" ;;
+  esac
+  SUFFIX="-$ARCH" CROSS=1
+}
+# trixie's qemu-user (static) for the unbuilt architectures: the agent's build check, and test/image/unbuilt.test.ts.
+build_unbuilt_qemu() {
+  local out="$1" line emulators=()
+  line="$(apt_cache_ship show --no-all-versions qemu-user 2>/dev/null | awk '/^Version: /{v=$2} /^SHA256: /{print v, $2}')"
+  [[ -n "$line" ]] || { echo "qemu-user is not in Debian $SHIP_SUITE's index"; return 1; }
+  (cd "$out" && apt_ship download -q "qemu-user=${line%% *}")
+  sha256sum -c <<<"${line##* }  $(ls "$out"/qemu-user_*.deb)" || { echo "qemu-user: sha256 differs from Debian's index"; return 1; }
+  for arch in $UNBUILT_ARCHES; do unbuilt_facts "$arch" && emulators+=("./usr/bin/$QEMU_NAME"); done
+  dpkg-deb --fsys-tarfile "$out"/qemu-user_*.deb | tar -x -C "$out" "${emulators[@]}"
+  mv "$out/usr/bin" "$out/bin" && rm -rf "$out/usr" "$out"/qemu-user_*.deb
+  echo "qemu-user ${line%% *}" >"$out/VERSION"
+}
+# build_unbuilt_image OUT: OUT/knawd-deployer-unbuilt.oci.tar (linux/<arch>) and OUT/digest, from DEBS, AGENT, BUNDLE.
+build_unbuilt_image() {
+  local out="$1" ctx="$1/context" rootfs="$1/context/rootfs" d
+  mkdir -p "$rootfs"
+  for d in "$DEBS"/debs/*.deb; do dpkg-deb -x "$d" "$rootfs"; done
+  # What no process reads: documentation, manuals, translations.
+  rm -rf "$rootfs"/usr/share/{doc,man,info,lintian,locale,bug}
+  # Merged /usr, as trixie's base-files makes it: the loader is reached by the path PT_INTERP names.
+  for d in bin sbin lib lib64; do
+    if [[ -d "$rootfs/usr/$d" && ! -e "$rootfs/$d" ]]; then ln -s "usr/$d" "$rootfs/$d"; fi
+  done
+  # Links relative, so that they resolve under qemu-user's QEMU_LD_PREFIX too (bookworm's /lib64/ld64.so.2 is absolute).
+  local link
+  while IFS= read -r -d '' link; do
+    ln -sfn "$(realpath -m --relative-to="$(dirname "$link")" "$rootfs$(readlink "$link")")" "$link"
+  done < <(find "$rootfs" -type l -lname '/*' -print0)
+  [[ -x "$rootfs/usr/bin/node" ]] || { echo "nodejs has no /usr/bin/node"; return 1; }
+  mkdir -p "$rootfs/tmp" "$rootfs/usr/local/lib" "$rootfs/usr/local/bin" "$rootfs/vendor"
+  chmod 1777 "$rootfs/tmp"
+  install -m 0644 "$BUNDLE" "$rootfs/usr/local/lib/knawd-installer.js"
+  install -m 0755 "$AGENT" "$rootfs/usr/local/bin/knawd-agent"
+  # No builds: what the installer reads as "nothing for this node" (lib/catalog/vendor-manifest.ts).
+  node -e '
+    const [placeholder, packages] = process.argv.slice(1);
+    const list = packages.trim().split("\n").map((l) => l.split(" ").slice(0, 2).join("="));
+    process.stdout.write(JSON.stringify({ schema: 1, placeholder, builds: {}, targets: {}, packages: list }, null, 2) + "\n");
+  ' "$PADDED" "$(cat "$DEBS/PACKAGES")" >"$rootfs/vendor/artifacts.json"
+  (cd "$rootfs/vendor" && sha256sum artifacts.json >SHA256SUMS)
+  # The node of that architecture runs the bundle with this Node.js: checked at build time under qemu-user.
+  QEMU_LD_PREFIX="$rootfs" "$QEMU_DIR/$QEMU_NAME" "$rootfs/usr/bin/node" -e 'console.log(process.arch, process.version)' | tee "$out/NODE"
+  find "$ctx" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+  local platform="linux/$(cut -d' ' -f1 "$out/NODE" | sed 's/^ppc64$/ppc64le/')"
+  bash "$HERE/buildah-build.sh" "$HERE/Containerfile" "$ctx" "$IMAGE_NAME" "$out/knawd-deployer-unbuilt.oci.tar" "$platform"
+  rm -rf "$ctx"
+  tar -xOf "$out/knawd-deployer-unbuilt.oci.tar" index.json | node -e 'const i = JSON.parse(require("fs").readFileSync(0, "utf8")); process.stdout.write(i.manifests[0].digest)' >"$out/digest"
+}
+# build_unbuilt_record OUT: OUT/unbuilt.json, each image as image.json records one (archive relative to build/image).
+build_unbuilt_record() {
+  local pair pairs=()
+  for pair in "${records[@]}"; do pairs+=("${pair%%=*}=${pair#*=}/knawd-deployer-unbuilt.oci.tar"); done
+  node -e '
+    const { execFileSync } = require("child_process");
+    const [out, ...pairs] = process.argv.slice(1);
+    const member = (archive, name) => execFileSync("tar", ["-xOf", archive, name], { maxBuffer: 1 << 30 });
+    const record = {};
+    for (const pair of pairs) {
+      const [arch, archive] = pair.split("=");
+      const [desc] = JSON.parse(member(archive, "index.json")).manifests;
+      const blob = (d) => member(archive, `blobs/sha256/${d.replace(/^sha256:/, "")}`);
+      const manifest = JSON.parse(blob(desc.digest));
+      const config = JSON.parse(blob(manifest.config.digest));
+      if (config.architecture !== arch || config.os !== "linux") throw new Error(`${archive}: config says ${config.os}/${config.architecture}, not linux/${arch}`);
+      const unpacked = (l) => Number(execFileSync("sh", ["-c", "tar -xOf \"$0\" \"$1\" | gzip -dc | wc -c", archive, `blobs/sha256/${l.digest.replace(/^sha256:/, "")}`]).toString().trim());
+      record[arch] = {
+        name: desc.annotations?.["org.opencontainers.image.ref.name"] ?? "",
+        archive: `${arch}/knawd-deployer-unbuilt.oci.tar`,
+        digest: desc.digest,
+        config: manifest.config.digest,
+        layers: manifest.layers.length,
+        compressedBytes: manifest.config.size + manifest.layers.reduce((n, l) => n + l.size, 0) + desc.size,
+        uncompressedBytes: manifest.layers.reduce((n, l) => n + unpacked(l), 0),
+      };
+    }
+    require("fs").writeFileSync(`${out}/unbuilt.json`, JSON.stringify(record, null, 2) + "\n");
+  ' "$1" "${pairs[@]}"
+}
+
+step_unbuilt_images
+
 # ---------------------------------------------------------------- 8. one OCI image index per image, over the architectures
 # What a registry serves (a node pulls its own architecture's manifest): the architectures' blobs unchanged, and
 # image.json with the amd64 record as before, every architecture's and the indexes' digests.

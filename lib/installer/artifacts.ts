@@ -22,7 +22,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { RuntimeSpec, TargetSpec, VendorManifest, VendorRole } from '../catalog';
 import { HOST_PREFIX_MAX_LENGTH, VENDOR_MANIFEST } from '../catalog';
-import { InstallerError } from './errors';
+import { InstallerError, NoBuildForNode } from './errors';
+import { installerImageFor } from './installer-image';
 
 /** Same-length replacement of the placeholder by the chosen prefix, padded with "/". */
 export interface PrefixRewrite {
@@ -142,14 +143,9 @@ export function paddedPrefix(prefix: string, placeholder: string): string | unde
  */
 export function locateArtifacts(root: string, target: TargetSpec, runtime: RuntimeSpec, prefix: string): Artifacts {
   const fix = `use an installer image that ships ${runtime.name} for ${target.name}, or point --artifacts at a directory that has it`;
-  const sumsPath = path.join(root, VENDOR_MANIFEST.sums);
-  const sums = parseSha256Sums(readOrFail(sumsPath, `checksum list ${sumsPath} is missing`, fix).toString('utf8'), sumsPath);
-  const manifestPath = path.join(root, VENDOR_MANIFEST.file);
-  const manifestBytes = readOrFail(manifestPath, `artifact manifest ${manifestPath} is missing`, fix);
-  if (sums.get(VENDOR_MANIFEST.file) !== sha256(manifestBytes)) {
-    throw new InstallerError(`${manifestPath} does not match its SHA256SUMS entry; nothing was changed`, 'the installer image is damaged or was tampered with: pull it again or rebuild it');
-  }
-  const manifest = parseManifest(manifestBytes, manifestPath);
+  const { manifest, manifestPath, sums, sumsPath } = readManifest(root, fix);
+  const refusal = runtimeRefusal(manifest, manifestPath, runtime.name);
+  if (refusal) throw refusal;
   const buildName = manifest.targets[target.name]?.[runtime.name];
   const build = buildName === undefined ? undefined : manifest.builds[buildName];
   if (build === undefined) throw new InstallerError(`this image ships no ${runtime.name} for target ${target.name} (${manifestPath})`, fix);
@@ -172,6 +168,32 @@ export function locateArtifacts(root: string, target: TargetSpec, runtime: Runti
     return { name: entry.path, file, role: entry.role, size: stat.size, sha256: expected, ...(entry.prefixed && rewrite ? { rewrite } : {}) };
   });
   return { build: buildName as string, files };
+}
+
+/** artifacts.json, checked against its SHA256SUMS entry, and the sums of every file. */
+export function readManifest(root: string, fix: string): { manifest: VendorManifest; manifestPath: string; sums: Map<string, string>; sumsPath: string } {
+  const sumsPath = path.join(root, VENDOR_MANIFEST.sums);
+  const sums = parseSha256Sums(readOrFail(sumsPath, `checksum list ${sumsPath} is missing`, fix).toString('utf8'), sumsPath);
+  const manifestPath = path.join(root, VENDOR_MANIFEST.file);
+  const manifestBytes = readOrFail(manifestPath, `artifact manifest ${manifestPath} is missing`, fix);
+  if (sums.get(VENDOR_MANIFEST.file) !== sha256(manifestBytes)) {
+    throw new InstallerError(`${manifestPath} does not match its SHA256SUMS entry; nothing was changed`, 'the installer image is damaged or was tampered with: pull it again or rebuild it');
+  }
+  return { manifest: parseManifest(manifestBytes, manifestPath), manifestPath, sums, sumsPath };
+}
+
+/**
+ * The refusal of an image with no build of `runtime` at all: each per-engine image carries one build (its
+ * ociType's), an unbuilt architecture's image none. The message names the image that has it.
+ */
+export function runtimeRefusal(manifest: VendorManifest, manifestPath: string, runtime: string): NoBuildForNode | undefined {
+  const carried = [...new Set(Object.values(manifest.builds).map((b) => b.runtime))].sort();
+  if (carried.includes(runtime)) return undefined;
+  const needed = installerImageFor(runtime);
+  return new NoBuildForNode(
+    `this image (${manifestPath}) carries ${carried.length === 0 ? 'no crun build' : `${carried.join(', ')} only`}; ociType ${runtime} needs image ${needed}; nothing was changed`,
+    `run the installer from ${needed} (the chart picks it by ociType; an image.reference override must name that ociType's image)`,
+  );
 }
 
 function parseManifest(data: Buffer, file: string): VendorManifest {

@@ -23,6 +23,8 @@ export interface Effects {
   readonly log: Logger;
   /** SIGTERM/SIGINT asking the run to stop (host/signals.ts); undefined: never asked. */
   readonly stop?: StopRequest;
+  /** The node's architecture by its OCI name (amd64, arm64, s390x...); undefined: this process's (installer-image.ts). */
+  readonly architecture?: string;
 }
 
 /** What a run did; the counters are what the benchmark reads. */

@@ -34,3 +34,9 @@ export function oneLine(message: string): string {
 export function messageOf(error: unknown): string {
   return oneLine(error instanceof Error ? error.message : String(error));
 }
+
+/**
+ * This image has no crun build for this node (its architecture, or the requested ociType): refused before the
+ * node lock, so nothing on the host is touched; install labels the node failed.
+ */
+export class NoBuildForNode extends InstallerError {}

@@ -1,7 +1,7 @@
 /** The install command's sequence (see installer.ts for the whole of it) and how a failed install is taken back. */
 import { AUTO_TARGET, ORIGINAL_HANDLER, TargetSpec, RuntimeSpec } from '../catalog';
 import { locateArtifacts } from './artifacts';
-import { InstallerError, messageOf } from './errors';
+import { InstallerError, messageOf, NoBuildForNode } from './errors';
 import { CommandCannotRun } from './host/errors';
 import { coarseTimestamps, HostFs, StagedCopy } from './host/fs';
 import { checkConfigsUnchanged } from './host/prewrite';
@@ -23,6 +23,7 @@ import { findDrift } from './runtime/drift';
 import { clearPreflightLeftovers } from './runtime/loader';
 import { preflight } from './runtime/preflight';
 import { checkNodeLists } from './runtime/verify';
+import { architectureOf, nodeRefusal } from './node-support';
 import { requireVariant, Settings } from './settings';
 import { Effects, RunReport } from './effects';
 import { applyOp, checkHost, clearWriteLeftovers, countersOf, isCopy, locked, removeEmptyDir, reportFailure, restartAndVerify, restartGate, runtimeRunning, stopOf, UNGATED } from './shared-steps';
@@ -30,6 +31,8 @@ import { removeFromState } from './remove';
 
 export function install(settings: Settings, effects: Effects): Promise<RunReport> {
   const { target: choice, runtime } = requireVariant(settings);
+  const refusal = nodeRefusal(settings.artifacts, runtime, architectureOf(effects));
+  if (refusal) return refuse(settings, effects, runtime.name, refusal);
   return locked(settings, effects, async () => {
     const stop = stopOf(effects);
     const nodeObject = await stop.unlessStopped(readNode(effects.cluster, settings.nodeName, effects.log), NOTHING_CHANGED);
@@ -46,6 +49,18 @@ export function install(settings: Settings, effects: Effects): Promise<RunReport
       throw error;
     }
   });
+}
+
+/**
+ * A node this image has no build for: labelled failed with the reason in an Event (the RuntimeClass never
+ * schedules there), without the node lock or anything else on the host.
+ */
+async function refuse(settings: Settings, effects: Effects, runtime: string, refusal: NoBuildForNode): Promise<never> {
+  const nodeObject = await readNode(effects.cluster, settings.nodeName, effects.log);
+  const status = NodeStatus.of(effects.cluster, settings.nodeName, effects.log, nodeObject?.labels);
+  status.about(undefined, runtime);
+  await reportFailure(status, 'InstallFailed', refusal, effects.log);
+  throw refusal;
 }
 
 /** One install run: what it was asked, what it found on the node, and its plan. */

@@ -11,6 +11,9 @@
  *            node unlabelled → wait for pods using the handler → restore Knative → plan → apply configs → take a
  *            restart slot → restart → verify (handler gone) → release the slot → remove our files, directories
  *            and the state → host restored
+ * A node this image has no build for (its architecture has none: lib/catalog/architectures.ts; or the image lacks
+ * the ociType's build) is refused first, before the node lock: install labels it `failed` with the reason and
+ * touches nothing on the host, plan refuses alike, status says why, remove runs as anywhere (node-support.ts).
  * A failed install labels the node `failed` and records the reason as an Event on it. Planning is pure
  * (plan/); everything that touches the node goes through {@link Effects}. `plan`, `status` (and its
  * `--cluster` view) and `wait-removed` live in commands/.

@@ -14,6 +14,7 @@ import { discoverState, planRemove, planSafely } from './plan/plan';
 import { InstallState, isConfigRole, statePath } from './plan/state';
 import { decideTarget, gatherEvidence, TargetMismatchError } from './runtime/detect-target';
 import { clearPreflightLeftovers } from './runtime/loader';
+import { architectureOf, architectureRefusal } from './node-support';
 import { Settings } from './settings';
 import { Effects, RunReport } from './effects';
 import { applyOp, checkHost, clearWriteLeftovers, countersOf, locked, reportFailure, RestartGate, restartAndVerify, restartGate, runtimeRunning, stopOf } from './shared-steps';
@@ -49,6 +50,9 @@ async function waitForHandlerPods(settings: Settings, effects: Effects, handler:
 }
 
 export function remove(settings: Settings, effects: Effects): Promise<RunReport> {
+  const refusal = architectureRefusal(architectureOf(effects));
+  // What install refused here it never wrote: remove still runs, to take the failed label off (and anything ours).
+  if (refusal) effects.log.info(`${refusal.message.replace(/; nothing was changed$/, '')}: remove takes this node's label off`);
   return locked(settings, effects, async () => {
     const node = await stopOf(effects).unlessStopped(nodeObject(settings, effects), NOTHING_CHANGED);
     const status = NodeStatus.of(effects.cluster, settings.nodeName, effects.log, node?.labels ?? {});

@@ -19,6 +19,7 @@ import { JsonLogger, LineSink } from './log';
 import { ChildProcessRunner, ChrootRunner } from './host/commands';
 import { status } from './commands/status';
 import { clusterStatus } from './commands/cluster-status';
+import { ociArchitecture } from './installer-image';
 import { Settings } from './settings';
 import { waitRemoved } from './commands/wait-removed';
 
@@ -80,6 +81,7 @@ export async function run(
       cluster,
       log: logger,
       stop,
+      architecture: overrides.architecture ?? ociArchitecture(),
     };
     return await runCommand(settings, effects, io);
   } catch (error) {
@@ -109,8 +111,8 @@ async function runCommand(settings: Settings, effects: Effects, io: Io): Promise
         view.lines.forEach((line) => io.stdout(line));
         return view.exitCode;
       }
-      const report = status(settings, effects.fs);
-      io.stdout(JSON.stringify({ level: report.exitCode === 0 ? 'info' : 'warn', msg: `status: ${report.state}`, ...report }));
+      const report = status(settings, effects.fs, effects.architecture);
+      io.stdout(JSON.stringify({ level: report.exitCode === 0 ? 'info' : 'warn', msg: `status: ${report.state}${report.refused ? ` (${report.refused})` : ''}`, ...report }));
       return report.exitCode;
     }
     case 'wait-removed':

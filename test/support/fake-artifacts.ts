@@ -18,6 +18,8 @@ export interface FakeArtifactOptions {
   readonly corrupt?: string;
   /** Leaves this file out. */
   readonly omit?: string;
+  /** The builds listed, as a per-engine image has one (default: every runtime's). */
+  readonly runtimes?: readonly string[];
 }
 
 /**
@@ -43,7 +45,8 @@ export function writeFakeArtifacts(root: string, targetName: string, options: Fa
   put('lib/ld-linux-x86-64.so.2', elf('loader', false));
   put('lib/libc.so.6', elf('libc', true));
   put(NODEJS_DATA, Buffer.from('// fake built-in JavaScript of libnode\n'));
-  for (const runtime of RUNTIMES) {
+  const listed = RUNTIMES.filter((r) => options.runtimes?.includes(r.name) ?? true);
+  for (const runtime of listed) {
     put(`${runtime.name}/crun`, elf(`crun of ${runtime.name}`, true));
     put(`lib/${runtime.library}`, elf(runtime.library, false));
     builds[runtime.name] = {
@@ -62,7 +65,7 @@ export function writeFakeArtifacts(root: string, targetName: string, options: Fa
     schema: 1,
     placeholder: PLACEHOLDER,
     builds,
-    targets: Object.fromEntries(TARGETS.map((t) => [t.name, Object.fromEntries(runtimesFor(t).map((r) => [r.name, r.name]))])),
+    targets: Object.fromEntries(TARGETS.map((t) => [t.name, Object.fromEntries(runtimesFor(t).filter((r) => listed.some((l) => l.name === r.name)).map((r) => [r.name, r.name]))])),
     packages: [],
   };
   put(VENDOR_MANIFEST.file, Buffer.from(JSON.stringify(manifest, null, 2) + '\n'));

@@ -5,6 +5,7 @@
  */
 import { locateArtifacts, verifyArtifacts } from '../artifacts';
 import { checkNodeRoot } from '../host/node-root';
+import { architectureOf, nodeRefusal } from '../node-support';
 import { selinuxEnabled } from '../host/selinux';
 import { Effects } from '../installer';
 import { loadPlanning } from '../plan/host-view';
@@ -24,6 +25,8 @@ export interface PlanOutput {
 
 export async function planCommand(settings: Settings, effects: Effects): Promise<PlanOutput> {
   const { target: choice, runtime } = requireVariant(settings);
+  const refusal = nodeRefusal(settings.artifacts, runtime, architectureOf(effects));
+  if (refusal) throw refusal;
   checkNodeRoot(effects.fs);
   const nodeObject = await readNode(effects.cluster, settings.nodeName, effects.log);
   const decision = resolveTarget(choice, runtime, effects.fs, nodeObject, settings.nodeName, effects.log);

@@ -19,6 +19,8 @@ import { installedPath } from '../plan/plan';
 import { Settings } from '../settings';
 import { loadState } from '../plan/host-view';
 import { messageOf } from '../errors';
+import { ociArchitecture } from '../installer-image';
+import { nodeRefusal } from '../node-support';
 
 export interface StatusReport {
   readonly state: 'installed' | 'not-installed' | 'drifted';
@@ -34,11 +36,15 @@ export interface StatusReport {
   readonly artifactsMatch?: boolean;
   /** The node's compile cache of WebAssembly modules: size and counters (hits...); absent until a module started. */
   readonly compileCache?: CompileCacheReport;
+  /** Why this image installs nothing on this node (no build for its architecture or for --runtime); absent when it can. */
+  readonly refused?: string;
 }
 
-export function status(settings: Settings, fs: HostFs): StatusReport {
+export function status(settings: Settings, fs: HostFs, architecture: string = ociArchitecture()): StatusReport {
+  const refusal = nodeRefusal(settings.artifacts, settings.runtime, architecture);
+  const refused = refusal ? { refused: messageOf(refusal) } : {};
   const state = loadState(fs, settings.prefix);
-  if (!state) return { state: 'not-installed', exitCode: 1, restartPending: false, drift: [] };
+  if (!state) return { state: 'not-installed', exitCode: 1, restartPending: false, drift: [], ...refused };
   const drift: string[] = [];
   if (state.phase !== 'installed') drift.push(`the last ${state.phase === 'removing' ? 'remove' : 'install'} did not finish: run it again`);
   for (const file of state.files) {
@@ -84,5 +90,6 @@ export function status(settings: Settings, fs: HostFs): StatusReport {
     drift,
     artifactsMatch,
     compileCache: readCompileCache(fs, state.prefix),
+    ...refused,
   };
 }

@@ -1,0 +1,21 @@
+/** The installer image by name, and the node's architecture by the name an OCI index gives it. */
+import { version } from '../../package.json';
+
+/** The repository the release publishes each ociType's installer image to (`<repository>:v<version>-<ociType>`). */
+export const INSTALLER_IMAGE_REPOSITORY = 'quay.io/knawd/deployer';
+
+/** The released installer image that carries `ociType`'s build. */
+export function installerImageFor(ociType: string): string {
+  return `${INSTALLER_IMAGE_REPOSITORY}:v${version}-${ociType}`;
+}
+
+/** Node.js's `process.arch` names where the OCI image spec (and `kubernetes.io/arch`) differs. */
+const OCI_NAMES: Readonly<Record<string, string>> = { x64: 'amd64', ia32: '386', ppc64: 'ppc64le' };
+
+/**
+ * The OCI architecture of this process, which is the node's: an index gives each node the manifest of its own
+ * architecture. Node.js runs on ppc64 little-endian only, so its `ppc64` is OCI's `ppc64le`.
+ */
+export function ociArchitecture(nodeArch: string = process.arch): string {
+  return OCI_NAMES[nodeArch] ?? nodeArch;
+}
