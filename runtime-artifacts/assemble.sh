@@ -207,16 +207,9 @@ chmod 0755 "$OUT/wasm-http/rootfs/http.wasm"
 # Fixed mtimes on everything that goes into a layer (buildah --timestamp sets the image dates).
 find "$LAYERS" "$OUT/wasi" "$OUT/wasm-http" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 
-# layer_of DIR BLOB: DIR as a gzip'ed layer, entries in name order without a leading ./, root-owned, fixed times.
-layer_of() {
-  (cd "$1" && find . -mindepth 1 | sed 's|^\./||' | LC_ALL=C sort) >"$2.list"
-  tar --create --no-recursion --directory "$1" --files-from "$2.list" --format=gnu --numeric-owner --owner=0 --group=0 \
-    --mtime="@$SOURCE_DATE_EPOCH" | gzip -n -9 >"$2"
-  rm "$2.list"
-}
-layer_of "$BASE" "$LAYERS/base.tar.gz"
+bash "$HERE/oci-layer.sh" "$BASE" "$LAYERS/base.tar.gz"
 for build in $INSTALLER_BUILDS; do
-  layer_of "$LAYERS/$build" "$LAYERS/$build.tar.gz"
+  bash "$HERE/oci-layer.sh" "$LAYERS/$build" "$LAYERS/$build.tar.gz"
   (cd "$REPO" && node_modules/.bin/ts-node --transpile-only runtime-artifacts/layered-image.ts "$ARCH" "$IMAGE_NAME-$build" "$OUT/knawd-deployer-$build.oci.tar" \
     "$LAYERS/base.tar.gz" "$LAYERS/$build.tar.gz")
 done

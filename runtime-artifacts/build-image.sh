@@ -17,8 +17,8 @@
 #   knawd-deployer-<build>.oci.tar   the installer images     wasi-hello.oci.tar, wasm-http.oci.tar   the test images
 #   image.json               digests, names, versions (amd64's, every architecture's, the indexes')
 #   <arch>/                  the same for every other architecture (arm64/knawd-deployer-crun-wasmtime.oci.tar, ...)
-#   index/                   one OCI image index per image over the architectures (and, for the installer
-#                            images, the unbuilt architectures' image when step_unbuilt_images wrote unbuilt.json)
+#   index/                   one OCI image index per image over the architectures; each installer index also
+#                            lists the unbuilt architectures' image (<arch>/knawd-deployer-unbuilt.oci.tar, unbuilt.json)
 # and lib/catalog/wasi-test-image.json (the test image's digest, read by the constructs).
 #
 # Every component build is cached in ${KNAWD_TOOLS_CACHE:-~/.cache/knawd-deployer}/<name>-<key>/ (a .complete
@@ -372,7 +372,7 @@ step_images() {
   key="$(
     {
       echo "$ARCH $DEBS $CRUN_WASMTIME $CRUN_WASMEDGE $CRUN_NODEJS $WASMTIME $AGENT"
-      sha256sum "$BUNDLE" "$HERE/build-image.sh" "$HERE/image.env" "$HERE/layered-image.ts" "$HERE/Containerfile.wasi-hello" \
+      sha256sum "$BUNDLE" "$HERE/build-image.sh" "$HERE/image.env" "$HERE/layered-image.ts" "$HERE/oci-layer.sh" "$HERE/Containerfile.wasi-hello" \
         "$HERE/assemble.sh" "$HERE/buildah-build.sh" "$HERE/vendor-manifest.ts" "$HERE/image-record.ts" "$HERE/local/hello.wat" \
         "$HERE/wasm-http/http.c" "$HERE/wasm-http/Containerfile" "$REPO"/lib/catalog/*.ts |
         sed "s|$REPO/||"
@@ -463,7 +463,7 @@ step_unbuilt_images() {
     cached "debs-unbuilt-$SHIP_SUITE$SUFFIX" "$(hash_of <<<"$DEB_LIST")" build_debs
     DEBS="$ENTRY" SYSROOT="$ENTRY/root"
     step_agent
-    cached "image-unbuilt$SUFFIX" "$( { echo "$arch $DEBS $AGENT"; sha256sum "$BUNDLE" "$HERE/Containerfile" "$HERE/buildah-build.sh" | cut -d' ' -f1; declare -f step_unbuilt_images build_unbuilt_image unbuilt_facts; echo "$IMAGE_NAME $HOST_PREFIX $HOST_PREFIX_PADDED_LENGTH $SOURCE_DATE_EPOCH"; buildah --version; } | hash_of)" build_unbuilt_image
+    cached "image-unbuilt$SUFFIX" "$( { echo "$arch $DEBS $AGENT"; sha256sum "$BUNDLE" "$HERE/oci-layer.sh" "$HERE/layered-image.ts" | cut -d' ' -f1; declare -f step_unbuilt_images build_unbuilt_image unbuilt_facts; echo "$IMAGE_NAME $HOST_PREFIX $HOST_PREFIX_PADDED_LENGTH $SOURCE_DATE_EPOCH"; } | hash_of)" build_unbuilt_image
     records+=("$arch=$ENTRY")
     if [[ "${KNAWD_IMAGE_VERIFY:-0}" == 1 ]]; then
       local again
@@ -547,8 +547,9 @@ build_unbuilt_image() {
   QEMU_LD_PREFIX="$rootfs" "$QEMU_DIR/$QEMU_NAME" "$rootfs/usr/bin/node" -e 'console.log(process.arch, process.version)' | tee "$out/NODE"
   find "$ctx" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
   local platform="linux/$(cut -d' ' -f1 "$out/NODE" | sed 's/^ppc64$/ppc64le/')"
-  bash "$HERE/buildah-build.sh" "$HERE/Containerfile" "$ctx" "$IMAGE_NAME" "$out/knawd-deployer-unbuilt.oci.tar" "$platform"
-  rm -rf "$ctx"
+  bash "$HERE/oci-layer.sh" "$rootfs" "$out/rootfs.tar.gz"
+  (cd "$REPO" && node_modules/.bin/ts-node --transpile-only runtime-artifacts/layered-image.ts "${platform#linux/}" "$IMAGE_NAME" "$out/knawd-deployer-unbuilt.oci.tar" "$out/rootfs.tar.gz")
+  rm -rf "$ctx" "$out/rootfs.tar.gz"
   tar -xOf "$out/knawd-deployer-unbuilt.oci.tar" index.json | node -e 'const i = JSON.parse(require("fs").readFileSync(0, "utf8")); process.stdout.write(i.manifests[0].digest)' >"$out/digest"
 }
 # build_unbuilt_record OUT: OUT/unbuilt.json, each image as image.json records one (archive relative to build/image).
@@ -582,13 +583,11 @@ build_unbuilt_record() {
   ' "$1" "${pairs[@]}"
 }
 
-step_unbuilt_images
-
 # ---------------------------------------------------------------- 8. one OCI image index per image, over the architectures
 # What a registry serves (a node pulls its own architecture's manifest): the architectures' blobs unchanged, and
 # image.json with the amd64 record as before, every architecture's and the indexes' digests.
 # The unbuilt architectures' images (item 4 of issue 29) come first: every installer index lists them.
-if declare -F step_unbuilt_images >/dev/null; then step_unbuilt_images; fi
+step_unbuilt_images
 UNBUILT=-
 [[ ! -f "$OUT/unbuilt.json" ]] || UNBUILT="$OUT/unbuilt.json"
 build_index() {
