@@ -1,13 +1,15 @@
 /**
  * The refusing images of the architectures without a crun build (issue 29 item 4: build-image.sh
  * step_unbuilt_images, recorded in build/image/unbuilt.json), each proven on its own binaries on this x86_64
- * machine with Debian trixie's static qemu-user, invoked directly (nothing is registered with binfmt_misc):
+ * machine with Debian trixie's static qemu-user, invoked directly, except for the pod's own command line (the agent
+ * execs Node.js), for which the emulator is registered with binfmt_misc for that test only and removed after:
  *
  * - its config says linux/<arch>; its /vendor has an artifacts.json with no builds, which SHA256SUMS checks;
  * - chrooted into its file system (the emulator copied in, the node root bind-mounted at /mnt/node-root and a
  *   kubeconfig for a real kube-apiserver, as a pod has them), its own Node.js says it runs as <arch> and runs the
  *   installer bundle against a Node object: `install` exits 1 with the one line, labels the Node failed with the
- *   reason in an Event, and leaves the node root byte-identical; `remove` exits 0 and takes the label off;
+ *   reason in an Event, and leaves the node root byte-identical; `remove` exits 0 and takes the label off; the
+ *   agent (`knawd-agent run -- node … install`, as the DaemonSet runs it) exits with that refusal;
  * - reproducible: built again (its cache entries rebuilt), it has the same digest.
  *
  * Needs root (chroot, unshare, mount); anything missing fails with the reason.
@@ -16,7 +18,8 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NODE_STATE_LABEL, UNBUILT_ARCHITECTURES, VendorManifest } from '../../lib/catalog';
+import { INSTALLER_ENTRYPOINT, NODE_STATE_LABEL, UNBUILT_ARCHITECTURES, VendorManifest } from '../../lib/catalog';
+import { binfmtLeftovers, binfmtName, withBinfmt } from '../support/binfmt';
 import { Cluster, startCluster } from '../../demo/cluster/control-plane';
 import { builtImage, imageConfig, IMAGE_OUT } from '../../demo/cluster/images/built-image';
 import { createNode, nodeEvents, nodeLabels } from '../support/cluster/node';
@@ -81,6 +84,17 @@ describe.each([...UNBUILT_ARCHITECTURES])('linux/%s', (arch) => {
   function installer(nodeRoot: string, args: readonly string[]) {
     const script = 'r="$1"; n="$2"; shift 2; mount --bind "$n" "$r/mnt/node-root" && mount -t proc proc "$r/proc" && exec chroot "$r" "$@"';
     return run('unshare', ['--mount', '--propagation', 'private', '--pid', '--fork', 'sh', '-c', script, 'sh', rootfs, nodeRoot, '/qemu', '/usr/bin/node', '/usr/local/lib/knawd-installer.js', ...args]);
+  }
+
+  /**
+   * The installer container's own command line (lib/constructs/node-agent-daemonset.ts): the image's agent runs the
+   * installer with the image's Node.js. The agent execs Node.js itself, so the emulator must be registered with
+   * binfmt_misc (by the caller, for the call's duration only).
+   */
+  function agentRun(nodeRoot: string, args: readonly string[]) {
+    const script = 'r="$1"; n="$2"; shift 2; mount --bind "$n" "$r/mnt/node-root" && mount -t proc proc "$r/proc" && exec chroot "$r" "$@"';
+    const agent = ['/usr/local/bin/knawd-agent', 'run', '--ready-file', '/tmp/ready', '--check-every', '0', '--', ...INSTALLER_ENTRYPOINT, ...args];
+    return run('unshare', ['--mount', '--propagation', 'private', '--pid', '--fork', 'sh', '-c', script, 'sh', rootfs, nodeRoot, ...agent]);
   }
 
   beforeAll(() => {
@@ -150,6 +164,29 @@ describe.each([...UNBUILT_ARCHITECTURES])('linux/%s', (arch) => {
     expect(await nodeLabels(cluster, node)).not.toHaveProperty(NODE_STATE_LABEL);
     expect(snapshot(root)).toEqual(before);
   });
+
+  it("the pod's own command (knawd-agent run -- node … install) exits with the installer's refusal and the Node failed", async () => {
+    const node = `unbuilt-agent-${arch}`;
+    await createNode(cluster, node, 'containerd://1.7.24', { 'kubernetes.io/arch': arch });
+    const root = makeRoot({ '/etc/containerd/config.toml': fixture('containerd-1.6-systemd-cgroup.toml') });
+    const before = snapshot(root);
+    const emulator = realpathSync(join(IMAGE_OUT, arch, 'qemu'));
+    const r = await withBinfmt([{ arch, interpreter: emulator }], async (registered) => {
+      expect(registered()).toEqual([binfmtName(arch)]);
+      return agentRun(root, ['install', '--runtime', 'crun-wasmtime', '--node-name', node, '--kubeconfig', kubeconfig]);
+    });
+    if (r.code === 126 || r.code === 127 || /exec format error/i.test(r.stderr)) throw new Error(`the agent did not run under binfmt_misc's qemu-${arch}: exit ${r.code}: ${r.stderr.slice(-2000)}`);
+    expect(r.code).toBe(1);
+    expect(r.stderr.split('\n').filter((l) => l !== '')).toEqual([expect.stringMatching(new RegExp(`^knawd-installer install: error: ${escape(REFUSAL(arch))} \\(fix: .+\\)$`))]);
+    expect(r.stdout).toContain('"msg":"the installer failed (exit 1); exiting with its status so that the container is restarted"');
+    expect(await nodeLabels(cluster, node)).toMatchObject({ [NODE_STATE_LABEL]: 'failed' });
+    expect(await nodeEvents(cluster, node)).toEqual([['Warning', 'InstallFailed', REFUSAL(arch)]]);
+    expect(snapshot(root)).toEqual(before);
+  });
+});
+
+it('never leaves an emulator registered with binfmt_misc', () => {
+  expect(binfmtLeftovers()).toEqual([]);
 });
 
 it('is reproducible: built again, every unbuilt image has the same digest', () => {
