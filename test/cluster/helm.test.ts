@@ -176,7 +176,7 @@ describe.each(KUBERNETES_RELEASES)('the Helm chart on a real API server (%s Kube
           );
           expect(Number(remover.metadata.resourceVersion)).toBeLessThan(Number(job.metadata.resourceVersion));
           const removerSpec = remover.spec.template.spec;
-          expect(removerSpec.containers[0].args).toEqual(['remove', '--stay']);
+          expect(removerSpec.containers[0].args).toEqual(['remove', '--stay', '--pods-timeout-seconds', '120']);
           expect(removerSpec.containers[0].image).toBe('quay.io/knawd/deployer:v9.9.9');
           expect(removerSpec.containers[0].securityContext.privileged).toBe(true);
           expect(removerSpec.hostPID).toBe(true);
@@ -194,7 +194,8 @@ describe.each(KUBERNETES_RELEASES)('the Helm chart on a real API server (%s Kube
 
           // The Job's wait logic, for real: it keeps waiting while a node is labelled...
           const timeoutArg = wait.args[wait.args.indexOf('--timeout-seconds') + 1];
-          expect(Number(timeoutArg)).toBeGreaterThan(0);
+          // Longer than the remover's wait for pods: the remover's verdict comes first.
+          expect(Number(timeoutArg)).toBeGreaterThan(120);
           const waiting = installerCliUntil(['wait-removed', '--timeout-seconds', '60', '--label', LABEL, '--kubeconfig', saKubeconfig, '--log-level', 'debug'], /"msg":"waiting for nodes"/);
           await waiting.reached;
           expect(await releases()).toEqual([expect.objectContaining({ name: RELEASE, status: 'uninstalling' })]);
