@@ -22,7 +22,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { HOST_CHANGED_LABEL, OPENSHIFT_TARGETS } from '../../lib/catalog';
 import { Cluster, REPO, startCluster } from '../../demo/cluster/control-plane';
-import { CHART, installSccCrd, K8sObject, loadObjects, manifestPath, subsetDifferences, describeObject } from '../support/cluster/objects';
+import { CHART, installSccCrd, loadObjects, manifestPath, objectDifferences, readBackExisting } from '../support/cluster/objects';
 import { createNode, installerCliUntil, nodeLabels, serviceAccountKubeconfig } from '../support/cluster/node';
 import { KUBERNETES_RELEASES } from '../support/cluster/releases';
 
@@ -77,17 +77,8 @@ describe.each(KUBERNETES_RELEASES)('the Helm chart on a real API server (%s Kube
 
   /** The chart's objects as rendered with default values must be what the raw manifest says (chart = manifests). */
   async function differencesFromRawManifest(target: string, ociType: string): Promise<string[]> {
-    const problems: string[] = [];
-    for (const sent of loadObjects(manifestPath(target, ociType)).filter((o) => o.kind !== 'Namespace')) {
-      const args = [sent.kind.toLowerCase() + (sent.apiVersion.includes('/') ? `.${sent.apiVersion.split('/')[0]}` : ''), sent.metadata.name];
-      const r = await cluster.kubectl(['get', ...args, ...(sent.metadata.namespace ? ['-n', sent.metadata.namespace] : []), '-o', 'json']);
-      if (r.code !== 0) {
-        problems.push(`${describeObject(sent)}: not installed by the chart (${r.stderr.trim()})`);
-        continue;
-      }
-      problems.push(...subsetDifferences(sent, JSON.parse(r.stdout) as K8sObject).map((d) => `${describeObject(sent)} ${d}`));
-    }
-    return problems;
+    const sent = loadObjects(manifestPath(target, ociType)).filter((o) => o.kind !== 'Namespace');
+    return objectDifferences(sent, await readBackExisting(cluster, sent), 'not installed by the chart');
   }
 
   beforeAll(async () => {
