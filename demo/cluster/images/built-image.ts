@@ -12,6 +12,7 @@ import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSyn
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { REPO } from '../process';
+import { doneInThisRun, markDoneInThisRun } from '../run-scope';
 
 export interface ImageArchive {
   /** Name in the archive's index (`org.opencontainers.image.ref.name`): what `ctr images import` calls it. */
@@ -64,12 +65,15 @@ export const CACHE = process.env.KNAWD_TOOLS_CACHE ?? join(homedir(), '.cache', 
 
 let built: BuiltImage | undefined;
 
-/** Builds (or reuses) the image and returns it with its extracted layer; cached per process. */
+/** Builds (or reuses) the image and returns it with its extracted layer; cached per process, the build's check per test run. */
 export function builtImage(): BuiltImage {
   if (built) return built;
-  const run = spawnSync('bash', [join(REPO, 'runtime-artifacts', 'build-image.sh')], { cwd: REPO, encoding: 'utf8', timeout: 60 * 60_000, maxBuffer: 64 << 20 });
-  if (run.status !== 0) {
-    throw new Error(`npm run image (runtime-artifacts/build-image.sh) failed with exit ${run.status ?? run.signal ?? run.error?.message}:\n${(run.stdout ?? '').slice(-3000)}\n${(run.stderr ?? '').slice(-3000)}`);
+  if (!doneInThisRun('image-build')) {
+    const run = spawnSync('bash', [join(REPO, 'runtime-artifacts', 'build-image.sh')], { cwd: REPO, encoding: 'utf8', timeout: 60 * 60_000, maxBuffer: 64 << 20 });
+    if (run.status !== 0) {
+      throw new Error(`npm run image (runtime-artifacts/build-image.sh) failed with exit ${run.status ?? run.signal ?? run.error?.message}:\n${(run.stdout ?? '').slice(-3000)}\n${(run.stderr ?? '').slice(-3000)}`);
+    }
+    markDoneInThisRun('image-build');
   }
   const record = JSON.parse(readFileSync(join(IMAGE_OUT, 'image.json'), 'utf8')) as ImageRecord;
   const archive = join(IMAGE_OUT, record.image.archive);
