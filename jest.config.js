@@ -12,4 +12,8 @@ module.exports = {
   // Kubernetes 1.35/1.37 matrix, the arm64, release and compile-cache suites, three workers kept the CPU 162% busy
   // of 200% for 10.9 min; a fourth fills the waits.
   maxWorkers: 4,
+  // A directory of the run (KNAWD_RUN_DIR): the image build's warm check runs once per run, not once per suite
+  // (demo/cluster/run-scope.ts).
+  globalSetup: '<rootDir>/test/support/global-setup.ts',
+  globalTeardown: '<rootDir>/test/support/global-teardown.ts',
 };

@@ -14,6 +14,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { RUNTIME_NAMES, RuntimeName } from '../../../lib/catalog/runtimes';
 import { REPO } from '../process';
+import { doneInThisRun, markDoneInThisRun } from '../run-scope';
 
 export interface ImageArchive {
   /** Name in the archive's index (`org.opencontainers.image.ref.name`): what `ctr images import` calls it. */
@@ -101,12 +102,15 @@ function extractedInstallers(record: ArchRecord, dir: string): Record<RuntimeNam
   });
 }
 
-/** Builds (or reuses) the images and returns them with the installer images extracted; cached per process. */
+/** Builds (or reuses) the images and returns them with the installer images extracted; cached per process, the build's check per test run. */
 export function builtImage(): BuiltImage {
   if (built) return built;
-  const run = spawnSync('bash', [join(REPO, 'runtime-artifacts', 'build-image.sh')], { cwd: REPO, encoding: 'utf8', timeout: 60 * 60_000, maxBuffer: 64 << 20 });
-  if (run.status !== 0) {
-    throw new Error(`npm run image (runtime-artifacts/build-image.sh) failed with exit ${run.status ?? run.signal ?? run.error?.message}:\n${(run.stdout ?? '').slice(-3000)}\n${(run.stderr ?? '').slice(-3000)}`);
+  if (!doneInThisRun('image-build')) {
+    const run = spawnSync('bash', [join(REPO, 'runtime-artifacts', 'build-image.sh')], { cwd: REPO, encoding: 'utf8', timeout: 60 * 60_000, maxBuffer: 64 << 20 });
+    if (run.status !== 0) {
+      throw new Error(`npm run image (runtime-artifacts/build-image.sh) failed with exit ${run.status ?? run.signal ?? run.error?.message}:\n${(run.stdout ?? '').slice(-3000)}\n${(run.stderr ?? '').slice(-3000)}`);
+    }
+    markDoneInThisRun('image-build');
   }
   const record = JSON.parse(readFileSync(join(IMAGE_OUT, 'image.json'), 'utf8')) as ImageRecord;
   const wasi = { ...record.wasiTestImage, archive: join(IMAGE_OUT, record.wasiTestImage.archive) };
