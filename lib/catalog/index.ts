@@ -8,3 +8,4 @@ export * from './test-image';
 export * from './service-image';
 export * from './rollout';
 export * from './original';
+export * from './architectures';

@@ -286,7 +286,7 @@ describe.each(KUBERNETES_RELEASES)('the Helm chart on a real API server (%s Kube
     await cluster.helmOk(['install', RELEASE, CHART, '-n', NS, '-f', ORIGINAL_VALUES, '--set', 'tag=v2.0.0', '--timeout', '30s']);
     const ds = await getJson(['-n', NS, 'get', 'daemonset', 'knawd-installer']);
     const spec = ds.spec.template.spec;
-    expect(spec.containers[0].image).toBe('quay.io/knawd/deployer:v2.0.0');
+    expect(spec.containers[0].image).toBe('quay.io/knawd/deployer:v2.0.0-crun-wasmedge');
     expect(envOf(spec)).toMatchObject({ VENDOR: 'rhel8', OCI_TYPE: 'crun-wasmedge', AUTO_RESTART: 'true', LOG_LEVEL: 'info', PATCH_KNATIVE: 'true' });
     expect(await exists(['securitycontextconstraints.security.openshift.io', 'knawd-installer'])).toBe(true);
     expect(await exists(['clusterrole', 'knawd-installer-knative-features'])).toBe(true);

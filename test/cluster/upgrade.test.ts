@@ -127,7 +127,7 @@ describe('helm upgrade from the original chart on a real API server', () => {
       const env = Object.fromEntries(ds.spec.template.spec.containers[0].env.filter((e: any) => e.value !== undefined).map((e: any) => [e.name, e.value]));
       // The values given to the original are the ones the new release runs with.
       expect(env).toMatchObject({ VENDOR: target, OCI_TYPE: ociType, KNAWD_HANDLER: 'crun-wasm' });
-      expect(ds.spec.template.spec.containers[0].image).toBe('quay.io/knawd/deployer:v2.0.0');
+      expect(ds.spec.template.spec.containers[0].image).toBe(`quay.io/knawd/deployer:v2.0.0-${ociType}`);
 
       const left = [];
       for (const o of ORIGINAL_OBJECTS.filter((x) => x.kind !== 'RuntimeClass')) if (await exists(objectArgs(o))) left.push(`${o.kind}/${o.name}`);

@@ -41,6 +41,7 @@ import {
   DEFAULT_RESOURCES,
   DEFAULT_TARGET,
   DEFAULT_UPDATE_STRATEGY,
+  IMAGE_DIGEST_PATTERN,
   TOLERATE_EVERYTHING,
 } from '../../constructs/settings';
 
@@ -65,7 +66,12 @@ export const VALUES: readonly ValueEntry[] = [
     default: DEFAULT_TARGET,
     schema: { type: 'string', enum: TARGET_CHOICES },
   },
-  { path: 'tag', description: 'Installer image tag (ignored when image.digest is set).', default: DEFAULT_IMAGE_TAG, schema: { type: 'string', minLength: 1 } },
+  {
+    path: 'tag',
+    description: "Installer image tag: the image of an ociType is image.repository:<tag>-<ociType>, carrying that ociType's crun build only (ignored for an ociType that image.digests pins).",
+    default: DEFAULT_IMAGE_TAG,
+    schema: { type: 'string', minLength: 1 },
+  },
   {
     path: 'autoRestart',
     description: "Restart the node's container runtime after changing its config; false leaves a restart pending.",
@@ -112,10 +118,10 @@ export const VALUES: readonly ValueEntry[] = [
   },
   { path: 'image.repository', description: 'Installer image repository.', default: DEFAULT_IMAGE_REPOSITORY, schema: { type: 'string', minLength: 1 } },
   {
-    path: 'image.digest',
-    description: 'Installer image digest (sha256:…); when set it pins the image and wins over tag.',
-    default: '',
-    schema: { type: 'string', pattern: '^(sha256:[a-f0-9]{64})?$' },
+    path: 'image.digests',
+    description: `Installer image index digests (sha256:…) by ociType (${RUNTIME_NAMES.join(', ')}), as a release pins them: the ociType's entry pins its image, repository@digest, for every architecture, and wins over tag.`,
+    default: {},
+    schema: { type: 'object', propertyNames: { enum: RUNTIME_NAMES }, additionalProperties: { type: 'string', pattern: IMAGE_DIGEST_PATTERN.source } },
   },
   { path: 'image.pullPolicy', description: 'Installer image pull policy.', default: DEFAULT_PULL_POLICY, schema: { type: 'string', enum: ['Always', 'IfNotPresent', 'Never'] } },
   { path: 'imagePullSecrets', description: 'Names of Secrets used to pull the installer image.', default: [], schema: { type: 'array', items: { type: 'string', minLength: 1 } } },
