@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Lays out the build context of both images and builds them with buildah (step 6 of build-image.sh, which passes
-# the cached components). Separate so that its whole output is one cache entry keyed by every input.
+# Lays out the installer images (one per build: crun-wasmedge, crun-wasmtime, crun-wasm-nodejs) and the test
+# images, and builds them (step 6 of build-image.sh, which passes the cached components). Separate so that its
+# whole output is one cache entry keyed by every input.
 #
 #   assemble.sh OUT SYSROOT CRUN_WASMTIME CRUN_WASMEDGE CRUN_WASM_NODEJS LIBWASMTIME BUNDLE PACKAGES AGENT ARCH
 #
 # ARCH (amd64, arm64) is the architecture of every ELF given and of the sysroot; the images are linux/ARCH.
 #
-# OUT/context/rootfs/        the installer image's file system:
+# OUT/context/rootfs/        every file any installer image has, laid out once:
 #   usr/bin/node, usr/bin/nsenter, usr/lib/<triplet>/*           the image's own userland (trixie; links into
 #                                                                /vendor/lib for the libraries both use)
 #   usr/local/lib/knawd-installer.js                             the installer bundle
@@ -16,9 +17,12 @@
 #                            libnode.so.115
 #     lib/nodejs/…           the built-in JavaScript libnode reads from /usr/share/nodejs (bind-mounted there by crun)
 #     crun-wasmtime/crun     crun-wasmedge/crun     crun-wasm-nodejs/crun
-#     artifacts.json         builds (their files and roles) and which target uses which build
-#     SHA256SUMS             every file above
-# OUT/knawd-deployer.oci.tar, OUT/wasi-hello.oci.tar, OUT/wasm-http.oci.tar, OUT/image.json,
+# OUT/layers/base/           layer 1 of every installer image of ARCH, byte-identical in the three: the image's own
+#                            userland, the bundle, the agent, and the /vendor/lib files that userland links to
+#                            (with lib/nodejs)
+# OUT/layers/<build>/        layer 2 of that build's image: vendor/<build>/crun, the vendor/lib files only it needs,
+#                            vendor/artifacts.json and vendor/SHA256SUMS naming that build only
+# OUT/knawd-deployer-<build>.oci.tar, OUT/wasi-hello.oci.tar, OUT/wasm-http.oci.tar, OUT/image.json,
 # OUT/wasi-test-image.json, OUT/wasm-service-image.json
 set -euo pipefail
 
@@ -80,7 +84,7 @@ cp "$CRUN_NODE" "$VENDOR/crun-wasm-nodejs/crun"
 cp "$LIBWASMTIME" "$VENDOR/lib/libwasmtime.so"
 cp "$WASMEDGE_LIB" "$VENDOR/lib/libwasmedge.so.0"
 cp "$LIBNODE_LIB" "$VENDOR/lib/libnode.so.115"
-for build in crun-wasmtime crun-wasmedge crun-wasm-nodejs; do
+for build in $INSTALLER_BUILDS; do
   case $build in
     crun-wasmtime) engine=libwasmtime.so ;;
     crun-wasmedge) engine=libwasmedge.so.0 ;;
@@ -162,11 +166,35 @@ mkdir -p "$ROOTFS/usr/local/bin"
 cp "$AGENT" "$ROOTFS/usr/local/bin/knawd-agent"
 chmod 0755 "$ROOTFS/usr/local/bin/knawd-agent"
 
-# ---------------------------------------------------------------- manifest and checksums
-(cd "$REPO" && CRUN_VERSION="$CRUN_VERSION" WASMTIME_VERSION="$WASMTIME_VERSION" node_modules/.bin/ts-node --transpile-only runtime-artifacts/vendor-manifest.ts \
-  "$VENDOR" "$OUT/crun-wasmtime.libs" "$OUT/crun-wasmedge.libs" "$OUT/crun-wasm-nodejs.libs" "$OUT/nodejs.files" "$PACKAGES" "$PADDED")
-(cd "$VENDOR" && find . -type f ! -name SHA256SUMS | sed 's|^\./||' | LC_ALL=C sort | xargs sha256sum >SHA256SUMS)
-(cd "$VENDOR" && sha256sum --quiet -c SHA256SUMS) || die "SHA256SUMS does not check"
+# ---------------------------------------------------------------- the layers
+# Layer 1: the tree without /vendor's builds; of /vendor/lib only what the image's own userland links to.
+LAYERS="$OUT/layers"
+BASE="$LAYERS/base"
+mkdir -p "$LAYERS"
+cp -a "$ROOTFS" "$BASE"
+rm -rf "$BASE"/vendor/crun-*
+cut -f1 "$rootlist" | LC_ALL=C sort -u >"$OUT/base.libs"
+find "$BASE/vendor/lib" -maxdepth 1 -type f -printf '%f\n' | while read -r soname; do
+  grep -qxF "$soname" "$OUT/base.libs" || rm "$BASE/vendor/lib/$soname"
+done
+# Layer 2 of each build: its crun, the libraries of its closure layer 1 lacks, and its artifacts.json + SHA256SUMS.
+for build in $INSTALLER_BUILDS; do
+  layer="$LAYERS/$build"
+  mkdir -p "$layer/vendor/$build" "$layer/vendor/lib"
+  cp -a "$VENDOR/$build/crun" "$layer/vendor/$build/crun"
+  cut -f1 "$OUT/$build.libs" | LC_ALL=C sort -u | while read -r soname; do
+    [[ -e "$BASE/vendor/lib/$soname" ]] || cp -a "$VENDOR/lib/$soname" "$layer/vendor/lib/$soname"
+  done
+  data=-
+  [[ "$build" != crun-wasm-nodejs ]] || data="$OUT/nodejs.files"
+  (cd "$REPO" && CRUN_VERSION="$CRUN_VERSION" WASMTIME_VERSION="$WASMTIME_VERSION" node_modules/.bin/ts-node --transpile-only runtime-artifacts/vendor-manifest.ts \
+    "$VENDOR" "$layer/vendor" "$build" "$OUT/$build.libs" "$data" "$PACKAGES" "$PADDED")
+  # What the image's /vendor is once both layers are unpacked: every file SHA256SUMS lists is there and matches.
+  merged="$OUT/merged-$build"
+  cp -a "$BASE/vendor" "$merged" && cp -a "$layer/vendor/." "$merged/"
+  (cd "$merged" && sha256sum --quiet -c SHA256SUMS) || die "$build: SHA256SUMS does not check against the two layers"
+  rm -rf "$merged"
+done
 
 # ---------------------------------------------------------------- images
 mkdir -p "$OUT/wasi/rootfs"
@@ -177,10 +205,24 @@ mkdir -p "$OUT/wasm-http/rootfs"
 clang-14 --target=wasm32-wasi -O2 -Wall -Wextra -Werror -s "$HERE/wasm-http/http.c" -o "$OUT/wasm-http/rootfs/http.wasm"
 chmod 0755 "$OUT/wasm-http/rootfs/http.wasm"
 # Fixed mtimes on everything that goes into a layer (buildah --timestamp sets the image dates).
-find "$CTX" "$OUT/wasi" "$OUT/wasm-http" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+find "$LAYERS" "$OUT/wasi" "$OUT/wasm-http" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 
-bash "$HERE/buildah-build.sh" "$HERE/Containerfile" "$CTX" "$IMAGE_NAME" "$OUT/knawd-deployer.oci.tar" "linux/$ARCH"
+# layer_of DIR BLOB: DIR as a gzip'ed layer, entries in name order without a leading ./, root-owned, fixed times.
+layer_of() {
+  (cd "$1" && find . -mindepth 1 | sed 's|^\./||' | LC_ALL=C sort) >"$2.list"
+  tar --create --no-recursion --directory "$1" --files-from "$2.list" --format=gnu --numeric-owner --owner=0 --group=0 \
+    --mtime="@$SOURCE_DATE_EPOCH" | gzip -n -9 >"$2"
+  rm "$2.list"
+}
+layer_of "$BASE" "$LAYERS/base.tar.gz"
+for build in $INSTALLER_BUILDS; do
+  layer_of "$LAYERS/$build" "$LAYERS/$build.tar.gz"
+  (cd "$REPO" && node_modules/.bin/ts-node --transpile-only runtime-artifacts/layered-image.ts "$ARCH" "$IMAGE_NAME-$build" "$OUT/knawd-deployer-$build.oci.tar" \
+    "$LAYERS/base.tar.gz" "$LAYERS/$build.tar.gz")
+done
 bash "$HERE/buildah-build.sh" "$HERE/Containerfile.wasi-hello" "$OUT/wasi" "$WASI_TEST_IMAGE_NAME" "$OUT/wasi-hello.oci.tar" "linux/$ARCH"
 bash "$HERE/buildah-build.sh" "$HERE/wasm-http/Containerfile" "$OUT/wasm-http" "$WASM_SERVICE_IMAGE_NAME" "$OUT/wasm-http.oci.tar" "linux/$ARCH"
 
-(cd "$REPO" && node_modules/.bin/ts-node --transpile-only runtime-artifacts/image-record.ts "$OUT" "$PACKAGES")
+(cd "$REPO" && node_modules/.bin/ts-node --transpile-only runtime-artifacts/image-record.ts "$OUT" "$PACKAGES" $INSTALLER_BUILDS)
+# The trees are in the archives now (the cache keeps what the tests and the indexes read).
+rm -rf "$CTX" "$LAYERS"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the installer image and the WASI test image (entry point of `npm run image`), for each architecture of
+# Builds the installer images (one per build: IMAGE_NAME-<build>) and the test images (entry point of `npm run image`), for each architecture of
 # IMAGE_ARCHES (image.env: linux/amd64 natively, linux/arm64 cross-compiled), as OCI archives under build/image/,
 # from nothing but the package registries:
 #
@@ -11,13 +11,14 @@
 #                                           every ELF's PT_INTERP and RUNPATH under the padded host prefix
 #   Node.js 20, nsenter (trixie .debs), the installer bundle ── the image's own userland
 #   knawd-agent (runtime-artifacts/agent, C, static with bookworm's musl-gcc) ── the pod's long-running process
-#   runtime-artifacts/Containerfile (FROM scratch + COPY) ── buildah, --timestamp $SOURCE_DATE_EPOCH
+#   layered-image.ts: per build an image of two layers, layer 1 (all but the builds) shared by the three
 #
 # Output (build/image/, or $KNAWD_IMAGE_OUT):
-#   knawd-deployer.oci.tar   the installer image     wasi-hello.oci.tar   the WASI test image
-#   image.json               digests, names, versions, where the extracted /vendor is
-#   vendor/                  the image's /vendor as built (what the e2e tests install from is extracted anew)
-#   <arch>/                  the same for every other architecture (arm64/knawd-deployer.oci.tar, arm64/vendor, ...)
+#   knawd-deployer-<build>.oci.tar   the installer images     wasi-hello.oci.tar, wasm-http.oci.tar   the test images
+#   image.json               digests, names, versions (amd64's, every architecture's, the indexes')
+#   <arch>/                  the same for every other architecture (arm64/knawd-deployer-crun-wasmtime.oci.tar, ...)
+#   index/                   one OCI image index per image over the architectures (and, for the installer
+#                            images, the unbuilt architectures' image when step_unbuilt_images wrote unbuilt.json)
 # and lib/catalog/wasi-test-image.json (the test image's digest, read by the constructs).
 #
 # Every component build is cached in ${KNAWD_TOOLS_CACHE:-~/.cache/knawd-deployer}/<name>-<key>/ (a .complete
@@ -371,7 +372,7 @@ step_images() {
   key="$(
     {
       echo "$ARCH $DEBS $CRUN_WASMTIME $CRUN_WASMEDGE $CRUN_NODEJS $WASMTIME $AGENT"
-      sha256sum "$BUNDLE" "$HERE/build-image.sh" "$HERE/image.env" "$HERE/Containerfile" "$HERE/Containerfile.wasi-hello" \
+      sha256sum "$BUNDLE" "$HERE/build-image.sh" "$HERE/image.env" "$HERE/layered-image.ts" "$HERE/Containerfile.wasi-hello" \
         "$HERE/assemble.sh" "$HERE/buildah-build.sh" "$HERE/vendor-manifest.ts" "$HERE/image-record.ts" "$HERE/local/hello.wat" \
         "$HERE/wasm-http/http.c" "$HERE/wasm-http/Containerfile" "$REPO"/lib/catalog/*.ts |
         sed "s|$REPO/||"
@@ -431,17 +432,29 @@ fi
 # ---------------------------------------------------------------- 8. one OCI image index per image, over the architectures
 # What a registry serves (a node pulls its own architecture's manifest): the architectures' blobs unchanged, and
 # image.json with the amd64 record as before, every architecture's and the indexes' digests.
+# The unbuilt architectures' images (item 4 of issue 29) come first: every installer index lists them.
+if declare -F step_unbuilt_images >/dev/null; then step_unbuilt_images; fi
+UNBUILT=-
+[[ ! -f "$OUT/unbuilt.json" ]] || UNBUILT="$OUT/unbuilt.json"
 build_index() {
   local pairs=() arch
   for arch in $IMAGE_ARCHES; do pairs+=("$arch=${IMAGES_OF[$arch]}"); done
-  (cd "$REPO" && node_modules/.bin/ts-node --transpile-only runtime-artifacts/oci-index.ts "$1" "${pairs[@]}")
+  (cd "$REPO" && node_modules/.bin/ts-node --transpile-only runtime-artifacts/oci-index.ts "$1" "$UNBUILT" "${pairs[@]}")
 }
-cached index "$( { for arch in $IMAGE_ARCHES; do echo "$arch ${IMAGES_OF[$arch]}"; done; sha256sum "$HERE/oci-index.ts" | cut -d' ' -f1; } | hash_of)" build_index
+index_key() {
+  for arch in $IMAGE_ARCHES; do echo "$arch ${IMAGES_OF[$arch]}"; done
+  sha256sum "$HERE/oci-index.ts" | cut -d' ' -f1
+  if [[ "$UNBUILT" != - ]]; then
+    sha256sum "$UNBUILT" | cut -d' ' -f1
+    node -e 'for (const i of Object.values(require(process.argv[1]))) console.log(i.digest)' "$UNBUILT"
+  fi
+}
+cached index "$(index_key | hash_of)" build_index
 INDEX="$ENTRY"
 if [[ "${KNAWD_IMAGE_VERIFY:-0}" == 1 ]]; then
   again="$(mktemp -d "${TMPDIR:-/tmp}/knawd-index-again.XXXXXX")"
   build_index "$again" >"$CACHE/logs/index-verify.log" 2>&1 || die "the second index failed (log: $CACHE/logs/index-verify.log)"
-  index_digests() { node -e 'const r = require(process.argv[1]); console.log(Object.values(r.index).map((i) => i.digest).join(" "))' "$1/image.json"; }
+  index_digests() { node -e 'const r = require(process.argv[1]).index; console.log([...Object.values(r.installerImages), r.wasiTestImage, r.wasmServiceImage].map((i) => i.digest).join(" "))' "$1/image.json"; }
   [[ "$(index_digests "$INDEX")" == "$(index_digests "$again")" ]] || die "index not reproducible: $(index_digests "$INDEX") then $(index_digests "$again")"
   rm -rf "$again"
   say "reproducible: the indexes made again have the same digests"
@@ -465,16 +478,16 @@ for arch in $IMAGE_ARCHES; do
   # amd64's record is part of build/image/image.json (step 8); another architecture's is <arch>/image.json.
   record="$dest/image.json"
   [[ "$arch" != amd64 ]] || record="$dest/.image-amd64.json"
-  if ! cmp -s "$IMAGES/image.json" "$record" || [[ ! -d "$dest/vendor" ]]; then
-    publish "$IMAGES/context/rootfs/vendor" "$dest/vendor"
-    publish "$IMAGES/knawd-deployer.oci.tar" "$dest/knawd-deployer.oci.tar"
-    publish "$IMAGES/wasi-hello.oci.tar" "$dest/wasi-hello.oci.tar"
-    publish "$IMAGES/wasm-http.oci.tar" "$dest/wasm-http.oci.tar"
+  if ! cmp -s "$IMAGES/image.json" "$record"; then
+    # What the single all-engines image left (it is no longer built).
+    rm -rf "$dest/knawd-deployer.oci.tar" "$dest/vendor"
+    for archive in "$IMAGES"/*.oci.tar; do publish "$archive" "$dest/$(basename "$archive")"; done
     publish "$IMAGES/image.json" "$record"
   fi
 done
 if ! cmp -s "$INDEX/image.json" "$OUT/image.json" || [[ ! -d "$OUT/index" ]]; then
   mkdir -p "$OUT/index"
+  rm -f "$OUT/index/knawd-deployer.oci.tar"
   for archive in "$INDEX"/*.oci.tar; do publish "$archive" "$OUT/index/$(basename "$archive")"; done
   publish "$INDEX/image.json" "$OUT/image.json"
 fi
@@ -485,5 +498,5 @@ for record in wasi-test-image.json wasm-service-image.json; do
     say "lib/catalog/$record updated: commit it"
   fi
 done
-say "$(sed -n 's/.*"digest": "\(sha256:[0-9a-f]*\)".*/\1/p' "$OUT/image.json" | head -n1) $OUT/knawd-deployer.oci.tar"
+node -e 'for (const [b, i] of Object.entries(require(process.argv[1]).index.installerImages)) console.log(`image: ${i.name} ${i.digest} (index)`)' "$OUT/image.json"
 say "done in $((SECONDS - START))s"

@@ -1,17 +1,17 @@
 /**
  * Records what assemble.sh built (called by it): OUT/image.json (the images' names, manifest digests and
- * sizes, the component versions, each .deb with its source package, the build machine's toolchain: what the
+ * sizes — `installerImages`: one installer image per build of INSTALLER_BUILDS — the component versions, each .deb with its source package, the build machine's toolchain: what the
  * release's SBOMs are made from) and OUT/wasi-test-image.json (the WASI test image's name and digest, which
  * build-image.sh copies to lib/catalog/wasi-test-image.json for the constructs).
  *
- *   image-record.ts OUT PACKAGES
+ *   image-record.ts OUT PACKAGES BUILD...
  */
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 
-const [out, packagesFile] = process.argv.slice(2);
-if (!packagesFile) throw new Error('usage: image-record.ts OUT PACKAGES');
+const [out, packagesFile, ...builds] = process.argv.slice(2);
+if (builds.length === 0) throw new Error('usage: image-record.ts OUT PACKAGES BUILD...');
 
 interface Descriptor {
   readonly digest: string;
@@ -44,7 +44,7 @@ function describe(file: string) {
   };
 }
 
-const image = describe('knawd-deployer.oci.tar');
+const installerImages = Object.fromEntries(builds.map((b) => [b, describe(`knawd-deployer-${b}.oci.tar`)]));
 const wasi = describe('wasi-hello.oci.tar');
 const service = describe('wasm-http.oci.tar');
 const lines = fs.readFileSync(packagesFile, 'utf8').trim().split('\n').map((l) => l.split(' '));
@@ -70,7 +70,7 @@ const toolchain = {
   ...Object.fromEntries(['wabt', 'clang-14', 'lld-14', 'wasi-libc', 'libclang-rt-14-dev-wasm32', 'musl-tools', 'gcc', 'buildah', 'patchelf'].map((p) => [p, dpkgVersion(p)])),
   rustc: execFileSync('rustc', ['--version'], { encoding: 'utf8' }).trim().split(' ')[1],
 };
-fs.writeFileSync(path.join(out, 'image.json'), JSON.stringify({ image, wasiTestImage: wasi, wasmServiceImage: service, packages, debs, toolchain }, null, 2) + '\n');
+fs.writeFileSync(path.join(out, 'image.json'), JSON.stringify({ installerImages, wasiTestImage: wasi, wasmServiceImage: service, packages, debs, toolchain }, null, 2) + '\n');
 fs.writeFileSync(
   path.join(out, 'wasi-test-image.json'),
   JSON.stringify({ $comment: 'Written by npm run image (runtime-artifacts/build-image.sh): the WASI test image it builds.', name: wasi.name, digest: wasi.digest }, null, 2) + '\n',

@@ -161,16 +161,17 @@ export async function startNodeCluster(containerd: ContainerdMajor, options: Nod
     const logTails = (): string => `${cluster.logTail(20)}\n${node.logTails()}`;
     const started = Date.now();
     await node.start();
-    const imported = source.registry ? [] : [...Object.values(images.test), { archive: images.installer.archive }, { archive: images.installer.wasiArchive }, { archive: images.installer.serviceArchive }];
+    // Every ociType's installer image: the chart picks `<tag>-<ociType>`, so any ociType installs.
+    const installers = Object.values(images.installer.images);
+    const imported = source.registry ? [] : [...Object.values(images.test), ...installers, { archive: images.installer.wasiArchive }, { archive: images.installer.serviceArchive }];
     for (const image of imported) {
       node.ctr(['-n', 'k8s.io', 'images', 'import', '--platform', 'linux/amd64', image.archive]);
     }
     // A pull records the image under its digest reference too; an import only under its tag. Pods that name an
     // image by digest (the chart's default test image, `image.digest`) need that record (docs/image.md: "Use it").
-    const tagged = source.registry ? [] : [images.installer, { name: images.installer.wasiName, digest: images.installer.wasiDigest }, { name: images.installer.serviceName, digest: images.installer.serviceDigest }];
-    for (const image of tagged) {
-      const name = 'repository' in image ? `${image.repository}:${image.tag}` : image.name;
-      node.ctr(['-n', 'k8s.io', 'images', 'tag', '--force', name, `${name.slice(0, name.lastIndexOf(':'))}@${image.digest}`]);
+    const tagged = source.registry ? [] : [...installers, { name: images.installer.wasiName, digest: images.installer.wasiDigest }, { name: images.installer.serviceName, digest: images.installer.serviceDigest }];
+    for (const { name, digest } of tagged) {
+      node.ctr(['-n', 'k8s.io', 'images', 'tag', '--force', name, `${name.slice(0, name.lastIndexOf(':'))}@${digest}`]);
     }
     const ready = await cluster.kubectl(['wait', '--for=condition=Ready', `node/${NODE_NAME}`, '--timeout=120s'], { timeoutMs: 130_000 });
     if (ready.code !== 0) throw new Error(`node ${NODE_NAME} did not become Ready: ${ready.stderr.trim()}\n${logTails()}`);

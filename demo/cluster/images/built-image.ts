@@ -1,16 +1,18 @@
 /**
- * The installer image as `npm run image` builds it, for any suite that installs from it (the containerd and
- * CRI-O e2e tests, a real-kubelet harness): {@link builtImage} runs the build (every component and the images
- * themselves are cached by their inputs, so a warm call takes seconds), then extracts the image's own layer from
- * the OCI archive — what a node would pull — into a cache directory keyed by the image digest, and hands back
- * the extracted `/vendor` (what the installer copies to hosts) and the image's root. It throws with the reason
- * when the build fails or the archive is not what image.json says.
+ * The installer images as `npm run image` builds them (one per ociType, two layers each: what the three share,
+ * then the engine's own build), for any suite that installs from them (the containerd and CRI-O e2e tests, a
+ * real-kubelet harness): {@link builtImage} runs the build (every component and the images themselves are cached
+ * by their inputs, so a warm call takes seconds), then extracts each image's layers from its OCI archive — what a
+ * node would pull — into a cache directory keyed by the image digest, and hands back each extracted `/vendor`
+ * (what the installer copies to hosts) and the image's root. It throws with the reason when the build fails or an
+ * archive is not what image.json says.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { RUNTIME_NAMES, RuntimeName } from '../../../lib/catalog/runtimes';
 import { REPO } from '../process';
 
 export interface ImageArchive {
@@ -26,11 +28,17 @@ export interface ImageArchive {
   readonly uncompressedBytes: number;
 }
 
-export interface BuiltImage extends ImageArchive {
-  /** The image's root file system, extracted from the archive's layer. */
+/** An installer image with its layers extracted. */
+export interface ExtractedImage extends ImageArchive {
+  /** The image's root file system, its layers unpacked in order. */
   readonly rootfs: string;
-  /** `<rootfs>/vendor`: artifacts.json, SHA256SUMS and the builds; pass it as `--artifacts`. */
+  /** `<rootfs>/vendor`: artifacts.json, SHA256SUMS and the image's one build; pass it as `--artifacts`. */
   readonly vendor: string;
+}
+
+export interface BuiltImage {
+  /** The installer image of each ociType (`quay.io/knawd/deployer:v2.0.0-<ociType>`), extracted. */
+  readonly installers: Readonly<Record<RuntimeName, ExtractedImage>>;
   /** The WASI test image (entrypoint /hello.wasm, prints "hello from wasm via crun"). */
   readonly wasi: ImageArchive;
   /** The WASM HTTP service image (entrypoint /http.wasm, answers GET / and /healthz on $PORT). */
@@ -39,15 +47,26 @@ export interface BuiltImage extends ImageArchive {
   readonly record: ImageRecord;
 }
 
-export interface ImageRecord {
-  readonly image: ImageArchive & { archive: string };
-  readonly wasiTestImage: ImageArchive & { archive: string };
-  readonly wasmServiceImage: ImageArchive & { archive: string };
+/** What build/image/image.json holds for one architecture. */
+export interface ArchRecord {
+  /** One installer image per ociType. */
+  readonly installerImages: Readonly<Record<RuntimeName, ImageArchive & { readonly layers: number }>>;
+  readonly wasiTestImage: ImageArchive;
+  readonly wasmServiceImage: ImageArchive;
   readonly packages: readonly string[];
+}
+
+export interface ImageRecord extends ArchRecord {
   /** Every architecture's own record (amd64's is the one above), by OCI architecture name. */
-  readonly architectures?: Readonly<Record<string, Omit<ImageRecord, 'architectures' | 'index'>>>;
+  readonly architectures: Readonly<Record<string, ArchRecord>>;
+  /** The image of each architecture without a build (its installer refuses), archives relative to build/image; absent when none was built. */
+  readonly unbuilt?: Readonly<Record<string, ImageArchive>>;
   /** The OCI image index of each image (build/image/index/<archive>): its digest and each architecture's manifest. */
-  readonly index?: Readonly<Record<'image' | 'wasiTestImage' | 'wasmServiceImage', ImageIndex>>;
+  readonly index: {
+    readonly installerImages: Readonly<Record<RuntimeName, ImageIndex>>;
+    readonly wasiTestImage: ImageIndex;
+    readonly wasmServiceImage: ImageIndex;
+  };
 }
 
 export interface ImageIndex {
@@ -64,7 +83,25 @@ export const CACHE = process.env.KNAWD_TOOLS_CACHE ?? join(homedir(), '.cache', 
 
 let built: BuiltImage | undefined;
 
-/** Builds (or reuses) the image and returns it with its extracted layer; cached per process. */
+/** One value per ociType. */
+export function perOciType<T>(make: (ociType: RuntimeName) => T): Record<RuntimeName, T> {
+  const out = {} as Record<RuntimeName, T>;
+  for (const ociType of RUNTIME_NAMES) out[ociType] = make(ociType);
+  return out;
+}
+
+/** The installer images of one architecture's record, archives under `dir`, each extracted. */
+function extractedInstallers(record: ArchRecord, dir: string): Record<RuntimeName, ExtractedImage> {
+  return perOciType((ociType) => {
+    const image = record.installerImages[ociType];
+    if (!image) throw new Error(`${dir}: image.json has no installer image for ${ociType} (npm run image builds one per ociType)`);
+    const archive = join(dir, image.archive);
+    const rootfs = extractImage(archive, image.digest);
+    return { ...image, archive, rootfs, vendor: join(rootfs, 'vendor') };
+  });
+}
+
+/** Builds (or reuses) the images and returns them with the installer images extracted; cached per process. */
 export function builtImage(): BuiltImage {
   if (built) return built;
   const run = spawnSync('bash', [join(REPO, 'runtime-artifacts', 'build-image.sh')], { cwd: REPO, encoding: 'utf8', timeout: 60 * 60_000, maxBuffer: 64 << 20 });
@@ -72,36 +109,28 @@ export function builtImage(): BuiltImage {
     throw new Error(`npm run image (runtime-artifacts/build-image.sh) failed with exit ${run.status ?? run.signal ?? run.error?.message}:\n${(run.stdout ?? '').slice(-3000)}\n${(run.stderr ?? '').slice(-3000)}`);
   }
   const record = JSON.parse(readFileSync(join(IMAGE_OUT, 'image.json'), 'utf8')) as ImageRecord;
-  const archive = join(IMAGE_OUT, record.image.archive);
   const wasi = { ...record.wasiTestImage, archive: join(IMAGE_OUT, record.wasiTestImage.archive) };
-  const rootfs = extractImage(archive, record.image.digest);
   const service = { ...record.wasmServiceImage, archive: join(IMAGE_OUT, record.wasmServiceImage.archive) };
-  built = { ...record.image, archive, rootfs, vendor: join(rootfs, 'vendor'), wasi, service, record };
+  built = { installers: extractedInstallers(record, IMAGE_OUT), wasi, service, record };
   return built;
 }
 
-/** An architecture's image (`npm run image` writes another architecture's beside the amd64 one, under `<arch>/`). */
-export interface ArchImage extends ImageArchive {
+/** An architecture's images (`npm run image` writes another architecture's beside the amd64 ones, under `<arch>/`). */
+export interface ArchImage {
   readonly arch: string;
-  readonly rootfs: string;
-  readonly vendor: string;
-  readonly record: ImageRecord;
+  readonly installers: Readonly<Record<RuntimeName, ExtractedImage>>;
+  readonly record: ArchRecord;
 }
 
-/** The `arch` image of the same build as {@link builtImage} (which it runs first), with its extracted layer. */
+/** The `arch` images of the same build as {@link builtImage} (which it runs first), extracted. */
 export function builtArchImage(arch: string): ArchImage {
-  if (arch === 'amd64') {
-    const image = builtImage();
-    return { ...image, arch };
-  }
-  builtImage();
+  const image = builtImage();
+  if (arch === 'amd64') return { arch, installers: image.installers, record: image.record };
   const dir = join(IMAGE_OUT, arch);
   const file = join(dir, 'image.json');
   if (!existsSync(file)) throw new Error(`npm run image wrote no ${file}: is ${arch} in IMAGE_ARCHES of runtime-artifacts/image.env?`);
-  const record = JSON.parse(readFileSync(file, 'utf8')) as ImageRecord;
-  const archive = join(dir, record.image.archive);
-  const rootfs = extractImage(archive, record.image.digest);
-  return { ...record.image, arch, archive, rootfs, vendor: join(rootfs, 'vendor'), record };
+  const record = JSON.parse(readFileSync(file, 'utf8')) as ArchRecord;
+  return { arch, installers: extractedInstallers(record, dir), record };
 }
 
 /** The image config (architecture, os, Entrypoint, …) of the one image in an OCI archive. */
@@ -112,7 +141,7 @@ export function imageConfig(archive: string): Record<string, unknown> {
   return JSON.parse(member(`blobs/sha256/${manifest.config.digest.replace(/^sha256:/, '')}`).toString('utf8')) as Record<string, unknown>;
 }
 
-/** The one layer of the image whose manifest is `digest`, unpacked into a cache directory (once per digest). */
+/** The layers of the image whose manifest is `digest`, unpacked in order into a cache directory (once per digest). */
 export function extractImage(archive: string, digest: string): string {
   const dir = join(CACHE, `image-rootfs-${digest.replace(/^sha256:/, '').slice(0, 16)}`);
   if (existsSync(join(dir, '.complete'))) return dir;
@@ -127,13 +156,14 @@ export function extractImage(archive: string, digest: string): string {
     return data;
   };
   const manifest = JSON.parse(blob(digest).toString('utf8')) as { layers: Array<{ digest: string; mediaType: string }> };
-  if (manifest.layers.length !== 1) throw new Error(`${archive}: expected one layer, found ${manifest.layers.length}`);
   // Jest's workers may extract the same image at once: each into a directory of its own, and the first rename
   // wins. A directory under the final name is only ever made by that rename, after its .complete marker.
   const tmp = mkdtempSync(`${dir}.partial-`);
   const layer = join(tmp, '.layer');
-  writeFileSync(layer, blob(manifest.layers[0].digest));
-  execFileSync('tar', ['-xzf', layer, '-C', tmp, '--numeric-owner', '--same-permissions']);
+  for (const { digest: d } of manifest.layers) {
+    writeFileSync(layer, blob(d));
+    execFileSync('tar', ['-xzf', layer, '-C', tmp, '--numeric-owner', '--same-permissions']);
+  }
   rmSync(layer);
   writeFileSync(join(tmp, '.complete'), '');
   if (existsSync(dir) && !existsSync(join(dir, '.complete'))) rmSync(dir, { recursive: true, force: true });

@@ -1,17 +1,18 @@
 /**
- * The installer image the node tests import: the one `npm run image` builds (demo/cluster/images/built-image.ts), with the
- * project's WASI test image that `helm test` runs by default. This is the one place that says which image that is.
+ * The installer images the node tests import: the ones `npm run image` builds (demo/cluster/images/built-image.ts),
+ * one per ociType, with the project's WASI test image that `helm test` runs by default. This is the one place
+ * that says which images those are.
  */
-import { builtImage } from './built-image';
+import { RUNTIME_NAMES, RuntimeName } from '../../../lib/catalog/runtimes';
+import { builtImage, perOciType } from './built-image';
 
 export interface InstallerImage {
-  /** Image reference, as `image.repository:tag` of the chart. */
+  /** Image repository, as `image.repository` of the chart. */
   readonly repository: string;
+  /** The base tag (`v2.0.0`): the chart appends `-<ociType>`, so the image of an ociType is `<repository>:<tag>-<ociType>`. */
   readonly tag: string;
-  /** Manifest digest, for `image.digest`. */
-  readonly digest: string;
-  /** OCI archive for `ctr images import`. */
-  readonly archive: string;
+  /** Each ociType's image: its full name, manifest digest (amd64) and OCI archive for `ctr images import`. */
+  readonly images: Readonly<Record<RuntimeName, { readonly name: string; readonly digest: string; readonly archive: string }>>;
   /** The WASI test image's archive (the chart's default `test.image`), name and manifest digest. */
   readonly wasiArchive: string;
   readonly wasiName: string;
@@ -26,18 +27,26 @@ export interface InstallerImage {
 
 export function installerImage(): InstallerImage {
   const image = builtImage();
-  const colon = image.name.lastIndexOf(':');
+  const first = image.installers[RUNTIME_NAMES[0]];
+  const suffix = `-${RUNTIME_NAMES[0]}`;
+  if (!first.name.endsWith(suffix)) throw new Error(`installer image ${first.name} is not named <repository>:<tag>${suffix}`);
+  const base = first.name.slice(0, -suffix.length);
+  const colon = base.lastIndexOf(':');
+  const images = perOciType((ociType) => {
+    const { name, digest, archive } = image.installers[ociType];
+    if (name !== `${base}-${ociType}`) throw new Error(`installer image ${name} is not ${base}-${ociType}`);
+    return { name, digest, archive };
+  });
   return {
-    repository: image.name.slice(0, colon),
-    tag: image.name.slice(colon + 1),
-    digest: image.digest,
-    archive: image.archive,
+    repository: base.slice(0, colon),
+    tag: base.slice(colon + 1),
+    images,
     wasiArchive: image.wasi.archive,
     wasiName: image.wasi.name,
     wasiDigest: image.wasi.digest,
     serviceArchive: image.service.archive,
     serviceName: image.service.name,
     serviceDigest: image.service.digest,
-    description: `installer image ${image.name} (${image.digest}, built by npm run image)`,
+    description: `installer images ${base}-<ociType> (${RUNTIME_NAMES.map((t) => `${t} ${images[t].digest.slice(0, 19)}`).join(', ')}; built by npm run image)`,
   };
 }
