@@ -23,18 +23,8 @@ let certs: RegistryCertificates;
 let stop: (() => Promise<string[]>) | undefined;
 let released: ReleaseRecord;
 
-interface RecordedIndex {
-  readonly installerImages: Record<string, { digest: string; manifests: Record<string, { digest: string; compressedBytes: number }> }>;
-  readonly wasiTestImage: { digest: string };
-  readonly wasmServiceImage: { digest: string };
-}
-
 /** build/image/image.json's image indexes, as the build wrote them. */
-function recordedIndex(): RecordedIndex {
-  const index = (builtImage().record as unknown as { index?: RecordedIndex }).index;
-  if (!index?.installerImages) throw new Error('build/image/image.json records no index.installerImages: the build made no per-ociType installer indexes');
-  return index;
-}
+const recordedIndex = () => builtImage().record.index;
 
 /** The released image of `key` (an ociType's installer image, wasi or service). */
 function releasedImage(key: string): ReleaseRecord['images'][number] {

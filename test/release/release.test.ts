@@ -58,18 +58,8 @@ let first: Run;
 let released: ReleaseRecord;
 const cleanups: Array<() => void> = [];
 
-interface RecordedIndex {
-  readonly installerImages: Record<string, { digest: string }>;
-  readonly wasiTestImage: { digest: string };
-  readonly wasmServiceImage: { digest: string };
-}
-
-/** build/image/image.json's index part, as the build wrote it. */
-function recordedIndex(): RecordedIndex {
-  const index = (builtImage().record as unknown as { index?: RecordedIndex }).index;
-  if (!index?.installerImages) throw new Error('build/image/image.json records no index.installerImages: the build made no per-ociType installer indexes');
-  return index;
-}
+/** build/image/image.json's image indexes, as the build wrote them. */
+const recordedIndex = () => builtImage().record.index;
 
 const cosign = (args: readonly string[]): Run => run(toolPath('cosign'), args, { ...ENV, SSL_CERT_FILE: registry.caFile! });
 const helm = (args: readonly string[]): Run => run(toolPath('helm'), [...args, '--ca-file', registry.caFile!]);
@@ -129,7 +119,7 @@ test("the chart in the registry pins every ociType's installer index digest and 
   expect(values.test.image).toBe(`${wasi.repository}@${wasi.digest}`);
   for (const installer of installers) {
     const rendered = ok(helm(['template', 'r', ref, '--version', '2.0.0', '--set', `ociType=${installer.key}`]), 'helm template').stdout;
-    const images = [...new Set([...rendered.matchAll(/^\s+image: "?([^"\s]+)"?$/gm)].map((m) => m[1]))];
+    const images = [...new Set([...rendered.matchAll(/^\s+(?:- )?image: "?([^"\s]+)"?$/gm)].map((m) => m[1]))];
     expect(images.sort()).toEqual([`${installer.repository}@${installer.digest}`, values.test.image].sort());
   }
 });
