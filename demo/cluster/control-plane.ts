@@ -381,233 +381,302 @@ const CONTROLLER_USERS = { 'kube-controller-manager': 'system:kube-controller-ma
 
 const randomToken = (prefix: string): string => `${prefix}-${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
 
-/**
- * Starts etcd and kube-apiserver and resolves once `/readyz` answers 200 (every post-start hook done: RBAC
- * bootstrap roles, system priority classes, default namespaces). Rejects with the reason and the logs' last
- * lines when either cannot start.
- */
-export async function startCluster(options: StartOptions = {}): Promise<Cluster> {
+/** The binaries of one Kubernetes release; the controllers only for a node's control plane. */
+interface ReleaseBinaries {
+  readonly etcd: string;
+  readonly apiserver: string;
+  readonly kubectl: string;
+  readonly controllers?: { readonly cm: string; readonly scheduler: string };
+}
+
+function releaseBinaries(options: StartOptions): ReleaseBinaries {
   const oldest = options.kubernetes === 'oldest';
-  const etcdBin = tool(oldest ? 'oldestEtcd' : 'etcd');
-  const apiserverBin = tool(oldest ? 'oldestKubeApiserver' : 'kubeApiserver');
-  const kubectlBin = tool(oldest ? 'oldestKubectl' : 'kubectl');
-  const plane = options.controlPlane;
-  const controllerBins = plane
-    ? { cm: tool(oldest ? 'oldestKubeControllerManager' : 'kubeControllerManager'), scheduler: tool(oldest ? 'oldestKubeScheduler' : 'kubeScheduler') }
-    : undefined;
-  // In the node's network namespace: every command is entered there (nothing in it can reach out).
-  const inNet = (argv: readonly string[]): string[] => (plane ? ['/usr/bin/nsenter', `--net=${plane.netns}`, '--', ...argv] : [...argv]);
-  installExitHandlers();
-
-  sweepStaleDirs();
-  const dir = ownedTempDir(DIR_PREFIX);
-  const servers: Server[] = [];
-  let stopped = false;
-  const keep = process.env.KNAWD_KEEP_CLUSTER === '1';
-  const handle = {
-    killNow(): void {
-      for (const s of servers) killGroup(s.child, 'SIGKILL');
-      if (keep) disown(dir);
-      else fs.rmSync(dir, { recursive: true, force: true });
-    },
+  return {
+    etcd: tool(oldest ? 'oldestEtcd' : 'etcd'),
+    apiserver: tool(oldest ? 'oldestKubeApiserver' : 'kubeApiserver'),
+    kubectl: tool(oldest ? 'oldestKubectl' : 'kubectl'),
+    controllers: options.controlPlane
+      ? { cm: tool(oldest ? 'oldestKubeControllerManager' : 'kubeControllerManager'), scheduler: tool(oldest ? 'oldestKubeScheduler' : 'kubeScheduler') }
+      : undefined,
   };
-  live.add(handle);
+}
 
-  const logTail = (lines = 25): string =>
-    servers.map((s) => `--- last ${lines} lines of the ${s.name} log${s.exited ? ` (${s.name} ${s.exited})` : ''}:\n${tail(s.log, lines)}`).join('\n');
+/** A command line as it runs: in the node's network namespace when there is one (nothing in it can reach out). */
+type InNet = (argv: readonly string[]) => string[];
 
-  const stop = async (): Promise<void> => {
-    if (stopped) return;
-    stopped = true;
-    // kube-apiserver first (it talks to etcd), then etcd.
-    for (const s of [...servers].reverse()) {
+/** The servers of one start, its temp directory, and how they end. */
+class ServerSet {
+  readonly servers: Server[] = [];
+  private stopped = false;
+  private readonly keep = process.env.KNAWD_KEEP_CLUSTER === '1';
+  private readonly handle = { killNow: (): void => this.killNow() };
+
+  constructor(readonly dir: string) {
+    live.add(this.handle);
+  }
+
+  start(name: string, argv: readonly string[]): Server {
+    const server = startServer(name, argv, path.join(this.dir, `${name}.log`));
+    this.servers.push(server);
+    return server;
+  }
+
+  logTail(lines = 25): string {
+    return this.servers.map((s) => `--- last ${lines} lines of the ${s.name} log${s.exited ? ` (${s.name} ${s.exited})` : ''}:\n${tail(s.log, lines)}`).join('\n');
+  }
+
+  /** Kills the server `name` without warning, keeps it down for `downMs` and starts it again with `argv` (same log). */
+  async restart(name: string, argv: readonly string[], downMs: number): Promise<void> {
+    const index = this.servers.findIndex((s) => s.name === name);
+    const old = this.servers[index];
+    killGroup(old.child, 'SIGKILL');
+    await waitExit(old, 10_000);
+    await sleep(downMs);
+    this.servers[index] = startServer(name, argv, old.log);
+  }
+
+  /** In reverse order of their start (kube-apiserver talks to etcd): SIGTERM, then SIGKILL. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const s of [...this.servers].reverse()) {
       killGroup(s.child, 'SIGTERM');
       if (!(await waitExit(s, 5000))) {
         killGroup(s.child, 'SIGKILL');
         await waitExit(s, 5000);
       }
     }
-    live.delete(handle);
-    if (keep) disown(dir);
-    else fs.rmSync(dir, { recursive: true, force: true });
-  };
+    live.delete(this.handle);
+    this.removeDir();
+  }
 
+  private killNow(): void {
+    for (const s of this.servers) killGroup(s.child, 'SIGKILL');
+    this.removeDir();
+  }
+
+  private removeDir(): void {
+    if (this.keep) disown(this.dir);
+    else fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** The admin token and one token per user (the given users, and the controllers' on a node). */
+interface Tokens {
+  readonly admin: string;
+  readonly users: Readonly<Record<string, string>>;
+}
+
+/** tokens.csv for the API server's token authentication. */
+function writeTokens(dir: string, options: StartOptions): Tokens {
+  const admin = randomToken('admin');
+  const users: Record<string, string> = {};
+  const lines = [`${admin},knawd-test-admin,knawd-test-admin,"system:masters"`];
+  const add = (name: string, groups: readonly string[]): void => {
+    users[name] = randomToken('user');
+    lines.push(`${users[name]},${name},${name},"${groups.join(',')}"`);
+  };
+  for (const [name, groups] of Object.entries(options.users ?? {})) add(name, groups);
+  if (options.controlPlane) for (const user of Object.values(CONTROLLER_USERS)) add(user, []);
+  fs.writeFileSync(path.join(dir, 'tokens.csv'), lines.join('\n') + '\n', { mode: 0o600 });
+  return { admin, users };
+}
+
+interface Ports {
+  readonly client: number;
+  readonly peer: number;
+  readonly secure: number;
+  readonly cm?: number;
+  readonly scheduler?: number;
+}
+
+/** A namespace of our own has every port free; on the machine's loopback they are picked per run. */
+async function choosePorts(plane: ControlPlaneOptions | undefined): Promise<Ports> {
+  if (plane) return { client: 2379, peer: 2380, secure: 6443, cm: 10257, scheduler: 10259 };
+  const [client, peer, secure] = await distinctFreePorts(3);
+  return { client, peer, secure };
+}
+
+function etcdCommand(bin: string, dir: string, ports: Ports): string[] {
+  return [
+    bin,
+    '--name=knawd-test',
+    `--data-dir=${path.join(dir, 'etcd-data')}`,
+    `--listen-client-urls=http://127.0.0.1:${ports.client}`,
+    `--advertise-client-urls=http://127.0.0.1:${ports.client}`,
+    `--listen-peer-urls=http://127.0.0.1:${ports.peer}`,
+    `--initial-advertise-peer-urls=http://127.0.0.1:${ports.peer}`,
+    `--initial-cluster=knawd-test=http://127.0.0.1:${ports.peer}`,
+    '--initial-cluster-state=new',
+    '--log-level=warn',
+    '--logger=zap',
+  ];
+}
+
+function apiServerCommand(bin: string, dir: string, ports: Ports, options: StartOptions): string[] {
+  const plane = options.controlPlane;
+  return [
+    bin,
+    `--etcd-servers=http://127.0.0.1:${ports.client}`,
+    `--bind-address=${plane ? '0.0.0.0' : '127.0.0.1'}`,
+    `--advertise-address=${plane?.address ?? '127.0.0.1'}`,
+    `--secure-port=${ports.secure}`,
+    `--cert-dir=${dir}`,
+    `--tls-cert-file=${path.join(dir, 'server.crt')}`,
+    `--tls-private-key-file=${path.join(dir, 'server.key')}`,
+    `--client-ca-file=${path.join(dir, 'ca.crt')}`,
+    `--token-auth-file=${path.join(dir, 'tokens.csv')}`,
+    ...(plane
+      ? [
+          '--authorization-mode=Node,RBAC',
+          '--enable-admission-plugins=NamespaceLifecycle,ServiceAccount,PodSecurity,NodeRestriction',
+          `--kubelet-client-certificate=${path.join(dir, 'kubelet-client.crt')}`,
+          `--kubelet-client-key=${path.join(dir, 'kubelet-client.key')}`,
+          // By hostname it would ask DNS, outside the namespace.
+          '--kubelet-preferred-address-types=InternalIP',
+        ]
+      : ['--authorization-mode=RBAC', '--enable-admission-plugins=NamespaceLifecycle,ServiceAccount,PodSecurity']),
+    '--allow-privileged=true',
+    '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+    `--service-account-key-file=${path.join(dir, 'sa.pub')}`,
+    `--service-account-signing-key-file=${path.join(dir, 'sa.key')}`,
+    '--service-cluster-ip-range=10.0.0.0/24',
+    // No kubelet or node network: the "kubernetes" Service endpoints would point at loopback, which the
+    // API rejects; nothing here needs them.
+    ...(plane ? [] : ['--endpoint-reconciler-type=none']),
+    '--enable-priority-and-fairness=false',
+    '--profiling=false',
+    '--v=1',
+    ...(options.apiServerArgs ?? []),
+  ];
+}
+
+/** A node's kube-controller-manager and kube-scheduler, each with its own user's kubeconfig. */
+function startControllers(set: ServerSet, inNet: InNet, bins: NonNullable<ReleaseBinaries['controllers']>, ports: Ports, users: Readonly<Record<string, string>>): void {
+  set.start(
+    'kube-controller-manager',
+    inNet([
+      bins.cm,
+      `--kubeconfig=${users[CONTROLLER_USERS['kube-controller-manager']]}`,
+      '--bind-address=127.0.0.1',
+      `--secure-port=${ports.cm}`,
+      `--service-account-private-key-file=${path.join(set.dir, 'sa.key')}`,
+      // Published to every namespace as kube-root-ca.crt: what pods verify the API server with.
+      `--root-ca-file=${path.join(set.dir, 'ca.crt')}`,
+      '--use-service-account-credentials=true',
+      '--leader-elect=false',
+      '--service-cluster-ip-range=10.0.0.0/24',
+      '--profiling=false',
+      '--v=1',
+    ]),
+  );
+  set.start(
+    'kube-scheduler',
+    inNet([
+      bins.scheduler,
+      `--kubeconfig=${users[CONTROLLER_USERS['kube-scheduler']]}`,
+      '--bind-address=127.0.0.1',
+      `--secure-port=${ports.scheduler}`,
+      '--leader-elect=false',
+      '--profiling=false',
+      '--v=1',
+    ]),
+  );
+}
+
+/** The admin's kubeconfig and each user's, and how to write one more for the same server. */
+function writeKubeconfigs(dir: string, server: string, tokens: Tokens): Pick<Cluster, 'kubeconfig' | 'users' | 'writeKubeconfig'> {
+  const caFile = path.join(dir, 'ca.crt');
+  const writeKubeconfig = (name: string, token: string): string => {
+    const file = path.join(dir, `${name.replace(/[^A-Za-z0-9_.-]/g, '_')}.kubeconfig`);
+    fs.writeFileSync(file, kubeconfigText(server, caFile, name, token), { mode: 0o600 });
+    return file;
+  };
+  const kubeconfig = path.join(dir, 'admin.kubeconfig');
+  fs.writeFileSync(kubeconfig, kubeconfigText(server, caFile, 'knawd-test-admin', tokens.admin), { mode: 0o600 });
+  const users = Object.fromEntries(Object.entries(tokens.users).map(([name, t]) => [name, writeKubeconfig(name, t)]));
+  return { kubeconfig, users, writeKubeconfig };
+}
+
+/** kubectl and helm against the cluster (in its network namespace, if any), helm with private home directories. */
+function clientCommands(dir: string, inNet: InNet, kubectlBin: string, kubeconfig: string): Pick<Cluster, 'kubectl' | 'kubectlOk' | 'helm' | 'helmOk'> {
+  const helmHome = path.join(dir, 'helm');
+  const helmEnv = { HELM_CACHE_HOME: path.join(helmHome, 'cache'), HELM_CONFIG_HOME: path.join(helmHome, 'config'), HELM_DATA_HOME: path.join(helmHome, 'data') };
+  const runIn = (argv: readonly string[], o: RunOptions, env: Record<string, string>): Promise<RunResult> => {
+    const [file, ...args] = inNet(argv);
+    return runCommand(file, args, { ...o, env: { ...env, ...o.env, KUBECONFIG: o.kubeconfig ?? kubeconfig } });
+  };
+  const kubectl = (args: readonly string[], o: RunOptions = {}): Promise<RunResult> => runIn([kubectlBin, ...args], o, {});
+  const helm = (args: readonly string[], o: RunOptions = {}): Promise<RunResult> => runIn([tool('helm'), ...args], o, helmEnv);
+  return {
+    kubectl,
+    async kubectlOk(args, o) {
+      const r = await kubectl(args, o);
+      if (r.code !== 0) throw new Error(describe('kubectl', args, r));
+      return r.stdout;
+    },
+    helm,
+    async helmOk(args, o) {
+      const r = await helm(args, o);
+      if (r.code !== 0) throw new Error(describe('helm', args, r));
+      return r.stdout;
+    },
+  };
+}
+
+/**
+ * Starts etcd and kube-apiserver and resolves once `/readyz` answers 200 (every post-start hook done: RBAC
+ * bootstrap roles, system priority classes, default namespaces); on a node's control plane then the
+ * controller-manager and the scheduler. Rejects with the reason and the logs' last lines when a server cannot start.
+ */
+export async function startCluster(options: StartOptions = {}): Promise<Cluster> {
+  const bins = releaseBinaries(options);
+  const plane = options.controlPlane;
+  const inNet: InNet = (argv) => (plane ? ['/usr/bin/nsenter', `--net=${plane.netns}`, '--', ...argv] : [...argv]);
+  installExitHandlers();
+  sweepStaleDirs();
+  const set = new ServerSet(ownedTempDir(DIR_PREFIX));
+  const dir = set.dir;
   try {
     makeCertificates(dir, plane?.address);
-    const token = randomToken('admin');
-    const userTokens: Record<string, string> = {};
-    const tokenLines = [`${token},knawd-test-admin,knawd-test-admin,"system:masters"`];
-    const addUser = (name: string, groups: readonly string[]): void => {
-      userTokens[name] = randomToken('user');
-      tokenLines.push(`${userTokens[name]},${name},${name},"${groups.join(',')}"`);
-    };
-    for (const [name, groups] of Object.entries(options.users ?? {})) addUser(name, groups);
-    if (plane) for (const user of Object.values(CONTROLLER_USERS)) addUser(user, []);
-    fs.writeFileSync(path.join(dir, 'tokens.csv'), tokenLines.join('\n') + '\n', { mode: 0o600 });
+    const tokens = writeTokens(dir, options);
+    const ports = await choosePorts(plane);
+    const etcd = set.start('etcd', inNet(etcdCommand(bins.etcd, dir, ports)));
+    const apiserverArgv = inNet(apiServerCommand(bins.apiserver, dir, ports, options));
+    const apiserver = set.start('kube-apiserver', apiserverArgv);
 
-    // A namespace of our own has every port free; on the machine's loopback they are picked per run.
-    const [clientPort, peerPort, securePort, cmPort, schedulerPort] = plane ? [2379, 2380, 6443, 10257, 10259] : await distinctFreePorts(3);
-    const etcdData = path.join(dir, 'etcd-data');
-    const etcd = startServer(
-      'etcd',
-      inNet([
-        etcdBin,
-        '--name=knawd-test',
-        `--data-dir=${etcdData}`,
-        `--listen-client-urls=http://127.0.0.1:${clientPort}`,
-        `--advertise-client-urls=http://127.0.0.1:${clientPort}`,
-        `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
-        `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
-        `--initial-cluster=knawd-test=http://127.0.0.1:${peerPort}`,
-        '--initial-cluster-state=new',
-        '--log-level=warn',
-        '--logger=zap',
-      ]),
-      path.join(dir, 'etcd.log'),
-    );
-    servers.push(etcd);
-
-    const server = `https://${plane?.address ?? '127.0.0.1'}:${securePort}`;
+    const server = `https://${plane?.address ?? '127.0.0.1'}:${ports.secure}`;
     const caFile = path.join(dir, 'ca.crt');
-    const apiserverArgv = inNet([
-        apiserverBin,
-        `--etcd-servers=http://127.0.0.1:${clientPort}`,
-        `--bind-address=${plane ? '0.0.0.0' : '127.0.0.1'}`,
-        `--advertise-address=${plane?.address ?? '127.0.0.1'}`,
-        `--secure-port=${securePort}`,
-        `--cert-dir=${dir}`,
-        `--tls-cert-file=${path.join(dir, 'server.crt')}`,
-        `--tls-private-key-file=${path.join(dir, 'server.key')}`,
-        `--client-ca-file=${caFile}`,
-        `--token-auth-file=${path.join(dir, 'tokens.csv')}`,
-        ...(plane
-          ? [
-              '--authorization-mode=Node,RBAC',
-              '--enable-admission-plugins=NamespaceLifecycle,ServiceAccount,PodSecurity,NodeRestriction',
-              `--kubelet-client-certificate=${path.join(dir, 'kubelet-client.crt')}`,
-              `--kubelet-client-key=${path.join(dir, 'kubelet-client.key')}`,
-              // By hostname it would ask DNS, outside the namespace.
-              '--kubelet-preferred-address-types=InternalIP',
-            ]
-          : ['--authorization-mode=RBAC', '--enable-admission-plugins=NamespaceLifecycle,ServiceAccount,PodSecurity']),
-        '--allow-privileged=true',
-        '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
-        `--service-account-key-file=${path.join(dir, 'sa.pub')}`,
-        `--service-account-signing-key-file=${path.join(dir, 'sa.key')}`,
-        '--service-cluster-ip-range=10.0.0.0/24',
-        // No kubelet or node network: the "kubernetes" Service endpoints would point at loopback, which the
-        // API rejects; nothing here needs them.
-        ...(plane ? [] : ['--endpoint-reconciler-type=none']),
-        '--enable-priority-and-fairness=false',
-        '--profiling=false',
-        '--v=1',
-        ...(options.apiServerArgs ?? []),
-      ]);
-    const apiserver = startServer('kube-apiserver', apiserverArgv, path.join(dir, 'kube-apiserver.log'));
-    servers.push(apiserver);
-
-    const kubeconfig = path.join(dir, 'admin.kubeconfig');
-    fs.writeFileSync(kubeconfig, kubeconfigText(server, caFile, 'knawd-test-admin', token), { mode: 0o600 });
-    const writeKubeconfig = (name: string, userToken: string): string => {
-      const file = path.join(dir, `${name.replace(/[^A-Za-z0-9_.-]/g, '_')}.kubeconfig`);
-      fs.writeFileSync(file, kubeconfigText(server, caFile, name, userToken), { mode: 0o600 });
-      return file;
-    };
-    const users = Object.fromEntries(Object.entries(userTokens).map(([name, t]) => [name, writeKubeconfig(name, t)]));
+    const { kubeconfig, users, writeKubeconfig } = writeKubeconfigs(dir, server, tokens);
 
     const readyTimeoutMs = options.readyTimeoutMs ?? 90_000;
-    const readyProbe = plane ? netnsProbe(inNet, kubectlBin, kubeconfig) : httpsProbe(server, token, fs.readFileSync(caFile));
-    await waitReady(readyProbe, servers, readyTimeoutMs);
-    const restartApiServer = async (downMs = 0): Promise<void> => {
-      const index = servers.findIndex((s) => s.name === 'kube-apiserver');
-      const old = servers[index];
-      killGroup(old.child, 'SIGKILL');
-      await waitExit(old, 10_000);
-      await new Promise((resolve) => setTimeout(resolve, downMs));
-      servers[index] = startServer('kube-apiserver', apiserverArgv, old.log);
-      await waitReady(readyProbe, servers, readyTimeoutMs);
-    };
+    const readyProbe = plane ? netnsProbe(inNet, bins.kubectl, kubeconfig) : httpsProbe(server, tokens.admin, fs.readFileSync(caFile));
+    await waitReady(readyProbe, set.servers, readyTimeoutMs);
 
-    if (plane && controllerBins) {
-      servers.push(
-        startServer(
-          'kube-controller-manager',
-          inNet([
-            controllerBins.cm,
-            `--kubeconfig=${users[CONTROLLER_USERS['kube-controller-manager']]}`,
-            '--bind-address=127.0.0.1',
-            `--secure-port=${cmPort}`,
-            `--service-account-private-key-file=${path.join(dir, 'sa.key')}`,
-            // Published to every namespace as kube-root-ca.crt: what pods verify the API server with.
-            `--root-ca-file=${caFile}`,
-            '--use-service-account-credentials=true',
-            '--leader-elect=false',
-            '--service-cluster-ip-range=10.0.0.0/24',
-            '--profiling=false',
-            '--v=1',
-          ]),
-          path.join(dir, 'kube-controller-manager.log'),
-        ),
-        startServer(
-          'kube-scheduler',
-          inNet([
-            controllerBins.scheduler,
-            `--kubeconfig=${users[CONTROLLER_USERS['kube-scheduler']]}`,
-            '--bind-address=127.0.0.1',
-            `--secure-port=${schedulerPort}`,
-            '--leader-elect=false',
-            '--profiling=false',
-            '--v=1',
-          ]),
-          path.join(dir, 'kube-scheduler.log'),
-        ),
-      );
-    }
-
-    const helmHome = path.join(dir, 'helm');
-    const helmEnv = {
-      HELM_CACHE_HOME: path.join(helmHome, 'cache'),
-      HELM_CONFIG_HOME: path.join(helmHome, 'config'),
-      HELM_DATA_HOME: path.join(helmHome, 'data'),
-    };
-
-    const runIn = (argv: readonly string[], o: RunOptions, env: Record<string, string>): Promise<RunResult> => {
-      const [file, ...args] = inNet(argv);
-      return runCommand(file, args, { ...o, env: { ...env, ...o.env, KUBECONFIG: o.kubeconfig ?? kubeconfig } });
-    };
-    const kubectl = (args: readonly string[], o: RunOptions = {}): Promise<RunResult> => runIn([kubectlBin, ...args], o, {});
-    const helm = (args: readonly string[], o: RunOptions = {}): Promise<RunResult> => runIn([tool('helm'), ...args], o, helmEnv);
+    if (bins.controllers) startControllers(set, inNet, bins.controllers, ports, users);
 
     return {
       kubeconfig,
       server,
-      token,
+      token: tokens.admin,
       caFile,
       dir,
       pids: { etcd: etcd.child.pid ?? -1, kubeApiserver: apiserver.child.pid ?? -1 },
-      etcdUrl: `http://127.0.0.1:${clientPort}`,
+      etcdUrl: `http://127.0.0.1:${ports.client}`,
       users,
-      kubectl,
-      async kubectlOk(args, o) {
-        const r = await kubectl(args, o);
-        if (r.code !== 0) throw new Error(describe('kubectl', args, r));
-        return r.stdout;
-      },
-      helm,
-      async helmOk(args, o) {
-        const r = await helm(args, o);
-        if (r.code !== 0) throw new Error(describe('helm', args, r));
-        return r.stdout;
-      },
+      ...clientCommands(dir, inNet, bins.kubectl, kubeconfig),
       writeKubeconfig,
-      logTail,
-      restartApiServer,
-      stop,
+      logTail: (lines) => set.logTail(lines),
+      async restartApiServer(downMs = 0) {
+        await set.restart('kube-apiserver', apiserverArgv, downMs);
+        await waitReady(readyProbe, set.servers, readyTimeoutMs);
+      },
+      stop: () => set.stop(),
     };
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    const logs = logTail(40);
-    await stop();
+    const logs = set.logTail(40);
+    await set.stop();
     throw new Error(`${message}\n${logs}`);
   }
 }

@@ -64,7 +64,7 @@ export class KnawdUninstaller extends Construct {
       settings: s,
       name: REMOVER_DAEMONSET,
       component: 'remover',
-      args: ['remove', '--stay'],
+      args: ['remove', '--stay', '--pods-timeout-seconds', s.uninstallPodsTimeoutSeconds],
       serviceAccount: kplus.ServiceAccount.fromServiceAccountName(this, 'ServiceAccount', INSTALLER_SERVICE_ACCOUNT),
     });
     new UninstallWaitJob(this, 'Wait', { settings: s });

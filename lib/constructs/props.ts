@@ -182,6 +182,13 @@ export interface KnawdDeployerProps {
    */
   readonly driftCheckSeconds?: number;
   /**
+   * How long, in seconds, each node's remover waits at uninstall for pods still running with the handler before it
+   * refuses (the uninstall then fails and the release stays); the uninstall wait Job allows this plus the time a
+   * node takes to be restored, so the remover's verdict always comes first.
+   * @default 120
+   */
+  readonly uninstallPodsTimeoutSeconds?: number;
+  /**
    * A taint to remove from each node once it is installed (a node provisioner's startup taint, such as
    * Karpenter's `startupTaints`), so WASM workloads never race the install. Only removing that taint is allowed
    * to the installer by the node-restriction policy.

@@ -74,6 +74,12 @@ export interface DeployerSettings {
   readonly maxConcurrentRestarts: number;
   /** The agent's drift-check interval, in seconds (0: never), as the installer container's argument. */
   readonly driftCheckSeconds: string;
+  /** The remover's --pods-timeout-seconds. */
+  readonly uninstallPodsTimeoutSeconds: string;
+  /** The uninstall wait Job's --timeout-seconds: the remover's wait for pods plus {@link UNINSTALL_RESTORE_SECONDS}. */
+  readonly uninstallWaitSeconds: string;
+  /** The uninstall wait Job's activeDeadlineSeconds. */
+  readonly uninstallWaitDeadlineSeconds: number;
   /** The installer's KNAWD_STARTUP_TAINT (`key:effect`); empty when none. */
   readonly startupTaint: string;
   /** The taint key the node-restriction policy lets the installer remove, as a CEL string literal (`""`: none). */
@@ -103,6 +109,13 @@ export const DEFAULT_RESOURCES: ResourceRequirements = {
 };
 export const TOLERATE_EVERYTHING: Toleration[] = [{ operator: 'Exists' }];
 export const DEFAULT_UPDATE_STRATEGY: UpdateStrategy = { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } };
+
+export const DEFAULT_UNINSTALL_PODS_TIMEOUT_SECONDS = 120;
+export const MAX_UNINSTALL_PODS_TIMEOUT_SECONDS = 3600;
+/** What the uninstall wait Job allows beyond the remover's wait for pods: restoring a node (a runtime restart, verified). */
+export const UNINSTALL_RESTORE_SECONDS = 120;
+/** The wait Job's deadline beyond its own bounded wait: it only guards against a hung pod. */
+export const UNINSTALL_DEADLINE_MARGIN_SECONDS = 60;
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
@@ -217,6 +230,21 @@ function driftCheckSeconds(value: number | undefined): string {
   return String(seconds);
 }
 
+type UninstallSettings = Pick<DeployerSettings, 'uninstallPodsTimeoutSeconds' | 'uninstallWaitSeconds' | 'uninstallWaitDeadlineSeconds'>;
+
+function uninstallTimeouts(value: number | undefined): UninstallSettings {
+  const seconds = value ?? DEFAULT_UNINSTALL_PODS_TIMEOUT_SECONDS;
+  if (isValueRef(seconds)) {
+    const [path] = valueRefPaths(seconds as unknown as string);
+    return { uninstallPodsTimeoutSeconds: seconds as unknown as string, uninstallWaitSeconds: valueRef(`${path}Wait`), uninstallWaitDeadlineSeconds: valueRef(`${path}Deadline`) };
+  }
+  if (!Number.isInteger(seconds) || seconds < 1 || seconds > MAX_UNINSTALL_PODS_TIMEOUT_SECONDS) {
+    fail(`uninstallPodsTimeoutSeconds ${JSON.stringify(seconds)} is invalid; expected a whole number of seconds from 1 to ${MAX_UNINSTALL_PODS_TIMEOUT_SECONDS}`);
+  }
+  const wait = seconds + UNINSTALL_RESTORE_SECONDS;
+  return { uninstallPodsTimeoutSeconds: String(seconds), uninstallWaitSeconds: String(wait), uninstallWaitDeadlineSeconds: wait + UNINSTALL_DEADLINE_MARGIN_SECONDS };
+}
+
 type TaintSettings = Pick<DeployerSettings, 'startupTaint' | 'startupTaintKeyCel'>;
 
 function startupTaint(taint: StartupTaint | undefined): TaintSettings {
@@ -275,6 +303,7 @@ export function resolveSettings(props: KnawdDeployerProps): DeployerSettings {
     openshift: openshiftInclusion(target, props.openshift),
     maxConcurrentRestarts: slotCount(props.maxConcurrentRestarts),
     driftCheckSeconds: driftCheckSeconds(props.driftCheckSeconds),
+    ...uninstallTimeouts(props.uninstallPodsTimeoutSeconds),
     ...startupTaint(props.startupTaint),
     version: PACKAGE_VERSION,
   };

@@ -8,13 +8,8 @@ import { DeployerSettings } from './settings';
 import { setValueField } from './value-ref';
 
 export interface UninstallWaitJobProps {
-  /** Settings the Job is configured from. */
+  /** Settings the Job is configured from (its bound follows the remover's wait for pods). */
   readonly settings: DeployerSettings;
-  /**
-   * How long to wait for every node to be restored before failing.
-   * @default 240
-   */
-  readonly timeoutSeconds?: number;
 }
 
 export const UNINSTALL_WAIT_JOB = 'knawd-uninstall-wait';
@@ -37,7 +32,6 @@ export class UninstallWaitJob extends Construct {
   constructor(scope: Construct, id: string, props: UninstallWaitJobProps) {
     super(scope, id);
     const s = props.settings;
-    const timeout = props.timeoutSeconds ?? 240;
     const labels = standardLabels('uninstall-wait', s.version);
     const subject = { kind: 'ServiceAccount', name: UNINSTALL_WAIT_SERVICE_ACCOUNT, namespace: s.namespace };
     new k8s.KubeServiceAccount(this, 'ServiceAccount', { metadata: { name: UNINSTALL_WAIT_SERVICE_ACCOUNT, namespace: s.namespace, labels } });
@@ -77,8 +71,7 @@ export class UninstallWaitJob extends Construct {
       metadata: { name: UNINSTALL_WAIT_JOB, namespace: s.namespace, labels },
       spec: {
         backoffLimit: 0,
-        // The wait itself is bounded; the deadline only guards against a hung pod.
-        activeDeadlineSeconds: timeout + 60,
+        activeDeadlineSeconds: s.uninstallWaitDeadlineSeconds,
         template: {
           metadata: { labels },
           spec: {
@@ -93,7 +86,7 @@ export class UninstallWaitJob extends Construct {
                 image: s.image,
                 imagePullPolicy: s.imagePullPolicy,
                 command: [...INSTALLER_ENTRYPOINT],
-                args: ['wait-removed', '--timeout-seconds', String(timeout), '--label', `${HOST_CHANGED_LABEL.key}=${HOST_CHANGED_LABEL.value}`],
+                args: ['wait-removed', '--timeout-seconds', s.uninstallWaitSeconds, '--label', `${HOST_CHANGED_LABEL.key}=${HOST_CHANGED_LABEL.value}`],
                 resources: {
                   requests: { 'cpu': k8s.Quantity.fromString('10m'), 'memory': k8s.Quantity.fromString('64Mi'), 'ephemeral-storage': k8s.Quantity.fromString('1Mi') },
                   limits: { 'cpu': k8s.Quantity.fromString('100m'), 'memory': k8s.Quantity.fromString('128Mi'), 'ephemeral-storage': k8s.Quantity.fromString('16Mi') },

@@ -34,6 +34,8 @@ test.each([
   [['--set', 'maxConcurrentRestarts=101'], "at '/maxConcurrentRestarts': maximum: got 101, want 100"],
   [['--set', 'maxConcurrentRestarts=1.5'], "at '/maxConcurrentRestarts': got string, want integer"],
   [['--set', 'driftCheckSeconds=-5'], "at '/driftCheckSeconds': minimum: got -5, want 0"],
+  [['--set', 'uninstallPodsTimeoutSeconds=0'], "at '/uninstallPodsTimeoutSeconds': minimum: got 0, want 1"],
+  [['--set', 'uninstallPodsTimeoutSeconds=3601'], "at '/uninstallPodsTimeoutSeconds': maximum: got 3,601, want 3,600"],
   [['--set', 'startupTaint.key=bad\\ key'], "at '/startupTaint/key'"],
   [['--set', 'startupTaint.effect=Sometimes'], "at '/startupTaint/effect': value must be one of 'NoSchedule', 'PreferNoSchedule', 'NoExecute'"],
 ])('helm template refuses bad values %j with the schema error', (sets, message) => {

@@ -94,6 +94,7 @@ describe('non-default values render the same objects as the constructs given the
     ['maxConcurrentRestarts=5: five Leases, the Role names each', ['--set', 'maxConcurrentRestarts=5'], { maxConcurrentRestarts: 5 }],
     ['driftCheckSeconds=60', ['--set', 'driftCheckSeconds=60'], { driftCheckSeconds: 60 }],
     ['driftCheckSeconds=0 (never)', ['--set', 'driftCheckSeconds=0'], { driftCheckSeconds: 0 }],
+    ['uninstallPodsTimeoutSeconds=5: the remover and the wait Job both follow it', ['--set', 'uninstallPodsTimeoutSeconds=5'], { uninstallPodsTimeoutSeconds: 5 }],
     [
       'startupTaint, with the node-restriction policy that lets exactly it go',
       ['--set', 'startupTaint.key=karpenter.example/wasm-not-ready', '--set', 'startupTaint.effect=NoExecute', '--set', 'nodeRestrictionPolicy=true'],

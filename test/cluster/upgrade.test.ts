@@ -8,7 +8,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { findTarget, ORIGINAL_OBJECTS, runtimesFor } from '../../lib/catalog';
+import { findTarget, ORIGINAL_OBJECTS, OriginalObject, runtimesFor } from '../../lib/catalog';
 import { Cluster, REPO, startCluster } from '../../demo/cluster/control-plane';
 import { parse } from 'yaml';
 import { CHART, deleteExceptNamespaces, manifestPath, SCC_CRD, SCC_CRD_NAME, waitCrdEstablished } from '../support/cluster/objects';
@@ -58,17 +58,14 @@ describe('helm upgrade from the original chart on a real API server', () => {
   let cluster: Cluster;
 
   const getJson = async (args: string[]): Promise<any> => JSON.parse(await cluster.kubectlOk([...args, '-o', 'json']));
-  const exists = async (args: string[]): Promise<boolean> => {
-    const r = await cluster.kubectl(['get', ...args, '--ignore-not-found', '-o', 'name']);
-    if (r.code !== 0) throw new Error(`kubectl get ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout.trim() !== '';
-  };
   const releases = async (): Promise<{ name: string; status: string; revision: string; chart: string }[]> => JSON.parse(await cluster.helmOk(['list', '-n', NS, '--all', '-o', 'json']));
-  const objectArgs = (o: (typeof ORIGINAL_OBJECTS)[number]): string[] => [
-    `${o.kind.toLowerCase()}.${o.apiVersion.includes('/') ? o.apiVersion.split('/')[0] : ''}`.replace(/\.$/, ''),
-    o.name,
-    ...(o.namespaced ? ['-n', NS] : []),
-  ];
+  /** `kind.group/name`: what `kubectl get -o name` prints, and a reference it takes (cluster-scoped ones ignore `-n`). */
+  const objectRef = (o: OriginalObject): string => `${o.kind.toLowerCase()}${o.apiVersion.includes('/') ? `.${o.apiVersion.split('/')[0]}` : ''}/${o.name}`;
+  /** Which of `objects` exist, as `Kind/name` in their order: one kubectl call for all (each call is a process start and an API discovery). */
+  const existing = async (objects: readonly OriginalObject[]): Promise<string[]> => {
+    const found = new Set((await cluster.kubectlOk(['get', ...objects.map(objectRef), '-n', NS, '--ignore-not-found', '-o', 'name'])).split('\n'));
+    return objects.filter((o) => found.has(objectRef(o))).map((o) => `${o.kind}/${o.name}`);
+  };
 
   beforeAll(async () => {
     cluster = await startCluster();
@@ -102,16 +99,14 @@ describe('helm upgrade from the original chart on a real API server', () => {
     if ((await releases()).length > 0) await cluster.helmOk(['uninstall', RELEASE, '-n', NS, '--no-hooks', '--timeout', '30s']);
     await cluster.kubectlOk(['delete', 'pod', 'old-wasm', '-n', 'default', '--ignore-not-found', '--wait=false', '--grace-period=0', '--force']);
     // What the original leaves after an uninstall without its hooks (its RBAC and SCC were pre-install hooks).
-    for (const o of ORIGINAL_OBJECTS) await cluster.kubectlOk(['delete', ...objectArgs(o), '--ignore-not-found', '--wait=false']);
+    await cluster.kubectlOk(['delete', ...ORIGINAL_OBJECTS.map(objectRef), '-n', NS, '--ignore-not-found', '--wait=false']);
   }
 
   it.each(CASES)('$version $target/$ociType: succeeds first time, the RuntimeClass is ours, the old pod stays, nothing of the original is left', async ({ version, target, ociType }) => {
     try {
       await installOriginal(version, target, ociType);
-      const originals = [];
-      for (const o of ORIGINAL_OBJECTS) if (await exists(objectArgs(o))) originals.push(`${o.kind}/${o.name}`);
       // What the original created, here: its DaemonSet and RuntimeClass, and its hooks (the SCC for rhel8 only).
-      expect(originals).toEqual(ORIGINAL_OBJECTS.filter((o) => !o.openshift || target === 'rhel8').map((o) => `${o.kind}/${o.name}`));
+      expect(await existing(ORIGINAL_OBJECTS)).toEqual(ORIGINAL_OBJECTS.filter((o) => !o.openshift || target === 'rhel8').map((o) => `${o.kind}/${o.name}`));
       const oldPod = await getJson(['get', 'pod', 'old-wasm', '-n', 'default']);
 
       const upgrade = await cluster.helm(['upgrade', RELEASE, CHART, '-n', NS, '--timeout', '60s']);
@@ -129,9 +124,7 @@ describe('helm upgrade from the original chart on a real API server', () => {
       expect(env).toMatchObject({ VENDOR: target, OCI_TYPE: ociType, KNAWD_HANDLER: 'crun-wasm' });
       expect(ds.spec.template.spec.containers[0].image).toBe(`quay.io/knawd/deployer:v2.0.0-${ociType}`);
 
-      const left = [];
-      for (const o of ORIGINAL_OBJECTS.filter((x) => x.kind !== 'RuntimeClass')) if (await exists(objectArgs(o))) left.push(`${o.kind}/${o.name}`);
-      expect(left).toEqual([]);
+      expect(await existing(ORIGINAL_OBJECTS.filter((x) => x.kind !== 'RuntimeClass'))).toEqual([]);
       const hooks = await cluster.kubectlOk(['get', 'runtimeclass,serviceaccount,role,rolebinding,clusterrole,clusterrolebinding,securitycontextconstraints', '-A', '-l', 'app.kubernetes.io/component=upgrade-from-1x', '-o', 'name']);
       expect(hooks.trim()).toBe('');
       // The pod that ran under the original's handler is untouched: same object, same RuntimeClass name.
@@ -204,10 +197,8 @@ describe('helm upgrade from the original chart on a real API server', () => {
     try {
       for (const command of commands) await cluster.kubectlOk(command.slice(1));
       expect((await getJson(['get', 'runtimeclass', 'crun'])).handler).toBe('crun-wasm');
-      const left = [];
-      for (const o of ORIGINAL_OBJECTS.filter((x) => x.kind !== 'RuntimeClass')) if (await exists(objectArgs(o))) left.push(`${o.kind}/${o.name}`);
-      expect(left).toEqual([]);
-      expect(await exists(['daemonset', 'knawd-installer', '-n', NS])).toBe(true);
+      expect(await existing(ORIGINAL_OBJECTS.filter((x) => x.kind !== 'RuntimeClass'))).toEqual([]);
+      expect((await cluster.kubectlOk(['get', 'daemonset', 'knawd-installer', '-n', NS, '-o', 'name'])).trim()).toBe('daemonset.apps/knawd-installer');
     } finally {
       await deleteExceptNamespaces(cluster, manifestPath(target, ociType));
       await cleanUp();

@@ -35,6 +35,9 @@ test.each([
   [{ maxConcurrentRestarts: 2.5 }, /^maxConcurrentRestarts 2.5 is invalid; expected a whole number from 1 to 100$/],
   [{ maxConcurrentRestarts: 101 }, /^maxConcurrentRestarts 101 is invalid/],
   [{ driftCheckSeconds: -1 }, /^driftCheckSeconds -1 is invalid; expected a whole number of seconds from 0 \(never\) to 86400$/],
+  [{ uninstallPodsTimeoutSeconds: 0 }, /^uninstallPodsTimeoutSeconds 0 is invalid; expected a whole number of seconds from 1 to 3600$/],
+  [{ uninstallPodsTimeoutSeconds: 7.5 }, /^uninstallPodsTimeoutSeconds 7.5 is invalid; expected a whole number of seconds from 1 to 3600$/],
+  [{ uninstallPodsTimeoutSeconds: 3601 }, /^uninstallPodsTimeoutSeconds 3601 is invalid/],
   [{ startupTaint: { key: 'bad key', effect: 'NoSchedule' } }, /^startupTaint \{"key":"bad key","effect":"NoSchedule"\} is invalid; expected KEY:EFFECT/],
   [{ startupTaint: { key: 'example.com/x', effect: 'Sometimes' } }, /^startupTaint .* is invalid; expected KEY:EFFECT with a label key and an effect of NoSchedule, PreferNoSchedule, NoExecute/],
 ])('%j is refused with one clear line', (props, message) => {

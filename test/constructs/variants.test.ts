@@ -155,7 +155,7 @@ describe.each(variants)('%s / %j', (_dir, props) => {
 
   test('the uninstall path runs remove on every node and waits until no node carries the host-changed label', () => {
     const remover = one(uninstall, 'DaemonSet', 'knawd-remover');
-    expect(remover.spec.template.spec.containers[0].args).toEqual(['remove', '--stay']);
+    expect(remover.spec.template.spec.containers[0].args).toEqual(['remove', '--stay', '--pods-timeout-seconds', '120']);
     expect(remover.spec.template.spec.tolerations).toEqual([{ operator: 'Exists' }]);
     const job = one(uninstall, 'Job', 'knawd-uninstall-wait');
     const container = job.spec.template.spec.containers[0];
@@ -312,6 +312,19 @@ test('target auto: the installer is told auto; the SCC parts only with openshift
   expect(sccParts(uninstallObjects({ target: 'auto', openshift: true }))).toEqual(['Role/knawd-uninstall-wait-scc', 'RoleBinding/knawd-uninstall-wait-scc']);
   expect(sccParts(installObjects({ target: 'crio', openshift: true }))).toHaveLength(3);
   expect(sccParts(installObjects({ target: 'rhel8', openshift: false }))).toEqual([]);
+});
+
+test('uninstallPodsTimeoutSeconds bounds the remover\'s wait for pods, and the wait Job always waits longer than the remover', () => {
+  for (const seconds of [1, 5, 3600]) {
+    const objects = uninstallObjects({ uninstallPodsTimeoutSeconds: seconds });
+    expect(one(objects, 'DaemonSet', 'knawd-remover').spec.template.spec.containers[0].args).toEqual(['remove', '--stay', '--pods-timeout-seconds', String(seconds)]);
+    const job = one(objects, 'Job', 'knawd-uninstall-wait');
+    const args: string[] = job.spec.template.spec.containers[0].args;
+    const wait = Number(args[args.indexOf('--timeout-seconds') + 1]);
+    expect(wait).toBe(seconds + 120);
+    expect(job.spec.activeDeadlineSeconds).toBeGreaterThan(wait);
+    expect(objects.flatMap(validateObject)).toEqual([]);
+  }
 });
 
 test('the offline schema check rejects what the API server would', () => {

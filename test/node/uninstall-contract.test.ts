@@ -17,6 +17,11 @@ import { clusterForFile } from '../support/node/steps';
 jest.setTimeout(10 * 60_000);
 
 const SLOW_RESTART_MS = 8000;
+/**
+ * How long the remover waits for pods on the handler before it refuses (the chart's uninstallPodsTimeoutSeconds):
+ * the refusal case needs only the refusal, not the default's two minutes of waiting.
+ */
+const PODS_TIMEOUT_SECONDS = 5;
 
 /** A pod that keeps running with the handler (a plain container through the RuntimeClass). */
 const handlerPod = {
@@ -71,7 +76,7 @@ describe('uninstall waits for the restored node (contract of the host-changed la
   test('install with a slow containerd restart: the node is labelled after it', async () => {
     const h = need();
     await h.node.supervisor.delayRestarts('containerd', SLOW_RESTART_MS);
-    const r = await h.helm(['install', RELEASE, CHART, '--namespace', NAMESPACE, '--create-namespace', ...chartFlags(h, 'crun-wasmtime')]);
+    const r = await h.helm(['install', RELEASE, CHART, '--namespace', NAMESPACE, '--create-namespace', ...chartFlags(h, 'crun-wasmtime', { uninstallPodsTimeoutSeconds: String(PODS_TIMEOUT_SECONDS) })]);
     if (r.code !== 0) throw new Error(`helm install failed: ${r.stderr}\n${await productLogs(h)}`);
     const rollout = h.cluster.kubectl(['-n', NAMESPACE, 'rollout', 'status', 'daemonset/knawd-installer', '--timeout=120s'], { timeoutMs: 130_000 });
     // While the node is being configured (host changed, state pending: the slow restart is running) the
@@ -117,7 +122,7 @@ describe('uninstall waits for the restored node (contract of the host-changed la
     const h = need('install');
     await h.kubectlOk(['create', '-f', '-'], { input: JSON.stringify(handlerPod) });
     await h.kubectlOk(['wait', '--for=condition=Ready', 'pod/busy-on-handler', '--timeout=120s'], { timeoutMs: 130_000 });
-    // Longer than the remover's wait for pods (--pods-timeout-seconds, 120 s): the refusal, not Helm's own timeout,
+    // Far longer than the remover's wait for pods and the wait Job's bound: the refusal, not Helm's own timeout,
     // ends the uninstall.
     const r = await uninstallWatched(h, '4m');
     expect(r.code).not.toBe(0);
@@ -130,6 +135,9 @@ describe('uninstall waits for the restored node (contract of the host-changed la
     expect(r.output).toMatch(/knawd-uninstall-wait/);
     const job = (await h.cluster.kubectl(['-n', NAMESPACE, 'logs', 'job/knawd-uninstall-wait'])).stdout;
     expect(job).toContain('the remover refused on 1 node(s): knawd-node: 1 pod(s) on node knawd-node still run with handler crun-wasm (default/busy-on-handler)');
+    // It waited as long as the release's value says.
+    const remover = await h.kubectlOk(['-n', NAMESPACE, 'logs', '-l', 'app.kubernetes.io/component=remover', '--tail=-1']);
+    expect(remover).toContain(`waiting up to ${PODS_TIMEOUT_SECONDS} s for 1 pod(s) using handler crun-wasm to finish`);
     expect(restartsOf(h, 'containerd')).toBe(1);
     steps.mark('refused');
   });

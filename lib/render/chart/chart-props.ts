@@ -25,6 +25,7 @@ export function chartProps(): KnawdDeployerProps {
     hostPrefix: valueRef('hostPrefix'),
     maxConcurrentRestarts: valueRef('maxConcurrentRestarts'),
     driftCheckSeconds: valueRef('driftCheckSeconds'),
+    uninstallPodsTimeoutSeconds: valueRef('uninstallPodsTimeoutSeconds'),
     startupTaint: valueRef('startupTaint'),
   };
 }

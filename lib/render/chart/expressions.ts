@@ -1,4 +1,5 @@
 import { RESTART_LEASE_PREFIX } from '../../catalog';
+import { UNINSTALL_DEADLINE_MARGIN_SECONDS, UNINSTALL_RESTORE_SECONDS } from '../../constructs/settings';
 
 /**
  * How each value reference the chart passes to the constructs becomes a Helm expression. Expressions use `$`
@@ -11,6 +12,8 @@ export const SLOT_VARIABLE = '$slot';
 export type ValueExpression =
   /** A string scalar: rendered quoted. */
   | { readonly kind: 'scalar'; readonly expr: string }
+  /** An integer field: rendered unquoted. */
+  | { readonly kind: 'integer'; readonly expr: string }
   /** A map or list filling a field as a whole; left out when empty. */
   | { readonly kind: 'structured'; readonly expr: string }
   /** A list of names rendered as `- name: <n>` objects (imagePullSecrets). */
@@ -20,6 +23,7 @@ export type ValueExpression =
 
 /** The value that sets the restart budget's K, as a number. */
 const SLOTS = 'int $.Values.maxConcurrentRestarts';
+const UNINSTALL_PODS_TIMEOUT = 'int $.Values.uninstallPodsTimeoutSeconds';
 const SLOT_NAME = `printf "${RESTART_LEASE_PREFIX}%d" ${SLOT_VARIABLE}`;
 
 export const VALUE_EXPRESSIONS: Readonly<Record<string, ValueExpression>> = {
@@ -38,6 +42,9 @@ export const VALUE_EXPRESSIONS: Readonly<Record<string, ValueExpression>> = {
   hostPrefix: { kind: 'scalar', expr: '$.Values.hostPrefix' },
   maxConcurrentRestarts: { kind: 'scalar', expr: SLOTS },
   driftCheckSeconds: { kind: 'scalar', expr: 'int $.Values.driftCheckSeconds' },
+  uninstallPodsTimeoutSeconds: { kind: 'scalar', expr: UNINSTALL_PODS_TIMEOUT },
+  uninstallPodsTimeoutSecondsWait: { kind: 'scalar', expr: `add (${UNINSTALL_PODS_TIMEOUT}) ${UNINSTALL_RESTORE_SECONDS}` },
+  uninstallPodsTimeoutSecondsDeadline: { kind: 'integer', expr: `add (${UNINSTALL_PODS_TIMEOUT}) ${UNINSTALL_RESTORE_SECONDS + UNINSTALL_DEADLINE_MARGIN_SECONDS}` },
   startupTaint: { kind: 'scalar', expr: 'include "knawd-deployer.startupTaint" $' },
   // A CEL string literal inside the node-restriction policy: JSON's quoting is CEL's (the schema allows only a label key).
   startupTaintKeyCel: { kind: 'scalar', expr: 'toJson $.Values.startupTaint.key' },

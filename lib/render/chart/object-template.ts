@@ -38,6 +38,7 @@ function renderLine(line: string): string[] {
     const [, indent, dash, key, path] = field;
     const e = expressionFor(path);
     if (e.kind === 'scalar') return [`${indent}${dash ?? ''}${key}: {{ ${e.expr} | quote }}`];
+    if (e.kind === 'integer') return [`${indent}${dash ?? ''}${key}: {{ ${e.expr} }}`];
     if (dash) throw new Error(`chart renderer: a structured value reference cannot start a list item (${line.trim()})`);
     const inner = `${indent}  `;
     switch (e.kind) {

@@ -41,8 +41,11 @@ import {
   DEFAULT_RESOURCES,
   DEFAULT_TARGET,
   DEFAULT_UPDATE_STRATEGY,
+  DEFAULT_UNINSTALL_PODS_TIMEOUT_SECONDS,
   IMAGE_DIGEST_PATTERN,
+  MAX_UNINSTALL_PODS_TIMEOUT_SECONDS,
   TOLERATE_EVERYTHING,
+  UNINSTALL_RESTORE_SECONDS,
 } from '../../constructs/settings';
 
 /** One key of the chart's values: its default, its schema and the sentence that documents it. */
@@ -191,6 +194,12 @@ export const VALUES: readonly ValueEntry[] = [
     description: 'How often (seconds) the staying installer re-checks its node (config block, files, the handler served by the runtime) and repairs drift through the restart budget; 0 never.',
     default: DEFAULT_DRIFT_CHECK_SECONDS,
     schema: { type: 'integer', minimum: 0, maximum: MAX_DRIFT_CHECK_SECONDS },
+  },
+  {
+    path: 'uninstallPodsTimeoutSeconds',
+    description: `How long (seconds) each node's remover waits at uninstall for pods still running with the handler before it refuses (the uninstall then fails and the release stays); the uninstall waits this plus ${UNINSTALL_RESTORE_SECONDS} s for every node to be restored.`,
+    default: DEFAULT_UNINSTALL_PODS_TIMEOUT_SECONDS,
+    schema: { type: 'integer', minimum: 1, maximum: MAX_UNINSTALL_PODS_TIMEOUT_SECONDS },
   },
   {
     path: 'startupTaint.key',

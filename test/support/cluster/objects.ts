@@ -85,22 +85,28 @@ export async function readBack(cluster: Cluster, file: string): Promise<K8sObjec
   return parsed.kind === 'List' ? (parsed.items ?? []) : [parsed];
 }
 
-/** Compares every object of `file` with what the server stored; returns one line per difference. */
-export async function storedDifferences(cluster: Cluster, file: string): Promise<string[]> {
-  const sent = loadObjects(file);
-  const stored = await readBack(cluster, file);
-  const problems: string[] = [];
-  for (const object of sent) {
+/** `kubectl get` of those of `objects` that exist, in one call. */
+export async function readBackExisting(cluster: Cluster, objects: readonly K8sObject[]): Promise<K8sObject[]> {
+  const out = await cluster.kubectlOk(['get', '-f', '-', '--ignore-not-found', '-o', 'json'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }) });
+  if (out.trim() === '') return [];
+  const parsed = JSON.parse(out) as { kind: string; items?: K8sObject[] } & K8sObject;
+  return parsed.kind === 'List' ? (parsed.items ?? []) : [parsed];
+}
+
+/** One line per difference between the objects sent and those stored; a sent object not stored is `missing`. */
+export function objectDifferences(sent: readonly K8sObject[], stored: readonly K8sObject[], missing = 'not found on the server'): string[] {
+  return sent.flatMap((object) => {
     const match = stored.find(
       (s) => s.kind === object.kind && s.metadata.name === object.metadata.name && (s.metadata.namespace ?? '') === (object.metadata.namespace ?? ''),
     );
-    if (!match) {
-      problems.push(`${describeObject(object)}: not found on the server`);
-      continue;
-    }
-    problems.push(...subsetDifferences(object, match).map((d) => `${describeObject(object)} ${d}`));
-  }
-  return problems;
+    if (!match) return [`${describeObject(object)}: ${missing}`];
+    return subsetDifferences(object, match).map((d) => `${describeObject(object)} ${d}`);
+  });
+}
+
+/** Compares every object of `file` with what the server stored; returns one line per difference. */
+export async function storedDifferences(cluster: Cluster, file: string): Promise<string[]> {
+  return objectDifferences(loadObjects(file), await readBack(cluster, file));
 }
 
 /**
