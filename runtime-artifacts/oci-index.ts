@@ -94,8 +94,10 @@ const amd64 = arches.find((a) => a.arch === 'amd64');
 if (!amd64) throw new Error('no amd64 assembly: the local tests import its archives');
 for (const arch of Object.keys(unbuilt)) if (arches.some((a) => a.arch === arch)) throw new Error(`${unbuiltFile}: ${arch} is a built architecture`);
 const builds = Object.keys(amd64.record.installerImages);
+// amd64's own record: what its assembly wrote (a combined image.json given as amd64's also has the parts made here).
+const { architectures: _architectures, unbuilt: _unbuilt, index: _index, ...amd64Record } = amd64.record as ImageRecord & Record<'architectures' | 'unbuilt' | 'index', unknown>;
 const record = {
-  ...amd64.record,
+  ...amd64Record,
   architectures: Object.fromEntries(arches.map(({ arch, record }) => [arch, record])),
   ...(unbuiltFile === '-' ? {} : { unbuilt }),
   index: {

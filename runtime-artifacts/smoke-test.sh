@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Proves that each crun build of the image runs a WASI module from its hermetic layout on this host:
-#   for crun-wasmtime and crun-wasmedge (as artifacts.json lists them):
+#   for the image's build when it is crun-wasmtime or crun-wasmedge (as artifacts.json lists it):
 #     lay the build's files out under a fresh prefix P (crun at P/libexec/<runtime>/crun, the rest at P/lib/),
 #     rewriting the padded default prefix in them to P padded the same way (what the installer does);
 #     `crun --version` lists the handler; an OCI bundle whose entrypoint is hello.wasm (annotation
 #     module.wasm.image/variant=compat-smart) prints "hello from wasm via crun"; a plain busybox container
 #     through the same crun prints its line too.
 #
-# Usage: smoke-test.sh [VENDOR_DIR]    (default: build/image/vendor, made by `npm run image`)
+# Usage: smoke-test.sh VENDOR_DIR    (an installer image's extracted /vendor: builtImage().installers[<ociType>].vendor)
 # Needs root (namespaces, mounts, cgroups), python3, wat2wasm, busybox-static.
 #
 # cgroups: crun refuses a *hybrid* host where any controller is still attached to the cgroup2 hierarchy
@@ -18,8 +18,7 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo_root="$(cd "$here/.." && pwd)"
-vendor="${1:-$repo_root/build/image/vendor}"
+X
 expected="hello from wasm via crun"
 passed=0 failed=0
 
@@ -94,7 +93,9 @@ check() { # check NAME EXPECTED ACTUAL
   if [ "$2" = "$3" ]; then log "PASS: $1"; passed=$((passed + 1)); else log "FAIL: $1: expected '$2', got '$3'"; failed=$((failed + 1)); fi
 }
 
-for build in crun-wasmtime crun-wasmedge; do
+builds="$(python3 -c 'import json, sys; print(" ".join(b for b in json.load(open(sys.argv[1]))["builds"] if b in ("crun-wasmtime", "crun-wasmedge")))' "$vendor/artifacts.json")"
+[ -n "$builds" ] || fatal "$vendor/artifacts.json has neither crun-wasmtime nor crun-wasmedge"
+for build in $builds; do
   engine="${build#crun-}"
   # A prefix that is not the default and not as long: the rewrite must really take effect.
   prefix="$tmp/p-$engine"

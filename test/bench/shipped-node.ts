@@ -26,7 +26,8 @@ export interface ShippedNode {
 }
 
 export function shippedNode(): ShippedNode {
-  const image = builtImage();
+  // The installer figures install crun-wasmtime: its image (its layer 1, the Node.js userland, is every image's).
+  const image = builtImage().installers['crun-wasmtime'];
   const rootfs = image.rootfs;
   const temp = tmpdir();
   if (!existsSync(join(rootfs, temp))) {

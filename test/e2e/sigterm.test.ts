@@ -116,8 +116,9 @@ beforeAll(async () => {
     configBefore,
     daemon,
     socket,
-    installer: join(image.rootfs, 'usr/local/lib/knawd-installer.js'),
-    vendor: image.vendor,
+    // The test installs crun-wasmtime: its image's installer and /vendor.
+    installer: join(image.installers['crun-wasmtime'].rootfs, 'usr/local/lib/knawd-installer.js'),
+    vendor: image.installers['crun-wasmtime'].vendor,
     systemd: new FakeSystemd(requests, answers, daemon),
   };
 }, 60 * 60_000);

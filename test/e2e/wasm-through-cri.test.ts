@@ -73,9 +73,9 @@ interface Ctx {
   /** cgroup_parent of every pod: the test's own cgroup, removed in teardown. */
   cgroupParent: string;
   image: BuiltImage;
-  installer: string;
   snapshotter: 'overlayfs' | 'native';
-  images: { pause: ImportedImage; busybox: ImportedImage; wasm: ImportedImage; installer: ImportedImage; probe: ImportedImage };
+  /** The fixtures, the WASI test image and every ociType's installer image (`installer <ociType>`). */
+  images: { pause: ImportedImage; busybox: ImportedImage; wasm: ImportedImage; probe: ImportedImage } & Record<`installer ${Runtime}`, ImportedImage>;
   daemon: ContainerdDaemon;
   crictl: Crictl;
 }
@@ -97,14 +97,15 @@ function need(...steps: string[]): Ctx {
 
 const timed = timer(timings);
 
-/** The installer CLI as the image carries it (its esbuild bundle), with a clean environment: no cluster. */
-function installer(c: Ctx, args: readonly string[]): Result {
-  return exec(process.execPath, [c.installer, ...args], { cwd: c.base, env: { PATH: process.env.PATH, HOME: process.env.HOME }, timeoutMs: 60_000 });
+/** The installer CLI as the runtime's image carries it (its esbuild bundle), with a clean environment: no cluster. */
+function installer(c: Ctx, runtime: Runtime, args: readonly string[]): Result {
+  return exec(process.execPath, [join(c.image.installers[runtime].rootfs, 'usr/local/lib/knawd-installer.js'), ...args], { cwd: c.base, env: { PATH: process.env.PATH, HOME: process.env.HOME }, timeoutMs: 60_000 });
 }
 
 function installerArgs(c: Ctx, command: 'install' | 'remove', runtime: Runtime): string[] {
   const common = ['--node-root', c.nodeRoot, '--target', 'containerd', '--prefix', c.prefix, '--restart', 'none', '--patch-knative', 'false'];
-  return command === 'install' ? ['install', ...common, '--runtime', runtime, '--artifacts', c.image.vendor] : ['remove', ...common];
+  // Each engine from its own image's /vendor: what ships is what is tested.
+  return command === 'install' ? ['install', ...common, '--runtime', runtime, '--artifacts', c.image.installers[runtime].vendor] : ['remove', ...common];
 }
 
 beforeAll(async () => {
@@ -123,7 +124,7 @@ beforeAll(async () => {
 
   // The image: built or reused by npm run image, its layer extracted from the archive.
   const image = await timed('npm run image + extract', () => builtImage());
-  notes.push(`image ${image.name} ${image.digest}`);
+  for (const runtime of RUNTIMES) notes.push(`image ${image.installers[runtime].name} ${image.installers[runtime].digest}`);
 
   const cgroups = ensureCrunCgroupLayout();
   notes.push(cgroups.summary);
@@ -179,14 +180,13 @@ beforeAll(async () => {
     prefix,
     cgroupParent: `/knawd-e2e-${runId}`,
     image,
-    installer: join(image.rootfs, 'usr/local/lib/knawd-installer.js'),
     snapshotter,
     images: {
       pause: fixtures.pause,
       busybox: fixtures.busybox,
       probe: fixtures.probe,
       wasm: { name: image.wasi.name, archive: image.wasi.archive, configDigest: image.wasi.config },
-      installer: { name: image.name, archive: image.archive, configDigest: image.config },
+      ...(Object.fromEntries(RUNTIMES.map((r) => [`installer ${r}`, { name: image.installers[r].name, archive: image.installers[r].archive, configDigest: image.installers[r].config }])) as Record<`installer ${Runtime}`, ImportedImage>),
     },
     daemon: new ContainerdDaemon(paths, configFile),
     crictl: new Crictl(paths.socket, base),
@@ -282,7 +282,7 @@ describe.each(RUNTIMES)('installer image → containerd CRI → %s → WASI modu
 
   test(`knawd-installer install --runtime ${runtime} from the image's /vendor registers the handler`, async () => {
     const c = need(...RUNTIMES.slice(0, RUNTIMES.indexOf(runtime)).map((r) => `remove ${r}`));
-    const r = await timed(`knawd-installer install (${runtime})`, () => installer(c, installerArgs(c, 'install', runtime)));
+    const r = await timed(`knawd-installer install (${runtime})`, () => installer(c, runtime, installerArgs(c, 'install', runtime)));
     if (r.code !== 0) throw new Error(`install failed: ${describeRun(r)}`);
     expect(r.stdout).toMatch(/"msg":"install complete"/);
 
@@ -413,7 +413,7 @@ describe.each(RUNTIMES)('installer image → containerd CRI → %s → WASI modu
       notes.push(`${runtime} compile cache through containerd: ${JSON.stringify(cache)}`);
     }
 
-    const r = await timed(`knawd-installer remove (${runtime})`, () => installer(c, installerArgs(c, 'remove', runtime)));
+    const r = await timed(`knawd-installer remove (${runtime})`, () => installer(c, runtime, installerArgs(c, 'remove', runtime)));
     if (r.code !== 0) throw new Error(`remove failed: ${describeRun(r)}`);
     expect(r.stdout).toMatch(/"msg":"remove complete"/);
     expect(readFileSync(c.configFile).equals(c.configBefore)).toBe(true);

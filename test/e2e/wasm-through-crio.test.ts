@@ -72,8 +72,6 @@ const EXPECTED_ALLOWED = ['module.wasm.image/variant', 'run.oci.'];
 interface Shared {
   base: string;
   image: BuiltImage;
-  /** The installer bundle the image carries. */
-  installer: string;
   /** OCI archives and the docker-style names CRI-O knows them by. */
   images: Record<'pause' | 'busybox' | 'wasm' | 'probe', { name: string; archive: string }>;
 }
@@ -94,7 +92,7 @@ beforeAll(async () => {
   const gcc = requireExecutable('/usr/bin/gcc', "Debian's gcc and libc6-dev, for the static pause binary");
 
   const image = await timed('npm run image + extract', () => builtImage());
-  notes.push(`image ${image.name} ${image.digest}`);
+  for (const { name, digest } of Object.values(image.installers)) notes.push(`image ${name} ${digest}`);
   notes.push(ensureCrunCgroupLayout().summary);
   removeStalePrefixLinks();
 
@@ -104,11 +102,12 @@ beforeAll(async () => {
   mkdirSync(buildDir);
   writeFileSync(join(buildDir, 'pause.c'), '#include <unistd.h>\nint main(void) { for (;;) pause(); }\n');
   must(gcc, ['-static', '-O2', '-o', join(buildDir, 'pause'), join(buildDir, 'pause.c')]);
-  if (!existsSync(join(image.rootfs, 'usr/local/lib/knawd-installer.js'))) throw new Error(`the image ${image.name} carries no /usr/local/lib/knawd-installer.js`);
+  for (const { rootfs, name } of Object.values(image.installers)) {
+    if (!existsSync(join(rootfs, 'usr/local/lib/knawd-installer.js'))) throw new Error(`the image ${name} carries no /usr/local/lib/knawd-installer.js`);
+  }
   shared = {
     base,
     image,
-    installer: join(image.rootfs, 'usr/local/lib/knawd-installer.js'),
     images: {
       pause: buildOciImage({ name: FIXTURE_IMAGES.pause, files: [{ path: '/pause', from: join(buildDir, 'pause') }], entrypoint: ['/pause'] }, buildDir),
       busybox: buildOciImage({ name: FIXTURE_IMAGES.busybox, files: [{ path: '/bin/busybox', from: busybox }], entrypoint: ['/bin/busybox'], cmd: ['echo', PLAIN_LINE] }, buildDir),
@@ -159,13 +158,14 @@ describe.each(CASES)('CRI-O $version, knawd-installer --target $target --runtime
     return c;
   };
 
-  /** The installer CLI as shipped; its host commands chrooted into the node root (see the file header). */
+  /** The installer CLI as the runtime's image ships it; its host commands chrooted into the node root (see the file header). */
   const installer = (args: readonly string[]): Result =>
-    exec(process.execPath, [(shared as Shared).installer, ...args], { cwd: (c as Case).dir, env: { PATH: process.env.PATH, HOME: process.env.HOME }, timeoutMs: 60_000 });
+    exec(process.execPath, [join((shared as Shared).image.installers[runtime].rootfs, 'usr/local/lib/knawd-installer.js'), ...args], { cwd: (c as Case).dir, env: { PATH: process.env.PATH, HOME: process.env.HOME }, timeoutMs: 60_000 });
   const installerArgs = (command: 'install' | 'remove'): string[] => {
     const k = need();
     const common = ['--node-root', k.nodeRoot, '--target', target, '--prefix', k.prefix, '--restart', 'none', '--patch-knative', 'false', '--host-exec', 'chroot'];
-    return command === 'install' ? ['install', ...common, '--runtime', runtime, '--artifacts', (shared as Shared).image.vendor] : ['remove', ...common];
+    // The engine from its own image's /vendor: what ships is what is tested.
+    return command === 'install' ? ['install', ...common, '--runtime', runtime, '--artifacts', (shared as Shared).image.installers[runtime].vendor] : ['remove', ...common];
   };
 
   /** The crio log lines saying why a handler was dropped, for failure messages. */

@@ -18,7 +18,7 @@ let agent: string;
 let dir: string;
 
 beforeAll(() => {
-  agent = join(builtImage().rootfs, AGENT_PATH);
+  agent = join(builtImage().installers['crun-wasmtime'].rootfs, AGENT_PATH);
   dir = mkdtempSync(join(tmpdir(), 'knawd-agent-'));
 });
 

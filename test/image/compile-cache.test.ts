@@ -15,18 +15,17 @@ import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { VendorManifest } from '../../lib/catalog';
 import { builtImage } from '../../demo/cluster/images/built-image';
 import { BENCH_HELLO, benchDigest, benchImages } from '../../demo/cluster/images/bench-images';
 import { ensureCrunCgroupLayout, removeCgroupTree } from '../../demo/cluster/cgroups';
 import { must } from '../../demo/cluster/process';
 import { REPO } from '../support/tools';
-import { layOut } from '../support/vendor-layout';
+import { layOutImages } from '../support/vendor-layout';
 
 jest.setTimeout(10 * 60_000);
 
 type Engine = 'wasmtime' | 'wasmedge';
-const BUILD: Record<Engine, string> = { wasmtime: 'crun-wasmtime', wasmedge: 'crun-wasmedge' };
+const BUILD = { wasmtime: 'crun-wasmtime', wasmedge: 'crun-wasmedge' } as const;
 /** What the handler says (crun --debug) in the container once it has the compiled code in hand: on the container's stderr, crun's log is closed there. */
 const LOADED: Record<Engine, string> = { wasmtime: 'wasm cache: wasmtime loaded the precompiled module of entry', wasmedge: 'wasm cache: wasmedge runs the AOT code of entry' };
 const HELLO_LINE = 'hello from wasm via crun';
@@ -35,15 +34,14 @@ let base = '';
 let benchWasm = '';
 let helloWasm = '';
 const cgroupParent = `/knawd-cache-${randomBytes(6).toString('hex')}`;
-const cruns: Partial<Record<Engine, string>> = {};
+let cruns: Partial<Record<(typeof BUILD)[Engine], string>> = {};
 
 beforeAll(() => {
   if (process.getuid?.() !== 0) throw new Error('the compile cache tests need root (crun run creates namespaces, mounts and cgroups)');
   base = mkdtempSync(join(tmpdir(), 'knawd-cache-'));
   const image = builtImage();
   ensureCrunCgroupLayout();
-  const manifest = JSON.parse(readFileSync(join(image.vendor, 'artifacts.json'), 'utf8')) as VendorManifest;
-  for (const engine of ['wasmtime', 'wasmedge'] as const) cruns[engine] = layOut(image.vendor, manifest, BUILD[engine], join(base, `p-${engine}`));
+  cruns = layOutImages(image.installers, [BUILD.wasmtime, BUILD.wasmedge], base);
   // The bench images' cache entry keeps the binaries beside the directories of the archives.
   benchWasm = join(dirname(dirname(benchImages().wasm.archive)), 'bench.wasm');
   if (!existsSync(benchWasm)) throw new Error(`the bench images' build has no ${benchWasm}`);
@@ -72,7 +70,7 @@ interface Run {
 }
 
 function prepare(engine: Engine, cache: string, module: string, args: readonly string[], options: RunOptions) {
-  const crun = cruns[engine];
+  const crun = cruns[BUILD[engine]];
   if (!crun) throw new Error('setup failed (see the beforeAll error above)');
   const id = `${engine}-${randomBytes(4).toString('hex')}`;
   const bundle = join(base, id);

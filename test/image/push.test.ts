@@ -1,12 +1,14 @@
 /**
  * The push instructions of docs/image.md, for real: `skopeo copy oci-archive:<archive> docker://<registry>/…` into Debian's
  * docker-registry (distribution) listening on loopback only, then the digest the registry serves is the one
- * image.json names — what `image.digest` must be set to; the same with `skopeo copy --all` for an OCI image index
- * over amd64 and arm64 (build/image/index/), whose digest the registry serves for both architectures.
+ * image.json names — what `image.digests` must be set to; the same with `skopeo copy --all` for an OCI image index
+ * over amd64 and arm64 (build/image/index/), whose digest the registry serves for both architectures. Each
+ * ociType's installer image is pushed under its own tag of one repository, as a release does.
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import { RUNTIME_NAMES } from '../../lib/catalog';
 import { builtImage, IMAGE_OUT } from '../../demo/cluster/images/built-image';
 import { LoopbackRegistry, startRegistry } from '../release/loopback-registry';
 
@@ -28,10 +30,10 @@ beforeAll(async () => {
 
 afterAll(() => registry?.stop());
 
-test.each(['installer', 'WASI test'] as const)('the %s image pushes with skopeo copy oci-archive:… docker://… and keeps its digest', (which) => {
+test.each([...RUNTIME_NAMES, 'WASI test'] as const)('the %s image pushes with skopeo copy oci-archive:… docker://… and keeps its digest', (which) => {
   const image = builtImage();
-  const { archive, digest } = which === 'installer' ? image : image.wasi;
-  const ref = `docker://${address}/knawd/${which === 'installer' ? 'knawd-deployer' : 'wasi-hello'}:test`;
+  const { archive, digest } = which === 'WASI test' ? image.wasi : image.installers[which];
+  const ref = `docker://${address}/knawd/${which === 'WASI test' ? 'wasi-hello:test' : `knawd-deployer:test-${which}`}`;
   const copy = skopeo(['copy', '--dest-tls-verify=false', `oci-archive:${archive}`, ref]);
   if (copy.code !== 0) throw new Error(`skopeo copy failed: ${copy.stderr}`);
   const inspect = skopeo(['inspect', '--tls-verify=false', ref]);
@@ -39,10 +41,10 @@ test.each(['installer', 'WASI test'] as const)('the %s image pushes with skopeo 
   expect(JSON.parse(inspect.stdout)).toMatchObject({ Digest: digest, Architecture: 'amd64', Os: 'linux' });
 });
 
-test.each(['image', 'wasiTestImage'] as const)('the %s index (amd64 + arm64) pushes with skopeo copy --all and the registry serves the index digest image.json names', (kind) => {
-  const index = builtImage().record.index?.[kind];
-  if (!index) throw new Error('build/image/image.json records no index (runtime-artifacts/oci-index.ts)');
-  const ref = `docker://${address}/knawd/${kind === 'image' ? 'knawd-deployer' : 'wasi-hello'}:index`;
+test.each([...RUNTIME_NAMES, 'wasiTestImage'] as const)('the %s index (amd64 + arm64) pushes with skopeo copy --all and the registry serves the index digest image.json names', (kind) => {
+  const { index: indexes } = builtImage().record;
+  const index = kind === 'wasiTestImage' ? indexes.wasiTestImage : indexes.installerImages[kind];
+  const ref = `docker://${address}/knawd/${kind === 'wasiTestImage' ? 'wasi-hello:index' : `knawd-deployer:index-${kind}`}`;
   const copy = skopeo(['copy', '--all', '--dest-tls-verify=false', `oci-archive:${join(IMAGE_OUT, 'index', index.archive)}`, ref]);
   if (copy.code !== 0) throw new Error(`skopeo copy --all failed: ${copy.stderr}`);
   const raw = skopeo(['inspect', '--raw', '--tls-verify=false', ref]);

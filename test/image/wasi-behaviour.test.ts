@@ -8,35 +8,36 @@
  *   stderr, the engine CLI's exit code), an env that is the spec's process.env exactly (no HOME crun made up), and
  *   stdout holding exactly what the program wrote.
  *
- * Each build is laid out under a fresh prefix the way the installer does it (the padded prefix rewritten), each
+ * Each build is laid out from its own installer image's /vendor under a fresh prefix the way the installer does
+ * it (the padded prefix rewritten), each
  * bundle gets the probe at /probe.wasm with annotation module.wasm.image/variant=compat-smart. Needs root, the
  * image and the probe's compiler (clang-14, wasi-libc: `npm run tools`); anything missing fails with the reason.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { VendorManifest } from '../../lib/catalog';
+import { RuntimeName } from '../../lib/catalog';
 import { builtImage } from '../../demo/cluster/images/built-image';
-import { buildWasiProbe, PROBE_INPUT } from '../../demo/cluster/images/test-images';
+import { buildWasiProbe } from '../../demo/cluster/images/test-images';
 import { ensureCrunCgroupLayout, removeCgroupTree } from '../../demo/cluster/cgroups';
 import { must, sleep } from '../../demo/cluster/process';
 import { REPO } from '../support/tools';
-import { layOut } from '../support/vendor-layout';
+import { layOutImages } from '../support/vendor-layout';
+import { probeBundle } from '../support/probe-bundle';
 import { Engine, HOST_LINE, PROBE_CASES, PROBE_VOLUME, ProbeCase, probeProblems } from '../support/wasi-probe';
 
 jest.setTimeout(10 * 60_000);
 
 const ENGINES: readonly Engine[] = ['wasmtime', 'wasmedge', 'wasm_nodejs'];
 /** The image's build for each engine. */
-const BUILD: Record<Engine, string> = { wasmtime: 'crun-wasmtime', wasmedge: 'crun-wasmedge', wasm_nodejs: 'crun-wasm-nodejs' };
-const SPEC_ENV = ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'TERM=xterm'];
+const BUILD: Record<Engine, RuntimeName> = { wasmtime: 'crun-wasmtime', wasmedge: 'crun-wasmedge', wasm_nodejs: 'crun-wasm-nodejs' };
 
 let base: string | undefined;
 let probe = '';
 const cgroupParent = `/knawd-wasi-${randomBytes(6).toString('hex')}`;
-const cruns: Partial<Record<Engine, string>> = {};
+let cruns: Partial<Record<RuntimeName, string>> = {};
 
 beforeAll(() => {
   if (process.getuid?.() !== 0) throw new Error('the WASI behaviour tests need root (crun run creates namespaces, mounts and cgroups)');
@@ -44,8 +45,7 @@ beforeAll(() => {
   probe = buildWasiProbe(base);
   const image = builtImage();
   ensureCrunCgroupLayout();
-  const manifest = JSON.parse(readFileSync(join(image.vendor, 'artifacts.json'), 'utf8')) as VendorManifest;
-  for (const engine of ENGINES) cruns[engine] = layOut(image.vendor, manifest, BUILD[engine], join(base, `p-${engine}`));
+  cruns = layOutImages(image.installers, ENGINES.map((e) => BUILD[e]), base);
 }, 60 * 60_000);
 
 afterAll(() => {
@@ -62,30 +62,26 @@ function runCase(engine: Engine, c: ProbeCase) {
 }
 
 function makeBundle(engine: Engine, c: ProbeCase, module = probe) {
-  const crun = cruns[engine];
+  const crun = cruns[BUILD[engine]];
   if (!crun || !base) throw new Error('setup failed (see the beforeAll error above)');
   const id = `${engine}-${c.name}-${randomBytes(3).toString('hex')}`;
   const bundle = join(base, id);
-  const rootfs = join(bundle, 'rootfs');
-  for (const d of ['etc/wasi-probe', 'tmp', 'work', 'mnt']) mkdirSync(join(rootfs, d), { recursive: true });
-  copyFileSync(module, join(rootfs, 'probe.wasm'));
-  writeFileSync(join(rootfs, 'etc/wasi-probe/input.txt'), `${PROBE_INPUT}\n`);
-  must(crun, ['spec'], { cwd: bundle });
-  const config = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8'));
-  const env = [...SPEC_ENV, ...Object.entries(c.env ?? {}).map(([k, v]) => `${k}=${v}`)];
-  // The working directory is not "/": paths must still resolve from the container's root.
-  config.process = { ...config.process, terminal: false, args: ['/probe.wasm', ...c.args], env, cwd: '/work' };
-  config.root = { path: 'rootfs', readonly: false };
-  config.annotations = { 'module.wasm.image/variant': 'compat-smart' };
-  config.linux.cgroupsPath = `${cgroupParent}/${id}`;
   let volumeDir: string | undefined;
   if (c.volume) {
     volumeDir = join(base, `${id}-volume`);
     mkdirSync(volumeDir);
     writeFileSync(join(volumeDir, 'from-host.txt'), `${HOST_LINE}\n`);
-    config.mounts.push({ destination: PROBE_VOLUME, type: 'bind', source: volumeDir, options: ['rbind', 'rw'] });
   }
-  writeFileSync(join(bundle, 'config.json'), JSON.stringify(config, null, 2));
+  const { rootfs, env } = probeBundle({
+    bundle,
+    module,
+    probeCase: c,
+    cgroupsPath: `${cgroupParent}/${id}`,
+    spec: (dir) => must(crun, ['spec'], { cwd: dir }),
+    adjust: (config) => {
+      if (volumeDir) config.mounts.push({ destination: PROBE_VOLUME, type: 'bind', source: volumeDir, options: ['rbind', 'rw'] });
+    },
+  });
   return { crun, id, bundle, rootfs, env, volumeDir };
 }
 

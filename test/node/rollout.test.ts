@@ -80,7 +80,7 @@ describe('rollout safety on a real node with containerd 1.7', () => {
 
   test('status --cluster (the image\'s installer bundle) prints the node installed, and exits 0', async () => {
     const h = need('install');
-    const bundle = path.join(builtImage().rootfs, 'usr/local/lib/knawd-installer.js');
+    const bundle = path.join(builtImage().installers['crun-wasmtime'].rootfs, 'usr/local/lib/knawd-installer.js');
     const r = await runCommand('nsenter', [`--net=${h.netns.file}`, '--', process.execPath, bundle, 'status', '--cluster', '--kubeconfig', h.cluster.kubeconfig], { env: { KUBERNETES_SERVICE_HOST: '' } });
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
     const line = r.stdout.split('\n').find((l) => l.startsWith(`${NODE_NAME} `))!.split(/\s{2,}/);

@@ -29,3 +29,17 @@ export function layOut(vendor: string, manifest: VendorManifest, build: string, 
   if (!crun) throw new Error(`artifacts.json lists no crun for ${build}`);
   return crun;
 }
+
+/**
+ * Each build laid out from its own installer image's /vendor (what ships is what is tested) under
+ * `<base>/p-<build>`: the crun of each.
+ */
+export function layOutImages<B extends string>(installers: Readonly<Record<B, { readonly vendor: string }>>, builds: readonly B[], base: string): Record<B, string> {
+  const cruns = {} as Record<B, string>;
+  for (const build of builds) {
+    const { vendor } = installers[build];
+    const manifest = JSON.parse(readFileSync(join(vendor, 'artifacts.json'), 'utf8')) as VendorManifest;
+    cruns[build] = layOut(vendor, manifest, build, join(base, `p-${build}`));
+  }
+  return cruns;
+}

@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { buildOciImage, BuiltImage } from './oci-image';
+import { buildOciImage, SingleLayerImage } from './oci-image';
 import { must, REPO, requireExecutable } from '../process';
 
 export const BENCH_IMAGES = { wasm: 'knawd.test/bench/wasm:1', native: 'knawd.test/bench/native:1' } as const;
@@ -24,7 +24,7 @@ export const BENCH_HELLO = 'hello from bench';
 /** What the generated large module prints. */
 export const BIG_MODULE_LINE = 'big module ok';
 
-export type BenchImages = Record<keyof typeof BENCH_IMAGES, BuiltImage> & { readonly bigModuleBytes: number };
+export type BenchImages = Record<keyof typeof BENCH_IMAGES, SingleLayerImage> & { readonly bigModuleBytes: number };
 
 const SOURCES = ['demo/cluster/images/bench-images.ts', 'demo/cluster/images/oci-image.ts', 'runtime-artifacts/bench/bench.c', 'runtime-artifacts/wasm-http/http.c'];
 const BINARIES = ['/usr/bin/gcc', '/usr/bin/clang-14', '/usr/bin/wat2wasm', '/usr/lib/wasm32-wasi/libc.a', '/usr/lib/x86_64-linux-gnu/libc.a'];
@@ -105,9 +105,9 @@ export function benchImages(): BenchImages {
   const root = path.join(process.env.KNAWD_TOOLS_CACHE ?? path.join(os.homedir(), '.cache', 'knawd-deployer'), 'node-images');
   const { dir, index: recorded } = cachedEntry(root, `bench-${inputsKey()}`, (partial): BenchImages => {
     const built = buildBenchImages(partial);
-    const relative = (i: BuiltImage): BuiltImage => ({ ...i, archive: path.relative(partial, i.archive) });
+    const relative = (i: SingleLayerImage): SingleLayerImage => ({ ...i, archive: path.relative(partial, i.archive) });
     return { ...built, wasm: relative(built.wasm), native: relative(built.native) };
   });
-  const absolute = (i: BuiltImage): BuiltImage => ({ ...i, archive: path.join(dir, i.archive) });
+  const absolute = (i: SingleLayerImage): SingleLayerImage => ({ ...i, archive: path.join(dir, i.archive) });
   return { ...recorded, wasm: absolute(recorded.wasm), native: absolute(recorded.native) };
 }

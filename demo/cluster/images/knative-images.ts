@@ -10,7 +10,7 @@ import { cachedEntry } from './cache-entry';
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { buildOciImage, BuiltImage } from './oci-image';
+import { buildOciImage, SingleLayerImage } from './oci-image';
 import { CACHE } from './built-image';
 import { REPO } from '../process';
 
@@ -31,7 +31,7 @@ export interface KnativeRelease {
 
 export interface KnativeImages {
   readonly release: KnativeRelease;
-  readonly images: Readonly<Record<KnativeComponent, BuiltImage>>;
+  readonly images: Readonly<Record<KnativeComponent, SingleLayerImage>>;
 }
 
 /** Knative's images run as this user, the one ko's default base image (distroless static) names `nonroot`. */
@@ -72,8 +72,8 @@ export function knativeImages(): KnativeImages {
         const image = buildOciImage({ name: imageName(c, release), files: [{ path: `/ko-app/${c}`, from: path.join(release.dir, 'bin', c) }], entrypoint: [`/ko-app/${c}`], user: KNATIVE_USER }, partial);
         return [c, { ...image, archive: path.relative(partial, image.archive) }];
       }),
-    ) as Record<KnativeComponent, BuiltImage>,
+    ) as Record<KnativeComponent, SingleLayerImage>,
   );
-  const images = Object.fromEntries(KNATIVE_COMPONENTS.map((c) => [c, { ...stored[c], archive: path.join(dir, stored[c].archive) }])) as Record<KnativeComponent, BuiltImage>;
+  const images = Object.fromEntries(KNATIVE_COMPONENTS.map((c) => [c, { ...stored[c], archive: path.join(dir, stored[c].archive) }])) as Record<KnativeComponent, SingleLayerImage>;
   return { release, images };
 }

@@ -37,7 +37,8 @@ export interface ImageSpec {
   readonly user?: string;
 }
 
-export interface BuiltImage {
+/** A single-layer image built here by {@link buildOciImage}, as an OCI archive. */
+export interface SingleLayerImage {
   readonly name: string;
   /** The OCI layout as a tar archive, for `ctr images import`. */
   readonly archive: string;
@@ -50,7 +51,7 @@ export interface BuiltImage {
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
 /** Builds `spec` under `workDir` (which must exist) and returns the archive path. */
-export function buildOciImage(spec: ImageSpec, workDir: string): BuiltImage {
+export function buildOciImage(spec: ImageSpec, workDir: string): SingleLayerImage {
   const dir = mkdtempSync(join(workDir, 'image-'));
   const rootfs = join(dir, 'rootfs');
   const layout = join(dir, 'layout');

@@ -7,7 +7,7 @@
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildOciImage, BuiltImage } from './oci-image';
+import { buildOciImage, SingleLayerImage } from './oci-image';
 import { exec, must, REPO, requireExecutable } from '../process';
 
 /** What the hello module prints (runtime-artifacts/local/hello.wat). */
@@ -40,7 +40,7 @@ export function buildWasiProbe(buildDir: string): string {
 }
 
 /** The probe image: /probe.wasm (entrypoint), /etc/wasi-probe/input.txt, an empty /tmp. */
-export function buildProbeImage(name: string, buildDir: string): BuiltImage {
+export function buildProbeImage(name: string, buildDir: string): SingleLayerImage {
   return buildOciImage(
     {
       name,
@@ -55,7 +55,7 @@ export function buildProbeImage(name: string, buildDir: string): BuiltImage {
   );
 }
 
-export type TestImages = Record<keyof TestImageNames, BuiltImage>;
+export type TestImages = Record<keyof TestImageNames, SingleLayerImage>;
 
 /** Fails before any build unless every tool the images need is installed. */
 export function requireImageTools(): { gcc: string; wat2wasm: string; busybox: string } {
