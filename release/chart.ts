@@ -1,13 +1,14 @@
 /**
- * The chart as released: dist/charts/knawd-deployer with its default values pinned to the pushed images'
- * digests and its Artifact Hub metadata naming them (and the signing key), packaged reproducibly (sorted
- * entries, fixed times and owners, gzip without a name or time), so that releasing one build twice pushes the
- * same bytes.
+ * The chart as released: dist/charts/knawd-deployer with its default values pinned to the pushed images' index
+ * digests (`image.digests`: every ociType's installer image; `test.image`) and its Artifact Hub metadata naming
+ * them (and the signing key), packaged reproducibly (sorted entries, fixed times and owners, gzip without a name
+ * or time), so that releasing one build twice pushes the same bytes.
  */
 import { execFileSync } from 'node:child_process';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseDocument, stringify } from 'yaml';
+import { installerImageName } from '../lib/render/chart/chart-files';
 
 export interface PinnedImage {
   /** `registry/path/name` without tag or digest. */
@@ -15,8 +16,14 @@ export interface PinnedImage {
   readonly digest: string;
 }
 
+/** An ociType's installer image as released. */
+export interface PinnedInstaller extends PinnedImage {
+  readonly ociType: string;
+}
+
 export interface ChartPins {
-  readonly installer: PinnedImage;
+  /** The installer image of every ociType: all under one repository (`<registry>/deployer`). */
+  readonly installers: readonly PinnedInstaller[];
   /** The WASI test image `helm test` runs. */
   readonly testImage: PinnedImage;
   /** Artifact Hub's signKey: the cosign public key's fingerprint, and where users fetch the key. */
@@ -33,12 +40,17 @@ function edit(file: string, apply: (doc: ReturnType<typeof parseDocument>) => vo
 export function pinnedChart(src: string, dir: string, name: string, pins: ChartPins): string {
   const out = join(dir, name);
   cpSync(src, out, { recursive: true });
+  const repositories = [...new Set(pins.installers.map((i) => i.repository))];
+  if (repositories.length !== 1) throw new Error(`the installer images must share one repository (the chart has one image.repository); got ${repositories.join(', ') || 'none'}`);
   edit(join(out, 'values.yaml'), (doc) => {
-    doc.setIn(['image', 'repository'], pins.installer.repository);
-    doc.setIn(['image', 'digest'], pins.installer.digest);
+    doc.setIn(['image', 'repository'], repositories[0]);
+    doc.setIn(['image', 'digests'], doc.createNode(Object.fromEntries(pins.installers.map((i) => [i.ociType, i.digest]))));
     doc.setIn(['test', 'image'], `${pins.testImage.repository}@${pins.testImage.digest}`);
   });
-  const images = [pins.installer, pins.testImage].map((i) => ({ name: i.repository.split('/').pop()!, image: `${i.repository}@${i.digest}` }));
+  const images = [
+    ...pins.installers.map((i) => ({ name: installerImageName(i.repository, i.ociType), image: `${i.repository}@${i.digest}` })),
+    { name: pins.testImage.repository.split('/').pop()!, image: `${pins.testImage.repository}@${pins.testImage.digest}` },
+  ];
   edit(join(out, 'Chart.yaml'), (doc) => {
     doc.setIn(['annotations', 'artifacthub.io/images'], stringify(images, { lineWidth: 0 }));
     if (pins.signKey) {

@@ -3,10 +3,12 @@
  * builds the images if needed (npm run image), then pushes into the registry, in this order, so that whatever
  * a failure leaves behind is completed by the next run and the chart (what users install) only appears once
  * everything it names is there:
- *   1. the installer, WASI test and WASM service images, by digest (an OCI index as a whole);
+ *   1. the installer image of each ociType, the WASI test and WASM service images: each image's OCI index (every
+ *      architecture) as a whole, by digest;
  *   2. each image's SBOM (CycloneDX, cosign's `sha256-<digest>.sbom` tag);
  *   3. with --sign-key: cosign signatures of the images and of their SBOMs;
- *   4. the chart (helm push), its values pinned to the pushed digests, then its signature.
+ *   4. the chart (helm push), its values pinned to the pushed digests (`image.digests` for every ociType), then
+ *      its signature.
  * Prints the `helm install oci://…` command and writes the release record (--record, default
  * build/release/release.json).
  */
@@ -20,7 +22,8 @@ import {
   archiveDigest, attachSbom, checkReachable, Connection, keyFingerprint, lastLine, publicKey, pushChart, pushImage, ReleaseError, sign, Tools,
 } from './registry';
 import { imageSbom } from './sbom';
-import { ImageKey, ImageRecordFile, sbomInputs } from './sbom-inputs';
+import { RUNTIME_NAMES, RuntimeName } from '../lib/catalog/runtimes';
+import { ImageKey, ImageRecordFile, isInstallerKey, RecordedImage, sbomInputs } from './sbom-inputs';
 
 const REPO = resolve(__dirname, '..');
 const CHART_NAME = 'knawd-deployer';
@@ -64,6 +67,22 @@ function buildImages(): ImageRecordFile {
   return JSON.parse(readFileSync(join(REPO, 'build', 'image', 'image.json'), 'utf8')) as ImageRecordFile;
 }
 
+/**
+ * What is released: every image's OCI index (every architecture under one digest), the installer image of each
+ * ociType first. A build without them is refused: a release must not name an image for one architecture only.
+ */
+function releasedImages(record: ImageRecordFile): Array<RecordedImage & { key: ImageKey }> {
+  const index = record.index;
+  const missing = (what: string): never => {
+    throw new ReleaseError(`build/image/image.json records no image index of ${what} (index.${what === 'wasi' ? 'wasiTestImage' : what === 'service' ? 'wasmServiceImage' : `installerImages["${what}"]`}): run npm run image`);
+  };
+  return [
+    ...RUNTIME_NAMES.map((ociType) => ({ key: ociType as ImageKey, ...(index?.installerImages?.[ociType] ?? missing(ociType)) })),
+    { key: 'wasi' as const, ...(index?.wasiTestImage ?? missing('wasi')) },
+    { key: 'service' as const, ...(index?.wasmServiceImage ?? missing('service')) },
+  ];
+}
+
 export async function release(args: ReleaseArgs): Promise<ReleaseRecord> {
   const t = tools();
   checkTools(t);
@@ -78,24 +97,17 @@ export async function release(args: ReleaseArgs): Promise<ReleaseRecord> {
     }
     const record = buildImages();
     const pushed: string[] = [];
-    const sources: Array<[ImageKey, 'image' | 'wasiTestImage' | 'wasmServiceImage']> = [
-      ['installer', 'image'],
-      ['wasi', 'wasiTestImage'],
-      ['service', 'wasmServiceImage'],
-    ];
-    const images: ReleasedImage[] = [];
-    for (const [key, kind] of sources) {
-      const image = record[kind];
-      // The multi-arch image index where the build made one (every architecture under one digest), else the one image.
-      const index = record.index?.[kind];
-      const archive = index ? join(REPO, 'build', 'image', 'index', index.archive) : join(REPO, 'build', 'image', image.archive);
+    const images = releasedImages(record).map((image) => {
+      const archive = join(REPO, 'build', 'image', 'index', image.archive);
       const digest = archiveDigest(archive);
+      if (digest !== image.digest) throw new ReleaseError(`build/image/index/${image.archive} holds ${digest}, not the ${image.digest} build/image/image.json records: run npm run image`);
       const [, name, tag] = /([^/]+):([^:/]+)$/.exec(image.name) ?? [];
       if (!name) throw new ReleaseError(`build/image/image.json names ${image.name}: no name:tag`);
-      const repository = `${args.registry}/${name}`;
-      if (pushImage(conn, t, archive, `${repository}:${tag}`, digest)) pushed.push(`${repository}:${tag}`);
-      log(`${repository}@${digest}`);
-      images.push({ key, repository, tag, digest });
+      return { key: image.key, repository: `${args.registry}/${name}`, tag, digest, archive };
+    });
+    for (const image of images) {
+      if (pushImage(conn, t, image.archive, `${image.repository}:${image.tag}`, image.digest)) pushed.push(`${image.repository}:${image.tag}`);
+      log(`${image.repository}:${image.tag}@${image.digest}`);
     }
     for (const image of images) {
       const file = join(work, `${image.key}.cdx.json`);
@@ -109,10 +121,9 @@ export async function release(args: ReleaseArgs): Promise<ReleaseRecord> {
         if (sign(conn, t, args.signKey, pub, ref, 'sbom')) pushed.push(`${ref} SBOM signature`);
       }
     }
-    const byKey = (k: ImageKey): ReleasedImage => images.find((i) => i.key === k)!;
     const chartDir = pinnedChart(join(REPO, 'dist', 'charts', CHART_NAME), join(work, 'chart'), CHART_NAME, {
-      installer: byKey('installer'),
-      testImage: byKey('wasi'),
+      installers: images.filter((i) => isInstallerKey(i.key)).map((i) => ({ ociType: i.key as RuntimeName, repository: i.repository, digest: i.digest })),
+      testImage: images.find((i) => i.key === 'wasi')!,
       ...(pub ? { signKey: { fingerprint: keyFingerprint(readFileSync(pub, 'utf8')), ...(args.signKeyUrl ? { url: args.signKeyUrl } : {}) } } : {}),
     });
     const version = (/^version: (\S+)$/m.exec(readFileSync(join(chartDir, 'Chart.yaml'), 'utf8')) ?? [])[1];
@@ -125,7 +136,7 @@ export async function release(args: ReleaseArgs): Promise<ReleaseRecord> {
     if (args.signKey && pub && sign(conn, t, args.signKey, pub, `${chartRef}@${chart.digest}`)) pushed.push(`${chartRef}@${chart.digest} signature`);
     const tls = args.plainHttp ? ' --plain-http' : args.caFile ? ` --ca-file ${args.caFile}` : '';
     const installCommand = `helm install ${CHART_NAME} oci://${chartRef} --version ${version}${tls} --namespace knawd --create-namespace`;
-    return { registry: args.registry, images, chart: { reference: chartRef, version, digest: chart.digest }, signed: Boolean(args.signKey), pushed, installCommand };
+    return { registry: args.registry, images: images.map(({ key, repository, tag, digest }) => ({ key, repository, tag, digest })), chart: { reference: chartRef, version, digest: chart.digest }, signed: Boolean(args.signKey), pushed, installCommand };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

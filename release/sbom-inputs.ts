@@ -9,19 +9,37 @@ import { parse as parseToml } from '@iarna/toml';
 import { buildSync } from 'esbuild';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { RUNTIME_NAMES, RuntimeName } from '../lib/catalog/runtimes';
 import { Built, Crate, DebPackage, ImageSbomInputs, NpmPackage, Tool } from './sbom';
 
-export interface ImageRecordFile {
-  readonly image: { readonly name: string; readonly digest: string; readonly archive: string };
-  readonly wasiTestImage: { readonly name: string; readonly digest: string; readonly archive: string };
-  readonly wasmServiceImage: { readonly name: string; readonly digest: string; readonly archive: string };
-  readonly debs?: readonly DebPackage[];
-  readonly toolchain?: Readonly<Record<string, string>>;
-  /** Each image's OCI image index over the architectures built (build/image/index/<archive>), when there is one. */
-  readonly index?: Readonly<Record<'image' | 'wasiTestImage' | 'wasmServiceImage', { readonly archive: string; readonly digest: string }>>;
+/** An image as build/image/image.json records it (archive relative to build/image). */
+export interface RecordedImage {
+  readonly name: string;
+  readonly digest: string;
+  readonly archive: string;
 }
 
-export type ImageKey = 'installer' | 'wasi' | 'service';
+export interface ImageRecordFile {
+  /** One installer image per ociType, carrying only that crun build (amd64's here). */
+  readonly installerImages: Readonly<Partial<Record<RuntimeName, RecordedImage>>>;
+  readonly wasiTestImage: RecordedImage;
+  readonly wasmServiceImage: RecordedImage;
+  readonly debs?: readonly DebPackage[];
+  readonly toolchain?: Readonly<Record<string, string>>;
+  /** Each image's OCI image index over every architecture (build/image/index/<archive>): what is released. */
+  readonly index?: {
+    readonly installerImages?: Readonly<Partial<Record<RuntimeName, RecordedImage>>>;
+    readonly wasiTestImage?: RecordedImage;
+    readonly wasmServiceImage?: RecordedImage;
+  };
+}
+
+/** Which image: an ociType's installer image, the WASI test image or the WASM service image. */
+export type ImageKey = RuntimeName | 'wasi' | 'service';
+
+export function isInstallerKey(key: ImageKey): key is RuntimeName {
+  return (RUNTIME_NAMES as readonly string[]).includes(key);
+}
 
 /** KEY=value lines of a bash env file (image.env). */
 export function envFile(text: string): Record<string, string> {
@@ -66,7 +84,7 @@ function words(env: Record<string, string>, key: string): string[] {
   return value.split(/\s+/).filter(Boolean);
 }
 
-/** The SBOM inputs of one of the three images, given the digest it is released under. */
+/** The SBOM inputs of one image (an ociType's installer image, the WASI test or the service image), given the digest it is released under. */
 export function sbomInputs(repo: string, record: ImageRecordFile, which: ImageKey, digest: string): ImageSbomInputs {
   if (!record.debs || !record.toolchain) {
     throw new Error('build/image/image.json records no .debs or toolchain (built before the SBOM inputs were recorded): run npm run image');
@@ -87,29 +105,33 @@ export function sbomInputs(repo: string, record: ImageRecordFile, which: ImageKe
     });
   const common = { digest, projectVersion, shipDistro: 'debian-13', buildDistro: 'debian-12', crates: [], npm: [], shippedDebs: [], buildDebs: [] };
   const own = (name: string, description: string): Built => ({ name, version: projectVersion, description });
-  if (which === 'installer') {
+  if (isInstallerKey(which)) {
+    const image = record.index?.installerImages?.[which] ?? record.installerImages[which];
+    if (!image) throw new Error(`build/image/image.json records no installer image for ${which}: run npm run image`);
     const patchDir = join(repo, 'runtime-artifacts', 'crun-patches');
     const patches = readdirSync(patchDir)
       .filter((f) => f.endsWith('.patch'))
       .sort()
       .map((f) => ({ file: `runtime-artifacts/crun-patches/${f}`, text: readFileSync(join(patchDir, f), 'utf8') }));
+    // Only the wasmtime build links the wasmtime C API, whose crates Cargo.lock pins.
+    const wasmtime = which === 'crun-wasmtime';
     return {
       ...common,
       name: 'deployer',
-      reference: record.image.name,
+      reference: image.name,
       shippedDebs: debsNamed([...words(env, 'VENDOR_DEBS'), ...words(env, 'ROOTFS_DEBS')]),
       buildDebs: debsNamed(words(env, 'BUILD_DEBS')),
-      crates: lockedCrates(readFileSync(join(repo, 'runtime-artifacts', 'wasmtime-capi', 'Cargo.lock'), 'utf8')),
+      crates: wasmtime ? lockedCrates(readFileSync(join(repo, 'runtime-artifacts', 'wasmtime-capi', 'Cargo.lock'), 'utf8')) : [],
       npm: bundledNpmPackages(repo, 'lib/installer/main.ts'),
       built: [
         {
           name: 'crun',
           version: env.CRUN_VERSION,
-          description: 'crun built three times (crun-wasmtime, crun-wasmedge, crun-wasm-nodejs) from the upstream tarball of Debian trixie\'s source package',
+          description: `crun built as ${which} from the upstream tarball of Debian trixie's source package`,
           purl: `pkg:github/containers/crun@${env.CRUN_VERSION}`,
           patches,
         },
-        { name: 'libwasmtime', version: env.WASMTIME_VERSION, description: 'wasmtime C API (runtime-artifacts/wasmtime-capi over crates.io wasmtime-c-api-impl)' },
+        ...(wasmtime ? [{ name: 'libwasmtime', version: env.WASMTIME_VERSION, description: 'wasmtime C API (runtime-artifacts/wasmtime-capi over crates.io wasmtime-c-api-impl)' }] : []),
         own('knawd-installer', 'the node installer (lib/installer bundled by esbuild)'),
         own('knawd-agent', 'the pod\'s long-running process (runtime-artifacts/agent, static with musl)'),
       ],

@@ -19,7 +19,7 @@
 #   <arch>/                  the same for every other architecture (arm64/knawd-deployer-crun-wasmtime.oci.tar, ...)
 #   index/                   one OCI image index per image over the architectures; each installer index also
 #                            lists the unbuilt architectures' image (<arch>/knawd-deployer-unbuilt.oci.tar, unbuilt.json)
-# and lib/catalog/wasi-test-image.json (the test image's digest, read by the constructs).
+# and lib/catalog/{wasi-test-image,wasm-service-image}.json (those images' index digests, read by the constructs).
 #
 # Every component build is cached in ${KNAWD_TOOLS_CACHE:-~/.cache/knawd-deployer}/<name>-<key>/ (a .complete
 # marker, a flock per entry, built in a .partial sibling), keyed by versions; the assembled images too, keyed by
@@ -645,12 +645,18 @@ if ! cmp -s "$INDEX/image.json" "$OUT/image.json" || [[ ! -d "$OUT/index" ]]; th
   for archive in "$INDEX"/*.oci.tar; do publish "$archive" "$OUT/index/$(basename "$archive")"; done
   publish "$INDEX/image.json" "$OUT/image.json"
 fi
-IMAGES="${IMAGES_OF[amd64]}"
-for record in wasi-test-image.json wasm-service-image.json; do
-  if ! cmp -s "$IMAGES/$record" "$REPO/lib/catalog/$record"; then
-    cp "$IMAGES/$record" "$REPO/lib/catalog/$record"
-    say "lib/catalog/$record updated: commit it"
-  fi
-done
+# The catalog pins the test and service images by their index digest, which a node of every built architecture resolves.
+node -e '
+const fs = require("fs");
+const [record, catalog] = process.argv.slice(1);
+const index = JSON.parse(fs.readFileSync(record, "utf8")).index;
+for (const [file, key, what] of [["wasi-test-image.json", "wasiTestImage", "WASI test image"], ["wasm-service-image.json", "wasmServiceImage", "WASM HTTP service image"]]) {
+  const $comment = `Written by npm run image (runtime-artifacts/build-image.sh): the ${what} it builds, by its image index digest (every architecture).`;
+  const text = JSON.stringify({ $comment, name: index[key].name, digest: index[key].digest }, null, 2) + "\n";
+  const file_ = `${catalog}/${file}`;
+  if (fs.existsSync(file_) && fs.readFileSync(file_, "utf8") === text) continue;
+  fs.writeFileSync(file_, text);
+  console.log(`lib/catalog/${file} updated: commit it`);
+}' "$OUT/image.json" "$REPO/lib/catalog" | while read -r line; do say "$line"; done
 node -e 'for (const [b, i] of Object.entries(require(process.argv[1]).index.installerImages)) console.log(`image: ${i.name} ${i.digest} (index)`)' "$OUT/image.json"
 say "done in $((SECONDS - START))s"

@@ -168,7 +168,7 @@ export async function startNodeCluster(containerd: ContainerdMajor, options: Nod
       node.ctr(['-n', 'k8s.io', 'images', 'import', '--platform', 'linux/amd64', image.archive]);
     }
     // A pull records the image under its digest reference too; an import only under its tag. Pods that name an
-    // image by digest (the chart's default test image, `image.digest`) need that record (docs/image.md: "Use it").
+    // image by digest (the chart's default test image by its index digest, `image.digests`) need that record (docs/image.md: "Use it").
     const tagged = source.registry ? [] : [...installers, { name: images.installer.wasiName, digest: images.installer.wasiDigest }, { name: images.installer.serviceName, digest: images.installer.serviceDigest }];
     for (const { name, digest } of tagged) {
       node.ctr(['-n', 'k8s.io', 'images', 'tag', '--force', name, `${name.slice(0, name.lastIndexOf(':'))}@${digest}`]);

@@ -18,6 +18,7 @@ export function chartFlags(h: NodeCluster, ociType: string, extra: Readonly<Reco
     target: 'containerd',
     ociType,
     'image.repository': h.images.installer.repository,
+    // The base tag: the chart appends `-<ociType>`, naming the imported image of that ociType.
     tag: h.images.installer.tag,
     'image.pullPolicy': 'Never',
     patchKnative: 'false',

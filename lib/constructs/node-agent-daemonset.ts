@@ -4,6 +4,7 @@ import { Construct } from 'constructs';
 import { AGENT_PATH, INSTALLER_ENTRYPOINT, INSTALLER_ENV, INSTALLER_GRACE_SECONDS, INSTALLER_TERMINATION_GRACE_SECONDS, NODE_ROOT_MOUNT, READY_DIR, READY_FILE } from '../catalog';
 import * as k8s from '../imports/k8s';
 import { ResourceRequirements, UpdateStrategy } from './k8s-types';
+import { nodeAgentAffinity } from './image-affinity';
 import { Component, selectorLabels, standardLabels } from './labels';
 import { DeployerSettings } from './settings';
 import { setValueField } from './value-ref';
@@ -112,6 +113,7 @@ export class NodeAgentDaemonSet extends Construct {
     api.addJsonPatch(
       JsonPatch.add('/spec/template/spec/hostPid', true),
       JsonPatch.add('/spec/template/spec/priorityClassName', s.priorityClassName),
+      JsonPatch.add('/spec/template/spec/affinity', nodeAgentAffinity()),
     );
     setValueField(api, '/spec/template/spec/containers/0/resources', s.resources, resourcesProps);
     setValueField(api, '/spec/template/spec/tolerations', s.tolerations);

@@ -9,18 +9,21 @@ export interface InstallerImage {
    */
   readonly repository?: string;
   /**
-   * Image tag; ignored when `digest` is set.
+   * Image tag: the installer image of an ociType is `<repository>:<tag>-<ociType>` (each image carries only that
+   * ociType's crun build); ignored for an ociType that `digests` pins.
    * @default "v" + this package's version
    */
   readonly tag?: string;
   /**
-   * Image digest (`sha256:…`); pins the image and wins over `tag`.
+   * Image index digests (`sha256:…`) by ociType, as a release pins them: the ociType's entry pins its image
+   * (`<repository>@<digest>`, one index for every architecture) and wins over `tag`.
    * @default - none, the tag is used
    */
-  readonly digest?: string;
+  readonly digests?: Readonly<Partial<Record<RuntimeName, string>>>;
   /**
-   * Full image reference; wins over repository, tag and digest (for mirrors, or for renderers).
-   * @default - built from repository and tag or digest
+   * Full image reference; wins over repository, tag and digests (for mirrors, or for renderers). It must carry
+   * the ociType's build: the installer refuses an image without it.
+   * @default - built from repository and tag or digests
    */
   readonly reference?: string;
   /**

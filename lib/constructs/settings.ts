@@ -32,6 +32,7 @@ import {
   findTargetChoice,
   resolveChoice,
   ORIGINAL_TAG_PATTERN,
+  RUNTIME_NAMES,
 } from '../catalog';
 import { Inclusion } from './conditions';
 import { ImagePullPolicy, ResourceRequirements, Toleration, UpdateStrategy } from './k8s-types';
@@ -130,26 +131,33 @@ function checked(value: string, what: string, pattern: RegExp, accepted: string)
   return value;
 }
 
-function imageReference(props: KnawdDeployerProps): string {
+/** An image (index) digest as a reference pins it. */
+export const IMAGE_DIGEST_PATTERN = /^sha256:[a-f0-9]{64}$/;
+
+/** The installer image of `ociType`: `image.reference` as given, else the ociType's digest, else its tag. */
+function imageReference(props: KnawdDeployerProps, ociType: string): string {
   const image = props.image ?? {};
+  if ('digest' in image) fail('image.digest is replaced by image.digests: a map from ociType to its image index digest, such as { "crun-wasmtime": "sha256:<64 hex digits>" }');
   if (image.reference !== undefined) {
-    if (image.reference.trim() === '') fail('image.reference is empty; expected a full image reference such as quay.io/knawd/deployer:v2.0.0');
+    if (image.reference.trim() === '') fail(`image.reference is empty; expected a full image reference such as ${DEFAULT_IMAGE_REPOSITORY}:${DEFAULT_IMAGE_TAG}-${DEFAULT_OCI_TYPE}`);
     return image.reference;
   }
   const repository = image.repository ?? DEFAULT_IMAGE_REPOSITORY;
   if (repository.trim() === '') fail('image.repository is empty; expected a repository such as quay.io/knawd/deployer');
-  if (image.digest !== undefined) {
-    if (!isValueRef(image.digest) && !/^sha256:[a-f0-9]{64}$/.test(image.digest)) {
-      fail(`image.digest "${image.digest}" is invalid; expected sha256:<64 hex digits>`);
-    }
-    return `${repository}@${image.digest}`;
+  const digests = image.digests ?? {};
+  for (const [name, digest] of Object.entries(digests)) {
+    if (!(RUNTIME_NAMES as readonly string[]).includes(name)) fail(`image.digests has an entry for "${name}", which is no ociType; expected keys among ${RUNTIME_NAMES.join(', ')}`);
+    if (!isValueRef(digest) && !IMAGE_DIGEST_PATTERN.test(String(digest))) fail(`image.digests["${name}"] "${digest}" is invalid; expected sha256:<64 hex digits>`);
   }
+  if (isValueRef(ociType)) fail('image: an ociType decided at render time needs image.reference (the renderer builds the reference)');
+  const digest = digests[ociType as RuntimeName];
+  if (digest !== undefined) return `${repository}@${digest}`;
   const tag = image.tag ?? DEFAULT_IMAGE_TAG;
-  if (tag.trim() === '') fail('image.tag is empty; expected a tag such as v2.0.0 (or set image.digest)');
+  if (tag.trim() === '') fail(`image.tag is empty; expected a tag such as ${DEFAULT_IMAGE_TAG} (or set image.digests)`);
   if (repository === DEFAULT_IMAGE_REPOSITORY && !isValueRef(tag) && new RegExp(ORIGINAL_TAG_PATTERN).test(tag)) {
     fail(`image.tag "${tag}" names an image of the original knawd-deployer (1.x), which has only its Rust manager; expected a 2.x tag such as ${DEFAULT_IMAGE_TAG}`);
   }
-  return `${repository}:${tag}`;
+  return `${repository}:${tag}-${ociType}`;
 }
 
 /**
@@ -275,7 +283,7 @@ export function resolveSettings(props: KnawdDeployerProps): DeployerSettings {
   return {
     target,
     ociType,
-    image: imageReference(props),
+    image: imageReference(props, ociType),
     imagePullPolicy: props.image?.pullPolicy ?? DEFAULT_PULL_POLICY,
     logLevel,
     autoRestart: String(props.autoRestart ?? true),

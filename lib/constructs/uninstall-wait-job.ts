@@ -2,6 +2,7 @@ import { Construct } from 'constructs';
 import { HOST_CHANGED_LABEL, INSTALLER_ENTRYPOINT, NODE_EVENT_NAMESPACE } from '../catalog';
 import * as k8s from '../imports/k8s';
 import { includePart } from './conditions';
+import { builtImageAffinity } from './image-affinity';
 import { standardLabels } from './labels';
 import { DeployerSettings } from './settings';
 import { setValueField } from './value-ref';
@@ -76,6 +77,7 @@ export class UninstallWaitJob extends Construct {
           spec: {
             serviceAccountName: UNINSTALL_WAIT_SERVICE_ACCOUNT,
             restartPolicy: 'Never',
+            affinity: builtImageAffinity(),
             // The installer image runs as root by default: a fixed non-root user (and its group) instead.
             securityContext: { runAsNonRoot: true, runAsUser: 65534, runAsGroup: 65534, seccompProfile: { type: 'RuntimeDefault' } },
             containers: [

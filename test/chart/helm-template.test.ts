@@ -104,14 +104,14 @@ describe('non-default values render the same objects as the constructs given the
       'everything else',
       [
         '--set', 'target=k3s', '--set', 'ociType=crun-wasmtime', '--set', 'image.repository=registry.example/knawd',
-        '--set', `image.digest=sha256:${'b'.repeat(64)}`, '--set', 'image.pullPolicy=Always', '--set', 'logLevel=debug',
+        '--set', `image.digests.crun-wasmtime=sha256:${'b'.repeat(64)}`, '--set', `image.digests.crun-wasmedge=sha256:${'c'.repeat(64)}`, '--set', 'image.pullPolicy=Always', '--set', 'logLevel=debug',
         '--set-json', 'imagePullSecrets=["pull-a","pull-b"]', '--set-json', 'tolerations=[]',
         '--set-json', 'resources={"requests":{"cpu":"50m","memory":null},"limits":{"cpu":null,"memory":"256Mi"}}', '--set', 'priorityClassName=high',
         '--set-json', 'updateStrategy={"type":"OnDelete","rollingUpdate":null}', '--set', 'runtimeClass.name=wasm', '--set', 'runtimeClass.handler=knawd-wasm',
         '--set', 'hostPrefix=/var/opt/knawd',
       ],
       {
-        target: 'k3s', ociType: 'crun-wasmtime', image: { repository: 'registry.example/knawd', digest: `sha256:${'b'.repeat(64)}`, pullPolicy: 'Always' },
+        target: 'k3s', ociType: 'crun-wasmtime', image: { repository: 'registry.example/knawd', digests: { 'crun-wasmtime': `sha256:${'b'.repeat(64)}`, 'crun-wasmedge': `sha256:${'c'.repeat(64)}` }, pullPolicy: 'Always' },
         logLevel: 'debug', imagePullSecrets: ['pull-a', 'pull-b'], tolerations: [], resources: { requests: { cpu: '50m' }, limits: { memory: '256Mi' } },
         priorityClassName: 'high', updateStrategy: { type: 'OnDelete' }, runtimeClassName: 'wasm', handler: 'knawd-wasm', hostPrefix: '/var/opt/knawd',
       },
@@ -171,11 +171,11 @@ test("the original chart's values file works, except its tag: the 1.x image is r
   expect(refused.stderr.split('\n')[0]).toMatch(/tag v1\.2\.0 names an image of the original knawd-deployer \(1\.x\).*drop tag from your values/);
   const rendered = parse(helm(['template', 'knawd', CHART, '--namespace', 'knawd', '-f', original, '--set', 'tag=v2.0.0']));
   const ds = rendered.find((o) => o.kind === 'DaemonSet' && o.metadata.name === 'knawd-installer');
-  expect(ds.spec.template.spec.containers[0].image).toBe('quay.io/knawd/deployer:v2.0.0');
+  expect(ds.spec.template.spec.containers[0].image).toBe('quay.io/knawd/deployer:v2.0.0-crun-wasmedge');
   expect(rendered.some((o) => o.kind === 'SecurityContextConstraints')).toBe(true);
   // Another repository's 1.x tag is the user's own image: left alone.
   const mirrored = parse(helm(['template', 'knawd', CHART, '--namespace', 'knawd', '-f', original, '--set', 'image.repository=registry.example/knawd']));
-  expect(mirrored.find((o) => o.kind === 'DaemonSet' && o.metadata.name === 'knawd-installer').spec.template.spec.containers[0].image).toBe('registry.example/knawd:v1.2.0');
+  expect(mirrored.find((o) => o.kind === 'DaemonSet' && o.metadata.name === 'knawd-installer').spec.template.spec.containers[0].image).toBe('registry.example/knawd:v1.2.0-crun-wasmedge');
 });
 
 test('without a cluster to look at, the upgrade-from-1x template renders no hook', () => {

@@ -142,7 +142,7 @@ describe.each(KUBERNETES_RELEASES)('the Helm chart on a real API server (%s Kube
       expect(await releases()).toEqual([expect.objectContaining({ name: RELEASE, status: 'deployed', revision: '2' })]);
       const ds = await getJson(['-n', NS, 'get', 'daemonset', 'knawd-installer']);
       const spec = ds.spec.template.spec;
-      expect(spec.containers[0].image).toBe('quay.io/knawd/deployer:v9.9.9');
+      expect(spec.containers[0].image).toBe(`quay.io/knawd/deployer:v9.9.9-${ociType}`);
       expect(spec.nodeSelector).toEqual(nodeSelector);
       expect(envOf(spec)).toMatchObject({ VENDOR: target, OCI_TYPE: ociType, PATCH_KNATIVE: 'false' });
       // Without the Knative patch the installer gets no ConfigMap permission at all.
@@ -168,7 +168,7 @@ describe.each(KUBERNETES_RELEASES)('the Helm chart on a real API server (%s Kube
           expect(Number(remover.metadata.resourceVersion)).toBeLessThan(Number(job.metadata.resourceVersion));
           const removerSpec = remover.spec.template.spec;
           expect(removerSpec.containers[0].args).toEqual(['remove', '--stay', '--pods-timeout-seconds', '120']);
-          expect(removerSpec.containers[0].image).toBe('quay.io/knawd/deployer:v9.9.9');
+          expect(removerSpec.containers[0].image).toBe(`quay.io/knawd/deployer:v9.9.9-${ociType}`);
           expect(removerSpec.containers[0].securityContext.privileged).toBe(true);
           expect(removerSpec.hostPID).toBe(true);
           expect(removerSpec.serviceAccountName).toBe('knawd-installer');
@@ -177,7 +177,7 @@ describe.each(KUBERNETES_RELEASES)('the Helm chart on a real API server (%s Kube
           const wait = job.spec.template.spec.containers[0];
           expect(wait.args.slice(0, 1)).toEqual(['wait-removed']);
           expect(wait.args).toEqual(expect.arrayContaining(['--label', LABEL]));
-          expect(wait.image).toBe('quay.io/knawd/deployer:v9.9.9');
+          expect(wait.image).toBe(`quay.io/knawd/deployer:v9.9.9-${ociType}`);
           expect(job.spec.template.spec.serviceAccountName).toBe('knawd-uninstall-wait');
           expect(job.spec.backoffLimit).toBe(0);
           // The Job's own identity, a hook created before it: its token is what the wait below runs with.
@@ -231,7 +231,7 @@ describe.each(KUBERNETES_RELEASES)('the Helm chart on a real API server (%s Kube
           // wait for DaemonSets) and Helm 3.22 applies hook-succeeded to it even though a later hook failed.
           const job = await getJson(['-n', NS, 'get', 'job', 'knawd-uninstall-wait']);
           expect(job.spec.template.spec.containers[0].args[0]).toBe('wait-removed');
-          expect(job.spec.template.spec.containers[0].image).toBe('quay.io/knawd/deployer:v9.9.9');
+          expect(job.spec.template.spec.containers[0].image).toBe(`quay.io/knawd/deployer:v9.9.9-${ociType}`);
           expect(await exists(['-n', NS, 'daemonset', 'knawd-remover'])).toBe(false);
 
           await cluster.helmOk(['uninstall', RELEASE, '-n', NS, '--no-hooks', '--timeout', '30s']);
@@ -278,7 +278,7 @@ describe.each(KUBERNETES_RELEASES)('the Helm chart on a real API server (%s Kube
     await cluster.helmOk(['install', RELEASE, CHART, '-n', NS, '-f', ORIGINAL_VALUES, '--set', 'tag=v2.0.0', '--timeout', '30s']);
     const ds = await getJson(['-n', NS, 'get', 'daemonset', 'knawd-installer']);
     const spec = ds.spec.template.spec;
-    expect(spec.containers[0].image).toBe('quay.io/knawd/deployer:v2.0.0');
+    expect(spec.containers[0].image).toBe('quay.io/knawd/deployer:v2.0.0-crun-wasmedge');
     expect(envOf(spec)).toMatchObject({ VENDOR: 'rhel8', OCI_TYPE: 'crun-wasmedge', AUTO_RESTART: 'true', LOG_LEVEL: 'info', PATCH_KNATIVE: 'true' });
     expect(await exists(['securitycontextconstraints.security.openshift.io', 'knawd-installer'])).toBe(true);
     expect(await exists(['clusterrole', 'knawd-installer-knative-features'])).toBe(true);

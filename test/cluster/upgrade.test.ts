@@ -122,7 +122,7 @@ describe('helm upgrade from the original chart on a real API server', () => {
       const env = Object.fromEntries(ds.spec.template.spec.containers[0].env.filter((e: any) => e.value !== undefined).map((e: any) => [e.name, e.value]));
       // The values given to the original are the ones the new release runs with.
       expect(env).toMatchObject({ VENDOR: target, OCI_TYPE: ociType, KNAWD_HANDLER: 'crun-wasm' });
-      expect(ds.spec.template.spec.containers[0].image).toBe('quay.io/knawd/deployer:v2.0.0');
+      expect(ds.spec.template.spec.containers[0].image).toBe(`quay.io/knawd/deployer:v2.0.0-${ociType}`);
 
       expect(await existing(ORIGINAL_OBJECTS.filter((x) => x.kind !== 'RuntimeClass'))).toEqual([]);
       const hooks = await cluster.kubectlOk(['get', 'runtimeclass,serviceaccount,role,rolebinding,clusterrole,clusterrolebinding,securitycontextconstraints', '-A', '-l', 'app.kubernetes.io/component=upgrade-from-1x', '-o', 'name']);

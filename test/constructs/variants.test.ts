@@ -1,6 +1,7 @@
 import { INSTALLED_LABEL, KNATIVE_DEPLOYMENT, KNATIVE_FEATURE, OPENSHIFT_TARGETS, TargetName } from '../../lib/catalog';
 import { installObjects, knativeObjects, manifestVariants, uninstallObjects } from '../../lib/render/manifests';
 import { DEFAULT_RESOURCES } from '../../lib/constructs/settings';
+import { KnawdDeployerProps } from '../../lib/constructs/props';
 import { validateObject } from '../support/k8s-schema';
 import { byKind, one, podSpecs } from '../support/objects';
 
@@ -176,6 +177,19 @@ describe.each(variants)('%s / %j', (_dir, props) => {
     expect(scc).toEqual(openshift ? [[{ apiGroups: ['security.openshift.io'], resources: ['securitycontextconstraints'], resourceNames: ['nonroot-v2', 'nonroot'], verbs: ['use'] }]] : []);
   });
 
+  test("every pod runs the ociType's own installer image; the DaemonSets go to every architecture the image's index carries, the Job to the built ones", () => {
+    const pods = podSpecs([...install, ...uninstall]).map(({ owner, spec }) => ({ owner: `${owner.kind}/${owner.metadata.name}`, spec }));
+    expect(pods.map(({ owner }) => owner).sort()).toEqual(['DaemonSet/knawd-installer', 'DaemonSet/knawd-remover', 'Job/knawd-uninstall-wait']);
+    for (const { spec } of pods) expect(spec.containers.map((c: any) => c.image)).toEqual([`quay.io/knawd/deployer:v2.0.0-${ociType}`]);
+    const arches = (spec: any) => spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms;
+    const on = (values: string[]) => [{ matchExpressions: [{ key: 'kubernetes.io/arch', operator: 'In', values }] }];
+    expect(Object.fromEntries(pods.map(({ owner, spec }) => [owner, arches(spec)]))).toEqual({
+      'DaemonSet/knawd-installer': on(['amd64', 'arm64', 's390x', 'ppc64le']),
+      'DaemonSet/knawd-remover': on(['amd64', 'arm64', 's390x', 'ppc64le']),
+      'Job/knawd-uninstall-wait': on(['amd64', 'arm64']),
+    });
+  });
+
   test('runAsGroup is set wherever runAsUser is', () => {
     for (const { owner, spec } of podSpecs([...install, ...uninstall])) {
       for (const ctx of [spec.securityContext, ...spec.containers.map((c: any) => c.securityContext)]) {
@@ -251,7 +265,7 @@ test('props reach the objects', () => {
     target: 'k3s',
     ociType: 'crun-wasmtime',
     namespace: 'wasm-system',
-    image: { repository: 'registry.example/knawd', digest: `sha256:${'a'.repeat(64)}`, pullPolicy: 'Always' },
+    image: { repository: 'registry.example/knawd', digests: { 'crun-wasmtime': `sha256:${'a'.repeat(64)}`, 'crun-wasmedge': `sha256:${'b'.repeat(64)}` }, pullPolicy: 'Always' },
     nodeSelector: { 'kubernetes.io/arch': 'amd64' },
     tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'wasm', effect: 'NoSchedule' }],
     resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
@@ -270,6 +284,10 @@ test('props reach the objects', () => {
   const pod = ds.spec.template.spec;
   expect(ds.metadata.namespace).toBe('wasm-system');
   expect(pod.containers[0].image).toBe(`registry.example/knawd@sha256:${'a'.repeat(64)}`);
+  // An ociType without a digest takes its tag; a reference wins over everything.
+  const image = (p: KnawdDeployerProps) => one(installObjects(p), 'DaemonSet').spec.template.spec.containers[0].image;
+  expect(image({ ociType: 'crun-wasm-nodejs', image: { repository: 'registry.example/knawd', tag: 'v2.1.0', digests: { 'crun-wasmtime': `sha256:${'a'.repeat(64)}` } } })).toBe('registry.example/knawd:v2.1.0-crun-wasm-nodejs');
+  expect(image({ ociType: 'crun-wasmtime', image: { reference: 'mirror.example/any:thing', digests: { 'crun-wasmtime': `sha256:${'a'.repeat(64)}` } } })).toBe('mirror.example/any:thing');
   expect(pod.containers[0].imagePullPolicy).toBe('Always');
   expect(pod.nodeSelector).toEqual({ 'kubernetes.io/arch': 'amd64' });
   expect(pod.tolerations).toEqual([{ key: 'dedicated', operator: 'Equal', value: 'wasm', effect: 'NoSchedule' }]);

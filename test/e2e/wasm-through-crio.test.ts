@@ -36,9 +36,9 @@ import { installHostBinary } from '../support/chroot-runner';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_HANDLER } from '../../lib/catalog';
+import { DEFAULT_HANDLER, WASM_TEST_IMAGE } from '../../lib/catalog';
 import { snapshot } from '../installer/support';
-import { BuiltImage, builtImage } from '../../demo/cluster/images/built-image';
+import { BuiltImage, builtImage, IMAGE_OUT } from '../../demo/cluster/images/built-image';
 import { ensureCrunCgroupLayout, removeCgroupTree } from '../../demo/cluster/cgroups';
 import { CrioDaemon, crioPaths, crioVersions, nodeCrioConf, requireCrioBinaries } from './support/crio-daemon';
 import { containerConfig, Crictl, podConfig } from './support/crictl';
@@ -111,7 +111,8 @@ beforeAll(async () => {
     images: {
       pause: buildOciImage({ name: FIXTURE_IMAGES.pause, files: [{ path: '/pause', from: join(buildDir, 'pause') }], entrypoint: ['/pause'] }, buildDir),
       busybox: buildOciImage({ name: FIXTURE_IMAGES.busybox, files: [{ path: '/bin/busybox', from: busybox }], entrypoint: ['/bin/busybox'], cmd: ['echo', PLAIN_LINE] }, buildDir),
-      wasm: { name: image.wasi.name, archive: image.wasi.archive },
+      // The image index (every architecture): containers-storage keeps the node's image and records the index digest.
+      wasm: { name: image.wasi.name, archive: join(IMAGE_OUT, 'index', image.record.index.wasiTestImage.archive) },
       probe: buildProbeImage(FIXTURE_IMAGES.probe, buildDir),
     },
   };
@@ -317,7 +318,8 @@ describe.each(CASES)('CRI-O $version, knawd-installer --target $target --runtime
 
   test(`a WASI pod with run.oci.handler=wasm-smart prints "${WASM_LINE}"`, async () => {
     const k = need('loaded', 'control');
-    const [wasm] = await runPod(k, 'handler', HANDLER, { 'run.oci.handler': 'wasm-smart' }, [{ name: 'hello', image: (shared as Shared).images.wasm.name }]);
+    // By its index digest, as the chart's default test image names it: CRI-O resolves it from containers-storage.
+    const [wasm] = await runPod(k, 'handler', HANDLER, { 'run.oci.handler': 'wasm-smart' }, [{ name: 'hello', image: WASM_TEST_IMAGE }]);
     expect(wasm.annotations['run.oci.handler']).toBe('wasm-smart');
     expect(wasm.logs.trim()).toBe(WASM_LINE);
   });

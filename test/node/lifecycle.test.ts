@@ -4,7 +4,8 @@
  * finds from the real Node object and the node's files that the node is plain containerd, configures the node
  * (overlay upper dirs), restarts containerd exactly once through the recorded systemctl shim and labels the
  * node; a WASI pod with no annotation prints its line through `kubectl logs` with a plain container beside it;
- * `helm uninstall` restores the node's config byte for byte. Each step fails with the failing component's log.
+ * `helm test` runs the chart's default WASI test image, named by its image index digest; `helm uninstall` restores
+ * the node's config byte for byte. Each step fails with the failing component's log.
  * On containerd 2.x, WASM Jobs (issue 31): the probe calling exit(0) is Complete, exit(3) Failed with exit code 3;
  * the Node lists the handler with the features containerd found in crun (node.status.runtimeHandlers).
  *
@@ -14,7 +15,8 @@ import { INSTALLED_LABEL } from '../../lib/catalog/node-contract';
 import { PLAIN_LINE, WASM_LINE } from '../../demo/cluster/images/test-images';
 import { NODE_NAME, NodeCluster } from '../../demo/cluster/cluster';
 import { ClusterSteps } from '../support/node/steps';
-import { ComponentPod, componentPods, helmInstall, helmUninstall, NAMESPACE, nodeLabels, restartsOf, runWasmJob, runWasmPod, unrestored, waitFor } from '../../demo/cluster/product';
+import { WASM_TEST_IMAGE } from '../../lib/catalog/test-image';
+import { ComponentPod, componentPods, helmInstall, helmTest, helmUninstall, NAMESPACE, nodeLabels, restartsOf, runWasmJob, runWasmPod, unrestored, waitFor } from '../../demo/cluster/product';
 
 jest.setTimeout(10 * 60_000);
 
@@ -104,6 +106,15 @@ describe.each([1, 2] as const)('helm install --set target=auto / uninstall on a 
     expect(r.plainLog).toBe(PLAIN_LINE);
     await h.kubectlOk(['delete', 'pod', 'wasm-hello', '--wait=true', '--timeout=60s']);
     steps.mark('wasm');
+  });
+
+  test("helm test runs the chart's default test image, which the node resolves by its image index digest (the import of the index archive)", async () => {
+    const h = need('install');
+    expect(WASM_TEST_IMAGE).toBe(`${h.images.installer.wasiName.replace(/:[^:/]+$/, '')}@${h.images.installer.wasiDigest}`);
+    expect(await helmTest(h)).toContain(WASM_LINE);
+    const pod = JSON.parse(await h.kubectlOk(['-n', NAMESPACE, 'get', 'pod', 'knawd-wasm-test', '-o', 'json']));
+    expect(pod.spec.containers[0].image).toBe(WASM_TEST_IMAGE);
+    await h.kubectlOk(['-n', NAMESPACE, 'delete', 'pod', 'knawd-wasm-test', '--wait=true', '--timeout=60s']);
   });
 
   // One containerd is enough for what the Job controller makes of a module's exit (issue 31).

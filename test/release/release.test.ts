@@ -14,6 +14,7 @@ import { parse } from 'yaml';
 import { builtImage } from '../../demo/cluster/images/built-image';
 import { REPO } from '../../demo/cluster/process';
 import type { ReleaseRecord } from '../../release/main';
+import { RUNTIME_NAMES } from '../../lib/catalog';
 import { toolPath } from '../support/tools';
 import { freePort, LoopbackRegistry, startRegistry } from './loopback-registry';
 import { schemaErrors } from './sbom-schema';
@@ -57,6 +58,9 @@ let first: Run;
 let released: ReleaseRecord;
 const cleanups: Array<() => void> = [];
 
+/** build/image/image.json's image indexes, as the build wrote them. */
+const recordedIndex = () => builtImage().record.index;
+
 const cosign = (args: readonly string[]): Run => run(toolPath('cosign'), args, { ...ENV, SSL_CERT_FILE: registry.caFile! });
 const helm = (args: readonly string[]): Run => run(toolPath('helm'), [...args, '--ca-file', registry.caFile!]);
 const keyArgs = (): string[] => ['--sign-key', join(keys, 'cosign.key')];
@@ -84,36 +88,51 @@ afterAll(() => {
 test('prints the helm install oci:// command, and the registry serves each image under the digest the build made', () => {
   const prefix = `${registry.address}/knawd`;
   expect(first.stdout.trim()).toBe(`helm install knawd-deployer oci://${prefix}/knawd-deployer --version 2.0.0 --ca-file ${registry.caFile} --namespace knawd --create-namespace`);
-  const image = builtImage();
-  const index = image.record.index;
-  // The build makes an image index over amd64 and arm64 for each image: that is what is released.
-  expect(index).toBeDefined();
-  const expected = { installer: index!.image.digest, wasi: index!.wasiTestImage.digest, service: index!.wasmServiceImage.digest };
+  const index = recordedIndex();
+  // Every image as its OCI index (every architecture under one digest): the installer image of each ociType, the
+  // WASI test image and the WASM service image.
+  const expected: Record<string, string> = {
+    ...Object.fromEntries(RUNTIME_NAMES.map((t) => [t, index.installerImages[t].digest])),
+    wasi: index.wasiTestImage.digest,
+    service: index.wasmServiceImage.digest,
+  };
+  expect(Object.fromEntries(released.images.map((i) => [i.key, i.digest]))).toEqual(expected);
   for (const i of released.images) {
-    expect(i.digest).toBe(expected[i.key]);
     const inspect = ok(run('skopeo', ['inspect', '--raw', `docker://${i.repository}:${i.tag}`], { ...ENV, SSL_CERT_FILE: registry.caFile! }), 'skopeo inspect');
     expect(`sha256:${createHash('sha256').update(inspect.stdout).digest('hex')}`).toBe(i.digest);
+    expect((JSON.parse(inspect.stdout) as { mediaType: string }).mediaType).toBe('application/vnd.oci.image.index.v1+json');
   }
-  expect(released.images.map((i) => `${i.repository}:${i.tag}`)).toEqual([`${prefix}/deployer:v2.0.0`, `${prefix}/wasi-hello:1`, `${prefix}/wasm-http:1`]);
+  expect(released.images.map((i) => `${i.repository}:${i.tag}`)).toEqual([
+    ...RUNTIME_NAMES.map((t) => `${prefix}/deployer:v2.0.0-${t}`),
+    `${prefix}/wasi-hello:1`,
+    `${prefix}/wasm-http:1`,
+  ]);
 });
 
-test("the chart in the registry defaults to the pushed digests and renders the installer by digest", () => {
+test("the chart in the registry pins every ociType's installer index digest and renders each ociType's image by it", () => {
   const ref = `oci://${registry.address}/knawd/knawd-deployer`;
-  const values = parse(ok(helm(['show', 'values', ref, '--version', '2.0.0']), 'helm show values').stdout) as { image: { repository: string; digest: string }; test: { image: string } };
-  const [installer, wasi] = released.images;
-  expect(values.image).toMatchObject({ repository: installer.repository, digest: installer.digest });
+  const values = parse(ok(helm(['show', 'values', ref, '--version', '2.0.0']), 'helm show values').stdout) as { image: { repository: string; digests: Record<string, string> }; test: { image: string } };
+  const installers = released.images.filter((i) => (RUNTIME_NAMES as readonly string[]).includes(i.key));
+  const wasi = released.images.find((i) => i.key === 'wasi')!;
+  expect(values.image.repository).toBe(`${registry.address}/knawd/deployer`);
+  expect(values.image.digests).toEqual(Object.fromEntries(installers.map((i) => [i.key, i.digest])));
   expect(values.test.image).toBe(`${wasi.repository}@${wasi.digest}`);
-  const rendered = ok(helm(['template', 'r', ref, '--version', '2.0.0']), 'helm template').stdout;
-  expect(rendered).toContain(`image: "${installer.repository}@${installer.digest}"`);
-  expect(rendered).not.toContain('quay.io/knawd/deployer');
+  for (const installer of installers) {
+    const rendered = ok(helm(['template', 'r', ref, '--version', '2.0.0', '--set', `ociType=${installer.key}`]), 'helm template').stdout;
+    const images = [...new Set([...rendered.matchAll(/^\s+(?:- )?image: "?([^"\s]+)"?$/gm)].map((m) => m[1]))];
+    expect(images.sort()).toEqual([`${installer.repository}@${installer.digest}`, values.test.image].sort());
+  }
 });
 
-test('the chart carries Artifact Hub metadata: images with digests, license, links, changes, signKey', () => {
+test('the chart carries Artifact Hub metadata: every image with its digest, license, links, changes, signKey', () => {
   const chart = parse(ok(helm(['show', 'chart', `oci://${registry.address}/knawd/knawd-deployer`, '--version', '2.0.0']), 'helm show chart').stdout) as { annotations: Record<string, string> };
   const a = chart.annotations;
-  const [installer, wasi] = released.images;
+  const wasi = released.images.find((i) => i.key === 'wasi')!;
   expect(parse(a['artifacthub.io/images'])).toEqual([
-    { name: 'deployer', image: `${installer.repository}@${installer.digest}` },
+    ...RUNTIME_NAMES.map((t) => {
+      const installer = released.images.find((i) => i.key === t)!;
+      return { name: `deployer-${t}`, image: `${installer.repository}@${installer.digest}` };
+    }),
     { name: 'wasi-hello', image: `${wasi.repository}@${wasi.digest}` },
   ]);
   expect(a['artifacthub.io/license']).toBe('Apache-2.0');
@@ -144,7 +163,7 @@ test('images, SBOMs and the chart verify with the public key (cosign verify --ke
 });
 
 test('verification fails with another key', () => {
-  const [installer] = released.images;
+  const installer = released.images[0];
   const r = cosign(['verify', '--key', join(keys, 'other', 'cosign.pub'), '--insecure-ignore-tlog=true', `${installer.repository}@${installer.digest}`]);
   expect(r.code).not.toBe(0);
   expect(r.stderr).toMatch(/no matching signatures|invalid signature/i);
@@ -161,7 +180,7 @@ test('a second release of the same build writes nothing to the registry', () => 
 });
 
 test('a modified image under the released tag fails verification', () => {
-  const [installer] = released.images;
+  const installer = released.images[0];
   // The tag now names other content (the WASI image's bytes): what a tampered registry would serve.
   ok(run('skopeo', ['copy', '--quiet', `oci-archive:${builtImage().wasi.archive}`, `docker://${installer.repository}:${installer.tag}`], { ...ENV, SSL_CERT_FILE: registry.caFile! }), 'skopeo copy');
   const r = cosign(['verify', '--key', join(keys, 'cosign.pub'), '--insecure-ignore-tlog=true', `${installer.repository}:${installer.tag}`]);
@@ -187,7 +206,7 @@ describe('bad input: one line, a non-zero exit, nothing pushed', () => {
   test('a registry that refuses the push', async () => {
     const readOnly = await startRegistry({ tls: false, readOnly: true });
     cleanups.push(() => readOnly.stop());
-    failedWith(releaseRun(['--registry', `${readOnly.address}/knawd`, '--plain-http']), /pushing .*deployer:v2.0.0 failed: .*(read-only|unsupported|denied|405|503)/i);
+    failedWith(releaseRun(['--registry', `${readOnly.address}/knawd`, '--plain-http']), /pushing .*deployer:v2.0.0-crun-wasmedge failed: .*(read-only|unsupported|denied|405|503)/i);
     expect(readOnly.contents().filter((f) => f.includes('_manifests'))).toEqual([]);
   });
 

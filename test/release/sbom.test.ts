@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { builtImage } from '../../demo/cluster/images/built-image';
 import { REPO } from '../../demo/cluster/process';
 import { imageSbom } from '../../release/sbom';
+import { RUNTIME_NAMES } from '../../lib/catalog';
 import { envFile, ImageKey, ImageRecordFile, lockedCrates, sbomInputs } from '../../release/sbom-inputs';
 import { schemaErrors } from './sbom-schema';
 
@@ -17,22 +18,35 @@ type Component = { name: string; version: string; purl?: string; scope?: string;
 type Bom = { components: Component[]; metadata: { component: { version: string } }; serialNumber: string };
 
 let record: ImageRecordFile;
-const digests: Record<ImageKey, string> = { installer: '', wasi: '', service: '' };
+const digests: Partial<Record<ImageKey, string>> = {};
 
 beforeAll(() => {
   const image = builtImage();
   record = image.record as unknown as ImageRecordFile;
-  digests.installer = image.digest;
-  digests.wasi = image.wasi.digest;
-  digests.service = image.service.digest;
+  const index = record.index;
+  if (!index?.installerImages || !index.wasiTestImage || !index.wasmServiceImage) throw new Error('build/image/image.json records no image indexes (index.installerImages, wasiTestImage, wasmServiceImage)');
+  for (const t of RUNTIME_NAMES) digests[t] = index.installerImages[t]!.digest;
+  digests.wasi = index.wasiTestImage.digest;
+  digests.service = index.wasmServiceImage.digest;
 });
 
-const sbom = (which: ImageKey): Bom => imageSbom(sbomInputs(REPO, record, which, digests[which])) as unknown as Bom;
+const sbom = (which: ImageKey): Bom => imageSbom(sbomInputs(REPO, record, which, digests[which]!)) as unknown as Bom;
 
-test.each(['installer', 'wasi', 'service'] as const)('the %s image SBOM is valid CycloneDX 1.6 and names the image digest', (which) => {
+test.each([...RUNTIME_NAMES, 'wasi', 'service'] as const)('the %s image SBOM is valid CycloneDX 1.6 and names the image index digest', (which) => {
   const bom = sbom(which);
   expect(schemaErrors(bom)).toBe('');
   expect(bom.metadata.component.version).toBe(digests[which]);
+});
+
+test("each installer image's SBOM names its own ociType's crun build and image; only crun-wasmtime's lists the wasmtime C API and its crates", () => {
+  for (const t of RUNTIME_NAMES) {
+    const bom = sbom(t);
+    expect(bom.components.find((c) => c.name === 'crun')).toMatchObject({ version: '1.21' });
+    expect(JSON.stringify(bom)).toContain(`crun built as ${t}`);
+    const wasmtime = bom.components.some((c) => c.name === 'libwasmtime');
+    const crates = bom.components.filter((c) => c.purl?.startsWith('pkg:cargo/')).length;
+    expect({ t, wasmtime, crates: crates > 0 }).toEqual({ t, wasmtime: t === 'crun-wasmtime', crates: t === 'crun-wasmtime' });
+  }
 });
 
 test('the schema check can fail: a component without a name, an unknown component type', () => {
@@ -42,7 +56,7 @@ test('the schema check can fail: a component without a name, an unknown componen
 });
 
 test('the installer SBOM lists every shipped .deb with its version and source package, and the build-only ones as excluded', () => {
-  const bom = sbom('installer');
+  const bom = sbom('crun-wasmtime');
   const env = envFile(readFileSync(join(REPO, 'runtime-artifacts', 'image.env'), 'utf8'));
   const debs = bom.components.filter((c) => c.purl?.startsWith('pkg:deb/debian/') && c.purl.includes('distro=debian-13'));
   const shipped = `${env.VENDOR_DEBS} ${env.ROOTFS_DEBS}`.split(/\s+/).filter(Boolean).sort();
@@ -55,7 +69,7 @@ test('the installer SBOM lists every shipped .deb with its version and source pa
 });
 
 test('the installer SBOM lists every crate of wasmtime-capi/Cargo.lock, the bundled npm packages and crun with each patch', () => {
-  const bom = sbom('installer');
+  const bom = sbom('crun-wasmtime');
   const crates = lockedCrates(readFileSync(join(REPO, 'runtime-artifacts', 'wasmtime-capi', 'Cargo.lock'), 'utf8'));
   expect(crates.length).toBeGreaterThan(100);
   const listed = new Set(bom.components.filter((c) => c.purl?.startsWith('pkg:cargo/')).map((c) => `${c.name}@${c.version}`));
@@ -79,6 +93,6 @@ test('the installer SBOM lists every crate of wasmtime-capi/Cargo.lock, the bund
 test('the WASM service SBOM names wasi-libc as linked in; the SBOM of the same build is the same document', () => {
   const bom = sbom('service');
   expect(bom.components.find((c) => c.name === 'wasi-libc')).toMatchObject({ scope: 'required', version: record.toolchain!['wasi-libc'] });
-  expect(JSON.stringify(sbom('installer'))).toBe(JSON.stringify(sbom('installer')));
-  expect(sbom('installer').serialNumber).not.toBe(sbom('wasi').serialNumber);
+  expect(JSON.stringify(sbom('crun-wasmtime'))).toBe(JSON.stringify(sbom('crun-wasmtime')));
+  expect(sbom('crun-wasmtime').serialNumber).not.toBe(sbom('wasi').serialNumber);
 });

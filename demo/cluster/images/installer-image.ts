@@ -4,7 +4,8 @@
  * that says which images those are.
  */
 import { RUNTIME_NAMES, RuntimeName } from '../../../lib/catalog/runtimes';
-import { builtImage, perOciType } from './built-image';
+import { join } from 'node:path';
+import { builtImage, IMAGE_OUT, perOciType } from './built-image';
 
 export interface InstallerImage {
   /** Image repository, as `image.repository` of the chart. */
@@ -13,11 +14,14 @@ export interface InstallerImage {
   readonly tag: string;
   /** Each ociType's image: its full name, manifest digest (amd64) and OCI archive for `ctr images import`. */
   readonly images: Readonly<Record<RuntimeName, { readonly name: string; readonly digest: string; readonly archive: string }>>;
-  /** The WASI test image's archive (the chart's default `test.image`), name and manifest digest. */
+  /**
+   * The WASI test image's OCI index archive (every architecture), name and index digest: the chart's default
+   * `test.image` names it by that digest (lib/catalog/wasi-test-image.json), which a node of any architecture resolves.
+   */
   readonly wasiArchive: string;
   readonly wasiName: string;
   readonly wasiDigest: string;
-  /** The WASM HTTP service image's archive, name and manifest digest. */
+  /** The WASM HTTP service image's OCI index archive, name and index digest (lib/catalog/wasm-service-image.json). */
   readonly serviceArchive: string;
   readonly serviceName: string;
   readonly serviceDigest: string;
@@ -27,6 +31,7 @@ export interface InstallerImage {
 
 export function installerImage(): InstallerImage {
   const image = builtImage();
+  const { wasiTestImage: wasi, wasmServiceImage: service } = image.record.index;
   const first = image.installers[RUNTIME_NAMES[0]];
   const suffix = `-${RUNTIME_NAMES[0]}`;
   if (!first.name.endsWith(suffix)) throw new Error(`installer image ${first.name} is not named <repository>:<tag>${suffix}`);
@@ -41,12 +46,12 @@ export function installerImage(): InstallerImage {
     repository: base.slice(0, colon),
     tag: base.slice(colon + 1),
     images,
-    wasiArchive: image.wasi.archive,
-    wasiName: image.wasi.name,
-    wasiDigest: image.wasi.digest,
-    serviceArchive: image.service.archive,
-    serviceName: image.service.name,
-    serviceDigest: image.service.digest,
+    wasiArchive: join(IMAGE_OUT, 'index', wasi.archive),
+    wasiName: wasi.name,
+    wasiDigest: wasi.digest,
+    serviceArchive: join(IMAGE_OUT, 'index', service.archive),
+    serviceName: service.name,
+    serviceDigest: service.digest,
     description: `installer images ${base}-<ociType> (${RUNTIME_NAMES.map((t) => `${t} ${images[t].digest.slice(0, 19)}`).join(', ')}; built by npm run image)`,
   };
 }

@@ -1,7 +1,7 @@
 import { ApiObject, App, Chart } from 'cdk8s';
 import { IConstruct } from 'constructs';
 import { stringify } from 'yaml';
-import { AUTO_TARGET, KNATIVE_SERVING_API, OPENSHIFT_SECURITY_API, OPENSHIFT_TARGETS, WASM_TEST_IMAGE } from '../../catalog';
+import { AUTO_TARGET, KNATIVE_SERVING_API, OPENSHIFT_SECURITY_API, OPENSHIFT_TARGETS, RUNTIME_NAMES, WASM_TEST_IMAGE, WASM_TEST_IMAGE_REPOSITORY } from '../../catalog';
 import { REUSE_VALUES_GUARD_FILE, reuseValuesGuardTemplate, upgradeTemplate } from './upgrade-template';
 import { conditionsOf } from '../../constructs/conditions';
 import { repetitionOf } from '../../constructs/repeat';
@@ -120,9 +120,18 @@ wire it up.
 {{- if or (eq $mode "true") (and (eq $mode "auto") (.Capabilities.APIVersions.Has "${VAP_API}")) }}true{{ end }}
 {{- end }}
 
-{{/* The installer image: the digest pins it and wins over the tag. */}}
+{{/*
+The installer image of the ociType (each carries only that ociType's crun build): its index digest in
+image.digests pins it and wins over the tag, <tag>-<ociType>.
+*/}}
 {{- define "knawd-deployer.image" -}}
-{{- if .Values.image.digest }}{{ .Values.image.repository }}@{{ .Values.image.digest }}{{ else }}{{ .Values.image.repository }}:{{ .Values.tag }}{{ end }}
+{{- $digest := include "knawd-deployer.imageDigest" . }}
+{{- if $digest }}{{ .Values.image.repository }}@{{ $digest }}{{ else }}{{ .Values.image.repository }}:{{ .Values.tag }}-{{ .Values.ociType }}{{ end }}
+{{- end }}
+
+{{/* The ociType's entry of image.digests; empty when there is none. */}}
+{{- define "knawd-deployer.imageDigest" -}}
+{{- get (.Values.image.digests | default dict) (toString .Values.ociType) }}
 {{- end }}
 
 {{/* The installer's startup taint as key:effect; empty when startupTaint.key is. */}}
@@ -174,7 +183,13 @@ function valuesYaml(): string {
   return `${out.join('\n')}\n`;
 }
 
-function chartYaml(meta: ChartMetadata, images: string[]): string {
+/** An image Artifact Hub lists: its name there, and its reference. */
+export interface ListedImage {
+  readonly name: string;
+  readonly image: string;
+}
+
+function chartYaml(meta: ChartMetadata, images: readonly ListedImage[]): string {
   return stringify(
     {
       apiVersion: 'v2',
@@ -190,7 +205,7 @@ function chartYaml(meta: ChartMetadata, images: string[]): string {
       sources: [...meta.sources],
       maintainers: meta.maintainers.map((m) => ({ ...m })),
       annotations: {
-        'artifacthub.io/images': stringify(images.map((image) => ({ name: image.split('/').pop()!.split(/[:@]/)[0], image })), { lineWidth: 0 }),
+        'artifacthub.io/images': stringify(images.map((i) => ({ ...i })), { lineWidth: 0 }),
         'artifacthub.io/changes': stringify(meta.changes, { lineWidth: 0 }),
         'artifacthub.io/license': 'Apache-2.0',
         'artifacthub.io/links': stringify([{ name: 'source', url: meta.sources[0] }], { lineWidth: 0 }),
@@ -199,6 +214,11 @@ function chartYaml(meta: ChartMetadata, images: string[]): string {
     },
     { lineWidth: 0 },
   );
+}
+
+/** The name Artifact Hub lists an ociType's installer image under (`deployer-crun-wasmtime`). */
+export function installerImageName(repository: string, ociType: string): string {
+  return `${repository.split('/').pop()!}-${ociType}`;
 }
 
 /** The values table of the chart README, generated from the schema. */
@@ -211,7 +231,10 @@ export function valuesTable(): string {
 export function chartFiles(meta: ChartMetadata): Record<string, string> {
   const objects = chartObjects();
   const files: Record<string, string> = {
-    'Chart.yaml': chartYaml(meta, [`${DEFAULT_IMAGE_REPOSITORY}:${DEFAULT_IMAGE_TAG}`, WASM_TEST_IMAGE]),
+    'Chart.yaml': chartYaml(meta, [
+      ...RUNTIME_NAMES.map((ociType) => ({ name: installerImageName(DEFAULT_IMAGE_REPOSITORY, ociType), image: `${DEFAULT_IMAGE_REPOSITORY}:${DEFAULT_IMAGE_TAG}-${ociType}` })),
+      { name: WASM_TEST_IMAGE_REPOSITORY.split('/').pop()!, image: WASM_TEST_IMAGE },
+    ]),
     'values.yaml': valuesYaml(),
     'values.schema.json': `${JSON.stringify(valuesSchema(), null, 2)}\n`,
     'templates/_helpers.tpl': helpersTemplate(),

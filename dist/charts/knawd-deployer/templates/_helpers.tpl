@@ -46,9 +46,18 @@ wire it up.
 {{- if or (eq $mode "true") (and (eq $mode "auto") (.Capabilities.APIVersions.Has "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy")) }}true{{ end }}
 {{- end }}
 
-{{/* The installer image: the digest pins it and wins over the tag. */}}
+{{/*
+The installer image of the ociType (each carries only that ociType's crun build): its index digest in
+image.digests pins it and wins over the tag, <tag>-<ociType>.
+*/}}
 {{- define "knawd-deployer.image" -}}
-{{- if .Values.image.digest }}{{ .Values.image.repository }}@{{ .Values.image.digest }}{{ else }}{{ .Values.image.repository }}:{{ .Values.tag }}{{ end }}
+{{- $digest := include "knawd-deployer.imageDigest" . }}
+{{- if $digest }}{{ .Values.image.repository }}@{{ $digest }}{{ else }}{{ .Values.image.repository }}:{{ .Values.tag }}-{{ .Values.ociType }}{{ end }}
+{{- end }}
+
+{{/* The ociType's entry of image.digests; empty when there is none. */}}
+{{- define "knawd-deployer.imageDigest" -}}
+{{- get (.Values.image.digests | default dict) (toString .Values.ociType) }}
 {{- end }}
 
 {{/* The installer's startup taint as key:effect; empty when startupTaint.key is. */}}
