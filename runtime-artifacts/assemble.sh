@@ -22,8 +22,7 @@
 #                            (with lib/nodejs)
 # OUT/layers/<build>/        layer 2 of that build's image: vendor/<build>/crun, the vendor/lib files only it needs,
 #                            vendor/artifacts.json and vendor/SHA256SUMS naming that build only
-# OUT/knawd-deployer-<build>.oci.tar, OUT/wasi-hello.oci.tar, OUT/wasm-http.oci.tar, OUT/image.json,
-# OUT/wasi-test-image.json, OUT/wasm-service-image.json
+# OUT/knawd-deployer-<build>.oci.tar, OUT/wasi-hello.oci.tar, OUT/wasm-http.oci.tar, OUT/image.json
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -1,8 +1,8 @@
 /**
  * Records what assemble.sh built (called by it): OUT/image.json (the images' names, manifest digests and
  * sizes — `installerImages`: one installer image per build of INSTALLER_BUILDS — the component versions, each .deb with its source package, the build machine's toolchain: what the
- * release's SBOMs are made from) and OUT/wasi-test-image.json (the WASI test image's name and digest, which
- * build-image.sh copies to lib/catalog/wasi-test-image.json for the constructs).
+ * release's SBOMs are made from). The catalog's test and service images are the indexes' digests, which
+ * build-image.sh writes once the indexes exist.
  *
  *   image-record.ts OUT PACKAGES BUILD...
  */
@@ -71,11 +71,3 @@ const toolchain = {
   rustc: execFileSync('rustc', ['--version'], { encoding: 'utf8' }).trim().split(' ')[1],
 };
 fs.writeFileSync(path.join(out, 'image.json'), JSON.stringify({ installerImages, wasiTestImage: wasi, wasmServiceImage: service, packages, debs, toolchain }, null, 2) + '\n');
-fs.writeFileSync(
-  path.join(out, 'wasi-test-image.json'),
-  JSON.stringify({ $comment: 'Written by npm run image (runtime-artifacts/build-image.sh): the WASI test image it builds.', name: wasi.name, digest: wasi.digest }, null, 2) + '\n',
-);
-fs.writeFileSync(
-  path.join(out, 'wasm-service-image.json'),
-  JSON.stringify({ $comment: 'Written by npm run image (runtime-artifacts/build-image.sh): the WASM HTTP service image it builds.', name: service.name, digest: service.digest }, null, 2) + '\n',
-);
