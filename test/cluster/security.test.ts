@@ -121,6 +121,8 @@ describe('security of the installer on a real API server', () => {
     });
 
     it("the uninstall wait Job's own ServiceAccount may only get, list and watch nodes", async () => {
+      // The Job of an earlier variant names another ociType's image, and a Job's template is immutable.
+      await cluster.kubectlOk(['-n', 'knawd', 'delete', 'job', 'knawd-uninstall-wait', '--ignore-not-found']);
       await cluster.kubectlOk(['apply', '--server-side', '--field-manager=knawd-test', '-f', manifestPath(target, ociType, true)]);
       const job = 'system:serviceaccount:knawd:knawd-uninstall-wait';
       const ask = async (args: string[]) => (await cluster.kubectl(['auth', 'can-i', ...args, '--as', job])).stdout.trim();

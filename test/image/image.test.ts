@@ -20,7 +20,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { elfFacts, files, isElf } from '../support/elf';
-import { RUNTIME_NAMES, RuntimeName, WASM_SERVICE_IMAGE, WASM_TEST_IMAGE } from '../../lib/catalog';
+import { RUNTIME_NAMES, RuntimeName, UNBUILT_ARCHITECTURES, WASM_SERVICE_IMAGE, WASM_TEST_IMAGE } from '../../lib/catalog';
 import { DEFAULT_IMAGE_REPOSITORY, DEFAULT_IMAGE_TAG } from '../../lib/constructs/settings';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -219,6 +219,7 @@ describe('reproducible', () => {
     if (r.code !== 0) throw new Error(`KNAWD_IMAGE_VERIFY=1 npm run image failed: ${r.stdout.slice(-2000)}${r.stderr.slice(-2000)}`);
     expect(r.stdout).toContain('image: reproducible: the second assembly gave the same digests');
     expect(r.stdout).toContain('image: reproducible: the indexes made again have the same digests');
+    for (const arch of UNBUILT_ARCHITECTURES) expect(r.stdout).toContain(`image: reproducible: the ${arch} unbuilt image made again has the same digest`);
     const again = JSON.parse(readFileSync(join(IMAGE_OUT, 'image.json'), 'utf8')) as ImageRecord;
     const digests = (r: ImageRecord) => RUNTIME_NAMES.map((t) => `${t} ${r.installerImages[t].digest} index ${r.index.installerImages[t].digest}`);
     expect(digests(again)).toEqual(digests(image.record));

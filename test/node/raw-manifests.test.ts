@@ -45,7 +45,7 @@ describe('raw manifests on a real node: the header steps, each exiting 0', () =>
     const h = steps.need();
     const image = loadObjects(install).find((o) => o.kind === 'DaemonSet')?.spec.template.spec.containers[0].image as string;
     // The manifests name the release image, which the imported archive is: nothing to tag.
-    expect(image).toBe(`${h.images.installer.repository}:${h.images.installer.tag}`);
+    expect(image).toBe(h.images.installer.images['crun-wasmtime'].name);
     for (const argv of headerSteps(install)) {
       const r = await h.cluster.kubectl(argv);
       expect({ step: argv.join(' '), code: r.code, stderr: r.stderr.trim() }).toEqual({ step: argv.join(' '), code: 0, stderr: '' });

@@ -135,8 +135,10 @@ describe('uninstall waits for the restored node (contract of the host-changed la
     expect(r.output).toMatch(/knawd-uninstall-wait/);
     const job = (await h.cluster.kubectl(['-n', NAMESPACE, 'logs', 'job/knawd-uninstall-wait'])).stdout;
     expect(job).toContain('the remover refused on 1 node(s): knawd-node: 1 pod(s) on node knawd-node still run with handler crun-wasm (default/busy-on-handler)');
-    // It waited as long as the release's value says.
-    const remover = await h.kubectlOk(['-n', NAMESPACE, 'logs', '-l', 'app.kubernetes.io/component=remover', '--tail=-1']);
+    // It waited as long as the release's value says. The remover exits on its refusal and is restarted, so its line
+    // is in the current container's log or, while that one waits in back-off or starts again, the previous one's.
+    const logs = (previous: boolean) => h.cluster.kubectl(['-n', NAMESPACE, 'logs', '-l', 'app.kubernetes.io/component=remover', '--tail=-1', ...(previous ? ['--previous'] : [])]);
+    const remover = `${(await logs(false)).stdout}${(await logs(true)).stdout}`;
     expect(remover).toContain(`waiting up to ${PODS_TIMEOUT_SECONDS} s for 1 pod(s) using handler crun-wasm to finish`);
     expect(restartsOf(h, 'containerd')).toBe(1);
     steps.mark('refused');
