@@ -136,10 +136,19 @@ describe('uninstall waits for the restored node (contract of the host-changed la
     const job = (await h.cluster.kubectl(['-n', NAMESPACE, 'logs', 'job/knawd-uninstall-wait'])).stdout;
     expect(job).toContain('the remover refused on 1 node(s): knawd-node: 1 pod(s) on node knawd-node still run with handler crun-wasm (default/busy-on-handler)');
     // It waited as long as the release's value says. The remover exits on its refusal and is restarted, so its line
-    // is in the current container's log or, while that one waits in back-off or starts again, the previous one's.
-    const logs = (previous: boolean) => h.cluster.kubectl(['-n', NAMESPACE, 'logs', '-l', 'app.kubernetes.io/component=remover', '--tail=-1', ...(previous ? ['--previous'] : [])]);
-    const remover = `${(await logs(false)).stdout}${(await logs(true)).stdout}`;
-    expect(remover).toContain(`waiting up to ${PODS_TIMEOUT_SECONDS} s for 1 pod(s) using handler crun-wasm to finish`);
+    // is in the current container's log or the previous one's; on a loaded node `kubectl logs` may also answer
+    // nothing for a moment (a container between runs), so the logs are read until the line is there or 60 s passed.
+    const line = `waiting up to ${PODS_TIMEOUT_SECONDS} s for 1 pod(s) using handler crun-wasm to finish`;
+    const removerLogs = async (): Promise<string> => {
+      const read = (previous: boolean) => h.cluster.kubectl(['-n', NAMESPACE, 'logs', '-l', 'app.kubernetes.io/component=remover', '--tail=-1', ...(previous ? ['--previous'] : [])]);
+      const [current, before] = [await read(false), await read(true)];
+      return `${current.stdout}${before.stdout}\n--- stderr: ${current.stderr.trim()} / ${before.stderr.trim()}`;
+    };
+    let remover = await removerLogs();
+    for (const deadline = Date.now() + 60_000; !remover.includes(line) && Date.now() < deadline; remover = await removerLogs()) {
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+    expect(remover).toContain(line);
     expect(restartsOf(h, 'containerd')).toBe(1);
     steps.mark('refused');
   });
