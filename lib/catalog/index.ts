@@ -9,3 +9,4 @@ export * from './service-image';
 export * from './rollout';
 export * from './original';
 export * from './architectures';
+export * from './installer-image';

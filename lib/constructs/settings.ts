@@ -1,4 +1,7 @@
 import {
+  DEFAULT_IMAGE_REPOSITORY,
+  DEFAULT_IMAGE_TAG,
+  installerImageName,
   DEFAULT_KNATIVE_SELECTOR,
   DEFAULT_PATCH_KNATIVE,
   formatSelector,
@@ -87,8 +90,6 @@ export interface DeployerSettings {
   readonly version: string;
 }
 
-export const DEFAULT_IMAGE_REPOSITORY = 'quay.io/knawd/deployer';
-export const DEFAULT_IMAGE_TAG = `v${PACKAGE_VERSION}`;
 export const DEFAULT_PULL_POLICY: ImagePullPolicy = 'IfNotPresent';
 export const DEFAULT_TARGET: TargetChoice = AUTO_TARGET;
 export const DEFAULT_OCI_TYPE: RuntimeName = 'crun-wasmedge';
@@ -157,7 +158,7 @@ function imageReference(props: KnawdDeployerProps, ociType: string): string {
   if (repository === DEFAULT_IMAGE_REPOSITORY && !isValueRef(tag) && new RegExp(ORIGINAL_TAG_PATTERN).test(tag)) {
     fail(`image.tag "${tag}" names an image of the original knawd-deployer (1.x), which has only its Rust manager; expected a 2.x tag such as ${DEFAULT_IMAGE_TAG}`);
   }
-  return `${repository}:${tag}-${ociType}`;
+  return installerImageName(ociType, repository, tag);
 }
 
 /**

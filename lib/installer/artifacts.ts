@@ -21,9 +21,8 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import type { RuntimeSpec, TargetSpec, VendorManifest, VendorRole } from '../catalog';
-import { HOST_PREFIX_MAX_LENGTH, VENDOR_MANIFEST } from '../catalog';
+import { HOST_PREFIX_MAX_LENGTH, installerImageName, VENDOR_MANIFEST } from '../catalog';
 import { InstallerError, NoBuildForNode } from './errors';
-import { installerImageFor } from './installer-image';
 
 /** Same-length replacement of the placeholder by the chosen prefix, padded with "/". */
 export interface PrefixRewrite {
@@ -189,7 +188,7 @@ export function readManifest(root: string, fix: string): { manifest: VendorManif
 export function runtimeRefusal(manifest: VendorManifest, manifestPath: string, runtime: string): NoBuildForNode | undefined {
   const carried = [...new Set(Object.values(manifest.builds).map((b) => b.runtime))].sort();
   if (carried.includes(runtime)) return undefined;
-  const needed = installerImageFor(runtime);
+  const needed = installerImageName(runtime);
   return new NoBuildForNode(
     `this image (${manifestPath}) carries ${carried.length === 0 ? 'no crun build' : `${carried.join(', ')} only`}; ociType ${runtime} needs image ${needed}; nothing was changed`,
     `run the installer from ${needed} (the chart picks it by ociType; an image.reference override must name that ociType's image)`,

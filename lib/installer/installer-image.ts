@@ -1,13 +1,4 @@
-/** The installer image by name, and the node's architecture by the name an OCI index gives it. */
-import { version } from '../../package.json';
-
-/** The repository the release publishes each ociType's installer image to (`<repository>:v<version>-<ociType>`). */
-export const INSTALLER_IMAGE_REPOSITORY = 'quay.io/knawd/deployer';
-
-/** The released installer image that carries `ociType`'s build. */
-export function installerImageFor(ociType: string): string {
-  return `${INSTALLER_IMAGE_REPOSITORY}:v${version}-${ociType}`;
-}
+/** The node's architecture by the name an OCI index gives it. */
 
 /** Node.js's `process.arch` names where the OCI image spec (and `kubernetes.io/arch`) differs. */
 const OCI_NAMES: Readonly<Record<string, string>> = { x64: 'amd64', ia32: '386', ppc64: 'ppc64le' };

@@ -21,7 +21,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { elfFacts, files, isElf } from '../support/elf';
 import { RUNTIME_NAMES, RuntimeName, UNBUILT_ARCHITECTURES, WASM_SERVICE_IMAGE, WASM_TEST_IMAGE } from '../../lib/catalog';
-import { DEFAULT_IMAGE_REPOSITORY, DEFAULT_IMAGE_TAG } from '../../lib/constructs/settings';
+import { DEFAULT_IMAGE_REPOSITORY, DEFAULT_IMAGE_TAG } from '../../lib/catalog';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -6,7 +6,7 @@ import { REUSE_VALUES_GUARD_FILE, reuseValuesGuardTemplate, upgradeTemplate } fr
 import { conditionsOf } from '../../constructs/conditions';
 import { repetitionOf } from '../../constructs/repeat';
 import { KnawdDeployer, KnawdUninstaller } from '../../constructs/knawd-deployer';
-import { DEFAULT_IMAGE_REPOSITORY, DEFAULT_IMAGE_TAG } from '../../constructs/settings';
+import { DEFAULT_IMAGE_REPOSITORY, DEFAULT_IMAGE_TAG } from '../../catalog';
 import { replaceValueRefs, valueFieldsOf } from '../../constructs/value-ref';
 import { PACKAGE_VERSION } from '../../constructs/version';
 import { WasmTestPod } from '../../constructs/wasm-test-pod';

@@ -13,7 +13,7 @@
  * - A `tag` of the original's image (v1.x: the Rust manager only) is refused before anything changes.
  */
 import { OPENSHIFT_SECURITY_API, ORIGINAL_OBJECTS, ORIGINAL_TAG_PATTERN, OriginalObject } from '../../catalog';
-import { DEFAULT_IMAGE_REPOSITORY } from '../../constructs/settings';
+import { DEFAULT_IMAGE_REPOSITORY } from '../../catalog';
 
 const HOOK_POLICY = 'before-hook-creation,hook-succeeded';
 

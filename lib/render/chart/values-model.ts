@@ -30,10 +30,10 @@ import {
   RESTART_LEASE_PREFIX,
   TAINT_EFFECTS,
   TARGET_CHOICES,
-} from '../../catalog';
-import {
   DEFAULT_IMAGE_REPOSITORY,
   DEFAULT_IMAGE_TAG,
+} from '../../catalog';
+import {
   DEFAULT_LOG_LEVEL,
   DEFAULT_OCI_TYPE,
   DEFAULT_PRIORITY_CLASS,
