@@ -1,5 +1,5 @@
 /**
- * What one test run has already done. jest's global setup (test/support/run-scope-setup.ts) names a directory of
+ * What one test run has already done. jest's global setup (test/support/global-setup.ts) names a directory of
  * the run in KNAWD_RUN_DIR, which its workers and their children inherit; work that every suite asks for but that
  * cannot change while one checkout is tested (the image build's warm check: ~4 s, more under load, in each of some
  * twenty suites) is then done by the first suite that needs it, once per run. Outside a test run nothing is kept.
